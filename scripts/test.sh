@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The project's test command: unit and integration tests, including the one
+# that drives the real `swift` CLI (python-swiftclient, installed into a
+# private venv on first use).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=.venv-test
+if [ ! -x "$venv/bin/swift" ]; then
+  echo "setting up $venv with python-swiftclient" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check python-swiftclient
+fi
+export SOFGATE_SWIFT_CLI="$PWD/$venv/bin/swift"
+
+cargo build --quiet --all-targets
+cargo test --all-targets -- --test-threads=4

@@ -1,0 +1,249 @@
+//! The one TOML configuration file, and the embedded default used when none
+//! is given (a local `./data` device and the classic tempauth test users).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Everything sofgate reads from its config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Storage policies; the first with `default = true` (else the first) is
+    /// the default.
+    #[serde(default, rename = "policy")]
+    pub policies: Vec<PolicyConfig>,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// One storage policy: a name and the mounted path it stores on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    pub name: String,
+    pub device: PathBuf,
+    /// Refuse requests (507) when `device` is not a mount point.
+    #[serde(default)]
+    pub mount_check: bool,
+    #[serde(default)]
+    pub default: bool,
+}
+
+/// On-disk layout.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Mode of new object files, as an octal string.
+    pub file_mode: String,
+    /// Mode of new directories, as an octal string.
+    pub dir_mode: String,
+    /// Largest xattr value per metadata chunk (Swift-on-File uses 65536).
+    pub xattr_chunk: usize,
+    /// Fsync the directory after each object rename.
+    pub fsync_dir: bool,
+    /// Temp files older than this many seconds are removed at start.
+    pub reap_temp_after_secs: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            file_mode: "0644".into(),
+            dir_mode: "0755".into(),
+            xattr_chunk: 65536,
+            fsync_dir: true,
+            reap_temp_after_secs: 3600,
+        }
+    }
+}
+
+/// Tempauth: users and the secret that signs tokens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Signs tokens; every node sharing a volume must use the same secret.
+    pub secret: String,
+    /// Token lifetime in seconds.
+    pub token_life: u64,
+    /// Prefix of account names (`AUTH_`).
+    pub reseller_prefix: String,
+    #[serde(rename = "user")]
+    pub users: Vec<UserConfig>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            secret: String::new(),
+            token_life: 86400,
+            reseller_prefix: "AUTH_".into(),
+            users: Vec::new(),
+        }
+    }
+}
+
+/// One tempauth user: `account:user` with a key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub account: String,
+    pub user: String,
+    pub key: String,
+    /// `.admin`: owns the account.
+    #[serde(default)]
+    pub admin: bool,
+    /// `.reseller_admin`: may act on every account.
+    #[serde(default)]
+    pub reseller_admin: bool,
+}
+
+/// Swift's constraints, advertised in `/info`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_file_size: u64,
+    pub max_meta_name_length: usize,
+    pub max_meta_value_length: usize,
+    pub max_meta_count: usize,
+    pub max_meta_overall_size: usize,
+    pub max_header_size: usize,
+    pub max_object_name_length: usize,
+    pub container_listing_limit: usize,
+    pub account_listing_limit: usize,
+    pub max_account_name_length: usize,
+    pub max_container_name_length: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_file_size: 5_368_709_122,
+            max_meta_name_length: 128,
+            max_meta_value_length: 256,
+            max_meta_count: 90,
+            max_meta_overall_size: 4096,
+            max_header_size: 8192,
+            max_object_name_length: 1024,
+            container_listing_limit: 10000,
+            account_listing_limit: 10000,
+            max_account_name_length: 256,
+            // A container is a directory: NAME_MAX bounds it.
+            max_container_name_length: 255,
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    "127.0.0.1:8080".parse().expect("valid address")
+}
+
+/// Secret used by the embedded default; fine for a laptop, never for a cluster.
+pub const DEV_SECRET: &str = "sofgate-dev-secret-change-me";
+
+impl Config {
+    /// The embedded default: device `./data`, the tempauth test users.
+    pub fn embedded() -> Config {
+        let user = |account: &str, user: &str, key: &str, admin: bool| UserConfig {
+            account: account.into(),
+            user: user.into(),
+            key: key.into(),
+            admin,
+            reseller_admin: false,
+        };
+        Config {
+            listen: default_listen(),
+            policies: vec![PolicyConfig {
+                name: "gold".into(),
+                device: PathBuf::from("./data"),
+                mount_check: false,
+                default: true,
+            }],
+            storage: StorageConfig::default(),
+            auth: AuthConfig {
+                secret: DEV_SECRET.into(),
+                users: vec![
+                    user("test", "tester", "testing", true),
+                    user("test2", "tester2", "testing2", true),
+                    user("test", "tester3", "testing3", false),
+                ],
+                ..AuthConfig::default()
+            },
+            limits: Limits::default(),
+        }
+    }
+
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let c: Config = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(c)
+    }
+
+    /// Checks what serde cannot: at least one policy, unique names, a secret.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.policies.is_empty() {
+            return Err("at least one [[policy]] is needed".into());
+        }
+        let mut names: Vec<_> = self
+            .policies
+            .iter()
+            .map(|p| p.name.to_lowercase())
+            .collect();
+        names.sort();
+        names.dedup();
+        if names.len() != self.policies.len() {
+            return Err("policy names must be unique".into());
+        }
+        if self.policies.iter().filter(|p| p.default).count() > 1 {
+            return Err("only one policy may be the default".into());
+        }
+        if self.auth.secret.len() < 16 {
+            return Err("[auth] secret must be at least 16 characters".into());
+        }
+        parse_mode(&self.storage.file_mode)?;
+        parse_mode(&self.storage.dir_mode)?;
+        if self.storage.xattr_chunk < 64 {
+            return Err("[storage] xattr_chunk must be at least 64".into());
+        }
+        Ok(())
+    }
+}
+
+/// Parses an octal mode string such as `"0644"`.
+pub fn parse_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s.trim_start_matches("0o"), 8).map_err(|_| format!("bad octal mode {s:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_validates() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sofgate.example.toml"))
+                .unwrap();
+        let c: Config = toml::from_str(&text).unwrap();
+        c.validate().unwrap();
+        assert!(c.policies.len() >= 2);
+    }
+
+    #[test]
+    fn embedded_default_is_valid() {
+        Config::embedded().validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        assert!(toml::from_str::<Config>("listn = \"1.2.3.4:5\"").is_err());
+    }
+}

@@ -1,0 +1,135 @@
+//! The API's error type and the one place that maps errors to HTTP statuses
+//! and Swift-style bodies.
+
+use http::{Response, StatusCode};
+
+use super::body::{self, Body};
+use crate::store;
+
+/// Every way a request can fail, by the status the client gets.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("This server could not verify that you are authorized to access the document you requested.")]
+    Unauthorized,
+    #[error("Access was denied to this resource.")]
+    Forbidden,
+    #[error("The resource could not be found.")]
+    NotFound,
+    #[error("The method is not allowed for this resource.")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("None of the requested formats is available.")]
+    NotAcceptable,
+    #[error("Missing Content-Length or Transfer-Encoding: chunked.")]
+    LengthRequired,
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("The Range requested is not available.")]
+    RangeNotSatisfiable(u64),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    InsufficientStorage(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            BadRequest(_) => StatusCode::BAD_REQUEST,
+            Unauthorized => StatusCode::UNAUTHORIZED,
+            Forbidden => StatusCode::FORBIDDEN,
+            NotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Conflict(_) => StatusCode::CONFLICT,
+            NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            LengthRequired => StatusCode::LENGTH_REQUIRED,
+            PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
+            Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The response a client sees: a short HTML body, as Swift sends.
+    pub fn into_response(self, head_only: bool) -> Response<Body> {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!("{status}: {self}");
+        }
+        let title = status.canonical_reason().unwrap_or("Error");
+        let text = format!(
+            "<html><h1>{title}</h1><p>{}</p></html>",
+            escape(&self.to_string())
+        );
+        let mut b = Response::builder()
+            .status(status)
+            .header("Content-Type", "text/html; charset=UTF-8");
+        if let ApiError::RangeNotSatisfiable(len) = self {
+            b = b.header("Content-Range", format!("bytes */{len}"));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            b = b.header("Www-Authenticate", "Swift realm=\"unknown\"");
+        }
+        let body = if head_only {
+            b = b.header("Content-Length", text.len());
+            body::empty()
+        } else {
+            body::full(text)
+        };
+        b.body(body).expect("valid response")
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+impl From<store::Error> for ApiError {
+    fn from(e: store::Error) -> Self {
+        use store::Error as S;
+        match e {
+            S::NotFound => ApiError::NotFound,
+            S::Conflict(m) => ApiError::Conflict(m),
+            S::NotEmpty => ApiError::Conflict(
+                "There was a conflict when trying to complete your request.".into(),
+            ),
+            S::BadName(m) => ApiError::BadRequest(m),
+            S::NotMounted(p) => ApiError::InsufficientStorage(format!(
+                "The storage device of policy {p} is not mounted."
+            )),
+            S::NoSpace => {
+                ApiError::InsufficientStorage("No space left on the storage device.".into())
+            }
+            S::EtagMismatch => {
+                ApiError::Unprocessable("The ETag given does not match the MD5 of the data.".into())
+            }
+            S::UnknownPolicy(p) => ApiError::BadRequest(format!("Invalid X-Storage-Policy {p:?}")),
+            S::Truncated => {
+                ApiError::BadRequest("The request body was shorter than its Content-Length.".into())
+            }
+            S::Io(e) => match e.raw_os_error() {
+                Some(libc::ENAMETOOLONG) => {
+                    ApiError::BadRequest("Object name too long for the filesystem.".into())
+                }
+                Some(libc::E2BIG) => ApiError::InsufficientStorage(
+                    "Metadata does not fit in the filesystem's extended attributes.".into(),
+                ),
+                _ => ApiError::Internal(format!("storage error: {e}")),
+            },
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

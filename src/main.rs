@@ -1,0 +1,129 @@
+//! Command line: `sofgate serve` runs the gateway.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use sofgate::config::Config;
+use sofgate::swift::App;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "OpenStack Swift API served straight onto a shared filesystem"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the Swift API (with no config: ./data and the tempauth test users).
+    Serve {
+        /// TOML config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Listen address, overriding the config (port 0 picks a free port).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Device path of the default policy, overriding the config.
+        #[arg(long)]
+        device: Option<PathBuf>,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SOFGATE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Serve {
+            config,
+            listen,
+            device,
+        } => serve(config, listen, device),
+    };
+    if let Err(e) = result {
+        eprintln!("sofgate: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn serve(
+    config: Option<PathBuf>,
+    listen: Option<std::net::SocketAddr>,
+    device: Option<PathBuf>,
+) -> Result<(), String> {
+    let embedded = config.is_none();
+    let mut cfg = match &config {
+        Some(p) => Config::load(p)?,
+        None => Config::embedded(),
+    };
+    if let Some(l) = listen {
+        cfg.listen = l;
+    }
+    if let Some(d) = device {
+        let i = cfg.policies.iter().position(|p| p.default).unwrap_or(0);
+        cfg.policies[i].device = d;
+    }
+    if embedded {
+        for p in &cfg.policies {
+            std::fs::create_dir_all(&p.device)
+                .map_err(|e| format!("{}: {e}", p.device.display()))?;
+        }
+    }
+    let reap_after = std::time::Duration::from_secs(cfg.storage.reap_temp_after_secs);
+    let devices: Vec<PathBuf> = cfg.policies.iter().map(|p| p.device.clone()).collect();
+    let app = Arc::new(App::new(cfg)?);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(app.cfg.listen)
+            .await
+            .map_err(|e| format!("listen on {}: {e}", app.cfg.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        println!("sofgate listening on http://{addr}");
+        println!("auth URL: http://{addr}/auth/v1.0");
+        if embedded {
+            for u in &app.cfg.auth.users {
+                println!(
+                    "  user {}:{} key {}{}",
+                    u.account,
+                    u.user,
+                    u.key,
+                    if u.admin { " (.admin)" } else { "" }
+                );
+            }
+            println!("try: swift -A http://{addr}/auth/v1.0 -U test:tester -K testing stat");
+        }
+        tokio::task::spawn_blocking(move || {
+            for d in devices {
+                let n = sofgate::store::container::reap_temp_files(&d, reap_after);
+                if n > 0 {
+                    tracing::info!("removed {n} stale temp files under {}", d.display());
+                }
+            }
+        });
+        sofgate::http::server::serve(listener, app, shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("signal handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

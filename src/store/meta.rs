@@ -1,0 +1,205 @@
+//! The Swift-on-File metadata codec: a JSON object in `user.swift.metadata`,
+//! continued in `user.swift.metadata1`, `…2`, … when longer than one chunk.
+//!
+//! Objects store plain string values; containers and accounts (gluster-swift
+//! layout) store `[value, timestamp]` pairs. Both shapes are accepted on read.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use serde_json::Value;
+
+use super::xattr::{self, Target};
+
+/// Name of the first metadata xattr; later chunks append 1, 2, ….
+pub const KEY: &str = "user.swift.metadata";
+
+/// Metadata as stored: header-like keys mapped to string values.
+pub type Meta = BTreeMap<String, String>;
+
+/// Well-known keys of the on-disk format.
+pub mod keys {
+    pub const TIMESTAMP: &str = "X-Timestamp";
+    pub const CONTENT_TYPE: &str = "Content-Type";
+    pub const ETAG: &str = "ETag";
+    pub const CONTENT_LENGTH: &str = "Content-Length";
+    pub const TYPE: &str = "X-Type";
+    pub const OBJECT_TYPE: &str = "X-Object-Type";
+    pub const PUT_MTIME: &str = "X-Object-PUT-Mtime";
+    pub const PUT_TIMESTAMP: &str = "X-PUT-Timestamp";
+    pub const STORAGE_POLICY: &str = "X-Storage-Policy";
+}
+
+/// Values of `X-Object-Type`.
+pub const OBJ_FILE: &str = "file";
+pub const OBJ_DIR: &str = "dir";
+pub const OBJ_MARKER_DIR: &str = "marker_dir";
+pub const DIR_CONTENT_TYPE: &str = "application/directory";
+
+fn value_to_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(if *b { "True" } else { "False" }.to_string()),
+        // gluster-swift container/account layout: [value, timestamp]
+        Value::Array(a) => a.first().and_then(value_to_string),
+        Value::Null => None,
+        Value::Object(_) => None,
+    }
+}
+
+/// Parses the stored JSON; `None` when it is not a complete JSON object.
+pub fn decode(bytes: &[u8]) -> Option<Meta> {
+    let v: serde_json::Map<String, Value> = serde_json::from_slice(bytes).ok()?;
+    Some(
+        v.iter()
+            .filter_map(|(k, v)| value_to_string(v).map(|s| (k.clone(), s)))
+            .collect(),
+    )
+}
+
+/// Compact JSON with plain string values (object layout).
+pub fn encode(meta: &Meta) -> Vec<u8> {
+    serde_json::to_vec(meta).expect("string map serializes")
+}
+
+/// Compact JSON with `[value, 0]` pairs (gluster-swift container/account layout).
+pub fn encode_pairs(meta: &Meta) -> Vec<u8> {
+    let m: serde_json::Map<String, Value> = meta
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                Value::Array(vec![Value::String(v.clone()), 0.into()]),
+            )
+        })
+        .collect();
+    serde_json::to_vec(&m).expect("map serializes")
+}
+
+fn chunk_name(i: usize) -> String {
+    if i == 0 {
+        KEY.to_string()
+    } else {
+        format!("{KEY}{i}")
+    }
+}
+
+/// Reads metadata, concatenating chunks until a full JSON object parses.
+/// `Ok(None)` when there is none, or it is unreadable (treated as absent).
+pub fn read(t: Target<'_>) -> io::Result<Option<Meta>> {
+    let Some(mut buf) = xattr::get(t, KEY)? else {
+        return Ok(None);
+    };
+    let mut i = 1;
+    loop {
+        if buf.first() == Some(&b'{') && buf.last() == Some(&b'}') {
+            if let Some(m) = decode(&buf) {
+                return Ok(Some(m));
+            }
+        }
+        match xattr::get(t, &chunk_name(i))? {
+            Some(more) => buf.extend_from_slice(&more),
+            None => return Ok(None),
+        }
+        i += 1;
+    }
+}
+
+/// Writes `bytes` in chunks of `chunk` bytes and removes one stale chunk after
+/// the last (a shrinking value must not be extended by an old tail).
+pub fn write_raw(t: Target<'_>, bytes: &[u8], chunk: usize) -> io::Result<()> {
+    let mut n = 0;
+    for (i, part) in bytes.chunks(chunk.max(1)).enumerate() {
+        xattr::set(t, &chunk_name(i), part)?;
+        n = i + 1;
+    }
+    if n == 0 {
+        xattr::set(t, KEY, b"{}")?;
+        n = 1;
+    }
+    // A previous, longer value may have left a next chunk behind; the reader
+    // stops at the first complete JSON object anyway, so one removal suffices
+    // for correctness and keeps the common case to a single failed call.
+    if bytes.len() > chunk {
+        xattr::remove(t, &chunk_name(n))?;
+    }
+    Ok(())
+}
+
+/// Writes object metadata.
+pub fn write(t: Target<'_>, meta: &Meta, chunk: usize) -> io::Result<()> {
+    write_raw(t, &encode(meta), chunk)
+}
+
+/// Swift's normalized timestamp: `%016.05f`.
+pub fn normalize_timestamp(secs: f64) -> String {
+    format!("{secs:016.5}")
+}
+
+/// Parses a stored timestamp (a float in text).
+pub fn parse_timestamp(s: &str) -> Option<f64> {
+    s.trim().parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// Now, as a normalized Swift timestamp.
+pub fn now_timestamp() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    normalize_timestamp(d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_has_swift_format() {
+        assert_eq!(normalize_timestamp(1.5), "0000000001.50000");
+        assert_eq!(normalize_timestamp(1732563763.123456), "1732563763.12346");
+    }
+
+    #[test]
+    fn decode_accepts_strings_numbers_and_pairs() {
+        let m = decode(br#"{"X-Type":["container",0],"Content-Length":12,"ETag":"abc"}"#).unwrap();
+        assert_eq!(m["X-Type"], "container");
+        assert_eq!(m["Content-Length"], "12");
+        assert_eq!(m["ETag"], "abc");
+        assert!(decode(br#"{"a":"b""#).is_none());
+    }
+
+    #[test]
+    fn encode_is_compact_json() {
+        let mut m = Meta::new();
+        m.insert("ETag".into(), "x".into());
+        m.insert("X-Timestamp".into(), "0000000001.00000".into());
+        assert_eq!(
+            String::from_utf8(encode(&m)).unwrap(),
+            r#"{"ETag":"x","X-Timestamp":"0000000001.00000"}"#
+        );
+        assert_eq!(
+            String::from_utf8(encode_pairs(&m)).unwrap(),
+            r#"{"ETag":["x",0],"X-Timestamp":["0000000001.00000",0]}"#
+        );
+    }
+
+    #[test]
+    fn chunks_round_trip_through_real_xattrs() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"").unwrap();
+        let mut m = Meta::new();
+        m.insert("X-Object-Meta-Long".into(), "v".repeat(300));
+        write(Target::Path(&p), &m, 100).unwrap();
+        assert!(xattr::get(Target::Path(&p), "user.swift.metadata3")
+            .unwrap()
+            .is_some());
+        assert_eq!(read(Target::Path(&p)).unwrap().unwrap(), m);
+        // Shrinking rewrites the first chunk and drops the stale tail.
+        let mut small = Meta::new();
+        small.insert("a".into(), "b".into());
+        write(Target::Path(&p), &small, 100).unwrap();
+        assert_eq!(read(Target::Path(&p)).unwrap().unwrap(), small);
+    }
+}

@@ -1,0 +1,542 @@
+//! Objects as plain files: atomic writes through a temp file in the target
+//! directory, reads that take metadata from the open fd, deletes that tidy up
+//! empty implicit parent directories.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use md5::{Digest, Md5};
+use nix::fcntl::{openat, renameat, OFlag};
+use nix::sys::stat::{futimens, Mode};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{unlinkat, UnlinkatFlags};
+
+use super::meta::{self, keys, Meta};
+use super::xattr::Target;
+use super::{is_not_found, name, ContainerLoc, Error, Result, Store};
+
+/// Suffix that marks sofgate's temp files: `.<name>.<16 hex>.sgtmp`.
+const TEMP_SUFFIX: &str = ".sgtmp";
+/// Length of `.<16 hex>.sgtmp`.
+const TEMP_TAIL: usize = 1 + 16 + TEMP_SUFFIX.len();
+
+/// True for the name of a temp file (never listed, served or counted).
+pub fn is_temp_name(n: &str) -> bool {
+    let b = n.as_bytes();
+    b.len() > TEMP_TAIL
+        && b[0] == b'.'
+        && n.ends_with(TEMP_SUFFIX)
+        && b[b.len() - TEMP_TAIL] == b'.'
+        && b[b.len() - TEMP_TAIL + 1..b.len() - TEMP_SUFFIX.len()]
+            .iter()
+            .all(u8::is_ascii_hexdigit)
+}
+
+/// A temp name for `leaf`, cut so that it fits in NAME_MAX.
+fn temp_name(leaf: &str) -> String {
+    let room = name::NAME_MAX - 1 - TEMP_TAIL;
+    let mut end = leaf.len().min(room);
+    while !leaf.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        ".{}.{:016x}{TEMP_SUFFIX}",
+        &leaf[..end],
+        rand::random::<u64>()
+    )
+}
+
+/// What is known of a stored object.
+#[derive(Debug, Clone)]
+pub struct ObjectInfo {
+    pub size: u64,
+    pub meta: Meta,
+}
+
+impl ObjectInfo {
+    pub fn etag(&self) -> &str {
+        self.meta.get(keys::ETAG).map(String::as_str).unwrap_or("")
+    }
+    pub fn content_type(&self) -> &str {
+        self.meta
+            .get(keys::CONTENT_TYPE)
+            .map(String::as_str)
+            .unwrap_or("application/octet-stream")
+    }
+    /// X-Timestamp as seconds.
+    pub fn timestamp(&self) -> f64 {
+        self.meta
+            .get(keys::TIMESTAMP)
+            .and_then(|t| meta::parse_timestamp(t))
+            .unwrap_or(0.0)
+    }
+    pub fn is_dir_marker(&self) -> bool {
+        self.meta.get(keys::OBJECT_TYPE).map(String::as_str) == Some(meta::OBJ_MARKER_DIR)
+    }
+}
+
+/// An object opened for reading: the fd and its metadata.
+pub struct OpenObject {
+    pub file: File,
+    pub info: ObjectInfo,
+}
+
+/// True when stored metadata still describes the file as it is now.
+fn is_fresh(m: &Meta, st: &std::fs::Metadata) -> bool {
+    let (Some(len), Some(_), Some(_)) = (
+        m.get(keys::CONTENT_LENGTH),
+        m.get(keys::ETAG),
+        m.get(keys::TIMESTAMP),
+    ) else {
+        return false;
+    };
+    if len.parse::<u64>().ok() != Some(st.len()) {
+        return false;
+    }
+    match m.get(keys::PUT_MTIME) {
+        Some(t) => *t == mtime_timestamp(st),
+        None => true,
+    }
+}
+
+fn mtime_timestamp(st: &std::fs::Metadata) -> String {
+    meta::normalize_timestamp(st.mtime() as f64 + st.mtime_nsec() as f64 / 1e9)
+}
+
+/// Builds metadata for a file that has none (or stale metadata): MD5 of the
+/// content, type from the extension, timestamp from mtime. User metadata and
+/// an explicit Content-Type already there are kept.
+fn derive(file: &File, st: &std::fs::Metadata, rel: &str, old: Option<Meta>) -> Result<Meta> {
+    let mut md5 = Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut off = 0u64;
+    loop {
+        let n = file.read_at(&mut buf, off)?;
+        if n == 0 {
+            break;
+        }
+        md5.update(&buf[..n]);
+        off += n as u64;
+    }
+    let mut m = old.unwrap_or_default();
+    let ts = mtime_timestamp(st);
+    if !m.contains_key(keys::CONTENT_TYPE) {
+        let ct = mime_guess::from_path(rel)
+            .first_raw()
+            .unwrap_or("application/octet-stream");
+        m.insert(keys::CONTENT_TYPE.into(), ct.into());
+    }
+    m.insert(keys::ETAG.into(), hex::encode(md5.finalize()));
+    m.insert(keys::CONTENT_LENGTH.into(), off.to_string());
+    m.insert(keys::TIMESTAMP.into(), ts.clone());
+    m.insert(keys::PUT_MTIME.into(), ts);
+    m.insert(keys::TYPE.into(), "Object".into());
+    m.insert(keys::OBJECT_TYPE.into(), meta::OBJ_FILE.into());
+    Ok(m)
+}
+
+/// Reads (and repairs if needed) the metadata of an open regular file.
+fn file_meta(store: &Store, file: &File, st: &std::fs::Metadata, rel: &str) -> Result<Meta> {
+    let stored = meta::read(Target::Fd(file.as_fd()))?;
+    if let Some(m) = &stored {
+        if is_fresh(m, st) {
+            return Ok(stored.unwrap());
+        }
+    }
+    let m = derive(file, st, rel, stored)?;
+    // Storing it back is an optimisation only: a read-only mount still serves.
+    if let Err(e) = meta::write(Target::Fd(file.as_fd()), &m, store.opts.xattr_chunk) {
+        tracing::debug!("could not store derived metadata for {rel}: {e}");
+    }
+    Ok(m)
+}
+
+/// Opens an object for reading. Directories are objects only when marked.
+pub fn open(store: &Store, c: &ContainerLoc, rel: &str) -> Result<OpenObject> {
+    let path = name::join(&c.dir, rel);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if is_not_found(&e) => return Err(Error::NotFound),
+        Err(e) => return Err(e.into()),
+    };
+    let st = file.metadata()?;
+    if st.is_dir() {
+        return match meta::read(Target::Fd(file.as_fd()))? {
+            Some(m)
+                if m.get(keys::OBJECT_TYPE).map(String::as_str) == Some(meta::OBJ_MARKER_DIR) =>
+            {
+                Ok(OpenObject {
+                    file,
+                    info: ObjectInfo { size: 0, meta: m },
+                })
+            }
+            _ => Err(Error::NotFound),
+        };
+    }
+    if !st.is_file() {
+        return Err(Error::NotFound);
+    }
+    let meta = file_meta(store, &file, &st, rel)?;
+    Ok(OpenObject {
+        info: ObjectInfo {
+            size: st.len(),
+            meta,
+        },
+        file,
+    })
+}
+
+/// Metadata of an object without opening it when the stored metadata is fresh
+/// (two calls: getxattr, stat); otherwise falls back to [`open`].
+pub fn head(store: &Store, c: &ContainerLoc, rel: &str) -> Result<ObjectInfo> {
+    let path = name::join(&c.dir, rel);
+    match meta::read(Target::Path(&path)) {
+        Ok(Some(m)) => {
+            let st = match std::fs::metadata(&path) {
+                Ok(st) => st,
+                Err(e) if is_not_found(&e) => return Err(Error::NotFound),
+                Err(e) => return Err(e.into()),
+            };
+            if st.is_file() && is_fresh(&m, &st) {
+                return Ok(ObjectInfo {
+                    size: st.len(),
+                    meta: m,
+                });
+            }
+        }
+        Ok(None) => {}
+        Err(e) if is_not_found(&e) => return Err(Error::NotFound),
+        Err(_) => {}
+    }
+    open(store, c, rel).map(|o| o.info)
+}
+
+fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    let fd = nix::fcntl::open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    // SAFETY: `open` just returned this fd and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Creates the directories of `parent` (relative to the container), failing
+/// with a conflict when a file stands where a directory must be.
+fn make_parents(store: &Store, c: &ContainerLoc, parent: &str) -> Result<()> {
+    let mut p = c.dir.clone();
+    for comp in parent.split('/') {
+        p.push(comp);
+        match std::fs::create_dir(&p) {
+            Ok(()) => {
+                set_mode(&p, store.opts.dir_mode);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                if !std::fs::metadata(&p).map(|m| m.is_dir()).unwrap_or(false) {
+                    return Err(clash_file_in_path(&p, c));
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+                return Err(clash_file_in_path(&p, c))
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Err(Error::NotFound),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn set_mode(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
+}
+
+fn clash_file_in_path(p: &Path, c: &ContainerLoc) -> Error {
+    let rel = p.strip_prefix(&c.dir).unwrap_or(p);
+    Error::Conflict(format!(
+        "An object named {:?} exists where this name needs a directory",
+        rel.display().to_string()
+    ))
+}
+
+/// Streams a new object into a temp file; `commit` makes it visible at once.
+/// Dropped without commit, it removes the temp file.
+pub struct Writer {
+    dir: OwnedFd,
+    file: File,
+    tmp: String,
+    leaf: String,
+    md5: Md5,
+    size: u64,
+    committed: bool,
+    fsync_dir: bool,
+    chunk: usize,
+}
+
+impl Writer {
+    /// Opens the parent directory (creating it as needed) and a temp file in it.
+    pub fn create(store: &Store, c: &ContainerLoc, rel: &str) -> Result<Writer> {
+        let (parent, leaf) = match rel.rsplit_once('/') {
+            Some((p, l)) => (Some(p), l),
+            None => (None, rel),
+        };
+        let dir_path: PathBuf = match parent {
+            Some(p) => name::join(&c.dir, p),
+            None => c.dir.clone(),
+        };
+        let mut tries = 0;
+        let dir = loop {
+            match open_dir(&dir_path) {
+                Ok(fd) => break fd,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) && tries < 3 => {
+                    tries += 1;
+                    if !c.dir.is_dir() {
+                        return Err(Error::NotFound);
+                    }
+                    if let Some(p) = parent {
+                        make_parents(store, c, p)?;
+                    }
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+                    return Err(clash_file_in_path(&dir_path, c));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let tmp = temp_name(leaf);
+        let fd = openat(
+            Some(dir.as_raw_fd()),
+            tmp.as_str(),
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(store.opts.file_mode),
+        )?;
+        // SAFETY: `openat` just returned this fd and nothing else owns it.
+        let file = unsafe { File::from_raw_fd(fd) };
+        Ok(Writer {
+            dir,
+            file,
+            tmp,
+            leaf: leaf.to_string(),
+            md5: Md5::new(),
+            size: 0,
+            committed: false,
+            fsync_dir: store.opts.fsync_dir,
+            chunk: store.opts.xattr_chunk,
+        })
+    }
+
+    /// Appends data, hashing it on the way.
+    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        self.file.write_all(data)?;
+        self.md5.update(data);
+        self.size += data.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Copies everything from `src` into the object.
+    pub fn copy_from(&mut self, src: &mut impl Read) -> Result<()> {
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = src.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.write(&buf[..n])?;
+        }
+    }
+
+    /// Verifies the ETag, stores metadata on the fd, fsyncs, renames into
+    /// place and fsyncs the directory. `meta` gets ETag, length, type and
+    /// timestamps filled in.
+    pub fn commit(mut self, mut meta: Meta, expected_etag: Option<&str>) -> Result<ObjectInfo> {
+        let etag = hex::encode(self.md5.clone().finalize());
+        if let Some(want) = expected_etag {
+            if !want.eq_ignore_ascii_case(&etag) {
+                return Err(Error::EtagMismatch);
+            }
+        }
+        let ts = meta
+            .get(keys::TIMESTAMP)
+            .and_then(|t| meta::parse_timestamp(t))
+            .unwrap_or_else(|| meta::parse_timestamp(&meta::now_timestamp()).unwrap_or(0.0));
+        // Last-Modified and the file's mtime agree: set mtime to X-Timestamp.
+        let ts_str = meta::normalize_timestamp(ts);
+        let hundred_k = (ts * 100_000.0).round() as i64;
+        let when = TimeSpec::new(hundred_k / 100_000, (hundred_k % 100_000) * 10_000);
+        futimens(self.file.as_raw_fd(), &when, &when)?;
+        meta.insert(keys::TIMESTAMP.into(), ts_str.clone());
+        meta.insert(keys::PUT_MTIME.into(), ts_str);
+        meta.insert(keys::ETAG.into(), etag);
+        meta.insert(keys::CONTENT_LENGTH.into(), self.size.to_string());
+        meta.insert(keys::TYPE.into(), "Object".into());
+        meta.insert(keys::OBJECT_TYPE.into(), meta::OBJ_FILE.into());
+        meta::write(Target::Fd(self.file.as_fd()), &meta, self.chunk)?;
+        self.file.sync_all()?;
+        match renameat(
+            Some(self.dir.as_raw_fd()),
+            self.tmp.as_str(),
+            Some(self.dir.as_raw_fd()),
+            self.leaf.as_str(),
+        ) {
+            Ok(()) => {}
+            Err(nix::Error::EISDIR) | Err(nix::Error::ENOTEMPTY) | Err(nix::Error::EEXIST) => {
+                return Err(Error::Conflict(format!(
+                    "A directory named {:?} exists: an object cannot replace it",
+                    self.leaf
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.committed = true;
+        if self.fsync_dir {
+            nix::unistd::fsync(self.dir.as_raw_fd())?;
+        }
+        Ok(ObjectInfo {
+            size: self.size,
+            meta,
+        })
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = unlinkat(
+                Some(self.dir.as_raw_fd()),
+                self.tmp.as_str(),
+                UnlinkatFlags::NoRemoveDir,
+            );
+        }
+    }
+}
+
+/// Creates or updates a directory-marker object (a directory with metadata).
+pub fn put_dir_marker(
+    store: &Store,
+    c: &ContainerLoc,
+    rel: &str,
+    mut m: Meta,
+) -> Result<ObjectInfo> {
+    if !c.dir.is_dir() {
+        return Err(Error::NotFound);
+    }
+    make_parents(store, c, rel)?;
+    let path = name::join(&c.dir, rel);
+    let ts = m
+        .get(keys::TIMESTAMP)
+        .cloned()
+        .unwrap_or_else(meta::now_timestamp);
+    m.insert(keys::TIMESTAMP.into(), ts);
+    m.insert(keys::CONTENT_TYPE.into(), meta::DIR_CONTENT_TYPE.into());
+    m.insert(keys::ETAG.into(), hex::encode(Md5::digest(b"")));
+    m.insert(keys::CONTENT_LENGTH.into(), "0".into());
+    m.insert(keys::TYPE.into(), "Object".into());
+    m.insert(keys::OBJECT_TYPE.into(), meta::OBJ_MARKER_DIR.into());
+    meta::write(Target::Path(&path), &m, store.opts.xattr_chunk)?;
+    Ok(ObjectInfo { size: 0, meta: m })
+}
+
+/// Replaces an object's metadata with `f(old)`; the data is untouched.
+pub fn update_meta(
+    store: &Store,
+    c: &ContainerLoc,
+    rel: &str,
+    f: impl FnOnce(&ObjectInfo) -> Meta,
+) -> Result<ObjectInfo> {
+    let obj = open(store, c, rel)?;
+    let m = f(&obj.info);
+    meta::write(Target::Fd(obj.file.as_fd()), &m, store.opts.xattr_chunk)?;
+    Ok(ObjectInfo {
+        size: obj.info.size,
+        meta: m,
+    })
+}
+
+/// Deletes an object, then the empty implicit directories above it.
+pub fn delete(store: &Store, c: &ContainerLoc, rel: &str) -> Result<()> {
+    let path = name::join(&c.dir, rel);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if is_not_found(&e) => return Err(Error::NotFound),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EISDIR) | Some(libc::EPERM)) => {
+            let m = meta::read(Target::Path(&path))?;
+            let is_marker = m
+                .as_ref()
+                .and_then(|m| m.get(keys::OBJECT_TYPE))
+                .map(String::as_str)
+                == Some(meta::OBJ_MARKER_DIR);
+            if !is_marker {
+                return Err(Error::NotFound);
+            }
+            // The directory stays if it has children; it is no object any more.
+            match std::fs::remove_dir(&path) {
+                Ok(()) => {}
+                Err(_) => {
+                    for i in 0..4 {
+                        let key = if i == 0 {
+                            meta::KEY.to_string()
+                        } else {
+                            format!("{}{i}", meta::KEY)
+                        };
+                        super::xattr::remove(Target::Path(&path), &key)?;
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let _ = store;
+    remove_empty_parents(c, rel);
+    Ok(())
+}
+
+/// Removes now-empty implicit parents of `rel`, up to (not including) the
+/// container; stops at a directory marker or a directory with children.
+fn remove_empty_parents(c: &ContainerLoc, rel: &str) {
+    let mut rest = rel;
+    while let Some((parent, _)) = rest.rsplit_once('/') {
+        let p = name::join(&c.dir, parent);
+        let marker = meta::read(Target::Path(&p))
+            .ok()
+            .flatten()
+            .and_then(|m| m.get(keys::OBJECT_TYPE).cloned())
+            .as_deref()
+            == Some(meta::OBJ_MARKER_DIR);
+        if marker || std::fs::remove_dir(&p).is_err() {
+            return;
+        }
+        rest = parent;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_are_recognised_and_bounded() {
+        let t = temp_name("photo.jpg");
+        assert!(is_temp_name(&t), "{t}");
+        assert!(t.starts_with(".photo.jpg."));
+        let long = temp_name(&"é".repeat(127));
+        assert!(long.len() <= name::NAME_MAX, "{}", long.len());
+        assert!(is_temp_name(&long));
+        for n in [
+            "photo.jpg",
+            ".hidden",
+            ".a.sgtmp",
+            ".a.0123456789abcdeg.sgtmp",
+        ] {
+            assert!(!is_temp_name(n), "{n}");
+        }
+    }
+}

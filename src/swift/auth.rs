@@ -1,0 +1,320 @@
+//! Tempauth v1.0: users from config, stateless HMAC-signed tokens that every
+//! node sharing the config accepts, and Swift's container ACLs.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::config::AuthConfig;
+use crate::http::error::{ApiError, ApiResult};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Tokens carry this prefix, as tempauth's do.
+const TOKEN_PREFIX: &str = "AUTH_tk";
+/// Bytes of MAC kept in a token.
+const MAC_LEN: usize = 16;
+
+/// Who a valid token speaks for.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// Full account name (`AUTH_test`).
+    pub account: String,
+    /// `account:user`.
+    pub user: String,
+    pub admin: bool,
+    pub reseller_admin: bool,
+}
+
+impl Identity {
+    /// Groups the ACLs match against: `account:user` and `account`.
+    fn groups(&self) -> [&str; 2] {
+        let short = self.user.split(':').next().unwrap_or("");
+        [self.user.as_str(), short]
+    }
+}
+
+/// Tempauth with the configured users.
+pub struct Auth {
+    cfg: AuthConfig,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Auth {
+    pub fn new(cfg: AuthConfig) -> Self {
+        Auth { cfg }
+    }
+
+    /// The account name a tempauth account maps to.
+    pub fn account_name(&self, short: &str) -> String {
+        format!("{}{short}", self.cfg.reseller_prefix)
+    }
+
+    fn mac(&self, payload: &[u8]) -> Vec<u8> {
+        let mut m = HmacSha256::new_from_slice(self.cfg.secret.as_bytes()).expect("any key length");
+        m.update(payload);
+        m.finalize().into_bytes()[..MAC_LEN].to_vec()
+    }
+
+    /// Checks `account:user` and key; returns a token and its lifetime.
+    pub fn login(&self, user: &str, key: &str) -> Option<(String, Identity, u64)> {
+        let (acct, name) = user.split_once(':')?;
+        let u = self.cfg.users.iter().find(|u| {
+            u.account == acct
+                && u.user == name
+                && constant_time_eq(u.key.as_bytes(), key.as_bytes())
+        })?;
+        let id = Identity {
+            account: self.account_name(&u.account),
+            user: format!("{}:{}", u.account, u.user),
+            admin: u.admin,
+            reseller_admin: u.reseller_admin,
+        };
+        let expires = now() + self.cfg.token_life;
+        let flags = format!(
+            "{}{}",
+            if u.admin { "a" } else { "" },
+            if u.reseller_admin { "r" } else { "" }
+        );
+        let payload = format!("{expires}\n{}\n{}\n{flags}", id.account, id.user);
+        let token = format!(
+            "{TOKEN_PREFIX}{}{}",
+            hex::encode(payload.as_bytes()),
+            hex::encode(self.mac(payload.as_bytes()))
+        );
+        Some((token, id, self.cfg.token_life))
+    }
+
+    /// Verifies a token: `None` when forged, garbled or expired.
+    pub fn verify(&self, token: &str) -> Option<Identity> {
+        let body = token.strip_prefix(TOKEN_PREFIX)?;
+        if body.len() < MAC_LEN * 2 {
+            return None;
+        }
+        let (p, m) = body.split_at(body.len() - MAC_LEN * 2);
+        let payload = hex::decode(p).ok()?;
+        let mac = hex::decode(m).ok()?;
+        if !constant_time_eq(&mac, &self.mac(&payload)) {
+            return None;
+        }
+        let text = String::from_utf8(payload).ok()?;
+        let mut it = text.split('\n');
+        let expires: u64 = it.next()?.parse().ok()?;
+        if expires <= now() {
+            return None;
+        }
+        let account = it.next()?.to_string();
+        let user = it.next()?.to_string();
+        let flags = it.next().unwrap_or("");
+        Some(Identity {
+            account,
+            user,
+            admin: flags.contains('a'),
+            reseller_admin: flags.contains('r'),
+        })
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// What a request wants, for the authorization decision.
+pub struct Access<'a> {
+    pub account: &'a str,
+    pub container: Option<&'a str>,
+    pub is_object: bool,
+    /// PUT, POST or DELETE.
+    pub writes: bool,
+    /// The container ACL that applies (read ACL for reads, write ACL for writes).
+    pub acl: Option<&'a str>,
+    pub referer: Option<&'a str>,
+}
+
+/// Decides as tempauth does. `Ok(true)` means the caller owns the account.
+pub fn authorize(id: Option<&Identity>, a: &Access<'_>) -> ApiResult<bool> {
+    let deny = || {
+        if id.is_some() {
+            ApiError::Forbidden
+        } else {
+            ApiError::Unauthorized
+        }
+    };
+    if let Some(id) = id {
+        if id.reseller_admin {
+            return Ok(true);
+        }
+        if id.admin && id.account == a.account {
+            return Ok(true);
+        }
+    }
+    // ACLs govern object access and (read-only) container listings.
+    let acl_applies = a.container.is_some() && (a.is_object || !a.writes);
+    if !acl_applies {
+        return Err(deny());
+    }
+    let (referrers, groups) = parse_acl(a.acl.unwrap_or(""));
+    if (a.is_object || groups.iter().any(|g| g == ".rlistings"))
+        && !a.writes
+        && referrer_allowed(a.referer, &referrers)
+    {
+        return Ok(false);
+    }
+    if let Some(id) = id {
+        if id.groups().iter().any(|g| groups.iter().any(|x| x == g)) {
+            return Ok(false);
+        }
+    }
+    Err(deny())
+}
+
+/// Splits an ACL into referrer rules (`.r:`) and groups.
+pub fn parse_acl(acl: &str) -> (Vec<String>, Vec<String>) {
+    let mut referrers = Vec::new();
+    let mut groups = Vec::new();
+    for item in acl.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if let Some(r) = item
+            .strip_prefix(".r:")
+            .or_else(|| item.strip_prefix(".ref:"))
+            .or_else(|| item.strip_prefix(".referer:"))
+            .or_else(|| item.strip_prefix(".referrer:"))
+        {
+            referrers.push(r.to_string());
+        } else {
+            groups.push(item.to_string());
+        }
+    }
+    (referrers, groups)
+}
+
+/// Checks a container ACL's syntax as tempauth does on POST/PUT.
+pub fn validate_acl(acl: &str) -> Result<(), String> {
+    for item in acl.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if item.starts_with('.') {
+            let ok = item == ".rlistings"
+                || [".r:", ".ref:", ".referer:", ".referrer:"].iter().any(|p| {
+                    item.strip_prefix(p)
+                        .is_some_and(|r| !r.is_empty() && r != "-")
+                });
+            if !ok {
+                return Err(format!("Invalid ACL element {item:?}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Referrer rules in order; the last matching rule wins, `-` negates.
+fn referrer_allowed(referer: Option<&str>, rules: &[String]) -> bool {
+    let host = referer
+        .and_then(|r| r.split("//").nth(1))
+        .map(|r| r.split(['/', ':']).next().unwrap_or(""))
+        .unwrap_or("");
+    let mut allowed = false;
+    for r in rules {
+        let (neg, pat) = match r.strip_prefix('-') {
+            Some(p) => (true, p),
+            None => (false, r.as_str()),
+        };
+        let m = pat == "*"
+            || (!host.is_empty() && (pat == host || (pat.starts_with('.') && host.ends_with(pat))));
+        if m {
+            allowed = !neg;
+        }
+    }
+    allowed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn auth() -> Auth {
+        Auth::new(Config::embedded().auth)
+    }
+
+    #[test]
+    fn tokens_verify_and_resist_tampering() {
+        let a = auth();
+        let (tok, id, _) = a.login("test:tester", "testing").unwrap();
+        assert_eq!(id.account, "AUTH_test");
+        let back = a.verify(&tok).unwrap();
+        assert_eq!(back.user, "test:tester");
+        assert!(back.admin);
+        let mut bad = tok.clone().into_bytes();
+        let i = TOKEN_PREFIX.len() + 3;
+        bad[i] = if bad[i] == b'a' { b'b' } else { b'a' };
+        assert!(a.verify(std::str::from_utf8(&bad).unwrap()).is_none());
+        assert!(a.login("test:tester", "wrong").is_none());
+        // Another node with the same secret accepts it; another secret does not.
+        assert!(auth().verify(&tok).is_some());
+        let mut other = Config::embedded().auth;
+        other.secret = "a-completely-different-secret".into();
+        assert!(Auth::new(other).verify(&tok).is_none());
+    }
+
+    fn access<'a>(acl: Option<&'a str>, is_object: bool, writes: bool) -> Access<'a> {
+        Access {
+            account: "AUTH_test",
+            container: Some("c"),
+            is_object,
+            writes,
+            acl,
+            referer: None,
+        }
+    }
+
+    #[test]
+    fn acls_follow_tempauth() {
+        let a = auth();
+        let owner = a.login("test:tester", "testing").unwrap().1;
+        let user3 = a.login("test:tester3", "testing3").unwrap().1;
+        let other = a.login("test2:tester2", "testing2").unwrap().1;
+        assert!(authorize(Some(&owner), &access(None, true, true)).unwrap());
+        assert!(matches!(
+            authorize(Some(&user3), &access(None, true, false)),
+            Err(ApiError::Forbidden)
+        ));
+        assert!(matches!(
+            authorize(Some(&other), &access(None, true, false)),
+            Err(ApiError::Forbidden)
+        ));
+        assert!(matches!(
+            authorize(None, &access(None, true, false)),
+            Err(ApiError::Unauthorized)
+        ));
+        assert!(authorize(None, &access(Some(".r:*"), true, false)).is_ok());
+        assert!(authorize(None, &access(Some(".r:*"), false, false)).is_err());
+        assert!(authorize(None, &access(Some(".r:*,.rlistings"), false, false)).is_ok());
+        assert!(authorize(Some(&user3), &access(Some("test:tester3"), true, false)).is_ok());
+        assert!(authorize(Some(&user3), &access(Some("test"), true, true)).is_ok());
+        assert!(authorize(Some(&other), &access(Some("test2:tester2"), true, true)).is_ok());
+        assert!(authorize(Some(&other), &access(Some("test:tester3"), true, true)).is_err());
+    }
+
+    #[test]
+    fn referrer_rules() {
+        let r = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(referrer_allowed(
+            Some("http://www.example.com/x"),
+            &r(&[".example.com"])
+        ));
+        assert!(!referrer_allowed(
+            Some("http://evil.com/x"),
+            &r(&[".example.com"])
+        ));
+        assert!(!referrer_allowed(
+            Some("http://www.example.com/"),
+            &r(&["*", "-www.example.com"])
+        ));
+        assert!(!referrer_allowed(None, &r(&["example.com"])));
+    }
+}

@@ -1,0 +1,176 @@
+//! Container requests: create, metadata and ACLs, delete, and listings.
+
+use std::sync::Arc;
+
+use http::{Method, Response, StatusCode};
+
+use super::auth::validate_acl;
+use super::headers::collect_meta;
+use super::listing::{self, Format};
+use super::{blocking, empty_response, App, Ctx};
+use crate::http::body::{self, Body};
+use crate::http::error::{ApiError, ApiResult};
+use crate::store::container::{self as scont, Usage};
+use crate::store::listing as slist;
+use crate::store::meta::{keys, Meta};
+use crate::store::Error as StoreError;
+
+pub async fn handle(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<Body>> {
+    match ctx.method {
+        Method::GET | Method::HEAD => get(app, ctx, container).await,
+        Method::PUT => put(app, ctx, container).await,
+        Method::POST => post(app, ctx, container).await,
+        Method::DELETE => delete(app, ctx, container).await,
+        _ => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+/// Metadata and ACL headers of a PUT or POST, as stored keys.
+fn request_meta(app: &App, ctx: &Ctx) -> ApiResult<Meta> {
+    let mut m = collect_meta(&ctx.headers, "container", &app.cfg.limits)?;
+    for (h, key) in [
+        ("x-container-read", "X-Container-Read"),
+        ("x-container-write", "X-Container-Write"),
+    ] {
+        if let Some(v) = ctx.header(h)? {
+            validate_acl(v).map_err(ApiError::BadRequest)?;
+            m.insert(key.into(), v.trim().to_string());
+        }
+        if ctx
+            .headers
+            .contains_key(format!("x-remove-{}", &h[2..]).as_str())
+        {
+            m.insert(key.into(), String::new());
+        }
+    }
+    Ok(m)
+}
+
+fn owner_only(ctx: &Ctx, container: &str) -> ApiResult<()> {
+    ctx.authorize(Some(container), false, true, None)
+        .map(|_| ())
+}
+
+async fn put(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<Body>> {
+    owner_only(&ctx, &container)?;
+    let m = request_meta(&app, &ctx)?;
+    let policy_name = ctx.header("x-storage-policy")?.map(str::to_string);
+    blocking(&app, move |app| {
+        let store = &app.store;
+        let policy = match &policy_name {
+            Some(n) => store.policy_by_name(n)?,
+            None => store.default_policy(),
+        };
+        let existing = match store.find_container(&ctx.account, &container) {
+            Ok(loc) => Some(loc),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let policy = match existing {
+            Some(loc) if policy_name.is_some() && loc.policy != policy.index => {
+                return Err(ApiError::Conflict(format!(
+                    "Container exists with storage policy {}",
+                    store.policies[loc.policy].name
+                )))
+            }
+            Some(loc) => &store.policies[loc.policy],
+            None => policy,
+        };
+        let created = scont::create(store, &ctx.account, &container, policy, m)?;
+        let status = if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::ACCEPTED
+        };
+        Ok(empty_response(status)
+            .body(body::empty())
+            .expect("valid response"))
+    })
+    .await
+}
+
+async fn post(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<Body>> {
+    owner_only(&ctx, &container)?;
+    let m = request_meta(&app, &ctx)?;
+    blocking(&app, move |app| {
+        let loc = app.store.find_container(&ctx.account, &container)?;
+        scont::update_container_meta(&app.store, &loc, m)?;
+        Ok(empty_response(StatusCode::NO_CONTENT)
+            .body(body::empty())
+            .expect("valid response"))
+    })
+    .await
+}
+
+async fn delete(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<Body>> {
+    owner_only(&ctx, &container)?;
+    blocking(&app, move |app| {
+        let loc = app.store.find_container(&ctx.account, &container)?;
+        scont::delete(&loc)?;
+        Ok(empty_response(StatusCode::NO_CONTENT)
+            .body(body::empty())
+            .expect("valid response"))
+    })
+    .await
+}
+
+async fn get(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<Body>> {
+    let head = ctx.method == Method::HEAD;
+    let fmt = listing::format(&ctx.query, &ctx.headers)?;
+    let (mut q, no_subdirs) = listing::query(&ctx.query, app.cfg.limits.container_listing_limit)?;
+    q.with_meta = fmt != Format::Plain;
+    blocking(&app, move |app| {
+        let loc = app.store.find_container(&ctx.account, &container)?;
+        let m = scont::container_meta(&loc)?;
+        let owner = ctx.authorize(
+            Some(&container),
+            false,
+            false,
+            m.get("X-Container-Read").map(String::as_str),
+        )?;
+        let usage: Usage = scont::usage(&loc)?;
+        let mut b = Response::builder()
+            .header("X-Container-Object-Count", usage.objects)
+            .header("X-Container-Bytes-Used", usage.bytes)
+            .header("X-Storage-Policy", &app.store.policies[loc.policy].name)
+            .header("Accept-Ranges", "bytes")
+            .header("Content-Type", fmt.content_type());
+        if let Some(ts) = m.get(keys::TIMESTAMP) {
+            b = b
+                .header("X-Timestamp", ts)
+                .header("X-PUT-Timestamp", m.get(keys::PUT_TIMESTAMP).unwrap_or(ts));
+            if let Some(t) = crate::store::meta::parse_timestamp(ts) {
+                b = b.header("Last-Modified", super::headers::http_date(t));
+            }
+        }
+        for (k, v) in &m {
+            let acl = k == "X-Container-Read" || k == "X-Container-Write";
+            if k.starts_with("X-Container-Meta-") || (acl && owner) {
+                if let Ok(v) = http::HeaderValue::from_bytes(v.as_bytes()) {
+                    b = b.header(k.as_str(), v);
+                }
+            }
+        }
+        if head {
+            return Ok(b
+                .status(StatusCode::NO_CONTENT)
+                .header("Content-Length", "0")
+                .body(body::empty())
+                .expect("valid response"));
+        }
+        let mut entries = slist::list(&app.store, &loc, &q)?;
+        if no_subdirs {
+            entries.retain(|e| matches!(e, slist::Entry::Object { .. }));
+        }
+        let (status, text) = listing::render_objects(&entries, fmt, &container);
+        Ok(b.status(status)
+            .header("Content-Length", text.len())
+            .body(if status == StatusCode::NO_CONTENT {
+                body::empty()
+            } else {
+                body::full(text)
+            })
+            .expect("valid response"))
+    })
+    .await
+}

@@ -1,0 +1,182 @@
+//! Request metadata headers: Swift's limits, and the case Swift stores them in.
+
+use http::HeaderMap;
+
+use crate::config::Limits;
+use crate::http::error::{ApiError, ApiResult};
+use crate::store::meta::Meta;
+
+/// Title-cases a header name as Python's `str.title()` does for Swift:
+/// `x-object-meta-fOO-bar` → `X-Object-Meta-Foo-Bar`.
+pub fn title_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut up = true;
+    for c in name.chars() {
+        if c.is_alphabetic() {
+            if up {
+                out.extend(c.to_uppercase());
+            } else {
+                out.extend(c.to_lowercase());
+            }
+            up = false;
+        } else {
+            out.push(c);
+            up = true;
+        }
+    }
+    out
+}
+
+/// A header value as UTF-8 text.
+pub fn header_str<'a>(h: &'a HeaderMap, name: &str) -> ApiResult<Option<&'a str>> {
+    match h.get(name) {
+        None => Ok(None),
+        Some(v) => std::str::from_utf8(v.as_bytes())
+            .map(Some)
+            .map_err(|_| ApiError::BadRequest(format!("{name} must be valid UTF-8"))),
+    }
+}
+
+/// Collects `X-<kind>-Meta-*` headers (and `X-Remove-<kind>-Meta-*` as empty
+/// values) under their stored names, checking Swift's limits.
+pub fn collect_meta(h: &HeaderMap, kind: &str, l: &Limits) -> ApiResult<Meta> {
+    let prefix = format!("x-{kind}-meta-");
+    let remove = format!("x-remove-{kind}-meta-");
+    let mut out = Meta::new();
+    let (mut count, mut size) = (0usize, 0usize);
+    for (name, value) in h {
+        let n = name.as_str();
+        let (key, removing) = if let Some(k) = n.strip_prefix(&prefix) {
+            (k, false)
+        } else if let Some(k) = n.strip_prefix(&remove) {
+            (k, true)
+        } else {
+            continue;
+        };
+        if key.is_empty() {
+            return Err(ApiError::BadRequest("Metadata name cannot be empty".into()));
+        }
+        let v = std::str::from_utf8(value.as_bytes())
+            .map_err(|_| ApiError::BadRequest("Metadata must be valid UTF-8".into()))?;
+        if !removing {
+            if key.len() > l.max_meta_name_length {
+                return Err(ApiError::BadRequest(format!(
+                    "Metadata name too long: {key}; max {}",
+                    l.max_meta_name_length
+                )));
+            }
+            if v.len() > l.max_meta_value_length {
+                return Err(ApiError::BadRequest(format!(
+                    "Metadata value longer than {}: {key}",
+                    l.max_meta_value_length
+                )));
+            }
+            count += 1;
+            size += key.len() + v.len();
+            if count > l.max_meta_count {
+                return Err(ApiError::BadRequest(format!(
+                    "Too many metadata items; max {}",
+                    l.max_meta_count
+                )));
+            }
+            if size > l.max_meta_overall_size {
+                return Err(ApiError::BadRequest(format!(
+                    "Total metadata too large; max {}",
+                    l.max_meta_overall_size
+                )));
+            }
+        }
+        let stored = title_case(&format!("x-{kind}-meta-{key}"));
+        out.insert(
+            stored,
+            if removing {
+                String::new()
+            } else {
+                v.trim().to_string()
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Seconds since the epoch as an HTTP date, rounded up as Swift does for
+/// Last-Modified.
+pub fn http_date(ts: f64) -> String {
+    let secs = ts.ceil().max(0.0) as u64;
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
+/// Parses an HTTP date into seconds.
+pub fn parse_http_date(s: &str) -> Option<u64> {
+    httpdate::parse_http_date(s.trim())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+}
+
+/// ISO form used in listings: `2026-11-25T19:42:43.123450`.
+pub fn iso_date(ts: f64) -> String {
+    let secs = ts.floor() as i64;
+    let micros = ((ts - secs as f64) * 1e6).round().min(999_999.0) as i64;
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn title_case_matches_python() {
+        assert_eq!(title_case("x-object-meta-fOO-bar"), "X-Object-Meta-Foo-Bar");
+        assert_eq!(title_case("x-object-meta-a1b"), "X-Object-Meta-A1B");
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(iso_date(0.0), "1970-01-01T00:00:00.000000");
+        assert_eq!(iso_date(1764099763.25), "2025-11-25T19:42:43.250000");
+        assert_eq!(http_date(1764099762.1), "Tue, 25 Nov 2025 19:42:43 GMT");
+        assert_eq!(
+            parse_http_date("Tue, 25 Nov 2025 19:42:43 GMT"),
+            Some(1764099763)
+        );
+    }
+
+    #[test]
+    fn metadata_limits() {
+        let l = Limits::default();
+        let mut h = HeaderMap::new();
+        h.insert("x-object-meta-color", "blue".parse().unwrap());
+        h.insert("x-remove-object-meta-old", "x".parse().unwrap());
+        let m = collect_meta(&h, "object", &l).unwrap();
+        assert_eq!(m["X-Object-Meta-Color"], "blue");
+        assert_eq!(m["X-Object-Meta-Old"], "");
+        h.insert("x-object-meta-big", "v".repeat(257).parse().unwrap());
+        assert!(collect_meta(&h, "object", &l).is_err());
+        let mut h = HeaderMap::new();
+        h.insert("x-object-meta-", "v".parse().unwrap());
+        assert!(collect_meta(&h, "object", &l).is_err());
+    }
+}

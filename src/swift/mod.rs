@@ -1,0 +1,256 @@
+//! The Swift API: authenticate, authorize and dispatch each request to the
+//! handler of its target (account, container, object, auth, info).
+
+pub mod account;
+pub mod auth;
+pub mod container;
+pub mod headers;
+pub mod info;
+pub mod listing;
+pub mod object;
+pub mod range;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderValue, Method, Request, Response};
+use hyper::body::Incoming;
+
+use crate::config::Config;
+use crate::http::body::{self, Body};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::request::{parse_query, parse_target, Target};
+use crate::store::{self, ContainerLoc, Store};
+use auth::{Access, Auth, Identity};
+
+/// The running service: config, store and auth.
+pub struct App {
+    pub cfg: Config,
+    pub store: Store,
+    pub auth: Auth,
+}
+
+/// One request's parsed parts, handed to every handler.
+pub struct Ctx {
+    pub method: Method,
+    pub headers: HeaderMap,
+    pub query: HashMap<String, String>,
+    pub id: Option<Identity>,
+    pub account: String,
+}
+
+impl Ctx {
+    pub fn header(&self, name: &str) -> ApiResult<Option<&str>> {
+        headers::header_str(&self.headers, name)
+    }
+
+    /// Does the caller own the account (no ACL needed)?
+    pub fn is_owner(&self) -> bool {
+        self.id
+            .as_ref()
+            .is_some_and(|id| id.reseller_admin || (id.admin && id.account == self.account))
+    }
+
+    /// Authorizes access to `container` given its ACL; `Ok(true)` for owners.
+    pub fn authorize(
+        &self,
+        container: Option<&str>,
+        is_object: bool,
+        writes: bool,
+        acl: Option<&str>,
+    ) -> ApiResult<bool> {
+        auth::authorize(
+            self.id.as_ref(),
+            &Access {
+                account: &self.account,
+                container,
+                is_object,
+                writes,
+                acl,
+                referer: self.headers.get("referer").and_then(|v| v.to_str().ok()),
+            },
+        )
+    }
+}
+
+impl App {
+    /// Builds the service from a validated config.
+    pub fn new(cfg: Config) -> Result<App, String> {
+        cfg.validate()?;
+        let mut policies = Vec::new();
+        let any_default = cfg.policies.iter().any(|p| p.default);
+        for (i, p) in cfg.policies.iter().enumerate() {
+            policies.push(store::Policy {
+                name: p.name.clone(),
+                index: i,
+                device: p.device.clone(),
+                mount_check: p.mount_check,
+                default: p.default || (!any_default && i == 0),
+            });
+        }
+        let opts = store::Options {
+            file_mode: crate::config::parse_mode(&cfg.storage.file_mode)?,
+            dir_mode: crate::config::parse_mode(&cfg.storage.dir_mode)?,
+            xattr_chunk: cfg.storage.xattr_chunk,
+            fsync_dir: cfg.storage.fsync_dir,
+            limits: store::Limits {
+                max_account_name_length: cfg.limits.max_account_name_length,
+                max_container_name_length: cfg.limits.max_container_name_length,
+                max_object_name_length: cfg.limits.max_object_name_length,
+            },
+        };
+        Ok(App {
+            auth: Auth::new(cfg.auth.clone()),
+            store: Store::new(policies, opts),
+            cfg,
+        })
+    }
+
+    /// Handles one request; never fails (errors become Swift responses).
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        let head = req.method() == Method::HEAD;
+        let trans_id = format!("tx{:021x}", rand::random::<u128>() >> 44);
+        let mut resp = match self.clone().route(req).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(head),
+        };
+        let h = resp.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&trans_id) {
+            h.insert("x-trans-id", v.clone());
+            h.insert("x-openstack-request-id", v);
+        }
+        resp
+    }
+
+    async fn route(self: Arc<Self>, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+        let target = parse_target(req.uri().path())?;
+        let account = match &target {
+            Target::Info => return info::get(&self, req.method()),
+            Target::Healthcheck => {
+                return Ok(Response::builder()
+                    .header("Content-Type", "text/plain")
+                    .body(if req.method() == Method::HEAD {
+                        body::empty()
+                    } else {
+                        body::full("OK")
+                    })
+                    .expect("valid response"))
+            }
+            Target::Auth => return self.login(&req),
+            Target::Account { account }
+            | Target::Container { account, .. }
+            | Target::Object { account, .. } => account.clone(),
+        };
+        let token = req
+            .headers()
+            .get("x-auth-token")
+            .or_else(|| req.headers().get("x-storage-token"))
+            .map(|v| v.to_str().unwrap_or(""));
+        let id = match token {
+            Some(t) => Some(self.auth.verify(t).ok_or(ApiError::Unauthorized)?),
+            None => None,
+        };
+        let l = &self.store.opts.limits;
+        if !account.starts_with(&self.cfg.auth.reseller_prefix) {
+            return Err(if id.is_some() {
+                ApiError::Forbidden
+            } else {
+                ApiError::Unauthorized
+            });
+        }
+        store::name::check_account(&account, l)?;
+        let query = parse_query(req.uri().query())?;
+        let (parts, body) = req.into_parts();
+        let ctx = Ctx {
+            method: parts.method,
+            headers: parts.headers,
+            query,
+            id,
+            account,
+        };
+        match target {
+            Target::Account { .. } => account::handle(self, ctx).await,
+            Target::Container { container, .. } => {
+                store::name::check_container(&container, l)?;
+                container::handle(self, ctx, container).await
+            }
+            Target::Object {
+                container, object, ..
+            } => {
+                store::name::check_container(&container, l)?;
+                store::name::check_object(&object, l)?;
+                object::handle(self, ctx, container, object, body).await
+            }
+            _ => unreachable!("handled above"),
+        }
+    }
+
+    /// `GET /auth/v1.0`: tempauth login.
+    fn login(&self, req: &Request<Incoming>) -> ApiResult<Response<Body>> {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return Err(ApiError::MethodNotAllowed);
+        }
+        let h = req.headers();
+        let get = |a: &str, b: &str| {
+            h.get(a)
+                .or_else(|| h.get(b))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (Some(user), Some(key)) = (
+            get("x-auth-user", "x-storage-user"),
+            get("x-auth-key", "x-storage-pass"),
+        ) else {
+            return Err(ApiError::Unauthorized);
+        };
+        let (token, id, life) = self.auth.login(&user, &key).ok_or(ApiError::Unauthorized)?;
+        let host = h
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or_else(|| self.cfg.listen.to_string());
+        let url = format!("http://{host}/v1/{}", id.account);
+        Ok(Response::builder()
+            .header("X-Auth-Token", &token)
+            .header("X-Storage-Token", &token)
+            .header("X-Storage-Url", url)
+            .header("X-Auth-Token-Expires", life.to_string())
+            .header("Content-Type", "text/plain; charset=UTF-8")
+            .header("Content-Length", "0")
+            .body(body::empty())
+            .expect("valid response"))
+    }
+
+    /// Resolves a container to its device (checking the mount).
+    pub fn locate(&self, account: &str, container: &str) -> ApiResult<ContainerLoc> {
+        if self.store.policies.len() == 1 {
+            // One device: no lookup; a missing container shows up as ENOENT.
+            let p = &self.store.policies[0];
+            self.store.check_mounted(p)?;
+            return Ok(ContainerLoc {
+                policy: 0,
+                dir: p.device.join(account).join(container),
+            });
+        }
+        Ok(self.store.find_container(account, container)?)
+    }
+}
+
+/// Runs blocking filesystem work off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    app: &Arc<App>,
+    f: impl FnOnce(&App) -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    let app = app.clone();
+    tokio::task::spawn_blocking(move || f(&app))
+        .await
+        .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
+}
+
+/// A response with no body (`Content-Length: 0`).
+pub fn empty_response(status: http::StatusCode) -> http::response::Builder {
+    Response::builder()
+        .status(status)
+        .header("Content-Length", "0")
+        .header("Content-Type", "text/html; charset=UTF-8")
+}

@@ -1,0 +1,651 @@
+//! Object requests: GET/HEAD (ranges, conditions, streaming), PUT (streamed
+//! into the store's atomic writer), COPY / X-Copy-From, POST, DELETE.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+
+use super::headers::{collect_meta, http_date, parse_http_date};
+use super::range::{resolve, Ranges};
+use super::{blocking, empty_response, App, Ctx};
+use crate::http::body::{self, Body, Part};
+use crate::http::error::{ApiError, ApiResult};
+use crate::store::meta::{self, keys, Meta};
+use crate::store::object::{self as sobj, ObjectInfo, Writer};
+use crate::store::{container as scont, ContainerLoc};
+
+/// Bodies up to this size are read in the request's own blocking call.
+const INLINE_READ: u64 = 64 * 1024;
+/// Chunks of request body buffered between the socket and the writer.
+const PUT_QUEUE: usize = 8;
+
+const PATH_SET: &AsciiSet = &CONTROLS.add(b' ').add(b'%').add(b'?').add(b'#').add(b'"');
+
+pub async fn handle(
+    app: Arc<App>,
+    ctx: Ctx,
+    container: String,
+    object: String,
+    body: Incoming,
+) -> ApiResult<Response<Body>> {
+    match ctx.method {
+        Method::GET | Method::HEAD => get(app, ctx, container, object).await,
+        Method::PUT => put(app, ctx, container, object, body).await,
+        Method::POST => post(app, ctx, container, object).await,
+        Method::DELETE => delete(app, ctx, container, object).await,
+        ref m if m.as_str() == "COPY" => copy(app, ctx, container, object).await,
+        _ => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+/// Authorizes an object request, reading the container ACL only for
+/// non-owners. Returns the container's location.
+fn authorize(app: &App, ctx: &Ctx, container: &str, writes: bool) -> ApiResult<ContainerLoc> {
+    let loc = app.locate(&ctx.account, container)?;
+    if !ctx.is_owner() {
+        let m = scont::container_meta(&loc).unwrap_or_default();
+        let acl = m.get(if writes {
+            "X-Container-Write"
+        } else {
+            "X-Container-Read"
+        });
+        ctx.authorize(Some(container), true, writes, acl.map(String::as_str))?;
+    }
+    Ok(loc)
+}
+
+fn expired(info: &ObjectInfo) -> bool {
+    info.meta
+        .get("X-Delete-At")
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|at| at <= now_secs())
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Headers that describe a stored object.
+fn object_headers(mut b: http::response::Builder, info: &ObjectInfo) -> http::response::Builder {
+    b = b
+        .header("Content-Type", info.content_type())
+        .header("Etag", info.etag())
+        .header("Last-Modified", http_date(info.timestamp()))
+        .header("X-Timestamp", meta::normalize_timestamp(info.timestamp()))
+        .header("Accept-Ranges", "bytes");
+    for (k, v) in &info.meta {
+        let passthrough = k.starts_with("X-Object-Meta-")
+            || k == "Content-Disposition"
+            || k == "Content-Encoding"
+            || k == "X-Delete-At";
+        if passthrough {
+            if let Ok(v) = http::HeaderValue::from_bytes(v.as_bytes()) {
+                b = b.header(k.as_str(), v);
+            }
+        }
+    }
+    b
+}
+
+fn etag_matches(list: &str, etag: &str) -> bool {
+    list.split(',')
+        .map(|t| t.trim().trim_start_matches("W/").trim_matches('"'))
+        .any(|t| t == "*" || t == etag)
+}
+
+/// If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since.
+fn check_conditions(ctx: &Ctx, info: &ObjectInfo) -> ApiResult<Option<StatusCode>> {
+    let etag = info.etag();
+    let last_modified = info.timestamp().ceil() as u64;
+    let if_match = ctx.header("if-match")?;
+    let if_none_match = ctx.header("if-none-match")?;
+    if let Some(v) = if_match {
+        if !etag_matches(v, etag) {
+            return Ok(Some(StatusCode::PRECONDITION_FAILED));
+        }
+    }
+    if let Some(v) = if_none_match {
+        if etag_matches(v, etag) {
+            return Ok(Some(StatusCode::NOT_MODIFIED));
+        }
+    } else if let Some(t) = ctx.header("if-modified-since")?.and_then(parse_http_date) {
+        if last_modified <= t {
+            return Ok(Some(StatusCode::NOT_MODIFIED));
+        }
+    }
+    if if_match.is_none() {
+        if let Some(t) = ctx.header("if-unmodified-since")?.and_then(parse_http_date) {
+            if last_modified > t {
+                return Ok(Some(StatusCode::PRECONDITION_FAILED));
+            }
+        }
+    }
+    Ok(None)
+}
+
+async fn get(
+    app: Arc<App>,
+    ctx: Ctx,
+    container: String,
+    object: String,
+) -> ApiResult<Response<Body>> {
+    let head = ctx.method == Method::HEAD;
+    blocking(&app, move |app| {
+        let loc = authorize(app, &ctx, &container, false)?;
+        if head {
+            let info = sobj::head(&app.store, &loc, &object)?;
+            if expired(&info) {
+                return Err(ApiError::NotFound);
+            }
+            if let Some(status) = check_conditions(&ctx, &info)? {
+                return conditional_response(status, &info);
+            }
+            return Ok(object_headers(Response::builder(), &info)
+                .header("Content-Length", info.size)
+                .body(body::empty())
+                .expect("valid response"));
+        }
+        let obj = sobj::open(&app.store, &loc, &object)?;
+        let info = &obj.info;
+        if expired(info) {
+            return Err(ApiError::NotFound);
+        }
+        if let Some(status) = check_conditions(&ctx, info)? {
+            return conditional_response(status, info);
+        }
+        let len = info.size;
+        let mut b = object_headers(Response::builder(), info);
+        let (parts, total) = match resolve(ctx.header("range")?, len) {
+            Ranges::Whole => (vec![Part::File { offset: 0, len }], len),
+            Ranges::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable(len)),
+            Ranges::Parts(r) if r.len() == 1 => {
+                let (s, e) = r[0];
+                b = b
+                    .status(StatusCode::PARTIAL_CONTENT)
+                    .header("Content-Range", format!("bytes {s}-{}/{len}", e - 1));
+                (
+                    vec![Part::File {
+                        offset: s,
+                        len: e - s,
+                    }],
+                    e - s,
+                )
+            }
+            Ranges::Parts(r) => {
+                let boundary = format!("{:032x}", rand::random::<u128>());
+                let (parts, total) = multipart(&r, len, info.content_type(), &boundary);
+                b = b.status(StatusCode::PARTIAL_CONTENT).header(
+                    "Content-Type",
+                    format!("multipart/byteranges;boundary={boundary}"),
+                );
+                (parts, total)
+            }
+        };
+        b = b.header("Content-Length", total);
+        let body = if total <= INLINE_READ {
+            body::full(
+                body::read_small(&obj.file, &parts, total).map_err(crate::store::Error::from)?,
+            )
+        } else {
+            body::stream_file(obj.file, parts, total)
+        };
+        Ok(b.body(body).expect("valid response"))
+    })
+    .await
+}
+
+fn conditional_response(status: StatusCode, info: &ObjectInfo) -> ApiResult<Response<Body>> {
+    let b = if status == StatusCode::NOT_MODIFIED {
+        object_headers(Response::builder(), info)
+    } else {
+        Response::builder().header("Content-Type", "text/html; charset=UTF-8")
+    };
+    Ok(b.status(status)
+        .header("Content-Length", "0")
+        .body(body::empty())
+        .expect("valid response"))
+}
+
+/// Parts of a `multipart/byteranges` body and its total length.
+fn multipart(ranges: &[(u64, u64)], len: u64, ct: &str, boundary: &str) -> (Vec<Part>, u64) {
+    let mut parts = Vec::new();
+    let mut total = 0u64;
+    for (i, (s, e)) in ranges.iter().enumerate() {
+        let head = format!(
+            "{}--{boundary}\r\nContent-Type: {ct}\r\nContent-Range: bytes {s}-{}/{len}\r\n\r\n",
+            if i == 0 { "" } else { "\r\n" },
+            e - 1
+        );
+        total += head.len() as u64 + (e - s);
+        parts.push(Part::Bytes(Bytes::from(head)));
+        parts.push(Part::File {
+            offset: *s,
+            len: e - s,
+        });
+    }
+    let tail = format!("\r\n--{boundary}--");
+    total += tail.len() as u64;
+    parts.push(Part::Bytes(Bytes::from(tail)));
+    (parts, total)
+}
+
+/// Metadata a PUT or POST sets from its headers (besides what the store adds).
+fn request_meta(app: &App, ctx: &Ctx, object: &str) -> ApiResult<Meta> {
+    let mut m = collect_meta(&ctx.headers, "object", &app.cfg.limits)?;
+    m.retain(|_, v| !v.is_empty());
+    let ct = match ctx.header("content-type")? {
+        Some(ct)
+            if !ct.trim().is_empty() && ctx.header("x-detect-content-type")? != Some("true") =>
+        {
+            ct.trim().to_string()
+        }
+        _ => mime_guess::from_path(object)
+            .first_raw()
+            .unwrap_or("application/octet-stream")
+            .to_string(),
+    };
+    m.insert(keys::CONTENT_TYPE.into(), ct);
+    for h in ["Content-Disposition", "Content-Encoding"] {
+        if let Some(v) = ctx.header(h)? {
+            m.insert(h.into(), v.to_string());
+        }
+    }
+    if let Some(at) = delete_at(ctx)? {
+        m.insert("X-Delete-At".into(), at.to_string());
+    }
+    Ok(m)
+}
+
+/// `X-Delete-At` / `X-Delete-After`, checked as Swift does.
+fn delete_at(ctx: &Ctx) -> ApiResult<Option<u64>> {
+    let now = now_secs();
+    if let Some(after) = ctx.header("x-delete-after")? {
+        let secs: i64 = after
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::BadRequest("Non-integer X-Delete-After".into()))?;
+        if secs <= 0 {
+            return Err(ApiError::BadRequest("X-Delete-After in past".into()));
+        }
+        return Ok(Some(now + secs as u64));
+    }
+    if let Some(at) = ctx.header("x-delete-at")? {
+        let at: f64 = at
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::BadRequest("Non-integer X-Delete-At".into()))?;
+        if at <= now as f64 {
+            return Err(ApiError::BadRequest("X-Delete-At in past".into()));
+        }
+        return Ok(Some(at as u64));
+    }
+    Ok(None)
+}
+
+fn created(info: &ObjectInfo) -> Response<Body> {
+    empty_response(StatusCode::CREATED)
+        .header("Etag", info.etag())
+        .header("Last-Modified", http_date(info.timestamp()))
+        .body(body::empty())
+        .expect("valid response")
+}
+
+/// What the body pump hands the writer.
+enum Chunk {
+    Data(Bytes),
+    End,
+}
+
+async fn put(
+    app: Arc<App>,
+    ctx: Ctx,
+    container: String,
+    object: String,
+    body: Incoming,
+) -> ApiResult<Response<Body>> {
+    if ctx.headers.contains_key("x-copy-from") {
+        let len = ctx.header("content-length")?.unwrap_or("0");
+        if len.trim() != "0" {
+            return Err(ApiError::BadRequest(
+                "Copy requests require a zero byte body".into(),
+            ));
+        }
+        let src = ctx.header("x-copy-from")?.unwrap_or_default().to_string();
+        let (sc, so) = split_copy_path(&src)?;
+        let src_account = ctx.header("x-copy-from-account")?.map(str::to_string);
+        return do_copy(app, ctx, src_account, sc, so, container, object).await;
+    }
+    let chunked = ctx
+        .header("transfer-encoding")?
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let length = match ctx.header("content-length")? {
+        Some(v) => Some(
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| ApiError::BadRequest("Invalid Content-Length".into()))?,
+        ),
+        None if chunked => None,
+        None => return Err(ApiError::LengthRequired),
+    };
+    let max = app.cfg.limits.max_file_size;
+    if length.is_some_and(|l| l > max) {
+        return Err(ApiError::TooLarge("Your request is too large.".into()));
+    }
+    let meta = request_meta(&app, &ctx, &object)?;
+    let expected = ctx
+        .header("etag")?
+        .map(|e| e.trim().trim_matches('"').to_ascii_lowercase());
+    let if_none_match = ctx.header("if-none-match")?.map(str::to_string);
+    if if_none_match.as_deref().is_some_and(|v| v.trim() != "*") {
+        return Err(ApiError::BadRequest("If-None-Match only supports *".into()));
+    }
+
+    if meta.get(keys::CONTENT_TYPE).map(String::as_str) == Some(meta::DIR_CONTENT_TYPE)
+        && length == Some(0)
+    {
+        return blocking(&app, move |app| {
+            let loc = authorize(app, &ctx, &container, true)?;
+            let info = sobj::put_dir_marker(&app.store, &loc, &object, meta)?;
+            Ok(created(&info))
+        })
+        .await;
+    }
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(PUT_QUEUE);
+    let writer = {
+        let app = app.clone();
+        tokio::task::spawn_blocking(move || -> ApiResult<ObjectInfo> {
+            let loc = authorize(&app, &ctx, &container, true)?;
+            if if_none_match.is_some() && sobj::head(&app.store, &loc, &object).is_ok() {
+                return Err(ApiError::PreconditionFailed(
+                    "The object exists (If-None-Match: *).".into(),
+                ));
+            }
+            let mut w = Writer::create(&app.store, &loc, &object)?;
+            loop {
+                match rx.blocking_recv() {
+                    Some(Chunk::Data(b)) => {
+                        w.write(&b)?;
+                        if w.size() > max {
+                            return Err(ApiError::TooLarge("Your request is too large.".into()));
+                        }
+                    }
+                    Some(Chunk::End) => break,
+                    // The client went away mid-body: the writer's drop removes the temp file.
+                    None => return Err(ApiError::BadRequest("Request body incomplete".into())),
+                }
+            }
+            if length.is_some_and(|l| l != w.size()) {
+                return Err(ApiError::BadRequest(
+                    "Request body shorter than Content-Length".into(),
+                ));
+            }
+            Ok(w.commit(meta, expected.as_deref())?)
+        })
+    };
+    let mut body = body;
+    let mut pump_err = None;
+    loop {
+        match body.frame().await {
+            Some(Ok(f)) => {
+                if let Ok(data) = f.into_data() {
+                    if tx.send(Chunk::Data(data)).await.is_err() {
+                        break; // the writer failed; its error is the answer
+                    }
+                }
+            }
+            Some(Err(e)) => {
+                pump_err = Some(e);
+                break;
+            }
+            None => {
+                let _ = tx.send(Chunk::End).await;
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let res = writer
+        .await
+        .map_err(|e| ApiError::Internal(format!("writer failed: {e}")))?;
+    if let Some(e) = pump_err {
+        tracing::debug!("PUT body read failed: {e}");
+        if res.is_err() || length.is_some() {
+            return Err(res
+                .err()
+                .unwrap_or_else(|| ApiError::BadRequest("Request body incomplete".into())));
+        }
+    }
+    Ok(created(&res?))
+}
+
+/// `container/object` of X-Copy-From or Destination, percent-decoded.
+fn split_copy_path(v: &str) -> ApiResult<(String, String)> {
+    let v = crate::http::request::decode_path(v.trim())?;
+    let v = v.trim_start_matches('/');
+    match v.split_once('/') {
+        Some((c, o)) if !c.is_empty() && !o.is_empty() => Ok((c.to_string(), o.to_string())),
+        _ => Err(ApiError::PreconditionFailed(
+            "Bad header value: must be in the form container/object".into(),
+        )),
+    }
+}
+
+async fn copy(
+    app: Arc<App>,
+    ctx: Ctx,
+    container: String,
+    object: String,
+) -> ApiResult<Response<Body>> {
+    let dest = ctx
+        .header("destination")?
+        .ok_or_else(|| ApiError::PreconditionFailed("Destination header required".into()))?
+        .to_string();
+    let (dc, dobj) = split_copy_path(&dest)?;
+    let dest_account = ctx.header("destination-account")?.map(str::to_string);
+    let mut ctx = ctx;
+    let src_account = ctx.account.clone();
+    if let Some(a) = dest_account {
+        ctx.account = a;
+    }
+    do_copy(app, ctx, Some(src_account), container, object, dc, dobj).await
+}
+
+/// Copies an object; `ctx.account` is the destination account.
+async fn do_copy(
+    app: Arc<App>,
+    ctx: Ctx,
+    src_account: Option<String>,
+    src_container: String,
+    src_object: String,
+    container: String,
+    object: String,
+) -> ApiResult<Response<Body>> {
+    {
+        let l = &app.store.opts.limits;
+        crate::store::name::check_container(&src_container, l)?;
+        crate::store::name::check_object(&src_object, l)?;
+        crate::store::name::check_container(&container, l)?;
+        crate::store::name::check_object(&object, l)?;
+    }
+    let fresh = ctx
+        .header("x-fresh-metadata")?
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let req_meta = collect_meta(&ctx.headers, "object", &app.cfg.limits)?;
+    let req_ct = ctx.header("content-type")?.map(str::to_string);
+    let delete_at = delete_at(&ctx)?;
+    blocking(&app, move |app| {
+        let src_account = src_account.unwrap_or_else(|| ctx.account.clone());
+        let src_ctx = Ctx {
+            method: Method::GET,
+            headers: ctx.headers.clone(),
+            query: Default::default(),
+            id: ctx.id.clone(),
+            account: src_account.clone(),
+        };
+        crate::store::name::check_account(&src_account, &app.store.opts.limits)?;
+        let src_loc = authorize(app, &src_ctx, &src_container, false)?;
+        let dst_loc = authorize(app, &ctx, &container, true)?;
+        let mut src = sobj::open(&app.store, &src_loc, &src_object)?;
+        if expired(&src.info) {
+            return Err(ApiError::NotFound);
+        }
+        let mut m: Meta = if fresh {
+            Meta::new()
+        } else {
+            src.info
+                .meta
+                .iter()
+                .filter(|(k, _)| {
+                    k.starts_with("X-Object-Meta-")
+                        || *k == "Content-Disposition"
+                        || *k == "Content-Encoding"
+                        || *k == keys::CONTENT_TYPE
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        scont::apply_user_meta(&mut m, req_meta);
+        if let Some(ct) = req_ct.filter(|c| !c.trim().is_empty()) {
+            m.insert(keys::CONTENT_TYPE.into(), ct);
+        }
+        m.entry(keys::CONTENT_TYPE.into())
+            .or_insert_with(|| src.info.content_type().to_string());
+        if let Some(at) = delete_at {
+            m.insert("X-Delete-At".into(), at.to_string());
+        }
+        let src_ts = src.info.timestamp();
+        let info = if src.info.is_dir_marker() {
+            sobj::put_dir_marker(&app.store, &dst_loc, &object, m)?
+        } else {
+            let mut w = Writer::create(&app.store, &dst_loc, &object)?;
+            w.copy_from(&mut src.file)?;
+            w.commit(m, None)?
+        };
+        let from = format!(
+            "{src_container}/{}",
+            utf8_percent_encode(&src_object, PATH_SET)
+        );
+        Ok(empty_response(StatusCode::CREATED)
+            .header("Etag", info.etag())
+            .header("Last-Modified", http_date(info.timestamp()))
+            .header("X-Copied-From", from)
+            .header("X-Copied-From-Account", src_account)
+            .header("X-Copied-From-Last-Modified", http_date(src_ts))
+            .body(body::empty())
+            .expect("valid response"))
+    })
+    .await
+}
+
+async fn post(
+    app: Arc<App>,
+    ctx: Ctx,
+    container: String,
+    object: String,
+) -> ApiResult<Response<Body>> {
+    let mut new = collect_meta(&ctx.headers, "object", &app.cfg.limits)?;
+    new.retain(|_, v| !v.is_empty());
+    let ct = ctx.header("content-type")?.map(str::to_string);
+    let extra: Vec<(String, String)> = ["Content-Disposition", "Content-Encoding"]
+        .iter()
+        .filter_map(|h| {
+            ctx.header(h)
+                .ok()
+                .flatten()
+                .map(|v| (h.to_string(), v.to_string()))
+        })
+        .collect();
+    let delete_at = delete_at(&ctx)?;
+    let remove_delete_at = ctx.headers.contains_key("x-remove-delete-at");
+    blocking(&app, move |app| {
+        let loc = authorize(app, &ctx, &container, true)?;
+        let mut gone = false;
+        sobj::update_meta(&app.store, &loc, &object, |old| {
+            gone = expired(old);
+            // Swift POST semantics: user metadata is replaced, not merged.
+            let mut m: Meta = old
+                .meta
+                .iter()
+                .filter(|(k, _)| {
+                    !k.starts_with("X-Object-Meta-")
+                        && *k != "Content-Disposition"
+                        && *k != "Content-Encoding"
+                        && (*k != "X-Delete-At" || !remove_delete_at)
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            m.extend(new);
+            m.extend(extra);
+            if let Some(ct) = ct.filter(|c| !c.trim().is_empty()) {
+                if !old.is_dir_marker() {
+                    m.insert(keys::CONTENT_TYPE.into(), ct);
+                }
+            }
+            if let Some(at) = delete_at {
+                m.insert("X-Delete-At".into(), at.to_string());
+            }
+            m.insert(keys::TIMESTAMP.into(), meta::now_timestamp());
+            if gone {
+                old.meta.clone()
+            } else {
+                m
+            }
+        })?;
+        if gone {
+            return Err(ApiError::NotFound);
+        }
+        Ok(empty_response(StatusCode::ACCEPTED)
+            .body(body::empty())
+            .expect("valid response"))
+    })
+    .await
+}
+
+async fn delete(
+    app: Arc<App>,
+    ctx: Ctx,
+    container: String,
+    object: String,
+) -> ApiResult<Response<Body>> {
+    blocking(&app, move |app| {
+        let loc = authorize(app, &ctx, &container, true)?;
+        sobj::delete(&app.store, &loc, &object)?;
+        Ok(empty_response(StatusCode::NO_CONTENT)
+            .body(body::empty())
+            .expect("valid response"))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipart_length_is_exact() {
+        let (parts, total) = multipart(&[(0, 2), (5, 7)], 10, "text/plain", "b");
+        let mut n = 0u64;
+        for p in &parts {
+            n += match p {
+                Part::Bytes(b) => b.len() as u64,
+                Part::File { len, .. } => *len,
+            };
+        }
+        assert_eq!(n, total);
+    }
+
+    #[test]
+    fn etag_lists() {
+        assert!(etag_matches("\"abc\", \"def\"", "def"));
+        assert!(etag_matches("*", "x"));
+        assert!(!etag_matches("\"abc\"", "def"));
+    }
+}
