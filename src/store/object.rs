@@ -225,14 +225,17 @@ fn open_dir(path: &Path) -> io::Result<OwnedFd> {
 }
 
 /// Creates the directories of `parent` (relative to the container), failing
-/// with a conflict when a file stands where a directory must be.
-fn make_parents(store: &Store, c: &ContainerLoc, parent: &str) -> Result<()> {
+/// with a conflict when a file stands where a directory must be. Returns the
+/// shallowest directory it created, if any.
+fn make_parents(store: &Store, c: &ContainerLoc, parent: &str) -> Result<Option<PathBuf>> {
     let mut p = c.dir.clone();
+    let mut made = None;
     for comp in parent.split('/') {
         p.push(comp);
         match std::fs::create_dir(&p) {
             Ok(()) => {
                 set_mode(&p, store.opts.dir_mode);
+                made.get_or_insert_with(|| p.clone());
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 if !std::fs::metadata(&p).map(|m| m.is_dir()).unwrap_or(false) {
@@ -246,7 +249,20 @@ fn make_parents(store: &Store, c: &ContainerLoc, parent: &str) -> Result<()> {
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(())
+    Ok(made)
+}
+
+/// Removes `dir` and its parents up to `top` while they are empty: the
+/// directories a failed write made must not outlive it (a leftover `a/`
+/// would refuse a later object `a`).
+fn remove_made_dirs(dir: &Path, top: &Path) {
+    let mut p = dir;
+    while std::fs::remove_dir(p).is_ok() && p != top {
+        match p.parent() {
+            Some(parent) => p = parent,
+            None => return,
+        }
+    }
 }
 
 fn set_mode(p: &Path, mode: u32) {
@@ -266,6 +282,9 @@ fn clash_file_in_path(p: &Path, c: &ContainerLoc) -> Error {
 /// Dropped without commit, it removes the temp file.
 pub struct Writer {
     dir: OwnedFd,
+    dir_path: PathBuf,
+    /// The shallowest parent directory this write created.
+    made: Option<PathBuf>,
     file: File,
     tmp: String,
     leaf: String,
@@ -288,6 +307,7 @@ impl Writer {
             None => c.dir.clone(),
         };
         let mut tries = 0;
+        let mut made = None;
         let dir = loop {
             match open_dir(&dir_path) {
                 Ok(fd) => break fd,
@@ -297,7 +317,7 @@ impl Writer {
                         return Err(Error::NotFound);
                     }
                     if let Some(p) = parent {
-                        make_parents(store, c, p)?;
+                        made = made.or(make_parents(store, c, p)?);
                     }
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
@@ -307,16 +327,26 @@ impl Writer {
             }
         };
         let tmp = temp_name(leaf);
-        let fd = openat(
+        let fd = match openat(
             Some(dir.as_raw_fd()),
             tmp.as_str(),
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC,
             Mode::from_bits_truncate(store.opts.file_mode),
-        )?;
+        ) {
+            Ok(fd) => fd,
+            Err(e) => {
+                if let Some(top) = &made {
+                    remove_made_dirs(&dir_path, top);
+                }
+                return Err(e.into());
+            }
+        };
         // SAFETY: `openat` just returned this fd and nothing else owns it.
         let file = unsafe { File::from_raw_fd(fd) };
         Ok(Writer {
             dir,
+            dir_path,
+            made,
             file,
             tmp,
             leaf: leaf.to_string(),
@@ -414,6 +444,9 @@ impl Drop for Writer {
                 self.tmp.as_str(),
                 UnlinkatFlags::NoRemoveDir,
             );
+            if let Some(top) = &self.made {
+                remove_made_dirs(&self.dir_path, top);
+            }
         }
     }
 }
@@ -428,7 +461,7 @@ pub fn put_dir_marker(
     if !c.dir.is_dir() {
         return Err(Error::NotFound);
     }
-    make_parents(store, c, rel)?;
+    let made = make_parents(store, c, rel)?;
     let path = name::join(&c.dir, rel);
     let ts = m
         .get(keys::TIMESTAMP)
@@ -440,7 +473,12 @@ pub fn put_dir_marker(
     m.insert(keys::CONTENT_LENGTH.into(), "0".into());
     m.insert(keys::TYPE.into(), "Object".into());
     m.insert(keys::OBJECT_TYPE.into(), meta::OBJ_MARKER_DIR.into());
-    meta::write(Target::Path(&path), &m, store.opts.xattr_chunk)?;
+    if let Err(e) = meta::write(Target::Path(&path), &m, store.opts.xattr_chunk) {
+        if let Some(top) = &made {
+            remove_made_dirs(&path, top);
+        }
+        return Err(e.into());
+    }
     Ok(ObjectInfo { size: 0, meta: m })
 }
 

@@ -181,10 +181,15 @@ async fn get(
             Ranges::Parts(r) => {
                 let boundary = format!("{:032x}", rand::random::<u128>());
                 let (parts, total) = multipart(&r, len, info.content_type(), &boundary);
-                b = b.status(StatusCode::PARTIAL_CONTENT).header(
-                    "Content-Type",
-                    format!("multipart/byteranges;boundary={boundary}"),
-                );
+                b = b.status(StatusCode::PARTIAL_CONTENT);
+                // Replaces the object's Content-Type rather than adding a second one.
+                if let Some(h) = b.headers_mut() {
+                    let ct = format!("multipart/byteranges;boundary={boundary}");
+                    h.insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_str(&ct).expect("ASCII boundary"),
+                    );
+                }
                 (parts, total)
             }
         };

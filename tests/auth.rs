@@ -1,0 +1,285 @@
+//! Tempauth over HTTP: login, token checks across nodes, and container ACLs
+//! for a non-admin user and for anonymous clients.
+
+mod common;
+
+use common::*;
+
+fn login(s: &Server, path: &str, headers: &[(&str, &str)]) -> Resp {
+    let mut r = s.anon("GET", path);
+    for (k, v) in headers {
+        r = r.header(k, v);
+    }
+    r.send()
+}
+
+#[test]
+fn login_returns_tokens_and_storage_url_for_both_header_styles_and_paths() {
+    let s = Server::start();
+    let styles: [[(&str, &str); 2]; 2] = [
+        [("X-Auth-User", "test:tester"), ("X-Auth-Key", "testing")],
+        [
+            ("X-Storage-User", "test:tester"),
+            ("X-Storage-Pass", "testing"),
+        ],
+    ];
+    for path in ["/auth/v1.0", "/auth/v1.0/"] {
+        for headers in &styles {
+            let r = login(&s, path, headers);
+            assert_eq!(r.status, 200, "{path} {headers:?}: {r:?}");
+            let token = r.header("x-auth-token").expect("X-Auth-Token");
+            assert!(token.starts_with("AUTH_tk"), "{token}");
+            assert_eq!(r.header("x-storage-token"), Some(token));
+            assert_eq!(
+                r.header("x-storage-url").unwrap(),
+                format!("http://{}/v1/AUTH_test", s.addr())
+            );
+            let expires: u64 = r.header("x-auth-token-expires").unwrap().parse().unwrap();
+            assert!(expires > 0);
+            // The token works.
+            let h = s.anon("HEAD", &v1("")).header("X-Auth-Token", token).send();
+            assert_eq!(h.status, 204, "{h:?}");
+            let h = s
+                .anon("HEAD", &v1(""))
+                .header("X-Storage-Token", token)
+                .send();
+            assert_eq!(h.status, 204, "X-Storage-Token: {h:?}");
+        }
+    }
+}
+
+#[test]
+fn login_with_bad_key_or_unknown_user_returns_401() {
+    let s = Server::start();
+    let r = login(
+        &s,
+        "/auth/v1.0",
+        &[("X-Auth-User", "test:tester"), ("X-Auth-Key", "wrong")],
+    );
+    assert_eq!(r.status, 401, "{r:?}");
+    assert!(r.header("x-auth-token").is_none());
+    let r = login(
+        &s,
+        "/auth/v1.0",
+        &[("X-Auth-User", "test:nobody"), ("X-Auth-Key", "testing")],
+    );
+    assert_eq!(r.status, 401);
+    let r = login(&s, "/auth/v1.0", &[("X-Auth-User", "test:tester")]);
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn request_without_token_returns_401() {
+    let s = Server::start();
+    s.put_container("c");
+    s.put_object("c/o", b"secret");
+    for path in [v1(""), v1("c"), v1("c/o")] {
+        let r = s.anon("GET", &path).send();
+        assert_eq!(r.status, 401, "{path}: {r:?}");
+    }
+    let r = s.anon("PUT", &v1("c/new")).body(b"x").send();
+    assert_eq!(r.status, 401);
+    assert!(!s.cont_dir("c").join("new").exists());
+}
+
+#[test]
+fn garbage_or_tampered_token_returns_401() {
+    let s = Server::start();
+    s.put_container("c");
+    let good = s.admin_token().to_string();
+    let mut tampered = good.clone().into_bytes();
+    let i = tampered.len() - 1;
+    tampered[i] = if tampered[i] == b'0' { b'1' } else { b'0' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    for t in ["garbage", "AUTH_tk", "AUTH_tkdeadbeef", tampered.as_str()] {
+        let r = s.anon("GET", &v1("c")).header("X-Auth-Token", t).send();
+        assert_eq!(r.status, 401, "token {t:?}: {r:?}");
+    }
+    let r = s.anon("GET", &v1("c")).header("X-Auth-Token", &good).send();
+    assert_eq!(r.status, 204);
+}
+
+#[test]
+fn token_of_other_account_returns_403() {
+    let s = Server::start();
+    s.put_container("c");
+    s.put_object("c/o", b"mine");
+    let t2 = s.token("test2:tester2", "testing2");
+    for (m, path) in [("GET", v1("")), ("GET", v1("c")), ("GET", v1("c/o"))] {
+        let r = s.anon(m, &path).header("X-Auth-Token", &t2).send();
+        assert_eq!(r.status, 403, "{m} {path}: {r:?}");
+    }
+    let r = s
+        .anon("PUT", &v1("c/o"))
+        .header("X-Auth-Token", &t2)
+        .body(b"theirs")
+        .send();
+    assert_eq!(r.status, 403);
+    assert_eq!(std::fs::read(s.cont_dir("c").join("o")).unwrap(), b"mine");
+    // Their own account is fine.
+    let r = s
+        .anon("PUT", "/v1/AUTH_test2/theirs")
+        .header("X-Auth-Token", &t2)
+        .send();
+    assert_eq!(r.status, 201);
+    assert!(s.device().join("AUTH_test2/theirs").is_dir());
+}
+
+#[test]
+fn token_is_accepted_by_a_second_server_with_the_same_secret() {
+    let a = Server::start();
+    let b = Server::start_with_config_of(&a);
+    assert_ne!(a.addr(), b.addr());
+    let t = a.token("test:tester", "testing");
+    a.put_container("shared");
+    let r = b
+        .anon("GET", &v1("shared"))
+        .header("X-Auth-Token", &t)
+        .send();
+    assert_eq!(r.status, 204, "{r:?}");
+    let r = b
+        .anon("PUT", &v1("shared/from-b"))
+        .header("X-Auth-Token", &t)
+        .body(b"written on b")
+        .send();
+    assert_eq!(r.status, 201);
+    assert_eq!(a.get("shared/from-b").body, b"written on b");
+}
+
+#[test]
+fn token_is_rejected_by_a_server_with_another_secret() {
+    let a = Server::start();
+    let other = Builder::new()
+        .secret("another-secret-entirely-0123456789")
+        .start();
+    let t = a.token("test:tester", "testing");
+    let r = other
+        .anon("HEAD", &v1(""))
+        .header("X-Auth-Token", &t)
+        .send();
+    assert_eq!(r.status, 401, "{r:?}");
+}
+
+/// Container `c` with object `o`, and a token of the non-admin test:tester3.
+fn setup_acl(s: &Server, headers: &[(&str, &str)]) -> String {
+    let mut r = s.req("PUT", &v1("c"));
+    for (k, v) in headers {
+        r = r.header(k, v);
+    }
+    assert_eq!(r.send().status, 201);
+    s.put_object("c/o", b"shared data");
+    s.token("test:tester3", "testing3")
+}
+
+#[test]
+fn non_admin_user_is_forbidden_without_acl() {
+    let s = Server::start();
+    let t3 = setup_acl(&s, &[]);
+    let as3 = |m: &str, p: &str| s.anon(m, p).header("X-Auth-Token", &t3);
+    assert_eq!(as3("GET", &v1("c/o")).send().status, 403);
+    assert_eq!(as3("HEAD", &v1("c/o")).send().status, 403);
+    assert_eq!(as3("GET", &v1("c")).send().status, 403);
+    assert_eq!(as3("GET", &v1("")).send().status, 403);
+    assert_eq!(as3("PUT", &v1("c/new")).body(b"x").send().status, 403);
+    assert_eq!(as3("DELETE", &v1("c/o")).send().status, 403);
+    assert_eq!(as3("PUT", &v1("c2")).send().status, 403);
+    assert!(!s.cont_dir("c").join("new").exists());
+    assert!(s.cont_dir("c").join("o").exists());
+    assert!(!s.cont_dir("c2").exists());
+}
+
+#[test]
+fn container_read_acl_lets_user_get_objects_and_list() {
+    let s = Server::start();
+    let t3 = setup_acl(&s, &[("X-Container-Read", "test:tester3")]);
+    let as3 = |m: &str, p: &str| s.anon(m, p).header("X-Auth-Token", &t3);
+    let r = as3("GET", &v1("c/o")).send();
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body, b"shared data");
+    let r = as3("GET", &v1("c")).send();
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.lines(), ["o"]);
+    // Reading is not writing.
+    assert_eq!(as3("PUT", &v1("c/new")).body(b"x").send().status, 403);
+    assert!(!s.cont_dir("c").join("new").exists());
+}
+
+#[test]
+fn container_write_acl_lets_user_put_objects() {
+    let s = Server::start();
+    let t3 = setup_acl(&s, &[("X-Container-Write", "test:tester3")]);
+    let as3 = |m: &str, p: &str| s.anon(m, p).header("X-Auth-Token", &t3);
+    let r = as3("PUT", &v1("c/by3")).body(b"from tester3").send();
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(
+        std::fs::read(s.cont_dir("c").join("by3")).unwrap(),
+        b"from tester3"
+    );
+    // Writing is not reading.
+    assert_eq!(as3("GET", &v1("c/o")).send().status, 403);
+}
+
+#[test]
+fn public_read_acl_allows_anonymous_object_get_but_not_listing() {
+    let s = Server::start();
+    setup_acl(&s, &[("X-Container-Read", ".r:*")]);
+    let r = s.anon("GET", &v1("c/o")).send();
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body, b"shared data");
+    let r = s.anon("GET", &v1("c")).send();
+    assert_eq!(r.status, 401, "{r:?}");
+    let r = s.anon("PUT", &v1("c/anon")).body(b"x").send();
+    assert_eq!(r.status, 401);
+    assert!(!s.cont_dir("c").join("anon").exists());
+}
+
+#[test]
+fn rlistings_acl_allows_anonymous_listing() {
+    let s = Server::start();
+    setup_acl(&s, &[("X-Container-Read", ".r:*,.rlistings")]);
+    let r = s.anon("GET", &v1("c")).send();
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.lines(), ["o"]);
+    assert_eq!(s.anon("GET", &v1("c/o")).send().status, 200);
+}
+
+#[test]
+fn acl_headers_are_shown_only_to_the_owner() {
+    let s = Server::start();
+    let t3 = setup_acl(
+        &s,
+        &[
+            ("X-Container-Read", "test:tester3"),
+            ("X-Container-Write", "test:tester3"),
+        ],
+    );
+    let owner = s.req("HEAD", &v1("c")).send();
+    assert_eq!(owner.status, 204);
+    assert_eq!(owner.header("x-container-read"), Some("test:tester3"));
+    assert_eq!(owner.header("x-container-write"), Some("test:tester3"));
+    let r = s.anon("HEAD", &v1("c")).header("X-Auth-Token", &t3).send();
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(r.header("x-container-read"), None);
+    assert_eq!(r.header("x-container-write"), None);
+}
+
+#[test]
+fn malformed_container_acl_returns_400() {
+    let s = Server::start();
+    s.put_container("c");
+    let before = swift_meta(&s.cont_dir("c")).unwrap();
+    for acl in [".r:", ".bogus", ".r:-"] {
+        let r = s
+            .req("POST", &v1("c"))
+            .header("X-Container-Read", acl)
+            .send();
+        assert_eq!(r.status, 400, "{acl:?}: {r:?}");
+    }
+    assert_eq!(swift_meta(&s.cont_dir("c")).unwrap(), before);
+    let r = s
+        .req("PUT", &v1("d"))
+        .header("X-Container-Read", ".bogus")
+        .send();
+    assert_eq!(r.status, 400);
+    assert!(!s.cont_dir("d").exists());
+}
