@@ -82,18 +82,21 @@ fn dot_and_dot_dot_components_return_400() {
 }
 
 #[test]
-fn empty_path_components_return_400() {
+fn data_under_a_trailing_slash_name_returns_400() {
     let (s, before) = setup();
-    for path in [
-        "/v1/AUTH_test/c/a//b",
-        "/v1/AUTH_test/c//b",
-        "/v1/AUTH_test/c/a/",
-    ] {
-        let r = s.req("PUT", path).body(b"x").send();
-        assert_eq!(r.status, 400, "PUT {path}: {r:?}");
-    }
-    refused(&s, "/v1/AUTH_test/c/a//x", 400);
+    let r = s.req("PUT", "/v1/AUTH_test/c/a/").body(b"x").send();
+    assert_eq!(r.status, 400, "{r:?}");
     assert_eq!(snapshot(s.device()), before);
+}
+
+#[test]
+fn leading_and_repeated_slashes_are_normalized_as_in_swift_on_file() {
+    let (s, _) = setup();
+    let r = s.req("PUT", "/v1/AUTH_test/c//a//b").body(b"x").send();
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(std::fs::read(s.cont_dir("c").join("a/b")).unwrap(), b"x");
+    assert_eq!(s.req("GET", "/v1/AUTH_test/c/a/b").send().body, b"x");
+    assert_eq!(s.req("GET", "/v1/AUTH_test/c///a/b").send().body, b"x");
 }
 
 #[test]

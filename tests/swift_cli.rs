@@ -188,6 +188,6 @@ fn swift_cli_uploads_empty_directories_as_directory_markers() {
     let list = swift(&s, w, &["list", "c"]);
     assert_eq!(
         list.lines().collect::<Vec<_>>(),
-        ["tree/empty", "tree/f.txt"]
+        ["tree/empty/", "tree/f.txt"]
     );
 }

@@ -21,6 +21,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0}")]
     Conflict(String),
+    #[error("The requested Transfer-Encoding is not implemented.")]
+    NotImplemented,
     #[error("None of the requested formats is available.")]
     NotAcceptable,
     #[error("Missing Content-Length or Transfer-Encoding: chunked.")]
@@ -51,6 +53,7 @@ impl ApiError {
             Conflict(_) => StatusCode::CONFLICT,
             NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             LengthRequired => StatusCode::LENGTH_REQUIRED,
+            NotImplemented => StatusCode::NOT_IMPLEMENTED,
             PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
@@ -60,17 +63,36 @@ impl ApiError {
         }
     }
 
-    /// The response a client sees: a short HTML body, as Swift sends.
+    /// True when the error carries its own explanation, which Swift sends as
+    /// the whole body (clients and tests compare it verbatim).
+    fn has_message(&self) -> bool {
+        use ApiError::*;
+        matches!(
+            self,
+            BadRequest(_)
+                | Conflict(_)
+                | PreconditionFailed(_)
+                | TooLarge(_)
+                | Unprocessable(_)
+                | InsufficientStorage(_)
+        )
+    }
+
+    /// The response a client sees: the message, or Swift's short HTML page.
     pub fn into_response(self, head_only: bool) -> Response<Body> {
         let status = self.status();
         if status.is_server_error() {
             tracing::warn!("{status}: {self}");
         }
         let title = status.canonical_reason().unwrap_or("Error");
-        let text = format!(
-            "<html><h1>{title}</h1><p>{}</p></html>",
-            escape(&self.to_string())
-        );
+        let text = if self.has_message() {
+            self.to_string()
+        } else {
+            format!(
+                "<html><h1>{title}</h1><p>{}</p></html>",
+                escape(&self.to_string())
+            )
+        };
         let mut b = Response::builder()
             .status(status)
             .header("Content-Type", "text/html; charset=UTF-8");

@@ -49,6 +49,9 @@ pub fn parse_target(raw_path: &str) -> ApiResult<Target> {
         "/auth/v1.0" | "/auth/v1.0/" | "/v1.0" | "/v1.0/" => return Ok(Target::Auth),
         _ => {}
     }
+    if path == "/v1" || path == "/v1/" {
+        return Err(ApiError::PreconditionFailed("Bad URL".into()));
+    }
     let rest = path.strip_prefix("/v1/").ok_or(ApiError::NotFound)?;
     let mut it = rest.splitn(3, '/');
     let account = it.next().unwrap_or_default().to_string();
@@ -61,13 +64,31 @@ pub fn parse_target(raw_path: &str) -> ApiResult<Target> {
         (None, _) => Target::Account { account },
         (Some(c), None) if c.is_empty() => Target::Account { account },
         (Some(container), None) => Target::Container { account, container },
-        (Some(container), Some(o)) if o.is_empty() => Target::Container { account, container },
+        (Some(container), Some(o)) if normalize_object(&o).is_empty() => {
+            Target::Container { account, container }
+        }
         (Some(container), Some(object)) => Target::Object {
             account,
             container,
-            object,
+            object: normalize_object(&object),
         },
     })
+}
+
+/// Object names are normalized as Swift-on-File does (a filesystem has no
+/// empty path components): leading slashes go, runs of slashes become one.
+/// A trailing slash stays: it names a directory marker.
+pub fn normalize_object(name: &str) -> String {
+    let trailing = name.ends_with('/');
+    let mut out = name
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .collect::<Vec<_>>()
+        .join("/");
+    if trailing && !out.is_empty() {
+        out.push('/');
+    }
+    out
 }
 
 /// Query parameters, decoded as Swift does (`+` is a space); a repeated key
@@ -83,9 +104,6 @@ pub fn parse_query(q: Option<&str>) -> ApiResult<HashMap<String, String>> {
             String::from_utf8(bytes).map_err(|_| invalid_utf8())
         };
         let (k, v) = (dec(k)?, dec(v)?);
-        if v.contains('\0') {
-            return Err(invalid_utf8());
-        }
         out.entry(k).or_insert(v);
     }
     Ok(out)
@@ -129,6 +147,18 @@ mod tests {
             Err(ApiError::PreconditionFailed(_))
         ));
         assert!(matches!(parse_target("/nope"), Err(ApiError::NotFound)));
+        assert!(matches!(
+            parse_target("/v1"),
+            Err(ApiError::PreconditionFailed(_))
+        ));
+    }
+
+    #[test]
+    fn object_names_are_normalized() {
+        assert_eq!(normalize_object("//a//b"), "a/b");
+        assert_eq!(normalize_object("/dir1/"), "dir1/");
+        assert_eq!(normalize_object("a"), "a");
+        assert_eq!(normalize_object("//"), "");
     }
 
     #[test]

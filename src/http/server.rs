@@ -39,7 +39,10 @@ pub async fn serve(
                 async move { Ok::<_, Infallible>(app.handle(req).await) }
             });
             let mut builder = http1::Builder::new();
-            builder.max_buf_size(64 * 1024);
+            builder
+                .max_buf_size(256 * 1024)
+                .max_headers(512)
+                .title_case_headers(true);
             if let Err(e) = builder.serve_connection(TokioIo::new(stream), svc).await {
                 tracing::debug!("connection from {peer}: {e}");
             }

@@ -128,11 +128,12 @@ pub fn create(
         m.insert(keys::TIMESTAMP.into(), ts.clone());
         m.insert(keys::PUT_TIMESTAMP.into(), ts);
         m.insert(keys::STORAGE_POLICY.into(), policy.name.clone());
+    } else {
+        // A repeated PUT counts as a change, as in Swift (Last-Modified moves).
+        m.insert(keys::PUT_TIMESTAMP.into(), meta::now_timestamp());
     }
-    if created || !user.is_empty() {
-        apply_user_meta(&mut m, user);
-        write_dir_meta(store, &dir, &m)?;
-    }
+    apply_user_meta(&mut m, user);
+    write_dir_meta(store, &dir, &m)?;
     Ok(created)
 }
 
@@ -156,6 +157,7 @@ pub fn container_meta(loc: &ContainerLoc) -> Result<Meta> {
 pub fn update_container_meta(store: &Store, loc: &ContainerLoc, user: Meta) -> Result<Meta> {
     let mut m = read_dir_meta(&loc.dir)?;
     apply_user_meta(&mut m, user);
+    m.insert(keys::PUT_TIMESTAMP.into(), meta::now_timestamp());
     write_dir_meta(store, &loc.dir, &m)?;
     Ok(m)
 }

@@ -25,6 +25,9 @@ pub struct Query {
     pub limit: usize,
     /// Read each object's metadata (json/xml); plain listings need names only.
     pub with_meta: bool,
+    /// Swift's `path=`: the files and markers directly inside `prefix`
+    /// (which ends in `/` or is empty), nothing deeper, not `prefix` itself.
+    pub path: bool,
 }
 
 /// One row of a listing.
@@ -45,10 +48,11 @@ impl Entry {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Order matters: at equal keys a marker (`a/`) comes before its children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
     File,
-    /// A directory seen as a possible marker object (`a`).
+    /// A directory seen as a possible marker object, listed as `a/`.
     DirSelf,
     /// The children of a directory (`a/`).
     Subtree,
@@ -90,13 +94,32 @@ pub fn list(store: &Store, loc: &ContainerLoc, q: &Query) -> Result<Vec<Entry>> 
         Some(i) => &q.prefix[..=i],
         None => "",
     };
-    let _ = w.dir(start)?;
+    // A prefix ending in `/` matches the marker of the directory it names,
+    // which lives one level up: listed before its children (after, reversed).
+    let own_marker = !q.path && !start.is_empty() && w.in_bounds(start);
+    if own_marker && !q.reverse && w.marker_entry(start)?.is_break() {
+        return Ok(w.out);
+    }
+    if w.dir(start)?.is_break() {
+        return Ok(w.out);
+    }
+    if own_marker && q.reverse {
+        let _ = w.marker_entry(start)?;
+    }
     Ok(w.out)
 }
 
 impl Walk<'_> {
+    fn marker_entry(&mut self, n: &str) -> Result<ControlFlow<()>> {
+        Ok(match self.object(n, Kind::DirSelf)? {
+            Some(e) => self.push(e),
+            None => ControlFlow::Continue(()),
+        })
+    }
+
     fn in_bounds(&self, n: &str) -> bool {
-        n.starts_with(self.q.prefix.as_str())
+        !(self.q.path && n == self.q.prefix)
+            && n.starts_with(self.q.prefix.as_str())
             && (self.lo.is_empty() || n > self.lo)
             && (self.hi.is_empty() || n < self.hi)
     }
@@ -167,7 +190,7 @@ impl Walk<'_> {
         for (key, kind) in keys {
             let flow = match kind {
                 Kind::Subtree => {
-                    if !self.subtree_relevant(&key) {
+                    if self.q.path || !self.subtree_relevant(&key) {
                         continue;
                     }
                     match self.fold(&key) {
@@ -253,13 +276,13 @@ fn read_sorted(path: &Path, rel: &str) -> std::io::Result<Vec<(String, Kind)>> {
         }
         let full = format!("{rel}{n}");
         if ft.is_dir() {
+            keys.push((format!("{full}/"), Kind::DirSelf));
             keys.push((format!("{full}/"), Kind::Subtree));
-            keys.push((full, Kind::DirSelf));
         } else if ft.is_file() {
             keys.push((full, Kind::File));
         }
     }
-    keys.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    keys.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()).then(a.1.cmp(&b.1)));
     Ok(keys)
 }
 
@@ -456,6 +479,44 @@ mod tests {
         let (s, loc) = store(d.path());
         touch(&loc, "plain/f");
         object::put_dir_marker(&s, &loc, "m", Default::default()).unwrap();
-        assert_eq!(names(&s, &loc, q()), ["m", "plain/f"]);
+        touch(&loc, "m/x");
+        touch(&loc, "m-");
+        assert_eq!(names(&s, &loc, q()), ["m-", "m/", "m/x", "plain/f"]);
+        let rev = names(
+            &s,
+            &loc,
+            Query {
+                reverse: true,
+                ..q()
+            },
+        );
+        assert_eq!(rev, ["plain/f", "m/x", "m/", "m-"]);
+        let pre = names(
+            &s,
+            &loc,
+            Query {
+                prefix: "m/".into(),
+                ..q()
+            },
+        );
+        assert_eq!(pre, ["m/", "m/x"]);
+    }
+
+    #[test]
+    fn path_lists_one_level_with_markers() {
+        let d = tempfile::tempdir().unwrap();
+        let (s, loc) = store(d.path());
+        object::put_dir_marker(&s, &loc, "d", Default::default()).unwrap();
+        object::put_dir_marker(&s, &loc, "d/sub", Default::default()).unwrap();
+        touch(&loc, "d/f");
+        touch(&loc, "d/sub/deep");
+        touch(&loc, "d/plain/deep");
+        let path = |p: &str| Query {
+            prefix: p.into(),
+            path: true,
+            ..q()
+        };
+        assert_eq!(names(&s, &loc, path("d/")), ["d/f", "d/sub/"]);
+        assert_eq!(names(&s, &loc, path("")), ["d/"]);
     }
 }

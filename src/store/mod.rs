@@ -5,6 +5,7 @@
 pub mod container;
 pub mod listing;
 pub mod meta;
+pub mod mime;
 pub mod name;
 pub mod object;
 pub mod xattr;

@@ -82,12 +82,15 @@ pub fn check_object(name: &str, l: &Limits) -> Result<(), Error> {
     if name.is_empty() {
         return Err(bad("Object name cannot be empty"));
     }
-    if name.starts_with('/') || name.ends_with('/') || name.contains("//") {
+    // A trailing slash names a directory marker; other empty components are
+    // normalized away before this point and cannot be stored.
+    let body = name.strip_suffix('/').unwrap_or(name);
+    if body.is_empty() || body.starts_with('/') || body.contains("//") {
         return Err(bad(
-            "Object name cannot begin, end, or have contiguous slashes",
+            "Object name cannot begin with or have contiguous slashes",
         ));
     }
-    for c in name.split('/') {
+    for c in body.split('/') {
         check_component("Object", c)?;
         if super::object::is_temp_name(c) {
             return Err(bad("Object name component is reserved for temporary files"));
@@ -96,10 +99,11 @@ pub fn check_object(name: &str, l: &Limits) -> Result<(), Error> {
     Ok(())
 }
 
-/// Joins an already-validated relative object name under `base`.
+/// Joins an already-validated relative object name under `base` (a
+/// trailing slash is dropped: `dir/` is the directory `dir`).
 pub fn join(base: &Path, rel: &str) -> PathBuf {
     let mut p = base.to_path_buf();
-    for c in rel.split('/') {
+    for c in rel.trim_end_matches('/').split('/') {
         p.push(c);
     }
     p
@@ -120,10 +124,12 @@ mod tests {
     #[test]
     fn object_names_that_escape_or_break_paths_are_rejected() {
         let l = limits();
-        for n in ["", "..", ".", "a/../b", "a/./b", "a//b", "/a", "a/", "a\0b"] {
+        for n in [
+            "", "..", ".", "a/../b", "a/./b", "a//b", "/a", "/", "a//", "a\0b",
+        ] {
             assert!(check_object(n, &l).is_err(), "{n:?} accepted");
         }
-        for n in ["a", "a/b/c.jpg", ".hidden", "a..b", "é/ü"] {
+        for n in ["a", "a/b/c.jpg", ".hidden", "a..b", "é/ü", "dir/"] {
             assert!(check_object(n, &l).is_ok(), "{n:?} rejected");
         }
     }

@@ -124,10 +124,7 @@ fn derive(file: &File, st: &std::fs::Metadata, rel: &str, old: Option<Meta>) -> 
     let mut m = old.unwrap_or_default();
     let ts = mtime_timestamp(st);
     if !m.contains_key(keys::CONTENT_TYPE) {
-        let ct = mime_guess::from_path(rel)
-            .first_raw()
-            .unwrap_or("application/octet-stream");
-        m.insert(keys::CONTENT_TYPE.into(), ct.into());
+        m.insert(keys::CONTENT_TYPE.into(), super::mime::guess(rel));
     }
     m.insert(keys::ETAG.into(), hex::encode(md5.finalize()));
     m.insert(keys::CONTENT_LENGTH.into(), off.to_string());
@@ -458,6 +455,7 @@ pub fn put_dir_marker(
     rel: &str,
     mut m: Meta,
 ) -> Result<ObjectInfo> {
+    let rel = rel.trim_end_matches('/');
     if !c.dir.is_dir() {
         return Err(Error::NotFound);
     }
@@ -500,6 +498,7 @@ pub fn update_meta(
 
 /// Deletes an object, then the empty implicit directories above it.
 pub fn delete(store: &Store, c: &ContainerLoc, rel: &str) -> Result<()> {
+    let rel = rel.trim_end_matches('/');
     let path = name::join(&c.dir, rel);
     match std::fs::remove_file(&path) {
         Ok(()) => {}

@@ -65,7 +65,8 @@ async fn get(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
                             .and_then(|t| meta::parse_timestamp(t))
                     })
                     .unwrap_or(0.0);
-                usage.insert(n.clone(), (u, ts));
+                let policy = store.policies[loc.policy].name.clone();
+                usage.insert(n.clone(), (u, ts, policy));
             }
         }
         let mut b = Response::builder()
@@ -94,8 +95,8 @@ async fn get(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
                 .expect("valid response"));
         }
         let rows = page(&names, &q, |n| {
-            let (u, ts) = usage.get(n).copied().unwrap_or_default();
-            (u.objects, u.bytes, ts)
+            let (u, ts, policy) = usage.get(n).cloned().unwrap_or_default();
+            (u.objects, u.bytes, ts, policy)
         });
         let (status, text) = listing::render_containers(&rows, fmt, &ctx.account);
         let _ = Format::Plain;
@@ -115,7 +116,7 @@ async fn get(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
 fn page(
     names: &[String],
     q: &crate::store::listing::Query,
-    stats: impl Fn(&str) -> (u64, u64, f64),
+    stats: impl Fn(&str) -> (u64, u64, f64, String),
 ) -> Vec<ContainerRow> {
     let (lo, hi) = if q.reverse {
         (q.end_marker.as_str(), q.marker.as_str())
@@ -150,17 +151,19 @@ fn page(
                     bytes: 0,
                     last_modified: 0.0,
                     subdir: true,
+                    policy: String::new(),
                 });
                 continue;
             }
         }
-        let (count, bytes, last_modified) = stats(n);
+        let (count, bytes, last_modified, policy) = stats(n);
         rows.push(ContainerRow {
             name: n.clone(),
             count,
             bytes,
             last_modified,
             subdir: false,
+            policy,
         });
     }
     rows

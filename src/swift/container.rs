@@ -54,7 +54,10 @@ fn owner_only(ctx: &Ctx, container: &str) -> ApiResult<()> {
 async fn put(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<Body>> {
     owner_only(&ctx, &container)?;
     let m = request_meta(&app, &ctx)?;
-    let policy_name = ctx.header("x-storage-policy")?.map(str::to_string);
+    let policy_name = ctx
+        .header("x-storage-policy")?
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty());
     blocking(&app, move |app| {
         let store = &app.store;
         let policy = match &policy_name {
@@ -139,7 +142,8 @@ async fn get(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
             b = b
                 .header("X-Timestamp", ts)
                 .header("X-PUT-Timestamp", m.get(keys::PUT_TIMESTAMP).unwrap_or(ts));
-            if let Some(t) = crate::store::meta::parse_timestamp(ts) {
+            let put = m.get(keys::PUT_TIMESTAMP).unwrap_or(ts);
+            if let Some(t) = crate::store::meta::parse_timestamp(put) {
                 b = b.header("Last-Modified", super::headers::http_date(t));
             }
         }

@@ -98,6 +98,7 @@ pub fn query(q: &HashMap<String, String>, max: usize) -> ApiResult<(Query, bool)
         reverse: q.get("reverse").is_some_and(|v| truthy(v)),
         limit,
         with_meta: false,
+        path: false,
     };
     let mut no_subdirs = false;
     if let Some(p) = q.get("path") {
@@ -107,7 +108,8 @@ pub fn query(q: &HashMap<String, String>, max: usize) -> ApiResult<(Query, bool)
         } else {
             format!("{p}/")
         };
-        out.delimiter = Some("/".into());
+        out.delimiter = None;
+        out.path = true;
         no_subdirs = true;
     }
     Ok((out, no_subdirs))
@@ -199,6 +201,8 @@ pub struct ContainerRow {
     pub bytes: u64,
     pub last_modified: f64,
     pub subdir: bool,
+    /// Storage policy name.
+    pub policy: String,
 }
 
 /// Renders an account listing.
@@ -233,6 +237,7 @@ pub fn render_containers(
                             "count": r.count,
                             "bytes": r.bytes,
                             "last_modified": iso_date(r.last_modified),
+                            "storage_policy": r.policy,
                         })
                     }
                 })
@@ -250,10 +255,11 @@ pub fn render_containers(
                     s.push_str(&format!("<subdir name=\"{n}\"><name>{n}</name></subdir>"));
                 } else {
                     s.push_str(&format!(
-                        "<container><name>{n}</name><count>{}</count><bytes>{}</bytes><last_modified>{}</last_modified></container>",
+                        "<container><name>{n}</name><count>{}</count><bytes>{}</bytes><last_modified>{}</last_modified><storage_policy>{}</storage_policy></container>",
                         r.count,
                         r.bytes,
-                        iso_date(r.last_modified)
+                        iso_date(r.last_modified),
+                        xml_escape(&r.policy)
                     ));
                 }
             }

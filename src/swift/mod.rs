@@ -110,6 +110,19 @@ impl App {
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
         let head = req.method() == Method::HEAD;
         let trans_id = format!("tx{:021x}", rand::random::<u128>() >> 44);
+        let keep_alive = req
+            .headers()
+            .get("connection")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("keep-alive"));
+        // Swift names the account (still URL-quoted) as the auth realm.
+        let realm = req
+            .uri()
+            .path()
+            .strip_prefix("/v1/")
+            .and_then(|r| r.split('/').next())
+            .filter(|a| !a.is_empty())
+            .map(|a| format!("Swift realm=\"{}\"", a.replace('"', "%22")));
         let mut resp = match self.clone().route(req).await {
             Ok(r) => r,
             Err(e) => e.into_response(head),
@@ -119,10 +132,25 @@ impl App {
             h.insert("x-trans-id", v.clone());
             h.insert("x-openstack-request-id", v);
         }
+        if keep_alive {
+            h.insert("connection", HeaderValue::from_static("keep-alive"));
+        }
+        if h.contains_key("www-authenticate") {
+            if let Some(v) = realm.and_then(|r| HeaderValue::from_str(&r).ok()) {
+                h.insert("www-authenticate", v);
+            }
+        }
         resp
     }
 
     async fn route(self: Arc<Self>, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+        let max = self.cfg.limits.max_header_size;
+        if let Some((name, _)) = req.headers().iter().find(|(_, v)| v.len() > max) {
+            return Err(ApiError::BadRequest(format!(
+                "Header value too long: {}",
+                &name.as_str()[..name.as_str().len().min(128)]
+            )));
+        }
         let target = parse_target(req.uri().path())?;
         let account = match &target {
             Target::Info => return info::get(&self, req.method()),

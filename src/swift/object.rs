@@ -1,6 +1,7 @@
 //! Object requests: GET/HEAD (ranges, conditions, streaming), PUT (streamed
 //! into the store's atomic writer), COPY / X-Copy-From, POST, DELETE.
 
+use std::io::{Read, Seek};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -45,9 +46,18 @@ pub async fn handle(
 /// Authorizes an object request, reading the container ACL only for
 /// non-owners. Returns the container's location.
 fn authorize(app: &App, ctx: &Ctx, container: &str, writes: bool) -> ApiResult<ContainerLoc> {
-    let loc = app.locate(&ctx.account, container)?;
-    if !ctx.is_owner() {
-        let m = scont::container_meta(&loc).unwrap_or_default();
+    let owner = ctx.is_owner();
+    let loc = match app.locate(&ctx.account, container) {
+        Ok(l) => Some(l),
+        // Non-owners learn nothing of what exists: the ACL check answers.
+        Err(ApiError::NotFound) if !owner => None,
+        Err(e) => return Err(e),
+    };
+    if !owner {
+        let m = loc
+            .as_ref()
+            .and_then(|l| scont::container_meta(l).ok())
+            .unwrap_or_default();
         let acl = m.get(if writes {
             "X-Container-Write"
         } else {
@@ -55,7 +65,7 @@ fn authorize(app: &App, ctx: &Ctx, container: &str, writes: bool) -> ApiResult<C
         });
         ctx.authorize(Some(container), true, writes, acl.map(String::as_str))?;
     }
-    Ok(loc)
+    loc.ok_or(ApiError::NotFound)
 }
 
 fn expired(info: &ObjectInfo) -> bool {
@@ -164,7 +174,15 @@ async fn get(
         let mut b = object_headers(Response::builder(), info);
         let (parts, total) = match resolve(ctx.header("range")?, len) {
             Ranges::Whole => (vec![Part::File { offset: 0, len }], len),
-            Ranges::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable(len)),
+            Ranges::Unsatisfiable => {
+                let body = "<html><h1>Requested Range Not Satisfiable</h1><p>The Range requested is not available.</p></html>";
+                return Ok(b
+                    .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                    .header("Content-Range", format!("bytes */{len}"))
+                    .header("Content-Length", body.len())
+                    .body(body::full(body))
+                    .expect("valid response"));
+            }
             Ranges::Parts(r) if r.len() == 1 => {
                 let (s, e) = r[0];
                 b = b
@@ -251,10 +269,7 @@ fn request_meta(app: &App, ctx: &Ctx, object: &str) -> ApiResult<Meta> {
         {
             ct.trim().to_string()
         }
-        _ => mime_guess::from_path(object)
-            .first_raw()
-            .unwrap_or("application/octet-stream")
-            .to_string(),
+        _ => crate::store::mime::guess(object),
     };
     m.insert(keys::CONTENT_TYPE.into(), ct);
     for h in ["Content-Disposition", "Content-Encoding"] {
@@ -268,6 +283,9 @@ fn request_meta(app: &App, ctx: &Ctx, object: &str) -> ApiResult<Meta> {
     Ok(m)
 }
 
+/// Swift clamps expiry times to ten digits.
+const MAX_DELETE_AT: u64 = 9_999_999_999;
+
 /// `X-Delete-At` / `X-Delete-After`, checked as Swift does.
 fn delete_at(ctx: &Ctx) -> ApiResult<Option<u64>> {
     let now = now_secs();
@@ -279,7 +297,7 @@ fn delete_at(ctx: &Ctx) -> ApiResult<Option<u64>> {
         if secs <= 0 {
             return Err(ApiError::BadRequest("X-Delete-After in past".into()));
         }
-        return Ok(Some(now + secs as u64));
+        return Ok(Some((now + secs as u64).min(MAX_DELETE_AT)));
     }
     if let Some(at) = ctx.header("x-delete-at")? {
         let at: f64 = at
@@ -289,7 +307,7 @@ fn delete_at(ctx: &Ctx) -> ApiResult<Option<u64>> {
         if at <= now as f64 {
             return Err(ApiError::BadRequest("X-Delete-At in past".into()));
         }
-        return Ok(Some(at as u64));
+        return Ok(Some((at as u64).min(MAX_DELETE_AT)));
     }
     Ok(None)
 }
@@ -327,9 +345,16 @@ async fn put(
         let src_account = ctx.header("x-copy-from-account")?.map(str::to_string);
         return do_copy(app, ctx, src_account, sc, so, container, object).await;
     }
-    let chunked = ctx
+    let te = ctx
         .header("transfer-encoding")?
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+        .map(str::to_ascii_lowercase);
+    if te
+        .as_deref()
+        .is_some_and(|v| v.split(',').any(|c| c.trim() != "chunked"))
+    {
+        return Err(ApiError::NotImplemented);
+    }
+    let chunked = te.is_some();
     let length = match ctx.header("content-length")? {
         Some(v) => Some(
             v.trim()
@@ -352,8 +377,15 @@ async fn put(
         return Err(ApiError::BadRequest("If-None-Match only supports *".into()));
     }
 
-    if meta.get(keys::CONTENT_TYPE).map(String::as_str) == Some(meta::DIR_CONTENT_TYPE)
-        && length == Some(0)
+    let marker_name = object.ends_with('/');
+    if marker_name && length != Some(0) {
+        return Err(ApiError::BadRequest(
+            "A name ending in / is a directory marker and takes no data".into(),
+        ));
+    }
+    if marker_name
+        || (meta.get(keys::CONTENT_TYPE).map(String::as_str) == Some(meta::DIR_CONTENT_TYPE)
+            && length == Some(0))
     {
         return blocking(&app, move |app| {
             let loc = authorize(app, &ctx, &container, true)?;
@@ -485,6 +517,13 @@ async fn do_copy(
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let req_meta = collect_meta(&ctx.headers, "object", &app.cfg.limits)?;
     let req_ct = ctx.header("content-type")?.map(str::to_string);
+    let mut req_extra = Meta::new();
+    for h in ["Content-Disposition", "Content-Encoding"] {
+        if let Some(v) = ctx.header(h)? {
+            req_extra.insert(h.into(), v.to_string());
+        }
+    }
+    let range = ctx.header("range")?.map(str::to_string);
     let delete_at = delete_at(&ctx)?;
     blocking(&app, move |app| {
         let src_account = src_account.unwrap_or_else(|| ctx.account.clone());
@@ -518,6 +557,7 @@ async fn do_copy(
                 .collect()
         };
         scont::apply_user_meta(&mut m, req_meta);
+        m.extend(req_extra);
         if let Some(ct) = req_ct.filter(|c| !c.trim().is_empty()) {
             m.insert(keys::CONTENT_TYPE.into(), ct);
         }
@@ -530,8 +570,22 @@ async fn do_copy(
         let info = if src.info.is_dir_marker() {
             sobj::put_dir_marker(&app.store, &dst_loc, &object, m)?
         } else {
+            // A Range on a copy copies just that part, as Swift's copy does.
+            let (start, len) = match resolve(range.as_deref(), src.info.size) {
+                Ranges::Whole => (0, src.info.size),
+                Ranges::Parts(r) if r.len() == 1 => (r[0].0, r[0].1 - r[0].0),
+                Ranges::Parts(_) => {
+                    return Err(ApiError::BadRequest(
+                        "A copy takes at most one range".into(),
+                    ))
+                }
+                Ranges::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable(src.info.size)),
+            };
             let mut w = Writer::create(&app.store, &dst_loc, &object)?;
-            w.copy_from(&mut src.file)?;
+            src.file
+                .seek(std::io::SeekFrom::Start(start))
+                .map_err(crate::store::Error::from)?;
+            w.copy_from(&mut (&src.file).take(len))?;
             w.commit(m, None)?
         };
         let from = format!(
@@ -620,8 +674,28 @@ async fn delete(
     container: String,
     object: String,
 ) -> ApiResult<Response<Body>> {
+    let if_delete_at = match ctx.header("x-if-delete-at")? {
+        Some(v) => Some(
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| ApiError::BadRequest("Bad X-If-Delete-At header value".into()))?,
+        ),
+        None => None,
+    };
     blocking(&app, move |app| {
         let loc = authorize(app, &ctx, &container, true)?;
+        if let Some(want) = if_delete_at {
+            let info = sobj::head(&app.store, &loc, &object)?;
+            let at = info
+                .meta
+                .get("X-Delete-At")
+                .and_then(|v| v.parse::<u64>().ok());
+            if at != Some(want) {
+                return Err(ApiError::PreconditionFailed(
+                    "X-If-Delete-At does not match the object's X-Delete-At".into(),
+                ));
+            }
+        }
         sobj::delete(&app.store, &loc, &object)?;
         Ok(empty_response(StatusCode::NO_CONTENT)
             .body(body::empty())

@@ -24,7 +24,11 @@ pub enum Ranges {
 }
 
 fn parse(h: &str) -> Option<Vec<Spec>> {
-    let rest = h.trim().strip_prefix("bytes=")?;
+    // `BYTES = 0 - 9` is accepted: unit case and spaces do not matter.
+    let (unit, rest) = h.split_once('=')?;
+    if !unit.trim().eq_ignore_ascii_case("bytes") {
+        return None;
+    }
     let mut out = Vec::new();
     for item in rest.split(',') {
         let item = item.trim();
@@ -85,6 +89,10 @@ mod tests {
         assert_eq!(resolve(Some("bytes=-3"), 10), Ranges::Parts(vec![(7, 10)]));
         assert_eq!(resolve(Some("bytes=-30"), 10), Ranges::Parts(vec![(0, 10)]));
         assert_eq!(resolve(Some("bytes=8-"), 10), Ranges::Parts(vec![(8, 10)]));
+        assert_eq!(
+            resolve(Some("BYTES = 0 - 4 "), 10),
+            Ranges::Parts(vec![(0, 5)])
+        );
         assert_eq!(
             resolve(Some("bytes=5-100"), 10),
             Ranges::Parts(vec![(5, 10)])

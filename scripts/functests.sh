@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Runs OpenStack Swift's own functional tests (PyPI `swift`, pinned) against a
+# sofgate started here on a temp device. Usage:
+#   scripts/functests.sh [pytest args...]     default: the core files
+# Env: SOFGATE_BIN (default target/release/sofgate, built if missing),
+#      FUNCTESTS_DIR (cache of the sdist and venv, default .functests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+SWIFT_VERSION=2.38.3
+cache=${FUNCTESTS_DIR:-$root/.functests}
+mkdir -p "$cache"
+
+src="$cache/swift-$SWIFT_VERSION"
+if [ ! -d "$src/test/functional" ]; then
+  pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+    "swift==$SWIFT_VERSION" -d "$cache"
+  tar xzf "$cache/swift-$SWIFT_VERSION.tar.gz" -C "$cache"
+fi
+venv="$cache/venv"
+if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c 'import swift, swiftclient' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    "$cache/swift-$SWIFT_VERSION.tar.gz" pytest pytest-subtests python-swiftclient
+fi
+
+bin=${SOFGATE_BIN:-$root/target/release/sofgate}
+[ -x "$bin" ] || cargo build --release --quiet
+
+work=$(mktemp -d)
+pid=
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$work/gold" "$work/silver"
+cat > "$work/sofgate.toml" <<CONF
+listen = "127.0.0.1:0"
+[[policy]]
+name = "gold"
+device = "$work/gold"
+default = true
+[[policy]]
+name = "silver"
+device = "$work/silver"
+[storage]
+fsync_dir = false
+[auth]
+secret = "functional-tests-secret-0123456789"
+[[auth.user]]
+account = "test"
+user = "tester"
+key = "testing"
+admin = true
+[[auth.user]]
+account = "test2"
+user = "tester2"
+key = "testing2"
+admin = true
+[[auth.user]]
+account = "test"
+user = "tester3"
+key = "testing3"
+CONF
+"$bin" serve --config "$work/sofgate.toml" > "$work/out" 2> "$work/log" &
+pid=$!
+for _ in $(seq 100); do
+  addr=$(sed -n 's|^sofgate listening on http://||p' "$work/out")
+  [ -n "$addr" ] && break
+  sleep 0.1
+done
+[ -n "$addr" ] || { echo "sofgate did not start:"; cat "$work/log"; exit 1; }
+
+cat > "$work/test.conf" <<CONF
+[func_test]
+auth_uri = http://$addr/auth/v1.0
+auth_version = 1
+account = test
+username = tester
+password = testing
+account2 = test2
+username2 = tester2
+password2 = testing2
+username3 = tester3
+password3 = testing3
+# A filesystem has no empty path components: names are normalized as in
+# Swift-on-File (leading and repeated slashes collapse).
+normalized_urls = True
+CONF
+
+export SWIFT_TEST_CONFIG_FILE="$work/test.conf" SWIFT_TEST_IN_PROCESS=0
+cd "$src"
+if [ $# -eq 0 ]; then
+  set -- test/functional/test_account.py test/functional/test_container.py \
+    test/functional/test_object.py test/functional/tests.py
+fi
+status=0
+"$venv/bin/pytest" -q -p no:cacheprovider -o addopts="" --junitxml="$work/junit.xml" "$@" \
+  > "$work/pytest.out" 2>&1 || status=$?
+tail -n 40 "$work/pytest.out"
+"$venv/bin/python" - "$work/junit.xml" <<'PY'
+import sys, xml.etree.ElementTree as ET, collections
+c = collections.defaultdict(lambda: [0, 0, 0])
+for tc in ET.parse(sys.argv[1]).iter('testcase'):
+    f = tc.get('classname', '').split('.')
+    f = f[2] if len(f) > 2 else '?'
+    k = 2 if tc.find('skipped') is not None else 1 if (tc.find('failure') is not None or tc.find('error') is not None) else 0
+    c[f][k] += 1
+print(f"{'file':<24}{'pass':>6}{'fail':>6}{'skip':>6}")
+for f, (p, x, s) in sorted(c.items()):
+    print(f"{f:<24}{p:>6}{x:>6}{s:>6}")
+t = [sum(v[i] for v in c.values()) for i in range(3)]
+print(f"{'total':<24}{t[0]:>6}{t[1]:>6}{t[2]:>6}")
+PY
+if [ -n "${FUNCTESTS_KEEP_LOG:-}" ]; then cp "$work/pytest.out" "$FUNCTESTS_KEEP_LOG"; fi
+exit $status
