@@ -5,3 +5,4 @@ pub mod config;
 pub mod http;
 pub mod store;
 pub mod swift;
+pub mod testfs;

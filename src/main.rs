@@ -1,4 +1,5 @@
-//! Command line: `sofgate serve` runs the gateway.
+//! Command line: `sofgate serve` runs the gateway; `sofgate testfs` mounts
+//! the FUSE test filesystem.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +32,21 @@ enum Cmd {
         #[arg(long)]
         device: Option<PathBuf>,
     },
+    /// Mount a passthrough view of DIR at MOUNTPOINT with counters and fault
+    /// injection (see the control file); runs until unmounted or signalled.
+    Testfs {
+        /// Backing directory holding the real files.
+        #[arg(long, value_name = "DIR")]
+        backing: PathBuf,
+        /// Per-file room for user.* xattrs (name + 1 + value each); ext4 is about 4096.
+        #[arg(long, value_name = "BYTES")]
+        xattr_room: Option<usize>,
+        /// Name of the control file at the mount root (default .testfs-control).
+        #[arg(long, value_name = "NAME")]
+        control: Option<PathBuf>,
+        /// Where to mount.
+        mountpoint: PathBuf,
+    },
 }
 
 fn main() {
@@ -48,6 +64,18 @@ fn main() {
             listen,
             device,
         } => serve(config, listen, device),
+        Cmd::Testfs {
+            backing,
+            xattr_room,
+            control,
+            mountpoint,
+        } => sofgate::testfs::run(sofgate::testfs::Options {
+            backing,
+            mountpoint,
+            xattr_room,
+            control,
+        })
+        .map_err(|e| format!("testfs: {e}")),
     };
     if let Err(e) = result {
         eprintln!("sofgate: {e}");
