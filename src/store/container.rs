@@ -5,7 +5,8 @@ use std::io;
 use std::path::Path;
 
 use super::meta::{self, keys, Meta};
-use super::object::is_temp_name;
+use super::object::{is_internal_name, is_temp_name};
+use super::sidecar;
 use super::xattr::Target;
 use super::{is_not_found, ContainerLoc, Error, Policy, Result, Store};
 
@@ -17,7 +18,7 @@ pub struct Usage {
 }
 
 fn read_dir_meta(p: &Path) -> Result<Meta> {
-    match meta::read(Target::Path(p)) {
+    match sidecar::load(Target::Path(p), p) {
         Ok(m) => Ok(m.unwrap_or_default()),
         Err(e) if is_not_found(&e) => Err(Error::NotFound),
         Err(e) => Err(e.into()),
@@ -25,8 +26,9 @@ fn read_dir_meta(p: &Path) -> Result<Meta> {
 }
 
 fn write_dir_meta(store: &Store, p: &Path, m: &Meta) -> Result<()> {
-    meta::write_raw(
+    sidecar::store(
         Target::Path(p),
+        p,
         &meta::encode_pairs(m),
         store.opts.xattr_chunk,
     )?;
@@ -166,7 +168,7 @@ pub fn update_container_meta(store: &Store, loc: &ContainerLoc, user: Meta) -> R
 pub fn usage(loc: &ContainerLoc) -> Result<Usage> {
     let mut u = Usage::default();
     let walker = walkdir::WalkDir::new(&loc.dir).min_depth(1).into_iter();
-    for ent in walker.filter_entry(|e| !e.file_name().to_str().is_some_and(is_temp_name)) {
+    for ent in walker.filter_entry(|e| !e.file_name().to_str().is_some_and(is_internal_name)) {
         let ent = match ent {
             Ok(e) => e,
             Err(e) if e.io_error().is_some_and(is_not_found) => continue,
@@ -177,7 +179,9 @@ pub fn usage(loc: &ContainerLoc) -> Result<Usage> {
             u.objects += 1;
             u.bytes += ent.metadata().map(|m| m.len()).unwrap_or(0);
         } else if ft.is_dir() {
-            let m = meta::read(Target::Path(ent.path())).ok().flatten();
+            let m = sidecar::load(Target::Path(ent.path()), ent.path())
+                .ok()
+                .flatten();
             if m.and_then(|m| m.get(keys::OBJECT_TYPE).cloned()).as_deref()
                 == Some(meta::OBJ_MARKER_DIR)
             {

@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 use super::meta::{self, keys};
-use super::object::{self, is_temp_name, ObjectInfo};
+use super::object::{self, is_internal_name, ObjectInfo};
 use super::xattr::Target;
 use super::{is_not_found, name, ContainerLoc, Result, Store};
 
@@ -222,7 +222,7 @@ impl Walk<'_> {
     fn object(&self, n: &str, kind: Kind) -> Result<Option<Entry>> {
         if kind == Kind::DirSelf {
             let p = name::join(&self.loc.dir, n);
-            let m = meta::read(Target::Path(&p)).ok().flatten();
+            let m = super::sidecar::load(Target::Path(&p), &p).ok().flatten();
             return Ok(match m {
                 Some(m)
                     if m.get(keys::OBJECT_TYPE).map(String::as_str)
@@ -264,7 +264,7 @@ fn read_sorted(path: &Path, rel: &str) -> std::io::Result<Vec<(String, Kind)>> {
             tracing::debug!("skipping non-UTF-8 name in {}", path.display());
             continue;
         };
-        if is_temp_name(&n) {
+        if is_internal_name(&n) {
             continue;
         }
         let mut ft = ent.file_type()?;

@@ -8,6 +8,7 @@ pub mod meta;
 pub mod mime;
 pub mod name;
 pub mod object;
+pub mod sidecar;
 pub mod xattr;
 
 use std::io;

@@ -92,7 +92,7 @@ pub fn check_object(name: &str, l: &Limits) -> Result<(), Error> {
     }
     for c in body.split('/') {
         check_component("Object", c)?;
-        if super::object::is_temp_name(c) {
+        if super::object::is_internal_name(c) {
             return Err(bad("Object name component is reserved for temporary files"));
         }
     }

@@ -15,6 +15,7 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
 use super::meta::{self, keys, Meta};
+use super::sidecar;
 use super::xattr::Target;
 use super::{is_not_found, name, ContainerLoc, Error, Result, Store};
 
@@ -33,6 +34,11 @@ pub fn is_temp_name(n: &str) -> bool {
         && b[b.len() - TEMP_TAIL + 1..b.len() - TEMP_SUFFIX.len()]
             .iter()
             .all(u8::is_ascii_hexdigit)
+}
+
+/// True for names sofgate uses itself (temp files, metadata sidecars).
+pub fn is_internal_name(n: &str) -> bool {
+    is_temp_name(n) || sidecar::is_sidecar_name(n)
 }
 
 /// A temp name for `leaf`, cut so that it fits in NAME_MAX.
@@ -136,8 +142,14 @@ fn derive(file: &File, st: &std::fs::Metadata, rel: &str, old: Option<Meta>) -> 
 }
 
 /// Reads (and repairs if needed) the metadata of an open regular file.
-fn file_meta(store: &Store, file: &File, st: &std::fs::Metadata, rel: &str) -> Result<Meta> {
-    let stored = meta::read(Target::Fd(file.as_fd()))?;
+fn file_meta(
+    store: &Store,
+    file: &File,
+    st: &std::fs::Metadata,
+    path: &Path,
+    rel: &str,
+) -> Result<Meta> {
+    let stored = sidecar::load(Target::Fd(file.as_fd()), path)?;
     if let Some(m) = &stored {
         if is_fresh(m, st) {
             return Ok(stored.unwrap());
@@ -145,7 +157,13 @@ fn file_meta(store: &Store, file: &File, st: &std::fs::Metadata, rel: &str) -> R
     }
     let m = derive(file, st, rel, stored)?;
     // Storing it back is an optimisation only: a read-only mount still serves.
-    if let Err(e) = meta::write(Target::Fd(file.as_fd()), &m, store.opts.xattr_chunk) {
+    let bytes = meta::encode(&m);
+    if let Err(e) = sidecar::store(
+        Target::Fd(file.as_fd()),
+        path,
+        &bytes,
+        store.opts.xattr_chunk,
+    ) {
         tracing::debug!("could not store derived metadata for {rel}: {e}");
     }
     Ok(m)
@@ -161,7 +179,7 @@ pub fn open(store: &Store, c: &ContainerLoc, rel: &str) -> Result<OpenObject> {
     };
     let st = file.metadata()?;
     if st.is_dir() {
-        return match meta::read(Target::Fd(file.as_fd()))? {
+        return match sidecar::load(Target::Fd(file.as_fd()), &path)? {
             Some(m)
                 if m.get(keys::OBJECT_TYPE).map(String::as_str) == Some(meta::OBJ_MARKER_DIR) =>
             {
@@ -176,7 +194,7 @@ pub fn open(store: &Store, c: &ContainerLoc, rel: &str) -> Result<OpenObject> {
     if !st.is_file() {
         return Err(Error::NotFound);
     }
-    let meta = file_meta(store, &file, &st, rel)?;
+    let meta = file_meta(store, &file, &st, &path, rel)?;
     Ok(OpenObject {
         info: ObjectInfo {
             size: st.len(),
@@ -190,7 +208,7 @@ pub fn open(store: &Store, c: &ContainerLoc, rel: &str) -> Result<OpenObject> {
 /// (two calls: getxattr, stat); otherwise falls back to [`open`].
 pub fn head(store: &Store, c: &ContainerLoc, rel: &str) -> Result<ObjectInfo> {
     let path = name::join(&c.dir, rel);
-    match meta::read(Target::Path(&path)) {
+    match sidecar::load(Target::Path(&path), &path) {
         Ok(Some(m)) => {
             let st = match std::fs::metadata(&path) {
                 Ok(st) => st,
@@ -405,7 +423,13 @@ impl Writer {
         meta.insert(keys::CONTENT_LENGTH.into(), self.size.to_string());
         meta.insert(keys::TYPE.into(), "Object".into());
         meta.insert(keys::OBJECT_TYPE.into(), meta::OBJ_FILE.into());
-        meta::write(Target::Fd(self.file.as_fd()), &meta, self.chunk)?;
+        let target = self.dir_path.join(&self.leaf);
+        sidecar::store(
+            Target::Fd(self.file.as_fd()),
+            &target,
+            &meta::encode(&meta),
+            self.chunk,
+        )?;
         self.file.sync_all()?;
         match renameat(
             Some(self.dir.as_raw_fd()),
@@ -471,7 +495,12 @@ pub fn put_dir_marker(
     m.insert(keys::CONTENT_LENGTH.into(), "0".into());
     m.insert(keys::TYPE.into(), "Object".into());
     m.insert(keys::OBJECT_TYPE.into(), meta::OBJ_MARKER_DIR.into());
-    if let Err(e) = meta::write(Target::Path(&path), &m, store.opts.xattr_chunk) {
+    if let Err(e) = sidecar::store(
+        Target::Path(&path),
+        &path,
+        &meta::encode(&m),
+        store.opts.xattr_chunk,
+    ) {
         if let Some(top) = &made {
             remove_made_dirs(&path, top);
         }
@@ -489,7 +518,13 @@ pub fn update_meta(
 ) -> Result<ObjectInfo> {
     let obj = open(store, c, rel)?;
     let m = f(&obj.info);
-    meta::write(Target::Fd(obj.file.as_fd()), &m, store.opts.xattr_chunk)?;
+    let path = name::join(&c.dir, rel);
+    sidecar::store(
+        Target::Fd(obj.file.as_fd()),
+        &path,
+        &meta::encode(&m),
+        store.opts.xattr_chunk,
+    )?;
     Ok(ObjectInfo {
         size: obj.info.size,
         meta: m,
@@ -501,10 +536,10 @@ pub fn delete(store: &Store, c: &ContainerLoc, rel: &str) -> Result<()> {
     let rel = rel.trim_end_matches('/');
     let path = name::join(&c.dir, rel);
     match std::fs::remove_file(&path) {
-        Ok(()) => {}
+        Ok(()) => sidecar::remove(&path),
         Err(e) if is_not_found(&e) => return Err(Error::NotFound),
         Err(e) if matches!(e.raw_os_error(), Some(libc::EISDIR) | Some(libc::EPERM)) => {
-            let m = meta::read(Target::Path(&path))?;
+            let m = sidecar::load(Target::Path(&path), &path)?;
             let is_marker = m
                 .as_ref()
                 .and_then(|m| m.get(keys::OBJECT_TYPE))
@@ -514,6 +549,7 @@ pub fn delete(store: &Store, c: &ContainerLoc, rel: &str) -> Result<()> {
                 return Err(Error::NotFound);
             }
             // The directory stays if it has children; it is no object any more.
+            sidecar::remove(&path);
             match std::fs::remove_dir(&path) {
                 Ok(()) => {}
                 Err(_) => {
@@ -542,7 +578,7 @@ fn remove_empty_parents(c: &ContainerLoc, rel: &str) {
     let mut rest = rel;
     while let Some((parent, _)) = rest.rsplit_once('/') {
         let p = name::join(&c.dir, parent);
-        let marker = meta::read(Target::Path(&p))
+        let marker = sidecar::load(Target::Path(&p), &p)
             .ok()
             .flatten()
             .and_then(|m| m.get(keys::OBJECT_TYPE).cloned())

@@ -102,11 +102,12 @@ pub fn query(q: &HashMap<String, String>, max: usize) -> ApiResult<(Query, bool)
     };
     let mut no_subdirs = false;
     if let Some(p) = q.get("path") {
-        let p = p.trim_end_matches('/');
+        // As Swift: `path.rstrip('/') + '/'`, so `path=/` matches only names
+        // that begin with a slash (none, once names are normalized).
         out.prefix = if p.is_empty() {
             String::new()
         } else {
-            format!("{p}/")
+            format!("{}/", p.trim_end_matches('/'))
         };
         out.delimiter = None;
         out.path = true;

@@ -225,11 +225,8 @@ async fn get(
 }
 
 fn conditional_response(status: StatusCode, info: &ObjectInfo) -> ApiResult<Response<Body>> {
-    let b = if status == StatusCode::NOT_MODIFIED {
-        object_headers(Response::builder(), info)
-    } else {
-        Response::builder().header("Content-Type", "text/html; charset=UTF-8")
-    };
+    // Both 304 and 412 describe the object (ETag, Last-Modified), as in Swift.
+    let b = object_headers(Response::builder(), info);
     Ok(b.status(status)
         .header("Content-Length", "0")
         .body(body::empty())
@@ -535,12 +532,14 @@ async fn do_copy(
             account: src_account.clone(),
         };
         crate::store::name::check_account(&src_account, &app.store.opts.limits)?;
+        // The source is read first, as Swift's copy does: a missing source
+        // is 404 even where the destination would be refused.
         let src_loc = authorize(app, &src_ctx, &src_container, false)?;
-        let dst_loc = authorize(app, &ctx, &container, true)?;
         let mut src = sobj::open(&app.store, &src_loc, &src_object)?;
         if expired(&src.info) {
             return Err(ApiError::NotFound);
         }
+        let dst_loc = authorize(app, &ctx, &container, true)?;
         let mut m: Meta = if fresh {
             Meta::new()
         } else {

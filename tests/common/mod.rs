@@ -594,20 +594,28 @@ pub fn temp_files(root: &Path) -> Vec<PathBuf> {
 /// and metadata xattrs. Two equal snapshots mean nothing changed.
 pub fn snapshot(root: &Path) -> Vec<String> {
     use md5::{Digest, Md5};
+    // Entries may vanish while we look (a server tidying up): they are
+    // simply not part of the snapshot.
     walk(root)
         .into_iter()
-        .map(|rel| {
+        .filter_map(|rel| {
             let p = root.join(&rel);
-            let st = std::fs::symlink_metadata(&p).unwrap();
+            let st = std::fs::symlink_metadata(&p).ok()?;
             let content = if st.is_file() {
-                hex::encode(Md5::digest(std::fs::read(&p).unwrap()))
+                hex::encode(Md5::digest(std::fs::read(&p).ok()?))
             } else {
                 "dir".to_string()
             };
             let meta = xattr(&p, "user.swift.metadata")
                 .map(|m| String::from_utf8_lossy(&m).into_owned())
                 .unwrap_or_default();
-            format!("{} {} {} {}", rel.display(), st.len(), content, meta)
+            Some(format!(
+                "{} {} {} {}",
+                rel.display(),
+                st.len(),
+                content,
+                meta
+            ))
         })
         .collect()
 }
