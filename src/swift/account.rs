@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use http::{Method, Response, StatusCode};
 
-use super::headers::collect_meta;
+use super::headers::{check_totals, collect_meta};
 use super::listing::{self, ContainerRow, Format};
 use super::{blocking, empty_response, App, Ctx};
 use crate::http::body::{self, Body};
@@ -31,6 +31,9 @@ pub async fn handle(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
 async fn post(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
     let m = collect_meta(&ctx.headers, "account", &app.cfg.limits)?;
     blocking(&app, move |app| {
+        let mut merged = scont::account_meta(&app.store, &ctx.account).unwrap_or_default();
+        scont::apply_user_meta(&mut merged, m.clone());
+        check_totals(&merged, "account", &app.cfg.limits)?;
         scont::update_account_meta(&app.store, &ctx.account, |old| {
             scont::apply_user_meta(old, m)
         })?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use http::{Method, Response, StatusCode};
 
 use super::auth::validate_acl;
-use super::headers::collect_meta;
+use super::headers::{check_totals, collect_meta};
 use super::listing::{self, Format};
 use super::{blocking, empty_response, App, Ctx};
 use crate::http::body::{self, Body};
@@ -76,7 +76,12 @@ async fn put(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
                     store.policies[loc.policy].name
                 )))
             }
-            Some(loc) => &store.policies[loc.policy],
+            Some(loc) => {
+                let mut merged = scont::container_meta(&loc)?;
+                scont::apply_user_meta(&mut merged, m.clone());
+                check_totals(&merged, "container", &app.cfg.limits)?;
+                &store.policies[loc.policy]
+            }
             None => policy,
         };
         let created = scont::create(store, &ctx.account, &container, policy, m)?;
@@ -97,6 +102,9 @@ async fn post(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<
     let m = request_meta(&app, &ctx)?;
     blocking(&app, move |app| {
         let loc = app.store.find_container(&ctx.account, &container)?;
+        let mut merged = scont::container_meta(&loc)?;
+        scont::apply_user_meta(&mut merged, m.clone());
+        check_totals(&merged, "container", &app.cfg.limits)?;
         scont::update_container_meta(&app.store, &loc, m)?;
         Ok(empty_response(StatusCode::NO_CONTENT)
             .body(body::empty())

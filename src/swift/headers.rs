@@ -56,8 +56,17 @@ pub fn collect_meta(h: &HeaderMap, kind: &str, l: &Limits) -> ApiResult<Meta> {
         if key.is_empty() {
             return Err(ApiError::BadRequest("Metadata name cannot be empty".into()));
         }
-        let v = std::str::from_utf8(value.as_bytes())
-            .map_err(|_| ApiError::BadRequest("Metadata must be valid UTF-8".into()))?;
+        // Swift accepts object metadata values that are not UTF-8; JSON
+        // cannot hold them, so invalid sequences become U+FFFD.
+        let v: std::borrow::Cow<'_, str> = match std::str::from_utf8(value.as_bytes()) {
+            Ok(v) => v.into(),
+            Err(_) if kind == "object" => String::from_utf8_lossy(value.as_bytes()),
+            Err(_) => {
+                return Err(ApiError::BadRequest(
+                    "Metadata values must be valid UTF-8".into(),
+                ))
+            }
+        };
         if !removing {
             if key.len() > l.max_meta_name_length {
                 return Err(ApiError::BadRequest(format!(
@@ -65,14 +74,14 @@ pub fn collect_meta(h: &HeaderMap, kind: &str, l: &Limits) -> ApiResult<Meta> {
                     l.max_meta_name_length
                 )));
             }
-            if v.len() > l.max_meta_value_length {
+            if value.len() > l.max_meta_value_length {
                 return Err(ApiError::BadRequest(format!(
                     "Metadata value longer than {}: {key}",
                     l.max_meta_value_length
                 )));
             }
             count += 1;
-            size += key.len() + v.len();
+            size += key.len() + value.len();
             if count > l.max_meta_count {
                 return Err(ApiError::BadRequest(format!(
                     "Too many metadata items; max {}",
@@ -97,6 +106,32 @@ pub fn collect_meta(h: &HeaderMap, kind: &str, l: &Limits) -> ApiResult<Meta> {
         );
     }
     Ok(out)
+}
+
+/// Checks the metadata an account or container will hold after an update
+/// against the count and overall-size limits (Swift checks the aggregate).
+pub fn check_totals(m: &Meta, kind: &str, l: &Limits) -> ApiResult<()> {
+    let prefix = title_case(&format!("x-{kind}-meta-"));
+    let (mut count, mut size) = (0usize, 0usize);
+    for (k, v) in m {
+        if let Some(name) = k.strip_prefix(&prefix) {
+            count += 1;
+            size += name.len() + v.len();
+        }
+    }
+    if count > l.max_meta_count {
+        return Err(ApiError::BadRequest(format!(
+            "Too many metadata items; max {}",
+            l.max_meta_count
+        )));
+    }
+    if size > l.max_meta_overall_size {
+        return Err(ApiError::BadRequest(format!(
+            "Total metadata too large; max {}",
+            l.max_meta_overall_size
+        )));
+    }
+    Ok(())
 }
 
 /// Seconds since the epoch as an HTTP date, rounded up as Swift does for

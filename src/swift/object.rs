@@ -130,11 +130,10 @@ fn check_conditions(ctx: &Ctx, info: &ObjectInfo) -> ApiResult<Option<StatusCode
             return Ok(Some(StatusCode::NOT_MODIFIED));
         }
     }
-    if if_match.is_none() {
-        if let Some(t) = ctx.header("if-unmodified-since")?.and_then(parse_http_date) {
-            if last_modified > t {
-                return Ok(Some(StatusCode::PRECONDITION_FAILED));
-            }
+    // Swift checks If-Unmodified-Since even when If-Match matched.
+    if let Some(t) = ctx.header("if-unmodified-since")?.and_then(parse_http_date) {
+        if last_modified > t {
+            return Ok(Some(StatusCode::PRECONDITION_FAILED));
         }
     }
     Ok(None)
