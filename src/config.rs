@@ -52,6 +52,9 @@ pub struct StorageConfig {
     pub fsync_dir: bool,
     /// Temp files older than this many seconds are removed at start.
     pub reap_temp_after_secs: u64,
+    /// Container object counts and bytes are reused this long (writes through
+    /// this node refresh them at once; others' changes show after this).
+    pub usage_cache_secs: u64,
 }
 
 impl Default for StorageConfig {
@@ -62,6 +65,7 @@ impl Default for StorageConfig {
             xattr_chunk: 65536,
             fsync_dir: true,
             reap_temp_after_secs: 3600,
+            usage_cache_secs: 10,
         }
     }
 }

@@ -70,6 +70,11 @@ fn container_head_counts_objects_and_bytes() {
     let h = s.req("HEAD", &v1("c")).send();
     assert_eq!(h.header("x-container-object-count"), Some("2"));
     assert_eq!(h.header("x-container-bytes-used"), Some("8"));
+    // Counts are cached, but a write through this node refreshes them.
+    assert_eq!(s.req("DELETE", &v1("c/a")).send().status, 204);
+    let h = s.req("HEAD", &v1("c")).send();
+    assert_eq!(h.header("x-container-object-count"), Some("1"));
+    assert_eq!(h.header("x-container-bytes-used"), Some("3"));
 }
 
 #[test]

@@ -164,6 +164,47 @@ pub fn update_container_meta(store: &Store, loc: &ContainerLoc, user: Meta) -> R
     Ok(m)
 }
 
+/// Per-container usage, reused for a while instead of walking the tree on
+/// every HEAD. Writes through this node drop the entry; changes made by other
+/// nodes or on the mount show after at most the TTL.
+#[derive(Debug)]
+pub struct UsageCache {
+    ttl: std::time::Duration,
+    map: std::sync::Mutex<
+        std::collections::HashMap<std::path::PathBuf, (std::time::Instant, Usage)>,
+    >,
+}
+
+impl UsageCache {
+    pub fn new(ttl: std::time::Duration) -> Self {
+        UsageCache {
+            ttl,
+            map: Default::default(),
+        }
+    }
+
+    /// The usage of `loc`, counted anew when the cached value is too old.
+    pub fn get(&self, loc: &ContainerLoc) -> Result<Usage> {
+        if let Some((at, u)) = self.map.lock().expect("lock").get(&loc.dir) {
+            if at.elapsed() < self.ttl {
+                return Ok(*u);
+            }
+        }
+        let u = usage(loc)?;
+        let mut map = self.map.lock().expect("lock");
+        if map.len() > 100_000 {
+            map.clear();
+        }
+        map.insert(loc.dir.clone(), (std::time::Instant::now(), u));
+        Ok(u)
+    }
+
+    /// Forgets `loc`'s usage after a change.
+    pub fn invalidate(&self, loc: &ContainerLoc) {
+        self.map.lock().expect("lock").remove(&loc.dir);
+    }
+}
+
 /// Objects and bytes in a container, by walking it.
 pub fn usage(loc: &ContainerLoc) -> Result<Usage> {
     let mut u = Usage::default();

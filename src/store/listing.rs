@@ -305,6 +305,7 @@ mod tests {
                 dir_mode: 0o755,
                 xattr_chunk: 65536,
                 fsync_dir: false,
+                usage_ttl: std::time::Duration::from_secs(0),
                 limits: Limits {
                     max_account_name_length: 256,
                     max_container_name_length: 255,

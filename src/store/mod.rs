@@ -78,6 +78,9 @@ pub struct Options {
     pub xattr_chunk: usize,
     /// Fsync the directory after renaming an object into it.
     pub fsync_dir: bool,
+    /// How long a container's counted usage is reused (writes through this
+    /// node drop it at once).
+    pub usage_ttl: std::time::Duration,
     pub limits: Limits,
 }
 
@@ -86,6 +89,8 @@ pub struct Options {
 pub struct Store {
     pub policies: Vec<Policy>,
     pub opts: Options,
+    /// Container object counts and bytes, so HEADs need not walk each time.
+    pub usage: container::UsageCache,
 }
 
 /// A container resolved to its device.
@@ -97,7 +102,12 @@ pub struct ContainerLoc {
 
 impl Store {
     pub fn new(policies: Vec<Policy>, opts: Options) -> Self {
-        Store { policies, opts }
+        let usage = container::UsageCache::new(opts.usage_ttl);
+        Store {
+            policies,
+            opts,
+            usage,
+        }
     }
 
     /// The default policy.

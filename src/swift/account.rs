@@ -58,7 +58,7 @@ async fn get(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
         let mut usage = std::collections::HashMap::new();
         for n in &names {
             if let Ok(loc) = store.find_container(&ctx.account, n) {
-                let u = scont::usage(&loc)?;
+                let u = store.usage.get(&loc)?;
                 total.objects += u.objects;
                 total.bytes += u.bytes;
                 let ts = scont::container_meta(&loc)

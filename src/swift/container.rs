@@ -85,6 +85,12 @@ async fn put(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
             None => policy,
         };
         let created = scont::create(store, &ctx.account, &container, policy, m)?;
+        if created {
+            // A container of the same name deleted elsewhere may be cached.
+            if let Ok(loc) = store.find_container(&ctx.account, &container) {
+                store.usage.invalidate(&loc);
+            }
+        }
         let status = if created {
             StatusCode::CREATED
         } else {
@@ -118,6 +124,7 @@ async fn delete(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Respons
     blocking(&app, move |app| {
         let loc = app.store.find_container(&ctx.account, &container)?;
         scont::delete(&loc)?;
+        app.store.usage.invalidate(&loc);
         Ok(empty_response(StatusCode::NO_CONTENT)
             .body(body::empty())
             .expect("valid response"))
@@ -139,7 +146,7 @@ async fn get(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
             false,
             m.get("X-Container-Read").map(String::as_str),
         )?;
-        let usage: Usage = scont::usage(&loc)?;
+        let usage: Usage = app.store.usage.get(&loc)?;
         let mut b = Response::builder()
             .header("X-Container-Object-Count", usage.objects)
             .header("X-Container-Bytes-Used", usage.bytes)

@@ -93,6 +93,7 @@ impl App {
             dir_mode: crate::config::parse_mode(&cfg.storage.dir_mode)?,
             xattr_chunk: cfg.storage.xattr_chunk,
             fsync_dir: cfg.storage.fsync_dir,
+            usage_ttl: std::time::Duration::from_secs(cfg.storage.usage_cache_secs),
             limits: store::Limits {
                 max_account_name_length: cfg.limits.max_account_name_length,
                 max_container_name_length: cfg.limits.max_container_name_length,

@@ -386,6 +386,7 @@ async fn put(
         return blocking(&app, move |app| {
             let loc = authorize(app, &ctx, &container, true)?;
             let info = sobj::put_dir_marker(&app.store, &loc, &object, meta)?;
+            app.store.usage.invalidate(&loc);
             Ok(created(&info))
         })
         .await;
@@ -420,7 +421,9 @@ async fn put(
                     "Request body shorter than Content-Length".into(),
                 ));
             }
-            Ok(w.commit(meta, expected.as_deref())?)
+            let info = w.commit(meta, expected.as_deref())?;
+            app.store.usage.invalidate(&loc);
+            Ok(info)
         })
     };
     let mut body = body;
@@ -586,6 +589,7 @@ async fn do_copy(
             w.copy_from(&mut (&src.file).take(len))?;
             w.commit(m, None)?
         };
+        app.store.usage.invalidate(&dst_loc);
         let from = format!(
             "{src_container}/{}",
             utf8_percent_encode(&src_object, PATH_SET)
@@ -695,6 +699,7 @@ async fn delete(
             }
         }
         sobj::delete(&app.store, &loc, &object)?;
+        app.store.usage.invalidate(&loc);
         Ok(empty_response(StatusCode::NO_CONTENT)
             .body(body::empty())
             .expect("valid response"))
