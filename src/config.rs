@@ -55,6 +55,9 @@ pub struct StorageConfig {
     /// Container object counts and bytes are reused this long (writes through
     /// this node refresh them at once; others' changes show after this).
     pub usage_cache_secs: u64,
+    /// Also read gluster-swift's legacy pickled metadata (rewritten as JSON
+    /// on the next metadata write).
+    pub read_pickled_metadata: bool,
 }
 
 impl Default for StorageConfig {
@@ -66,6 +69,7 @@ impl Default for StorageConfig {
             fsync_dir: true,
             reap_temp_after_secs: 3600,
             usage_cache_secs: 10,
+            read_pickled_metadata: false,
         }
     }
 }

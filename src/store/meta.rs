@@ -85,7 +85,8 @@ fn chunk_name(i: usize) -> String {
     }
 }
 
-/// Reads metadata, concatenating chunks until a full JSON object parses.
+/// Reads metadata, concatenating chunks until a full JSON object (or, when
+/// enabled, a legacy pickle) parses.
 /// `Ok(None)` when there is none, or it is unreadable (treated as absent).
 pub fn read(t: Target<'_>) -> io::Result<Option<Meta>> {
     let Some(mut buf) = xattr::get(t, KEY)? else {
@@ -95,6 +96,13 @@ pub fn read(t: Target<'_>) -> io::Result<Option<Meta>> {
     loop {
         if buf.first() == Some(&b'{') && buf.last() == Some(&b'}') {
             if let Some(m) = decode(&buf) {
+                return Ok(Some(m));
+            }
+        } else if super::pickle::enabled()
+            && super::pickle::looks_pickled(&buf)
+            && buf.last() == Some(&b'.')
+        {
+            if let Some(m) = super::pickle::decode(&buf) {
                 return Ok(Some(m));
             }
         }

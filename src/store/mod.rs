@@ -8,6 +8,7 @@ pub mod meta;
 pub mod mime;
 pub mod name;
 pub mod object;
+pub mod pickle;
 pub mod sidecar;
 pub mod xattr;
 

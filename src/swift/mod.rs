@@ -100,6 +100,7 @@ impl App {
                 max_object_name_length: cfg.limits.max_object_name_length,
             },
         };
+        store::pickle::set_enabled(cfg.storage.read_pickled_metadata);
         Ok(App {
             auth: Auth::new(cfg.auth.clone()),
             store: Store::new(policies, opts),

@@ -40,6 +40,7 @@ pub struct Builder {
     secret: String,
     max_file_size: Option<u64>,
     policies: Vec<PolicySpec>,
+    storage: String,
 }
 
 impl Default for Builder {
@@ -54,11 +55,19 @@ impl Builder {
             secret: SECRET.to_string(),
             max_file_size: None,
             policies: Vec::new(),
+            storage: String::new(),
         }
     }
 
     pub fn secret(mut self, s: &str) -> Self {
         self.secret = s.to_string();
+        self
+    }
+
+    /// Adds a `key = value` line to the `[storage]` table.
+    pub fn storage(mut self, line: &str) -> Self {
+        self.storage.push_str(line);
+        self.storage.push('\n');
         self
     }
 
@@ -103,6 +112,9 @@ impl Builder {
              [[auth.user]]\naccount = \"test\"\nuser = \"tester3\"\nkey = \"testing3\"\n",
             self.secret
         ));
+        if !self.storage.is_empty() {
+            toml.push_str(&format!("[storage]\n{}", self.storage));
+        }
         if let Some(m) = self.max_file_size {
             toml.push_str(&format!("[limits]\nmax_file_size = {m}\n"));
         }
