@@ -58,6 +58,20 @@ pub struct StorageConfig {
     /// Also read gluster-swift's legacy pickled metadata (rewritten as JSON
     /// on the next metadata write).
     pub read_pickled_metadata: bool,
+    /// Accounts whose files belong to a POSIX user, so that user sees them
+    /// as their own on the mount.
+    #[serde(rename = "owner")]
+    pub owners: Vec<OwnerConfig>,
+}
+
+/// The POSIX owner of one account's files and directories.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerConfig {
+    /// Full account name, e.g. `AUTH_alice`.
+    pub account: String,
+    pub uid: u32,
+    pub gid: u32,
 }
 
 impl Default for StorageConfig {
@@ -70,6 +84,7 @@ impl Default for StorageConfig {
             reap_temp_after_secs: 3600,
             usage_cache_secs: 10,
             read_pickled_metadata: false,
+            owners: Vec::new(),
         }
     }
 }

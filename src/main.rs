@@ -88,6 +88,8 @@ fn serve(
     listen: Option<std::net::SocketAddr>,
     device: Option<PathBuf>,
 ) -> Result<(), String> {
+    // Modes come from the config exactly, not masked by the caller's umask.
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     let embedded = config.is_none();
     let mut cfg = match &config {
         Some(p) => Config::load(p)?,

@@ -184,3 +184,25 @@ os.setxattr(sys.argv[1], "user.swift.metadata", pickle.dumps({"Content-Type": "t
         "derived, not unpickled"
     );
 }
+
+#[test]
+fn objects_are_ordinary_files_with_the_configured_modes_and_owner() {
+    use std::os::unix::fs::MetadataExt;
+    let s = Builder::new()
+        .storage("file_mode = \"0640\"")
+        .storage("dir_mode = \"0750\"")
+        .storage("[[storage.owner]]\naccount = \"AUTH_test\"\nuid = 1234\ngid = 2345")
+        .start();
+    s.put_container("c");
+    assert_eq!(s.put_object("c/d/e/f.txt", b"mine").status, 201);
+    let f = std::fs::metadata(s.cont_dir("c").join("d/e/f.txt")).unwrap();
+    assert_eq!(f.mode() & 0o7777, 0o640);
+    assert_eq!((f.uid(), f.gid()), (1234, 2345));
+    for d in ["d", "d/e"] {
+        let m = std::fs::metadata(s.cont_dir("c").join(d)).unwrap();
+        assert_eq!(m.mode() & 0o7777, 0o750, "{d}");
+        assert_eq!((m.uid(), m.gid()), (1234, 2345), "{d}");
+    }
+    let c = std::fs::metadata(s.cont_dir("c")).unwrap();
+    assert_eq!((c.uid(), c.gid()), (1234, 2345));
+}

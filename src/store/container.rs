@@ -35,24 +35,11 @@ fn write_dir_meta(store: &Store, p: &Path, m: &Meta) -> Result<()> {
     Ok(())
 }
 
-fn mkdir(store: &Store, p: &Path) -> io::Result<bool> {
-    match std::fs::create_dir(p) {
-        Ok(()) => {
-            use std::os::unix::fs::PermissionsExt;
-            let _ =
-                std::fs::set_permissions(p, std::fs::Permissions::from_mode(store.opts.dir_mode));
-            Ok(true)
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 /// Makes sure the account directory exists on a policy's device.
 pub fn ensure_account(store: &Store, p: &Policy, account: &str) -> Result<()> {
     store.check_mounted(p)?;
     let dir = store.account_dir(p, account);
-    if mkdir(store, &dir)? {
+    if store.make_dir(&dir, account)? {
         let mut m = Meta::new();
         let ts = meta::now_timestamp();
         m.insert(keys::TYPE.into(), "Account".into());
@@ -118,7 +105,7 @@ pub fn create(
 ) -> Result<bool> {
     ensure_account(store, policy, account)?;
     let dir = store.account_dir(policy, account).join(container);
-    let created = mkdir(store, &dir)?;
+    let created = store.make_dir(&dir, account)?;
     let mut m = if created {
         Meta::new()
     } else {

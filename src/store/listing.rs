@@ -306,6 +306,7 @@ mod tests {
                 xattr_chunk: 65536,
                 fsync_dir: false,
                 usage_ttl: std::time::Duration::from_secs(0),
+                owners: Default::default(),
                 limits: Limits {
                     max_account_name_length: 256,
                     max_container_name_length: 255,

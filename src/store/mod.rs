@@ -82,6 +82,8 @@ pub struct Options {
     /// How long a container's counted usage is reused (writes through this
     /// node drop it at once).
     pub usage_ttl: std::time::Duration,
+    /// Owner (uid, gid) of the files and directories of an account.
+    pub owners: std::collections::HashMap<String, (u32, u32)>,
     pub limits: Limits,
 }
 
@@ -99,6 +101,17 @@ pub struct Store {
 pub struct ContainerLoc {
     pub policy: usize,
     pub dir: PathBuf,
+}
+
+impl ContainerLoc {
+    /// The account the container belongs to (its parent directory's name).
+    pub fn account(&self) -> &str {
+        self.dir
+            .parent()
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+    }
 }
 
 impl Store {
@@ -137,6 +150,30 @@ impl Store {
             Ok(())
         } else {
             Err(Error::NotMounted(p.name.clone()))
+        }
+    }
+
+    /// The configured owner of `account`'s files, if any.
+    pub fn owner_of(&self, account: &str) -> Option<(u32, u32)> {
+        self.opts.owners.get(account).copied()
+    }
+
+    /// Makes one directory with the configured mode (and owner, for
+    /// `account`); `Ok(false)` when it already exists.
+    pub fn make_dir(&self, path: &Path, account: &str) -> io::Result<bool> {
+        use std::os::unix::fs::DirBuilderExt;
+        match std::fs::DirBuilder::new()
+            .mode(self.opts.dir_mode)
+            .create(path)
+        {
+            Ok(()) => {
+                if let Some((uid, gid)) = self.owner_of(account) {
+                    std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+                }
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e),
         }
     }
 

@@ -245,14 +245,14 @@ fn open_dir(path: &Path) -> io::Result<OwnedFd> {
 fn make_parents(store: &Store, c: &ContainerLoc, parent: &str) -> Result<Option<PathBuf>> {
     let mut p = c.dir.clone();
     let mut made = None;
+    let account = c.account();
     for comp in parent.split('/') {
         p.push(comp);
-        match std::fs::create_dir(&p) {
-            Ok(()) => {
-                set_mode(&p, store.opts.dir_mode);
+        match store.make_dir(&p, account) {
+            Ok(true) => {
                 made.get_or_insert_with(|| p.clone());
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            Ok(false) => {
                 if !std::fs::metadata(&p).map(|m| m.is_dir()).unwrap_or(false) {
                     return Err(clash_file_in_path(&p, c));
                 }
@@ -278,11 +278,6 @@ fn remove_made_dirs(dir: &Path, top: &Path) {
             None => return,
         }
     }
-}
-
-fn set_mode(p: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
 }
 
 fn clash_file_in_path(p: &Path, c: &ContainerLoc) -> Error {
@@ -358,6 +353,9 @@ impl Writer {
         };
         // SAFETY: `openat` just returned this fd and nothing else owns it.
         let file = unsafe { File::from_raw_fd(fd) };
+        if let Some((uid, gid)) = store.owner_of(c.account()) {
+            std::os::unix::fs::fchown(&file, Some(uid), Some(gid))?;
+        }
         Ok(Writer {
             dir,
             dir_path,

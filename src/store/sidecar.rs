@@ -10,6 +10,7 @@
 //! internal names: never listed, served or counted.
 
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
@@ -77,7 +78,11 @@ pub fn store(t: Target<'_>, path: &Path, bytes: &[u8], chunk: usize) -> io::Resu
             let sc = sidecar_path(path).ok_or(e)?;
             let tmp = sc.with_file_name(format!(".sc.{:016x}.sgtmp", rand::random::<u64>()));
             let res = (|| {
-                let mut f = std::fs::File::create(&tmp)?;
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o644)
+                    .open(&tmp)?;
                 f.write_all(bytes)?;
                 f.sync_all()?;
                 std::fs::rename(&tmp, &sc)

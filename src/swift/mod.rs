@@ -94,6 +94,12 @@ impl App {
             xattr_chunk: cfg.storage.xattr_chunk,
             fsync_dir: cfg.storage.fsync_dir,
             usage_ttl: std::time::Duration::from_secs(cfg.storage.usage_cache_secs),
+            owners: cfg
+                .storage
+                .owners
+                .iter()
+                .map(|o| (o.account.clone(), (o.uid, o.gid)))
+                .collect(),
             limits: store::Limits {
                 max_account_name_length: cfg.limits.max_account_name_length,
                 max_container_name_length: cfg.limits.max_container_name_length,
