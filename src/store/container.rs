@@ -1,8 +1,12 @@
 //! Accounts and containers as directories, their metadata in the directory
 //! xattrs (gluster-swift layout: `[value, timestamp]` pairs), object counts.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::Path;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::meta::{self, keys, Meta};
 use super::object::{is_internal_name, is_temp_name};
@@ -152,42 +156,92 @@ pub fn update_container_meta(store: &Store, loc: &ContainerLoc, user: Meta) -> R
 }
 
 /// Per-container usage, reused for a while instead of walking the tree on
-/// every HEAD. Writes through this node drop the entry; changes made by other
-/// nodes or on the mount show after at most the TTL.
+/// every HEAD. A small container (counted in under [`SYNC_RECOUNT`]) is
+/// recounted on the spot when its entry is older than the TTL or a write
+/// through this node marked it; a large one keeps answering with the last
+/// count while a background thread recounts, so no request waits for a walk
+/// of a big tree after the first.
 #[derive(Debug)]
 pub struct UsageCache {
-    ttl: std::time::Duration,
-    map: std::sync::Mutex<
-        std::collections::HashMap<std::path::PathBuf, (std::time::Instant, Usage)>,
-    >,
+    ttl: Duration,
+    map: Arc<Mutex<HashMap<PathBuf, Counted>>>,
+}
+
+/// Walks faster than this are redone inline; slower ones in the background.
+pub const SYNC_RECOUNT: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Clone, Copy)]
+struct Counted {
+    at: Instant,
+    usage: Usage,
+    cost: Duration,
+    dirty: bool,
+    refreshing: bool,
 }
 
 impl UsageCache {
-    pub fn new(ttl: std::time::Duration) -> Self {
+    pub fn new(ttl: Duration) -> Self {
         UsageCache {
             ttl,
             map: Default::default(),
         }
     }
 
-    /// The usage of `loc`, counted anew when the cached value is too old.
-    pub fn get(&self, loc: &ContainerLoc) -> Result<Usage> {
-        if let Some((at, u)) = self.map.lock().expect("lock").get(&loc.dir) {
-            if at.elapsed() < self.ttl {
-                return Ok(*u);
-            }
+    fn count(map: &Mutex<HashMap<PathBuf, Counted>>, loc: &ContainerLoc) -> Result<Usage> {
+        let t = Instant::now();
+        let usage = usage(loc)?;
+        let mut m = map.lock().expect("lock");
+        if m.len() > 100_000 {
+            m.clear();
         }
-        let u = usage(loc)?;
-        let mut map = self.map.lock().expect("lock");
-        if map.len() > 100_000 {
-            map.clear();
-        }
-        map.insert(loc.dir.clone(), (std::time::Instant::now(), u));
-        Ok(u)
+        m.insert(
+            loc.dir.clone(),
+            Counted {
+                at: t,
+                usage,
+                cost: t.elapsed(),
+                dirty: false,
+                refreshing: false,
+            },
+        );
+        Ok(usage)
     }
 
-    /// Forgets `loc`'s usage after a change.
+    /// The usage of `loc`: cached, recounted inline, or (large containers)
+    /// the last count while a recount runs in the background.
+    pub fn get(&self, loc: &ContainerLoc) -> Result<Usage> {
+        {
+            let mut m = self.map.lock().expect("lock");
+            if let Some(e) = m.get_mut(&loc.dir) {
+                if !e.dirty && e.at.elapsed() < self.ttl {
+                    return Ok(e.usage);
+                }
+                if e.cost >= SYNC_RECOUNT {
+                    if !e.refreshing {
+                        e.refreshing = true;
+                        let (map, loc) = (self.map.clone(), loc.clone());
+                        std::thread::spawn(move || {
+                            if Self::count(&map, &loc).is_err() {
+                                map.lock().expect("lock").remove(&loc.dir);
+                            }
+                        });
+                    }
+                    return Ok(e.usage);
+                }
+            }
+        }
+        Self::count(&self.map, loc)
+    }
+
+    /// Marks `loc`'s count as out of date after a change through this node.
     pub fn invalidate(&self, loc: &ContainerLoc) {
+        if let Some(e) = self.map.lock().expect("lock").get_mut(&loc.dir) {
+            e.dirty = true;
+        }
+    }
+
+    /// Forgets `loc` (a container deleted or made anew).
+    pub fn forget(&self, loc: &ContainerLoc) {
         self.map.lock().expect("lock").remove(&loc.dir);
     }
 }

@@ -36,26 +36,92 @@ pub const OBJ_DIR: &str = "dir";
 pub const OBJ_MARKER_DIR: &str = "marker_dir";
 pub const DIR_CONTENT_TYPE: &str = "application/directory";
 
-fn value_to_string(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(if *b { "True" } else { "False" }.to_string()),
-        // gluster-swift container/account layout: [value, timestamp]
-        Value::Array(a) => a.first().and_then(value_to_string),
-        Value::Null => None,
-        Value::Object(_) => None,
+/// One stored value as text: a string, a number, a bool, or the first item
+/// of a gluster-swift `[value, timestamp]` pair. Decoded straight from the
+/// JSON (this runs once per object of a listing page, so no detour through
+/// `serde_json::Value`).
+struct Flex(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for Flex {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Flex;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a metadata value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Flex, E> {
+                Ok(Flex(Some(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Flex, E> {
+                Ok(Flex(Some(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Flex, E> {
+                Ok(Flex(Some(v.to_string())))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Flex, E> {
+                Ok(Flex(Some(v.to_string())))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Flex, E> {
+                Ok(Flex(Some(Value::from(v).to_string())))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Flex, E> {
+                Ok(Flex(Some(if v { "True" } else { "False" }.to_string())))
+            }
+            fn visit_unit<E>(self) -> Result<Flex, E> {
+                Ok(Flex(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Flex, A::Error> {
+                let first = a.next_element::<Flex>()?.and_then(|f| f.0);
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Flex(first))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Flex, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Flex(None))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
 /// Parses the stored JSON; `None` when it is not a complete JSON object.
 pub fn decode(bytes: &[u8]) -> Option<Meta> {
-    let v: serde_json::Map<String, Value> = serde_json::from_slice(bytes).ok()?;
+    let v: Vec<(String, Flex)> = serde_json::from_slice::<Entries>(bytes).ok()?.0;
     Some(
-        v.iter()
-            .filter_map(|(k, v)| value_to_string(v).map(|s| (k.clone(), s)))
+        v.into_iter()
+            .filter_map(|(k, f)| f.0.map(|s| (k, s)))
             .collect(),
     )
+}
+
+/// A JSON object read as its entries in order.
+struct Entries(Vec<(String, Flex)>);
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(e) = a.next_entry::<String, Flex>()? {
+                    out.push(e);
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 /// Compact JSON with plain string values (object layout).

@@ -88,7 +88,7 @@ async fn put(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
         if created {
             // A container of the same name deleted elsewhere may be cached.
             if let Ok(loc) = store.find_container(&ctx.account, &container) {
-                store.usage.invalidate(&loc);
+                store.usage.forget(&loc);
             }
         }
         let status = if created {
@@ -124,7 +124,7 @@ async fn delete(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Respons
     blocking(&app, move |app| {
         let loc = app.store.find_container(&ctx.account, &container)?;
         scont::delete(&loc)?;
-        app.store.usage.invalidate(&loc);
+        app.store.usage.forget(&loc);
         Ok(empty_response(StatusCode::NO_CONTENT)
             .body(body::empty())
             .expect("valid response"))

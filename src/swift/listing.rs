@@ -116,6 +116,11 @@ pub fn query(q: &HashMap<String, String>, max: usize) -> ApiResult<(Query, bool)
     Ok((out, no_subdirs))
 }
 
+/// Appends `v` as a JSON string literal.
+fn json_str(out: &mut String, v: &str) {
+    out.push_str(&serde_json::to_string(v).expect("a str serializes"));
+}
+
 fn xml_escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
@@ -147,23 +152,39 @@ pub fn render_objects(entries: &[Entry], fmt: Format, container: &str) -> (Statu
             (status, s)
         }
         Format::Json => {
-            let v: Vec<_> = entries
-                .iter()
-                .map(|e| match e {
-                    Entry::Subdir(s) => json!({ "subdir": s }),
+            // Written straight out: a page has up to 10,000 rows.
+            let mut s = String::with_capacity(2 + entries.len() * 160);
+            s.push('[');
+            for (i, e) in entries.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                match e {
+                    Entry::Subdir(d) => {
+                        s.push_str("{\"subdir\":");
+                        json_str(&mut s, d);
+                        s.push('}');
+                    }
                     Entry::Object { name, info } => {
                         let info = info.as_ref();
-                        json!({
-                            "name": name,
-                            "hash": info.map(|i| i.etag()).unwrap_or(""),
-                            "bytes": info.map(|i| i.size).unwrap_or(0),
-                            "content_type": info.map(|i| i.content_type()).unwrap_or(""),
-                            "last_modified": iso_date(info.map(|i| i.timestamp()).unwrap_or(0.0)),
-                        })
+                        s.push_str("{\"name\":");
+                        json_str(&mut s, name);
+                        s.push_str(",\"hash\":");
+                        json_str(&mut s, info.map(|i| i.etag()).unwrap_or(""));
+                        s.push_str(&format!(
+                            ",\"bytes\":{},\"content_type\":",
+                            info.map(|i| i.size).unwrap_or(0)
+                        ));
+                        json_str(&mut s, info.map(|i| i.content_type()).unwrap_or(""));
+                        s.push_str(&format!(
+                            ",\"last_modified\":\"{}\"}}",
+                            iso_date(info.map(|i| i.timestamp()).unwrap_or(0.0))
+                        ));
                     }
-                })
-                .collect();
-            (StatusCode::OK, serde_json::to_string(&v).expect("json"))
+                }
+            }
+            s.push(']');
+            (StatusCode::OK, s)
         }
         Format::Xml => {
             let mut s = format!(
