@@ -206,3 +206,26 @@ fn objects_are_ordinary_files_with_the_configured_modes_and_owner() {
     let c = std::fs::metadata(s.cont_dir("c")).unwrap();
     assert_eq!((c.uid(), c.gid()), (1234, 2345));
 }
+
+#[test]
+fn an_edit_that_restores_size_and_mtime_is_caught_by_ctime() {
+    let s = Server::start();
+    s.put_container("c");
+    assert_eq!(s.put_object("c/f", b"aaaa").status, 201);
+    let path = s.cont_dir("c").join("f");
+    // The node has seen (and validated) the object.
+    assert_eq!(s.get("c/f").header("etag"), Some(md5_hex(b"aaaa").as_str()));
+    assert_eq!(s.req("HEAD", &v1("c/f")).send().status, 200);
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.write_all(b"bbbb").unwrap();
+    f.set_modified(mtime).unwrap(); // as `touch -r` or `rsync -t` would
+    drop(f);
+    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+    let h = s.req("HEAD", &v1("c/f")).send();
+    assert_eq!(h.header("etag"), Some(md5_hex(b"bbbb").as_str()));
+    let r = s.get("c/f");
+    assert_eq!(r.body, b"bbbb");
+    assert_eq!(r.header("etag"), Some(md5_hex(b"bbbb").as_str()));
+}

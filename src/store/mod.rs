@@ -9,6 +9,7 @@ pub mod mime;
 pub mod name;
 pub mod object;
 pub mod pickle;
+pub mod seen;
 pub mod sidecar;
 pub mod xattr;
 
@@ -94,6 +95,8 @@ pub struct Store {
     pub opts: Options,
     /// Container object counts and bytes, so HEADs need not walk each time.
     pub usage: container::UsageCache,
+    /// Objects' ctimes as last validated by this node.
+    pub seen: seen::Seen,
 }
 
 /// A container resolved to its device.
@@ -121,6 +124,7 @@ impl Store {
             policies,
             opts,
             usage,
+            seen: Default::default(),
         }
     }
 

@@ -150,12 +150,19 @@ fn file_meta(
     rel: &str,
 ) -> Result<Meta> {
     let stored = sidecar::load(Target::Fd(file.as_fd()), path)?;
-    if let Some(m) = &stored {
-        if is_fresh(m, st) {
-            return Ok(stored.unwrap());
+    let fresh = stored.as_ref().is_some_and(|m| is_fresh(m, st));
+    if fresh && store.seen.unchanged(st) {
+        return Ok(stored.unwrap());
+    }
+    let m = derive(file, st, rel, stored.clone())?;
+    if fresh {
+        // Only ctime moved: if the content is the same, nothing to rewrite.
+        let old = stored.unwrap();
+        if old.get(keys::ETAG) == m.get(keys::ETAG) {
+            store.seen.record(st);
+            return Ok(old);
         }
     }
-    let m = derive(file, st, rel, stored)?;
     // Storing it back is an optimisation only: a read-only mount still serves.
     let bytes = meta::encode(&m);
     if let Err(e) = sidecar::store(
@@ -166,6 +173,7 @@ fn file_meta(
     ) {
         tracing::debug!("could not store derived metadata for {rel}: {e}");
     }
+    store.seen.forget(st);
     Ok(m)
 }
 
@@ -215,7 +223,7 @@ pub fn head(store: &Store, c: &ContainerLoc, rel: &str) -> Result<ObjectInfo> {
                 Err(e) if is_not_found(&e) => return Err(Error::NotFound),
                 Err(e) => return Err(e.into()),
             };
-            if st.is_file() && is_fresh(&m, &st) {
+            if st.is_file() && is_fresh(&m, &st) && store.seen.unchanged(&st) {
                 return Ok(ObjectInfo {
                     size: st.len(),
                     meta: m,
@@ -523,6 +531,10 @@ pub fn update_meta(
         &meta::encode(&m),
         store.opts.xattr_chunk,
     )?;
+    // This write moved ctime: no reason to check the content again.
+    if let Ok(st) = obj.file.metadata() {
+        store.seen.forget(&st);
+    }
     Ok(ObjectInfo {
         size: obj.info.size,
         meta: m,
