@@ -946,3 +946,51 @@ fn metadata_too_big_for_the_xattr_room_is_kept_in_a_sidecar() {
         walk(&s.cont_dir("c"))
     );
 }
+
+#[test]
+fn a_dynamic_large_object_serves_its_segments_in_order() {
+    let s = Server::start();
+    s.put_container("c");
+    s.put_container("segs");
+    for (n, d) in [("p/002", &b"cc"[..]), ("p/000", b"aaaa"), ("p/001", b"bbb")] {
+        assert_eq!(s.put_object(&format!("segs/{n}"), d).status, 201);
+    }
+    let r = s
+        .req("PUT", &v1("c/big"))
+        .header("X-Object-Manifest", "segs/p/")
+        .header("Content-Type", "text/x-big")
+        .body(b"")
+        .send();
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = s.get("c/big");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, b"aaaabbbcc");
+    assert_eq!(r.header("content-type"), Some("text/x-big"));
+    let etags: String = [&b"aaaa"[..], b"bbb", b"cc"]
+        .iter()
+        .map(|d| md5_hex(d))
+        .collect();
+    assert_eq!(
+        r.header("etag"),
+        Some(format!("\"{}\"", md5_hex(etags.as_bytes())).as_str())
+    );
+    let r = s
+        .req("GET", &v1("c/big"))
+        .header("Range", "bytes=3-6")
+        .send();
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, b"abbb");
+    assert_eq!(r.header("content-range"), Some("bytes 3-6/9"));
+    let h = s.req("HEAD", &v1("c/big")).send();
+    assert_eq!(h.header("content-length"), Some("9"));
+    // The manifest itself on request.
+    let m = s.get("c/big?multipart-manifest=get");
+    assert_eq!(m.body, b"");
+    assert_eq!(m.header("x-object-manifest"), Some("segs/p/"));
+    let bad = s
+        .req("PUT", &v1("c/bad"))
+        .header("X-Object-Manifest", "nocontainer")
+        .body(b"")
+        .send();
+    assert_eq!(bad.status, 400);
+}

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -27,7 +28,16 @@ pub fn empty() -> Body {
 /// of the file.
 pub enum Part {
     Bytes(Bytes),
-    File { offset: u64, len: u64 },
+    File {
+        offset: u64,
+        len: u64,
+    },
+    /// A slice of another file, opened when reached (large-object segments).
+    Path {
+        path: PathBuf,
+        offset: u64,
+        len: u64,
+    },
 }
 
 /// Read size per chunk.
@@ -64,6 +74,30 @@ impl HttpBody for ChannelBody {
     }
 }
 
+/// Sends `len` bytes of `file` from `offset`; false when the body is over
+/// (the client left, or a read failed and the error was sent).
+fn send_slice(
+    tx: &mpsc::Sender<io::Result<Bytes>>,
+    file: &File,
+    mut offset: u64,
+    len: u64,
+) -> bool {
+    let end = offset + len;
+    while offset < end {
+        let want = ((end - offset) as usize).min(CHUNK);
+        let mut buf = vec![0u8; want];
+        let msg = file
+            .read_exact_at(&mut buf, offset)
+            .map(|()| Bytes::from(buf));
+        let failed = msg.is_err();
+        if tx.blocking_send(msg).is_err() || failed {
+            return false;
+        }
+        offset += want as u64;
+    }
+    true
+}
+
 /// Streams `parts` of `file`; `total` is the exact body length.
 pub fn stream_file(file: File, parts: Vec<Part>, total: u64) -> Body {
     let (tx, rx) = mpsc::channel(AHEAD);
@@ -75,21 +109,21 @@ pub fn stream_file(file: File, parts: Vec<Part>, total: u64) -> Body {
                         return;
                     }
                 }
-                Part::File { mut offset, len } => {
-                    let end = offset + len;
-                    while offset < end {
-                        let want = ((end - offset) as usize).min(CHUNK);
-                        let mut buf = vec![0u8; want];
-                        let r = file.read_exact_at(&mut buf, offset);
-                        let msg = match r {
-                            Ok(()) => Ok(Bytes::from(buf)),
-                            Err(e) => Err(e),
-                        };
-                        let failed = msg.is_err();
-                        if tx.blocking_send(msg).is_err() || failed {
-                            return;
+                Part::File { offset, len } => {
+                    if !send_slice(&tx, &file, offset, len) {
+                        return;
+                    }
+                }
+                Part::Path { path, offset, len } => {
+                    let sent = match File::open(&path) {
+                        Ok(f) => send_slice(&tx, &f, offset, len),
+                        Err(e) => {
+                            let _ = tx.blocking_send(Err(e));
+                            false
                         }
-                        offset += want as u64;
+                    };
+                    if !sent {
+                        return;
                     }
                 }
             }
@@ -113,6 +147,11 @@ pub fn read_small(file: &File, parts: &[Part], total: u64) -> io::Result<Bytes> 
                 let start = out.len();
                 out.resize(start + *len as usize, 0);
                 file.read_exact_at(&mut out[start..], *offset)?;
+            }
+            Part::Path { path, offset, len } => {
+                let start = out.len();
+                out.resize(start + *len as usize, 0);
+                File::open(path)?.read_exact_at(&mut out[start..], *offset)?;
             }
         }
     }

@@ -223,6 +223,11 @@ fn referrer_allowed(referer: Option<&str>, rules: &[String]) -> bool {
             Some(p) => (true, p),
             None => (false, r.as_str()),
         };
+        // `*.example.com` is the same rule as `.example.com`.
+        let pat = pat
+            .strip_prefix('*')
+            .filter(|p| p.starts_with('.'))
+            .unwrap_or(pat);
         let m = pat == "*"
             || (!host.is_empty() && (pat == host || (pat.starts_with('.') && host.ends_with(pat))));
         if m {
@@ -316,5 +321,9 @@ mod tests {
             &r(&["*", "-www.example.com"])
         ));
         assert!(!referrer_allowed(None, &r(&["example.com"])));
+        assert!(referrer_allowed(
+            Some("http://blah.example.com/"),
+            &r(&["*.example.com"])
+        ));
     }
 }

@@ -43,6 +43,7 @@ pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
             "policies": policies,
         },
         "tempauth": {},
+        "dlo": { "max_segments": super::dlo::MAX_SEGMENTS },
     });
     let text = v.to_string();
     let b = Response::builder()

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod auth;
 pub mod container;
+pub mod dlo;
 pub mod headers;
 pub mod info;
 pub mod listing;

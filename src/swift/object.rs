@@ -10,6 +10,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
+use super::dlo;
 use super::headers::{collect_meta, http_date, parse_http_date};
 use super::range::{resolve, Ranges};
 use super::{blocking, empty_response, App, Ctx};
@@ -45,7 +46,12 @@ pub async fn handle(
 
 /// Authorizes an object request, reading the container ACL only for
 /// non-owners. Returns the container's location.
-fn authorize(app: &App, ctx: &Ctx, container: &str, writes: bool) -> ApiResult<ContainerLoc> {
+pub(super) fn authorize(
+    app: &App,
+    ctx: &Ctx,
+    container: &str,
+    writes: bool,
+) -> ApiResult<ContainerLoc> {
     let owner = ctx.is_owner();
     let loc = match app.locate(&ctx.account, container) {
         Ok(l) => Some(l),
@@ -83,7 +89,10 @@ fn now_secs() -> u64 {
 }
 
 /// Headers that describe a stored object.
-fn object_headers(mut b: http::response::Builder, info: &ObjectInfo) -> http::response::Builder {
+pub(super) fn object_headers(
+    mut b: http::response::Builder,
+    info: &ObjectInfo,
+) -> http::response::Builder {
     b = b
         .header("Content-Type", info.content_type())
         .header("Etag", info.etag())
@@ -94,7 +103,8 @@ fn object_headers(mut b: http::response::Builder, info: &ObjectInfo) -> http::re
         let passthrough = k.starts_with("X-Object-Meta-")
             || k == "Content-Disposition"
             || k == "Content-Encoding"
-            || k == "X-Delete-At";
+            || k == "X-Delete-At"
+            || k == dlo::MANIFEST_KEY;
         if passthrough {
             if let Ok(v) = http::HeaderValue::from_bytes(v.as_bytes()) {
                 b = b.header(k.as_str(), v);
@@ -111,7 +121,7 @@ fn etag_matches(list: &str, etag: &str) -> bool {
 }
 
 /// If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since.
-fn check_conditions(ctx: &Ctx, info: &ObjectInfo) -> ApiResult<Option<StatusCode>> {
+pub(super) fn check_conditions(ctx: &Ctx, info: &ObjectInfo) -> ApiResult<Option<StatusCode>> {
     let etag = info.etag();
     let last_modified = info.timestamp().ceil() as u64;
     let if_match = ctx.header("if-match")?;
@@ -153,6 +163,9 @@ async fn get(
             if expired(&info) {
                 return Err(ApiError::NotFound);
             }
+            if let Some(m) = dlo::manifest(&ctx, &info) {
+                return dlo::respond(app, &ctx, &info, &m, true);
+            }
             if let Some(status) = check_conditions(&ctx, &info)? {
                 return conditional_response(status, &info);
             }
@@ -165,6 +178,9 @@ async fn get(
         let info = &obj.info;
         if expired(info) {
             return Err(ApiError::NotFound);
+        }
+        if let Some(m) = dlo::manifest(&ctx, info) {
+            return dlo::respond(app, &ctx, info, &m, false);
         }
         if let Some(status) = check_conditions(&ctx, info)? {
             return conditional_response(status, info);
@@ -223,7 +239,10 @@ async fn get(
     .await
 }
 
-fn conditional_response(status: StatusCode, info: &ObjectInfo) -> ApiResult<Response<Body>> {
+pub(super) fn conditional_response(
+    status: StatusCode,
+    info: &ObjectInfo,
+) -> ApiResult<Response<Body>> {
     // Both 304 and 412 describe the object (ETag, Last-Modified), as in Swift.
     let b = object_headers(Response::builder(), info);
     Ok(b.status(status)
@@ -275,6 +294,10 @@ fn request_meta(app: &App, ctx: &Ctx, object: &str) -> ApiResult<Meta> {
     }
     if let Some(at) = delete_at(ctx)? {
         m.insert("X-Delete-At".into(), at.to_string());
+    }
+    if let Some(v) = ctx.header("x-object-manifest")? {
+        dlo::check_manifest_header(v)?;
+        m.insert(dlo::MANIFEST_KEY.into(), v.to_string());
     }
     Ok(m)
 }
@@ -568,7 +591,32 @@ async fn do_copy(
             m.insert("X-Delete-At".into(), at.to_string());
         }
         let src_ts = src.info.timestamp();
-        let info = if src.info.is_dir_marker() {
+        // A large object copies as its content, unless the manifest itself
+        // is asked for (`multipart-manifest=get`), which copies as it is.
+        let manifest = dlo::manifest(&ctx, &src.info);
+        if manifest.is_none() {
+            if let Some(v) = src.info.meta.get(dlo::MANIFEST_KEY) {
+                m.insert(dlo::MANIFEST_KEY.into(), v.clone());
+            }
+        }
+        let info = if let Some(man) = manifest {
+            let (segs, _, total) = dlo::segments(app, &src_ctx, &man)?;
+            let (start, len) = match resolve(range.as_deref(), total) {
+                Ranges::Parts(r) if r.len() == 1 => (r[0].0, r[0].1 - r[0].0),
+                Ranges::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable(total)),
+                _ => (0, total),
+            };
+            let mut w = Writer::create(&app.store, &dst_loc, &object)?;
+            for part in dlo::slice(&segs, start, len) {
+                if let Part::Path { path, offset, len } = part {
+                    let mut f = std::fs::File::open(&path).map_err(crate::store::Error::from)?;
+                    f.seek(std::io::SeekFrom::Start(offset))
+                        .map_err(crate::store::Error::from)?;
+                    w.copy_from(&mut f.take(len))?;
+                }
+            }
+            w.commit(m, None)?
+        } else if src.info.is_dir_marker() {
             sobj::put_dir_marker(&app.store, &dst_loc, &object, m)?
         } else {
             // A Range on a copy copies just that part, as Swift's copy does.
@@ -615,7 +663,7 @@ async fn post(
     let mut new = collect_meta(&ctx.headers, "object", &app.cfg.limits)?;
     new.retain(|_, v| !v.is_empty());
     let ct = ctx.header("content-type")?.map(str::to_string);
-    let extra: Vec<(String, String)> = ["Content-Disposition", "Content-Encoding"]
+    let mut extra: Vec<(String, String)> = ["Content-Disposition", "Content-Encoding"]
         .iter()
         .filter_map(|h| {
             ctx.header(h)
@@ -624,6 +672,11 @@ async fn post(
                 .map(|v| (h.to_string(), v.to_string()))
         })
         .collect();
+    // Like user metadata, a manifest is replaced by POST: set, or gone.
+    if let Some(v) = ctx.header("x-object-manifest")? {
+        dlo::check_manifest_header(v)?;
+        extra.push((dlo::MANIFEST_KEY.to_string(), v.to_string()));
+    }
     let delete_at = delete_at(&ctx)?;
     let remove_delete_at = ctx.headers.contains_key("x-remove-delete-at");
     blocking(&app, move |app| {
@@ -639,6 +692,7 @@ async fn post(
                     !k.starts_with("X-Object-Meta-")
                         && *k != "Content-Disposition"
                         && *k != "Content-Encoding"
+                        && *k != dlo::MANIFEST_KEY
                         && (*k != "X-Delete-At" || !remove_delete_at)
                 })
                 .map(|(k, v)| (k.clone(), v.clone()))
@@ -718,7 +772,7 @@ mod tests {
         for p in &parts {
             n += match p {
                 Part::Bytes(b) => b.len() as u64,
-                Part::File { len, .. } => *len,
+                Part::File { len, .. } | Part::Path { len, .. } => *len,
             };
         }
         assert_eq!(n, total);

@@ -1,0 +1,189 @@
+//! Dynamic large objects: an object whose `X-Object-Manifest:
+//! <container>/<prefix>` names its segments; a GET serves the concatenation
+//! of the objects under that prefix, in listing order.
+
+use http::{Response, StatusCode};
+use md5::{Digest, Md5};
+
+use super::object::{authorize, check_conditions, conditional_response, object_headers};
+use super::range::{resolve, Ranges};
+use super::{App, Ctx};
+use crate::http::body::{self, Body, Part};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::request::decode_path;
+use crate::store::listing::{self, Entry, Query};
+use crate::store::meta::keys;
+use crate::store::name;
+use crate::store::object::ObjectInfo;
+
+/// Where the manifest value is kept in the object's metadata.
+pub const MANIFEST_KEY: &str = "X-Object-Manifest";
+/// Most segments one manifest serves (a listing page).
+pub const MAX_SEGMENTS: usize = 10_000;
+/// Bodies up to this size are read at once.
+const INLINE_READ: u64 = 64 * 1024;
+
+/// Checks an `X-Object-Manifest` header: `<container>/<prefix>`.
+pub fn check_manifest_header(v: &str) -> ApiResult<()> {
+    let bad =
+        || ApiError::BadRequest("X-Object-Manifest must be in the format container/prefix".into());
+    let v = decode_path(v.trim())?;
+    match v.split_once('/') {
+        Some((c, _)) if !c.is_empty() && !v.starts_with('/') => Ok(()),
+        _ => Err(bad()),
+    }
+}
+
+/// The manifest to follow, unless the client asked for the manifest itself.
+pub fn manifest(ctx: &Ctx, info: &ObjectInfo) -> Option<String> {
+    if ctx.query.get("multipart-manifest").map(String::as_str) == Some("get") {
+        return None;
+    }
+    info.meta.get(MANIFEST_KEY).cloned()
+}
+
+/// The segments a manifest names (path and size, in order), the large
+/// object's ETag (MD5 of the segments' ETags) and its length.
+pub fn segments(app: &App, ctx: &Ctx, manifest: &str) -> ApiResult<(Vec<Segment>, String, u64)> {
+    let m = decode_path(manifest.trim())?;
+    let (container, prefix) = m
+        .split_once('/')
+        .ok_or_else(|| ApiError::Internal("stored manifest is malformed".into()))?;
+    name::check_container(container, &app.store.opts.limits)?;
+    let loc = authorize(app, ctx, container, false)?;
+    let q = Query {
+        prefix: prefix.to_string(),
+        limit: MAX_SEGMENTS,
+        with_meta: true,
+        ..Default::default()
+    };
+    let entries = match listing::list(&app.store, &loc, &q) {
+        Ok(e) => e,
+        Err(crate::store::Error::NotFound) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let mut segs = Vec::new();
+    let mut md5 = Md5::new();
+    let mut total = 0u64;
+    for e in entries {
+        if let Entry::Object {
+            name,
+            info: Some(i),
+        } = e
+        {
+            if i.is_dir_marker() {
+                continue;
+            }
+            md5.update(i.etag().as_bytes());
+            total += i.size;
+            segs.push((name::join(&loc.dir, &name), i.size));
+        }
+    }
+    Ok((segs, hex::encode(md5.finalize()), total))
+}
+
+/// A segment file and its size.
+pub type Segment = (std::path::PathBuf, u64);
+
+/// Serves a manifest: segments listed, length and ETag computed, ranges
+/// mapped onto the segments.
+pub fn respond(
+    app: &App,
+    ctx: &Ctx,
+    info: &ObjectInfo,
+    manifest: &str,
+    head: bool,
+) -> ApiResult<Response<Body>> {
+    let (segs, etag, total) = segments(app, ctx, manifest)?;
+    let mut whole = info.clone();
+    whole.size = total;
+    whole.meta.insert(keys::ETAG.into(), etag.clone());
+    if let Some(status) = check_conditions(ctx, &whole)? {
+        return conditional_response(status, &whole);
+    }
+    let mut b = object_headers(Response::builder(), &whole);
+    if let Some(h) = b.headers_mut() {
+        let quoted = format!("\"{etag}\"");
+        h.insert(http::header::ETAG, quoted.parse().expect("hex etag"));
+    }
+    let (start, len) = match resolve(ctx.header("range")?, total) {
+        Ranges::Parts(r) if r.len() == 1 => {
+            let (s, e) = r[0];
+            b = b
+                .status(StatusCode::PARTIAL_CONTENT)
+                .header("Content-Range", format!("bytes {s}-{}/{total}", e - 1));
+            (s, e - s)
+        }
+        Ranges::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable(total)),
+        // Several ranges over segments: the whole object, as a valid answer.
+        _ => (0, total),
+    };
+    b = b.header("Content-Length", len);
+    if head {
+        return Ok(b.body(body::empty()).expect("valid response"));
+    }
+    let parts = slice(&segs, start, len);
+    let placeholder = std::fs::File::open("/dev/null").map_err(crate::store::Error::from)?;
+    let body = if len <= INLINE_READ {
+        body::full(body::read_small(&placeholder, &parts, len).map_err(crate::store::Error::from)?)
+    } else {
+        body::stream_file(placeholder, parts, len)
+    };
+    Ok(b.body(body).expect("valid response"))
+}
+
+/// The pieces of segments that cover `[start, start + len)`.
+pub fn slice(segs: &[Segment], start: u64, len: u64) -> Vec<Part> {
+    let end = start + len;
+    let mut parts = Vec::new();
+    let mut at = 0u64;
+    for (path, size) in segs {
+        let (s, e) = (at, at + size);
+        at = e;
+        if e <= start || s >= end || *size == 0 {
+            continue;
+        }
+        let from = start.max(s) - s;
+        let to = end.min(e) - s;
+        parts.push(Part::Path {
+            path: path.clone(),
+            offset: from,
+            len: to - from,
+        });
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_cover_exactly_the_range() {
+        let segs = vec![
+            ("a".into(), 5),
+            ("b".into(), 0),
+            ("c".into(), 5),
+            ("d".into(), 5),
+        ];
+        let lens = |p: Vec<Part>| -> Vec<(u64, u64)> {
+            p.into_iter()
+                .map(|p| match p {
+                    Part::Path { offset, len, .. } => (offset, len),
+                    _ => unreachable!(),
+                })
+                .collect()
+        };
+        assert_eq!(lens(slice(&segs, 0, 15)), vec![(0, 5), (0, 5), (0, 5)]);
+        assert_eq!(lens(slice(&segs, 3, 5)), vec![(3, 2), (0, 3)]);
+        assert_eq!(lens(slice(&segs, 12, 3)), vec![(2, 3)]);
+    }
+
+    #[test]
+    fn manifest_header_format() {
+        assert!(check_manifest_header("c/prefix").is_ok());
+        assert!(check_manifest_header("c/").is_ok());
+        assert!(check_manifest_header("c").is_err());
+        assert!(check_manifest_header("/c/p").is_err());
+    }
+}
