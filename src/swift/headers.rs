@@ -82,18 +82,7 @@ pub fn collect_meta(h: &HeaderMap, kind: &str, l: &Limits) -> ApiResult<Meta> {
             }
             count += 1;
             size += key.len() + value.len();
-            if count > l.max_meta_count {
-                return Err(ApiError::BadRequest(format!(
-                    "Too many metadata items; max {}",
-                    l.max_meta_count
-                )));
-            }
-            if size > l.max_meta_overall_size {
-                return Err(ApiError::BadRequest(format!(
-                    "Total metadata too large; max {}",
-                    l.max_meta_overall_size
-                )));
-            }
+            check_count_and_size(count, size, l)?;
         }
         let stored = title_case(&format!("x-{kind}-meta-{key}"));
         out.insert(
@@ -119,6 +108,11 @@ pub fn check_totals(m: &Meta, kind: &str, l: &Limits) -> ApiResult<()> {
             size += name.len() + v.len();
         }
     }
+    check_count_and_size(count, size, l)
+}
+
+/// Swift's `max_meta_count` and `max_meta_overall_size`.
+fn check_count_and_size(count: usize, size: usize, l: &Limits) -> ApiResult<()> {
     if count > l.max_meta_count {
         return Err(ApiError::BadRequest(format!(
             "Too many metadata items; max {}",
