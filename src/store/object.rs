@@ -178,7 +178,22 @@ fn file_meta(
 }
 
 /// Opens an object for reading. Directories are objects only when marked.
+///
+/// On a network filesystem another node's rename can leave this client with
+/// a stale handle (ESTALE); the name is looked up afresh, a few times.
 pub fn open(store: &Store, c: &ContainerLoc, rel: &str) -> Result<OpenObject> {
+    let mut tries = 0;
+    loop {
+        match open_once(store, c, rel) {
+            Err(Error::Io(e)) if e.raw_os_error() == Some(libc::ESTALE) && tries < 3 => {
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn open_once(store: &Store, c: &ContainerLoc, rel: &str) -> Result<OpenObject> {
     let path = name::join(&c.dir, rel);
     let file = match File::open(&path) {
         Ok(f) => f,
@@ -218,16 +233,16 @@ pub fn head(store: &Store, c: &ContainerLoc, rel: &str) -> Result<ObjectInfo> {
     let path = name::join(&c.dir, rel);
     match sidecar::load(Target::Path(&path), &path) {
         Ok(Some(m)) => {
-            let st = match std::fs::metadata(&path) {
-                Ok(st) => st,
+            match std::fs::metadata(&path) {
+                Ok(st) if st.is_file() && is_fresh(&m, &st) && store.seen.unchanged(&st) => {
+                    return Ok(ObjectInfo {
+                        size: st.len(),
+                        meta: m,
+                    });
+                }
                 Err(e) if is_not_found(&e) => return Err(Error::NotFound),
-                Err(e) => return Err(e.into()),
-            };
-            if st.is_file() && is_fresh(&m, &st) && store.seen.unchanged(&st) {
-                return Ok(ObjectInfo {
-                    size: st.len(),
-                    meta: m,
-                });
+                // Anything else (stale, a directory, ESTALE): the slow path decides.
+                _ => {}
             }
         }
         Ok(None) => {}
