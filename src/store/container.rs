@@ -197,7 +197,7 @@ impl UsageCache {
         m.insert(
             loc.dir.clone(),
             Counted {
-                at: t,
+                at: Instant::now(),
                 usage,
                 cost: t.elapsed(),
                 dirty: false,
@@ -213,7 +213,9 @@ impl UsageCache {
         {
             let mut m = self.map.lock().expect("lock");
             if let Some(e) = m.get_mut(&loc.dir) {
-                if !e.dirty && e.at.elapsed() < self.ttl {
+                // A walk may not take more than a tenth of the time: a big
+                // tree is recounted less often than the TTL says.
+                if !e.dirty && e.at.elapsed() < self.ttl.max(e.cost * 10) {
                     return Ok(e.usage);
                 }
                 if e.cost >= SYNC_RECOUNT {
