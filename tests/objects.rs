@@ -51,8 +51,20 @@ fn put_nested_object_is_a_plain_file_with_swift_on_file_metadata() {
     );
     assert_eq!(meta_str(&m, "X-Type").unwrap(), "Object");
     assert_eq!(meta_str(&m, "X-Object-Type").unwrap(), "file");
+    // X-Object-PUT-Mtime is the file's exact mtime (all nine decimals, so it
+    // never repeats X-Timestamp's characters) and agrees with X-Timestamp.
     let put_mtime = meta_str(&m, "X-Object-PUT-Mtime").unwrap();
-    assert!(is_swift_timestamp(&put_mtime), "{put_mtime:?}");
+    let (_, frac) = put_mtime.split_once('.').unwrap();
+    assert_eq!(frac.len(), 9, "{put_mtime:?}");
+    let mtime = std::fs::metadata(&path)
+        .unwrap()
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!((put_mtime.parse::<f64>().unwrap() - mtime).abs() < 1e-6);
+    assert!((put_mtime.parse::<f64>().unwrap() - ts_secs).abs() < 1e-5);
     assert_eq!(meta_str(&m, "X-Object-Meta-Color").unwrap(), "blue");
     // Implicit parents are plain directories, not objects.
     assert!(swift_meta(&s.cont_dir("c").join("a")).is_none());
