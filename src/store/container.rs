@@ -87,9 +87,7 @@ pub fn list_containers(store: &Store, account: &str) -> Result<Vec<String>> {
                 continue;
             }
             if let Ok(n) = ent.file_name().into_string() {
-                if !n.starts_with('.') || !is_temp_name(&n) {
-                    names.push(n);
-                }
+                names.push(n);
             }
         }
     }

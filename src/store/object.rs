@@ -572,7 +572,7 @@ pub fn update_meta(
 }
 
 /// Deletes an object, then the empty implicit directories above it.
-pub fn delete(store: &Store, c: &ContainerLoc, rel: &str) -> Result<()> {
+pub fn delete(c: &ContainerLoc, rel: &str) -> Result<()> {
     let rel = rel.trim_end_matches('/');
     let path = name::join(&c.dir, rel);
     match std::fs::remove_file(&path) {
@@ -607,7 +607,6 @@ pub fn delete(store: &Store, c: &ContainerLoc, rel: &str) -> Result<()> {
         }
         Err(e) => return Err(e.into()),
     }
-    let _ = store;
     remove_empty_parents(c, rel);
     Ok(())
 }

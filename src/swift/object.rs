@@ -752,7 +752,7 @@ async fn delete(
                 ));
             }
         }
-        sobj::delete(&app.store, &loc, &object)?;
+        sobj::delete(&loc, &object)?;
         app.store.usage.invalidate(&loc);
         Ok(empty_response(StatusCode::NO_CONTENT)
             .body(body::empty())
