@@ -264,9 +264,7 @@ pub fn usage(loc: &ContainerLoc) -> Result<Usage> {
             let m = sidecar::load(Target::Path(ent.path()), ent.path())
                 .ok()
                 .flatten();
-            if m.and_then(|m| m.get(keys::OBJECT_TYPE).cloned()).as_deref()
-                == Some(meta::OBJ_MARKER_DIR)
-            {
+            if m.as_ref().is_some_and(meta::is_marker) {
                 u.objects += 1;
             }
         }

@@ -9,7 +9,7 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use super::meta::{self, keys};
+use super::meta;
 use super::object::{self, is_internal_name, ObjectInfo};
 use super::xattr::Target;
 use super::{is_not_found, name, ContainerLoc, Result, Store};
@@ -224,15 +224,10 @@ impl Walk<'_> {
             let p = name::join(&self.loc.dir, n);
             let m = super::sidecar::load(Target::Path(&p), &p).ok().flatten();
             return Ok(match m {
-                Some(m)
-                    if m.get(keys::OBJECT_TYPE).map(String::as_str)
-                        == Some(meta::OBJ_MARKER_DIR) =>
-                {
-                    Some(Entry::Object {
-                        name: n.to_string(),
-                        info: Some(ObjectInfo { size: 0, meta: m }),
-                    })
-                }
+                Some(m) if meta::is_marker(&m) => Some(Entry::Object {
+                    name: n.to_string(),
+                    info: Some(ObjectInfo { size: 0, meta: m }),
+                }),
                 _ => None,
             });
         }

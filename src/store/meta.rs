@@ -36,6 +36,11 @@ pub const OBJ_DIR: &str = "dir";
 pub const OBJ_MARKER_DIR: &str = "marker_dir";
 pub const DIR_CONTENT_TYPE: &str = "application/directory";
 
+/// True when `m` describes a directory-marker object.
+pub fn is_marker(m: &Meta) -> bool {
+    m.get(keys::OBJECT_TYPE).map(String::as_str) == Some(OBJ_MARKER_DIR)
+}
+
 /// One stored value as text: a string, a number, a bool, or the first item
 /// of a gluster-swift `[value, timestamp]` pair. Decoded straight from the
 /// JSON (this runs once per object of a listing page, so no detour through
@@ -201,9 +206,14 @@ pub fn write_raw(t: Target<'_>, bytes: &[u8], chunk: usize) -> io::Result<()> {
     Ok(())
 }
 
-/// Writes object metadata.
-pub fn write(t: Target<'_>, meta: &Meta, chunk: usize) -> io::Result<()> {
-    write_raw(t, &encode(meta), chunk)
+/// Removes every metadata chunk.
+pub fn clear(t: Target<'_>) -> io::Result<()> {
+    let mut i = 0;
+    while xattr::get(t, &chunk_name(i))?.is_some() {
+        xattr::remove(t, &chunk_name(i))?;
+        i += 1;
+    }
+    Ok(())
 }
 
 /// Swift's normalized timestamp: `%016.05f`.
@@ -265,7 +275,7 @@ mod tests {
         std::fs::write(&p, b"").unwrap();
         let mut m = Meta::new();
         m.insert("X-Object-Meta-Long".into(), "v".repeat(300));
-        write(Target::Path(&p), &m, 100).unwrap();
+        write_raw(Target::Path(&p), &encode(&m), 100).unwrap();
         assert!(xattr::get(Target::Path(&p), "user.swift.metadata3")
             .unwrap()
             .is_some());
@@ -273,7 +283,7 @@ mod tests {
         // Shrinking rewrites the first chunk and drops the stale tail.
         let mut small = Meta::new();
         small.insert("a".into(), "b".into());
-        write(Target::Path(&p), &small, 100).unwrap();
+        write_raw(Target::Path(&p), &encode(&small), 100).unwrap();
         assert_eq!(read(Target::Path(&p)).unwrap().unwrap(), small);
     }
 }

@@ -80,7 +80,7 @@ impl ObjectInfo {
             .unwrap_or(0.0)
     }
     pub fn is_dir_marker(&self) -> bool {
-        self.meta.get(keys::OBJECT_TYPE).map(String::as_str) == Some(meta::OBJ_MARKER_DIR)
+        meta::is_marker(&self.meta)
     }
 }
 
@@ -178,13 +178,7 @@ fn file_meta(
         }
     }
     // Storing it back is an optimisation only: a read-only mount still serves.
-    let bytes = meta::encode(&m);
-    if let Err(e) = sidecar::store(
-        Target::Fd(file.as_fd()),
-        path,
-        &bytes,
-        store.opts.xattr_chunk,
-    ) {
+    if let Err(e) = sidecar::save(Target::Fd(file.as_fd()), path, &m, store.opts.xattr_chunk) {
         tracing::debug!("could not store derived metadata for {rel}: {e}");
     }
     store.seen.forget(st);
@@ -217,14 +211,10 @@ fn open_once(store: &Store, c: &ContainerLoc, rel: &str) -> Result<OpenObject> {
     let st = file.metadata()?;
     if st.is_dir() {
         return match sidecar::load(Target::Fd(file.as_fd()), &path)? {
-            Some(m)
-                if m.get(keys::OBJECT_TYPE).map(String::as_str) == Some(meta::OBJ_MARKER_DIR) =>
-            {
-                Ok(OpenObject {
-                    file,
-                    info: ObjectInfo { size: 0, meta: m },
-                })
-            }
+            Some(m) if meta::is_marker(&m) => Ok(OpenObject {
+                file,
+                info: ObjectInfo { size: 0, meta: m },
+            }),
             _ => Err(Error::NotFound),
         };
     }
@@ -460,12 +450,7 @@ impl Writer {
         meta.insert(keys::TYPE.into(), "Object".into());
         meta.insert(keys::OBJECT_TYPE.into(), meta::OBJ_FILE.into());
         let target = self.dir_path.join(&self.leaf);
-        sidecar::store(
-            Target::Fd(self.file.as_fd()),
-            &target,
-            &meta::encode(&meta),
-            self.chunk,
-        )?;
+        sidecar::save(Target::Fd(self.file.as_fd()), &target, &meta, self.chunk)?;
         self.file.sync_all()?;
         match renameat(
             Some(self.dir.as_raw_fd()),
@@ -531,12 +516,7 @@ pub fn put_dir_marker(
     m.insert(keys::CONTENT_LENGTH.into(), "0".into());
     m.insert(keys::TYPE.into(), "Object".into());
     m.insert(keys::OBJECT_TYPE.into(), meta::OBJ_MARKER_DIR.into());
-    if let Err(e) = sidecar::store(
-        Target::Path(&path),
-        &path,
-        &meta::encode(&m),
-        store.opts.xattr_chunk,
-    ) {
+    if let Err(e) = sidecar::save(Target::Path(&path), &path, &m, store.opts.xattr_chunk) {
         if let Some(top) = &made {
             remove_made_dirs(&path, top);
         }
@@ -555,10 +535,10 @@ pub fn update_meta(
     let obj = open(store, c, rel)?;
     let m = f(&obj.info);
     let path = name::join(&c.dir, rel);
-    sidecar::store(
+    sidecar::save(
         Target::Fd(obj.file.as_fd()),
         &path,
-        &meta::encode(&m),
+        &m,
         store.opts.xattr_chunk,
     )?;
     // This write moved ctime: no reason to check the content again.
@@ -580,12 +560,7 @@ pub fn delete(c: &ContainerLoc, rel: &str) -> Result<()> {
         Err(e) if is_not_found(&e) => return Err(Error::NotFound),
         Err(e) if matches!(e.raw_os_error(), Some(libc::EISDIR) | Some(libc::EPERM)) => {
             let m = sidecar::load(Target::Path(&path), &path)?;
-            let is_marker = m
-                .as_ref()
-                .and_then(|m| m.get(keys::OBJECT_TYPE))
-                .map(String::as_str)
-                == Some(meta::OBJ_MARKER_DIR);
-            if !is_marker {
+            if !m.as_ref().is_some_and(meta::is_marker) {
                 return Err(Error::NotFound);
             }
             // The directory stays if it has children; it is no object any more.
@@ -593,14 +568,7 @@ pub fn delete(c: &ContainerLoc, rel: &str) -> Result<()> {
             match std::fs::remove_dir(&path) {
                 Ok(()) => {}
                 Err(_) => {
-                    for i in 0..4 {
-                        let key = if i == 0 {
-                            meta::KEY.to_string()
-                        } else {
-                            format!("{}{i}", meta::KEY)
-                        };
-                        super::xattr::remove(Target::Path(&path), &key)?;
-                    }
+                    meta::clear(Target::Path(&path))?;
                     return Ok(());
                 }
             }
@@ -620,9 +588,7 @@ fn remove_empty_parents(c: &ContainerLoc, rel: &str) {
         let marker = sidecar::load(Target::Path(&p), &p)
             .ok()
             .flatten()
-            .and_then(|m| m.get(keys::OBJECT_TYPE).cloned())
-            .as_deref()
-            == Some(meta::OBJ_MARKER_DIR);
+            .is_some_and(|m| meta::is_marker(&m));
         if marker || std::fs::remove_dir(&p).is_err() {
             return;
         }

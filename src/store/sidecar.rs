@@ -100,6 +100,11 @@ pub fn store(t: Target<'_>, path: &Path, bytes: &[u8], chunk: usize) -> io::Resu
     }
 }
 
+/// Stores object metadata (plain JSON) for `path`; see [`store`].
+pub fn save(t: Target<'_>, path: &Path, m: &Meta, chunk: usize) -> io::Result<()> {
+    store(t, path, &meta::encode(m), chunk)
+}
+
 /// Removes the sidecar of `path`, if any.
 pub fn remove(path: &Path) {
     if let Some(sc) = sidecar_path(path) {

@@ -74,6 +74,26 @@ pub(super) fn authorize(
     loc.ok_or(ApiError::NotFound)
 }
 
+/// Plain headers a client sets on an object, beside `X-Object-Meta-*`.
+const USER_HEADERS: [&str; 2] = ["Content-Disposition", "Content-Encoding"];
+
+/// Keys a PUT or POST sets and a POST replaces: user metadata and
+/// [`USER_HEADERS`].
+fn is_user_key(k: &str) -> bool {
+    k.starts_with("X-Object-Meta-") || USER_HEADERS.contains(&k)
+}
+
+/// The [`USER_HEADERS`] present on a request.
+fn user_headers(ctx: &Ctx) -> ApiResult<Meta> {
+    let mut m = Meta::new();
+    for h in USER_HEADERS {
+        if let Some(v) = ctx.header(h)? {
+            m.insert(h.into(), v.to_string());
+        }
+    }
+    Ok(m)
+}
+
 fn expired(info: &ObjectInfo) -> bool {
     info.meta
         .get("X-Delete-At")
@@ -100,11 +120,7 @@ pub(super) fn object_headers(
         .header("X-Timestamp", meta::normalize_timestamp(info.timestamp()))
         .header("Accept-Ranges", "bytes");
     for (k, v) in &info.meta {
-        let passthrough = k.starts_with("X-Object-Meta-")
-            || k == "Content-Disposition"
-            || k == "Content-Encoding"
-            || k == "X-Delete-At"
-            || k == dlo::MANIFEST_KEY;
+        let passthrough = is_user_key(k) || k == "X-Delete-At" || k == dlo::MANIFEST_KEY;
         if passthrough {
             if let Ok(v) = http::HeaderValue::from_bytes(v.as_bytes()) {
                 b = b.header(k.as_str(), v);
@@ -287,11 +303,7 @@ fn request_meta(app: &App, ctx: &Ctx, object: &str) -> ApiResult<Meta> {
         _ => crate::store::mime::guess(object),
     };
     m.insert(keys::CONTENT_TYPE.into(), ct);
-    for h in ["Content-Disposition", "Content-Encoding"] {
-        if let Some(v) = ctx.header(h)? {
-            m.insert(h.into(), v.to_string());
-        }
-    }
+    m.extend(user_headers(ctx)?);
     if let Some(at) = delete_at(ctx)? {
         m.insert("X-Delete-At".into(), at.to_string());
     }
@@ -539,12 +551,7 @@ async fn do_copy(
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let req_meta = collect_meta(&ctx.headers, "object", &app.cfg.limits)?;
     let req_ct = ctx.header("content-type")?.map(str::to_string);
-    let mut req_extra = Meta::new();
-    for h in ["Content-Disposition", "Content-Encoding"] {
-        if let Some(v) = ctx.header(h)? {
-            req_extra.insert(h.into(), v.to_string());
-        }
-    }
+    let req_extra = user_headers(&ctx)?;
     let range = ctx.header("range")?.map(str::to_string);
     let delete_at = delete_at(&ctx)?;
     blocking(&app, move |app| {
@@ -571,12 +578,7 @@ async fn do_copy(
             src.info
                 .meta
                 .iter()
-                .filter(|(k, _)| {
-                    k.starts_with("X-Object-Meta-")
-                        || *k == "Content-Disposition"
-                        || *k == "Content-Encoding"
-                        || *k == keys::CONTENT_TYPE
-                })
+                .filter(|(k, _)| is_user_key(k) || *k == keys::CONTENT_TYPE)
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         };
@@ -663,19 +665,11 @@ async fn post(
     let mut new = collect_meta(&ctx.headers, "object", &app.cfg.limits)?;
     new.retain(|_, v| !v.is_empty());
     let ct = ctx.header("content-type")?.map(str::to_string);
-    let mut extra: Vec<(String, String)> = ["Content-Disposition", "Content-Encoding"]
-        .iter()
-        .filter_map(|h| {
-            ctx.header(h)
-                .ok()
-                .flatten()
-                .map(|v| (h.to_string(), v.to_string()))
-        })
-        .collect();
+    let mut extra = user_headers(&ctx)?;
     // Like user metadata, a manifest is replaced by POST: set, or gone.
     if let Some(v) = ctx.header("x-object-manifest")? {
         dlo::check_manifest_header(v)?;
-        extra.push((dlo::MANIFEST_KEY.to_string(), v.to_string()));
+        extra.insert(dlo::MANIFEST_KEY.into(), v.to_string());
     }
     let delete_at = delete_at(&ctx)?;
     let remove_delete_at = ctx.headers.contains_key("x-remove-delete-at");
@@ -689,9 +683,7 @@ async fn post(
                 .meta
                 .iter()
                 .filter(|(k, _)| {
-                    !k.starts_with("X-Object-Meta-")
-                        && *k != "Content-Disposition"
-                        && *k != "Content-Encoding"
+                    !is_user_key(k)
                         && *k != dlo::MANIFEST_KEY
                         && (*k != "X-Delete-At" || !remove_delete_at)
                 })
