@@ -283,3 +283,122 @@ fn malformed_container_acl_returns_400() {
     assert_eq!(r.status, 400);
     assert!(!s.cont_dir("d").exists());
 }
+
+#[test]
+fn account_acl_grants_read_write_and_admin_and_only_owners_see_it() {
+    let s = Server::start();
+    let user3 = s.token("test:tester3", "testing3");
+    let other = s.token("test2:tester2", "testing2");
+    s.put_container("c");
+    s.put_object("c/o", b"data");
+    let as_user = |t: &str, m: &str, p: &str| s.anon(m, p).header("X-Auth-Token", t);
+    // Without an ACL, a non-admin user of the account gets nothing.
+    assert_eq!(as_user(&user3, "GET", &v1("")).send().status, 403);
+    assert_eq!(as_user(&other, "GET", &v1("c/o")).send().status, 403);
+
+    let r = s
+        .req("POST", &v1(""))
+        .header("X-Account-Access-Control", r#"{"read-only":["test2"]}"#)
+        .header("X-Account-Meta-Temp-URL-Key", "sekrit")
+        .send();
+    assert_eq!(r.status, 204, "{r:?}");
+    let owner_view = s.req("HEAD", &v1("")).send();
+    assert_eq!(
+        owner_view.header("x-account-access-control"),
+        Some(r#"{"read-only":["test2"]}"#)
+    );
+    // read-only: reads everywhere, no writes, no ACL or tempurl key shown.
+    let r = as_user(&other, "HEAD", &v1("")).send();
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(r.header("x-account-access-control"), None);
+    assert_eq!(r.header("x-account-meta-temp-url-key"), None);
+    assert_eq!(as_user(&other, "GET", &v1("c/o")).send().text(), "data");
+    assert_eq!(
+        as_user(&other, "PUT", &v1("c/p")).body(b"x").send().status,
+        403
+    );
+    assert_eq!(as_user(&other, "POST", &v1("")).send().status, 403);
+
+    // read-write: objects and containers, but not the account or ACLs.
+    s.req("POST", &v1(""))
+        .header(
+            "X-Account-Access-Control",
+            r#"{"read-write":["test2:tester2"]}"#,
+        )
+        .send();
+    assert_eq!(
+        as_user(&other, "PUT", &v1("c/p")).body(b"x").send().status,
+        201
+    );
+    assert_eq!(as_user(&other, "PUT", &v1("c2")).send().status, 201);
+    let r = as_user(&other, "POST", &v1("c"))
+        .header("X-Container-Read", ".r:*")
+        .header("X-Container-Meta-Color", "red")
+        .send();
+    assert_eq!(r.status, 204);
+    let h = s.req("HEAD", &v1("c")).send();
+    assert_eq!(h.header("x-container-meta-color"), Some("red"));
+    assert_eq!(h.header("x-container-read"), None, "only owners set ACLs");
+    assert_eq!(as_user(&other, "POST", &v1("")).send().status, 403);
+
+    // admin: everything an owner may do, including the ACL itself.
+    s.req("POST", &v1(""))
+        .header("X-Account-Access-Control", r#"{"admin":["test2:tester2"]}"#)
+        .send();
+    let r = as_user(&other, "HEAD", &v1("")).send();
+    assert_eq!(r.header("x-account-meta-temp-url-key"), Some("sekrit"));
+    let r = as_user(&other, "POST", &v1(""))
+        .header("X-Account-Access-Control", "{}")
+        .send();
+    assert_eq!(r.status, 204);
+    assert_eq!(as_user(&other, "GET", &v1("c/o")).send().status, 403);
+    assert_eq!(
+        s.req("HEAD", &v1(""))
+            .send()
+            .header("x-account-access-control"),
+        None
+    );
+}
+
+#[test]
+fn invalid_account_acl_is_400_and_keeps_the_old_one() {
+    let s = Server::start();
+    let good = r#"{"admin":["bob"]}"#;
+    assert_eq!(
+        s.req("POST", &v1(""))
+            .header("X-Account-Access-Control", good)
+            .send()
+            .status,
+        204
+    );
+    for bad in [
+        "yuck",
+        r#"{"owner":["x"]}"#,
+        r#"{"admin":"x"}"#,
+        r#"{"admin":[1]}"#,
+    ] {
+        let r = s
+            .req("POST", &v1(""))
+            .header("X-Account-Access-Control", bad)
+            .header("X-Account-Meta-Color", "red")
+            .send();
+        assert_eq!(r.status, 400, "{bad}: {r:?}");
+        assert!(
+            r.text().contains("X-Account-Access-Control invalid"),
+            "{}",
+            r.text()
+        );
+    }
+    let h = s.req("HEAD", &v1("")).send();
+    assert_eq!(h.header("x-account-access-control"), Some(good));
+    assert_eq!(h.header("x-account-meta-color"), None, "nothing applied");
+}
+
+#[test]
+fn api_version_and_empty_path_segments_answer_as_swift() {
+    let s = Server::start();
+    assert_eq!(s.anon("GET", "/info%20asdf").send().status, 412);
+    assert_eq!(s.req("GET", "/v2/AUTH_test").send().status, 400);
+    assert_eq!(s.req("GET", "/v1/AUTH_test//o").send().status, 404);
+    assert_eq!(s.req("GET", "/v1//c/o").send().status, 404);
+}

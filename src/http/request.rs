@@ -49,17 +49,25 @@ pub fn parse_target(raw_path: &str) -> ApiResult<Target> {
         "/auth/v1.0" | "/auth/v1.0/" | "/v1.0" | "/v1.0/" => return Ok(Target::Auth),
         _ => {}
     }
-    if path == "/v1" || path == "/v1/" {
-        return Err(ApiError::PreconditionFailed("Bad URL".into()));
-    }
-    let rest = path.strip_prefix("/v1/").ok_or(ApiError::NotFound)?;
-    let mut it = rest.splitn(3, '/');
+    // As Swift's proxy: no account is a bad URL, an unknown API version a
+    // bad request, an empty account or container (`/v1//c`) not found.
+    let mut it = path.trim_start_matches('/').splitn(4, '/');
+    let version = it.next().unwrap_or_default();
     let account = it.next().unwrap_or_default().to_string();
-    if account.is_empty() {
-        return Err(ApiError::NotFound);
-    }
     let container = it.next().map(str::to_string);
     let object = it.next().map(str::to_string);
+    if version.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    if account.is_empty() && container.is_none() {
+        return Err(ApiError::PreconditionFailed("Bad URL".into()));
+    }
+    if version != "v1" {
+        return Err(ApiError::BadRequest("Invalid path".into()));
+    }
+    if account.is_empty() || (container.as_deref() == Some("") && object.is_some()) {
+        return Err(ApiError::NotFound);
+    }
     Ok(match (container, object) {
         (None, _) => Target::Account { account },
         (Some(c), None) if c.is_empty() => Target::Account { account },
@@ -146,7 +154,17 @@ mod tests {
             parse_target("/v1/AUTH_a/c/a%00b"),
             Err(ApiError::PreconditionFailed(_))
         ));
-        assert!(matches!(parse_target("/nope"), Err(ApiError::NotFound)));
+        assert!(matches!(
+            parse_target("/info asdf"),
+            Err(ApiError::PreconditionFailed(_))
+        ));
+        assert!(matches!(
+            parse_target("/v2/AUTH_a"),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(parse_target("/v1//c/o"), Err(ApiError::NotFound)));
+        assert!(matches!(parse_target("/"), Err(ApiError::NotFound)));
+        assert!(matches!(parse_target("/v1/a//o"), Err(ApiError::NotFound)));
         assert!(matches!(
             parse_target("/v1"),
             Err(ApiError::PreconditionFailed(_))

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use http::{Method, Response, StatusCode};
 
-use super::headers::{check_totals, collect_meta};
+use super::headers::{check_totals, collect_meta, is_owner_only};
 use super::listing::{self, ContainerRow, Format};
-use super::{blocking, empty_response, App, Ctx};
+use super::{account_acl, blocking, empty_response, App, Ctx};
 use crate::http::body::{self, Body};
 use crate::http::error::{ApiError, ApiResult};
 use crate::store::container as scont;
@@ -30,12 +30,30 @@ pub async fn handle(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
 
 async fn post(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
     let m = collect_meta(&ctx.headers, "account", &app.cfg.limits)?;
+    let acl = ctx.header(account_acl::HEADER)?.map(str::to_string);
+    if let Some(a) = &acl {
+        account_acl::validate(a).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "{} invalid: {e}\n\nInput: {a}\n",
+                account_acl::HEADER
+            ))
+        })?;
+    }
     blocking(&app, move |app| {
         let mut merged = scont::account_meta(&app.store, &ctx.account).unwrap_or_default();
         scont::apply_user_meta(&mut merged, m.clone());
         check_totals(&merged, "account", &app.cfg.limits)?;
         scont::update_account_meta(&app.store, &ctx.account, |old| {
-            scont::apply_user_meta(old, m)
+            scont::apply_user_meta(old, m);
+            match acl {
+                Some(a) if !a.is_empty() => {
+                    old.insert(account_acl::SYSMETA_KEY.into(), a);
+                }
+                Some(_) => {
+                    old.remove(account_acl::SYSMETA_KEY);
+                }
+                None => {}
+            }
         })?;
         Ok(empty_response(StatusCode::NO_CONTENT)
             .body(body::empty())
@@ -83,8 +101,17 @@ async fn get(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
                 .header("X-Timestamp", ts)
                 .header("X-PUT-Timestamp", m.get(keys::PUT_TIMESTAMP).unwrap_or(ts));
         }
+        let owner = ctx.is_owner();
+        if owner {
+            if let Some(v) = m
+                .get(account_acl::SYSMETA_KEY)
+                .and_then(|a| account_acl::display(a))
+            {
+                b = b.header(account_acl::HEADER, v);
+            }
+        }
         for (k, v) in &m {
-            if k.starts_with("X-Account-Meta-") {
+            if k.starts_with("X-Account-Meta-") && (owner || !is_owner_only(k)) {
                 if let Ok(v) = http::HeaderValue::from_bytes(v.as_bytes()) {
                     b = b.header(k.as_str(), v);
                 }

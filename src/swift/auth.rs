@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::account_acl::Grant;
 use crate::config::AuthConfig;
 use crate::http::error::{ApiError, ApiResult};
 
@@ -28,8 +29,13 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// Owns `account`: its admin, or a reseller admin.
+    pub fn owns(&self, account: &str) -> bool {
+        self.reseller_admin || (self.admin && self.account == account)
+    }
+
     /// Groups the ACLs match against: `account:user` and `account`.
-    fn groups(&self) -> [&str; 2] {
+    pub fn groups(&self) -> [&str; 2] {
         let short = self.user.split(':').next().unwrap_or("");
         [self.user.as_str(), short]
     }
@@ -136,6 +142,8 @@ pub struct Access<'a> {
     /// The container ACL that applies (read ACL for reads, write ACL for writes).
     pub acl: Option<&'a str>,
     pub referer: Option<&'a str>,
+    /// What the account's ACL grants the caller.
+    pub grant: Option<Grant>,
 }
 
 /// Decides as tempauth does. `Ok(true)` means the caller owns the account.
@@ -147,15 +155,16 @@ pub fn authorize(id: Option<&Identity>, a: &Access<'_>) -> ApiResult<bool> {
             ApiError::Unauthorized
         }
     };
-    if let Some(id) = id {
-        if id.reseller_admin {
-            return Ok(true);
-        }
-        if id.admin && id.account == a.account {
-            return Ok(true);
-        }
+    if id.is_some_and(|id| id.owns(a.account)) {
+        return Ok(true);
     }
-    // ACLs govern object access and (read-only) container listings.
+    match a.grant {
+        Some(Grant::Admin) => return Ok(true),
+        Some(Grant::ReadWrite) if a.container.is_some() || !a.writes => return Ok(false),
+        Some(Grant::ReadOnly) if !a.writes => return Ok(false),
+        _ => {}
+    }
+    // Container ACLs govern object access and (read-only) container listings.
     let acl_applies = a.container.is_some() && (a.is_object || !a.writes);
     if !acl_applies {
         return Err(deny());
@@ -274,6 +283,7 @@ mod tests {
             writes,
             acl,
             referer: None,
+            grant: None,
         }
     }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use http::{Method, Response, StatusCode};
 
 use super::auth::validate_acl;
-use super::headers::{check_totals, collect_meta};
+use super::headers::{check_totals, collect_meta, is_owner_only};
 use super::listing::{self, Format};
 use super::{blocking, empty_response, App, Ctx};
 use crate::http::body::{self, Body};
@@ -25,15 +25,24 @@ pub async fn handle(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Res
     }
 }
 
-/// Metadata and ACL headers of a PUT or POST, as stored keys.
-fn request_meta(app: &App, ctx: &Ctx) -> ApiResult<Meta> {
+/// Metadata and ACL headers of a PUT or POST, as stored keys. ACLs, the sync
+/// key and tempurl keys are changed by owners only; others' are ignored, as
+/// Swift does.
+fn request_meta(app: &App, ctx: &Ctx, owner: bool) -> ApiResult<Meta> {
     let mut m = collect_meta(&ctx.headers, "container", &app.cfg.limits)?;
+    if !owner {
+        m.retain(|k, _| !is_owner_only(k));
+        return Ok(m);
+    }
     for (h, key) in [
         ("x-container-read", "X-Container-Read"),
         ("x-container-write", "X-Container-Write"),
+        ("x-container-sync-key", "X-Container-Sync-Key"),
     ] {
         if let Some(v) = ctx.header(h)? {
-            validate_acl(v).map_err(ApiError::BadRequest)?;
+            if h != "x-container-sync-key" {
+                validate_acl(v).map_err(ApiError::BadRequest)?;
+            }
             m.insert(key.into(), v.trim().to_string());
         }
         if ctx
@@ -46,14 +55,14 @@ fn request_meta(app: &App, ctx: &Ctx) -> ApiResult<Meta> {
     Ok(m)
 }
 
-fn owner_only(ctx: &Ctx, container: &str) -> ApiResult<()> {
+/// Authorizes a change to the container; `Ok(true)` for its owners.
+fn may_change(ctx: &Ctx, container: &str) -> ApiResult<bool> {
     ctx.authorize(Some(container), false, true, None)
-        .map(|_| ())
 }
 
 async fn put(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<Body>> {
-    owner_only(&ctx, &container)?;
-    let m = request_meta(&app, &ctx)?;
+    let owner = may_change(&ctx, &container)?;
+    let m = request_meta(&app, &ctx, owner)?;
     let policy_name = ctx
         .header("x-storage-policy")?
         .map(|p| p.trim().to_string())
@@ -104,8 +113,8 @@ async fn put(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
 }
 
 async fn post(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<Body>> {
-    owner_only(&ctx, &container)?;
-    let m = request_meta(&app, &ctx)?;
+    let owner = may_change(&ctx, &container)?;
+    let m = request_meta(&app, &ctx, owner)?;
     blocking(&app, move |app| {
         let loc = app.store.find_container(&ctx.account, &container)?;
         let mut merged = scont::container_meta(&loc)?;
@@ -120,7 +129,7 @@ async fn post(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<
 }
 
 async fn delete(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<Body>> {
-    owner_only(&ctx, &container)?;
+    may_change(&ctx, &container)?;
     blocking(&app, move |app| {
         let loc = app.store.find_container(&ctx.account, &container)?;
         scont::delete(&loc)?;
@@ -163,8 +172,11 @@ async fn get(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
             }
         }
         for (k, v) in &m {
-            let acl = k == "X-Container-Read" || k == "X-Container-Write";
-            if k.starts_with("X-Container-Meta-") || (acl && owner) {
+            let shown = k.starts_with("X-Container-Meta-")
+                || k == "X-Container-Read"
+                || k == "X-Container-Write"
+                || k == "X-Container-Sync-Key";
+            if shown && (owner || !is_owner_only(k)) {
                 if let Ok(v) = http::HeaderValue::from_bytes(v.as_bytes()) {
                     b = b.header(k.as_str(), v);
                 }

@@ -172,6 +172,21 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Account and container metadata that only owners may set or see (ACLs,
+/// the sync key, tempurl keys), as Swift keeps it from other users.
+pub fn is_owner_only(key: &str) -> bool {
+    const KEYS: [&str; 7] = [
+        "X-Container-Read",
+        "X-Container-Write",
+        "X-Container-Sync-Key",
+        "X-Account-Meta-Temp-URL-Key",
+        "X-Account-Meta-Temp-URL-Key-2",
+        "X-Container-Meta-Temp-URL-Key",
+        "X-Container-Meta-Temp-URL-Key-2",
+    ];
+    KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,7 +42,7 @@ pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
             "valid_api_versions": ["v1"],
             "policies": policies,
         },
-        "tempauth": {},
+        "tempauth": { "account_acls": true },
         "dlo": { "max_segments": super::dlo::MAX_SEGMENTS },
     });
     let text = v.to_string();

@@ -2,6 +2,7 @@
 //! handler of its target (account, container, object, auth, info).
 
 pub mod account;
+pub mod account_acl;
 pub mod auth;
 pub mod container;
 pub mod dlo;
@@ -38,6 +39,8 @@ pub struct Ctx {
     pub query: HashMap<String, String>,
     pub id: Option<Identity>,
     pub account: String,
+    /// What the account's ACL grants a caller who does not own it.
+    pub grant: Option<account_acl::Grant>,
 }
 
 impl Ctx {
@@ -47,9 +50,8 @@ impl Ctx {
 
     /// Does the caller own the account (no ACL needed)?
     pub fn is_owner(&self) -> bool {
-        self.id
-            .as_ref()
-            .is_some_and(|id| id.reseller_admin || (id.admin && id.account == self.account))
+        self.id.as_ref().is_some_and(|id| id.owns(&self.account))
+            || self.grant == Some(account_acl::Grant::Admin)
     }
 
     /// Authorizes access to `container` given its ACL; `Ok(true)` for owners.
@@ -69,6 +71,7 @@ impl Ctx {
                 writes,
                 acl,
                 referer: self.headers.get("referer").and_then(|v| v.to_str().ok()),
+                grant: self.grant,
             },
         )
     }
@@ -197,6 +200,14 @@ impl App {
         }
         store::name::check_account(&account, l)?;
         let query = parse_query(req.uri().query())?;
+        let grant = match &id {
+            Some(i) if !i.owns(&account) => {
+                let acct = account.clone();
+                let i = i.clone();
+                blocking(&self, move |app| Ok(app.account_grant(&acct, Some(&i)))).await?
+            }
+            _ => None,
+        };
         let (parts, body) = req.into_parts();
         let ctx = Ctx {
             method: parts.method,
@@ -204,6 +215,7 @@ impl App {
             query,
             id,
             account,
+            grant,
         };
         match target {
             Target::Account { .. } => account::handle(self, ctx).await,
@@ -256,6 +268,17 @@ impl App {
             .header("Content-Length", "0")
             .body(body::empty())
             .expect("valid response"))
+    }
+
+    /// What `account`'s ACL grants a caller who does not own it (blocking).
+    pub fn account_grant(
+        &self,
+        account: &str,
+        id: Option<&Identity>,
+    ) -> Option<account_acl::Grant> {
+        let id = id.filter(|i| !i.owns(account))?;
+        let m = store::container::account_meta(&self.store, account).unwrap_or_default();
+        account_acl::grant(m.get(account_acl::SYSMETA_KEY).map(String::as_str), id)
     }
 
     /// Resolves a container to its device (checking the mount).

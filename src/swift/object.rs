@@ -561,6 +561,7 @@ async fn do_copy(
             headers: ctx.headers.clone(),
             query: Default::default(),
             id: ctx.id.clone(),
+            grant: app.account_grant(&src_account, ctx.id.as_ref()),
             account: src_account.clone(),
         };
         crate::store::name::check_account(&src_account, &app.store.opts.limits)?;
