@@ -23,6 +23,32 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub limits: Limits,
+    #[serde(default)]
+    pub cors: CorsConfig,
+}
+
+/// Cross-origin resource sharing for every container, beyond each
+/// container's own `X-Container-Meta-Access-Control-*` rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsConfig {
+    /// Origins every container allows.
+    pub allow_origin: Vec<String>,
+    /// Only allowed origins get `Access-Control-Allow-Origin` (Swift's
+    /// `strict_cors_mode`).
+    pub strict: bool,
+    /// Headers exposed on every CORS response, besides the defaults.
+    pub expose_headers: Vec<String>,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        CorsConfig {
+            allow_origin: Vec::new(),
+            strict: true,
+            expose_headers: Vec::new(),
+        }
+    }
 }
 
 /// One storage policy: a name and the mounted path it stores on.
@@ -201,6 +227,7 @@ impl Config {
                 ..AuthConfig::default()
             },
             limits: Limits::default(),
+            cors: CorsConfig::default(),
         }
     }
 

@@ -38,6 +38,7 @@ pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
             "account_listing_limit": l.account_listing_limit,
             "max_account_name_length": l.max_account_name_length,
             "max_container_name_length": l.max_container_name_length,
+            "strict_cors_mode": app.cfg.cors.strict,
             "extra_header_count": 0,
             "valid_api_versions": ["v1"],
             "policies": policies,

@@ -5,6 +5,7 @@ pub mod account;
 pub mod account_acl;
 pub mod auth;
 pub mod container;
+pub mod cors;
 pub mod dlo;
 pub mod headers;
 pub mod info;
@@ -135,10 +136,20 @@ impl App {
             .and_then(|r| r.split('/').next())
             .filter(|a| !a.is_empty())
             .map(|a| format!("Swift realm=\"{}\"", a.replace('"', "%22")));
+        // A cross-origin request (not a preflight) gets CORS headers added.
+        let cors = req
+            .headers()
+            .get("origin")
+            .and_then(|v| v.to_str().ok())
+            .filter(|_| req.method() != Method::OPTIONS)
+            .and_then(|o| Some((o.to_string(), parse_target(req.uri().path()).ok()?)));
         let mut resp = match self.clone().route(req).await {
             Ok(r) => r,
             Err(e) => e.into_response(head),
         };
+        if let Some((origin, target)) = cors {
+            cors::decorate(&self, &target, &origin, &mut resp).await;
+        }
         let h = resp.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&trans_id) {
             h.insert("x-trans-id", v.clone());
@@ -177,6 +188,9 @@ impl App {
                     .expect("valid response"))
             }
             Target::Auth => return self.login(&req),
+            _ if req.method() == Method::OPTIONS => {
+                return cors::preflight(&self, &target, req.headers()).await
+            }
             Target::Account { account }
             | Target::Container { account, .. }
             | Target::Object { account, .. } => account.clone(),

@@ -1,0 +1,206 @@
+//! Cross-origin resource sharing, as Swift's proxy does it: each container
+//! names the origins it trusts (`X-Container-Meta-Access-Control-Allow-Origin`,
+//! space-separated, `*` for any), how long a preflight may be cached
+//! (`…-Max-Age`) and extra headers to expose (`…-Expose-Headers`); the config's
+//! `[cors]` adds origins and headers for every container.
+//!
+//! `OPTIONS` is a preflight and needs no token: 200 with the allowed methods
+//! when the origin and method are allowed, 401 otherwise. Other requests that
+//! carry `Origin` get `Access-Control-Allow-Origin` and
+//! `Access-Control-Expose-Headers` added (in strict mode, only when the
+//! container allows the origin).
+
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+
+use super::{blocking, App};
+use crate::http::body::{self, Body};
+use crate::http::error::ApiResult;
+use crate::http::request::Target;
+use crate::store::container as scont;
+
+/// Methods the API allows on accounts, containers and objects.
+const ALLOWED_METHODS: &str = "DELETE, GET, HEAD, OPTIONS, POST, PUT";
+/// Headers every CORS response exposes.
+const EXPOSED: [&str; 10] = [
+    "cache-control",
+    "content-language",
+    "content-type",
+    "expires",
+    "last-modified",
+    "pragma",
+    "etag",
+    "x-timestamp",
+    "x-trans-id",
+    "x-openstack-request-id",
+];
+
+/// A container's CORS settings.
+#[derive(Debug, Default, Clone)]
+pub struct Rules {
+    allow_origin: String,
+    max_age: Option<String>,
+    expose_headers: String,
+}
+
+fn words(s: &str) -> impl Iterator<Item = &str> {
+    s.split(' ').map(str::trim).filter(|w| !w.is_empty())
+}
+
+impl Rules {
+    /// Reads the rules of `account/container` (blocking); none when the
+    /// container does not exist.
+    pub fn of(app: &App, account: &str, container: &str) -> Rules {
+        let Ok(m) = app
+            .store
+            .find_container(account, container)
+            .and_then(|loc| scont::container_meta(&loc))
+        else {
+            return Rules::default();
+        };
+        let get = |k: &str| {
+            m.iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.clone())
+        };
+        Rules {
+            allow_origin: get("X-Container-Meta-Access-Control-Allow-Origin").unwrap_or_default(),
+            max_age: get("X-Container-Meta-Access-Control-Max-Age"),
+            expose_headers: get("X-Container-Meta-Access-Control-Expose-Headers")
+                .unwrap_or_default(),
+        }
+    }
+
+    fn allows(&self, app: &App, origin: &str) -> bool {
+        words(&self.allow_origin)
+            .chain(app.cfg.cors.allow_origin.iter().map(String::as_str))
+            .any(|o| o == "*" || o == origin)
+    }
+
+    /// What `Access-Control-Allow-Origin` says to `origin`.
+    fn allow_origin_value<'a>(&self, origin: &'a str) -> &'a str {
+        if self.allow_origin.trim() == "*" {
+            "*"
+        } else {
+            origin
+        }
+    }
+}
+
+/// The container a request's CORS rules come from, if any.
+fn container_of(target: &Target) -> Option<(&str, &str)> {
+    match target {
+        Target::Container { account, container }
+        | Target::Object {
+            account, container, ..
+        } => Some((account, container)),
+        _ => None,
+    }
+}
+
+/// Answers an `OPTIONS` request (no token needed).
+pub async fn preflight(
+    app: &Arc<App>,
+    target: &Target,
+    headers: &HeaderMap,
+) -> ApiResult<Response<Body>> {
+    let ok = || {
+        Response::builder()
+            .header("Allow", ALLOWED_METHODS)
+            .header("Content-Length", "0")
+    };
+    let origin = headers.get("origin").and_then(|v| v.to_str().ok());
+    let (Some(origin), Some((account, container))) = (origin, container_of(target)) else {
+        return Ok(ok().body(body::empty()).expect("valid response"));
+    };
+    let (account, container, o) = (
+        account.to_string(),
+        container.to_string(),
+        origin.to_string(),
+    );
+    let (rules, allowed) = blocking(app, move |app| {
+        let r = Rules::of(app, &account, &container);
+        let allowed = r.allows(app, &o);
+        Ok((r, allowed))
+    })
+    .await?;
+    let method = headers
+        .get("access-control-request-method")
+        .and_then(|v| v.to_str().ok());
+    if !allowed || !method.is_some_and(|m| ALLOWED_METHODS.split(", ").any(|a| a == m)) {
+        return Ok(ok()
+            .status(StatusCode::UNAUTHORIZED)
+            .body(body::empty())
+            .expect("valid response"));
+    }
+    let mut b = ok()
+        .header(
+            "Access-Control-Allow-Origin",
+            rules.allow_origin_value(origin),
+        )
+        .header("Access-Control-Allow-Methods", ALLOWED_METHODS);
+    let mut vary = vec!["Origin"];
+    if let Some(age) = &rules.max_age {
+        b = b.header("Access-Control-Max-Age", age.as_str());
+    }
+    if let Some(h) = headers
+        .get("access-control-request-headers")
+        .filter(|v| !v.is_empty())
+    {
+        b = b.header("Access-Control-Allow-Headers", h.clone());
+        vary.push("Access-Control-Request-Headers");
+    }
+    Ok(b.header("Vary", vary.join(", "))
+        .body(body::empty())
+        .expect("valid response"))
+}
+
+/// Adds CORS headers to the response of a request that carried `Origin`.
+pub async fn decorate(app: &Arc<App>, target: &Target, origin: &str, resp: &mut Response<Body>) {
+    let Some((account, container)) = container_of(target) else {
+        return;
+    };
+    let (account, container, o) = (
+        account.to_string(),
+        container.to_string(),
+        origin.to_string(),
+    );
+    let Ok((rules, allowed)) = blocking(app, move |app| {
+        let r = Rules::of(app, &account, &container);
+        let allowed = r.allows(app, &o);
+        Ok((r, allowed))
+    })
+    .await
+    else {
+        return;
+    };
+    if app.cfg.cors.strict && !allowed {
+        return;
+    }
+    let h = resp.headers_mut();
+    if !h.contains_key("access-control-expose-headers") {
+        let mut expose: Vec<String> = EXPOSED.iter().map(|s| s.to_string()).collect();
+        for name in h.keys() {
+            let n = name.as_str();
+            if n.starts_with("x-container-meta-") || n.starts_with("x-object-meta-") {
+                expose.push(n.to_string());
+            }
+        }
+        expose.extend(words(&rules.expose_headers).map(str::to_string));
+        expose.extend(app.cfg.cors.expose_headers.iter().cloned());
+        let mut seen = std::collections::HashSet::new();
+        expose.retain(|e| seen.insert(e.to_ascii_lowercase()));
+        if let Ok(v) = HeaderValue::from_str(&expose.join(", ")) {
+            h.insert("access-control-expose-headers", v);
+        }
+    }
+    if !h.contains_key("access-control-allow-origin") {
+        if let Ok(v) = HeaderValue::from_str(rules.allow_origin_value(origin)) {
+            h.insert("access-control-allow-origin", v);
+        }
+        if rules.allow_origin_value(origin) != "*" {
+            h.append("vary", HeaderValue::from_static("Origin"));
+        }
+    }
+}
