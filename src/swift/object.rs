@@ -41,8 +41,8 @@ pub async fn handle(
         Method::DELETE if slo::is_manifest_delete(&ctx) => {
             return slo::delete(app, ctx, container, object).await
         }
-        Method::PUT | Method::POST => slo::check_reserved(&ctx)?,
-        _ => {}
+        Method::GET | Method::HEAD => {}
+        _ => slo::check_reserved(&ctx)?,
     }
     match ctx.method {
         Method::GET | Method::HEAD => get(app, ctx, container, object).await,

@@ -107,7 +107,8 @@ pub fn wants_manifest(ctx: &Ctx) -> bool {
     query_is(ctx, "multipart-manifest", "get")
 }
 
-/// Refuses `X-Static-Large-Object` on a plain PUT or POST.
+/// Refuses `X-Static-Large-Object` on requests that would set it (all but
+/// GET, HEAD and the manifest PUT).
 pub fn check_reserved(ctx: &Ctx) -> ApiResult<()> {
     if ctx.headers.contains_key("x-static-large-object") {
         return Err(ApiError::BadRequest(
