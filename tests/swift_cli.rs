@@ -191,3 +191,33 @@ fn swift_cli_uploads_empty_directories_as_directory_markers() {
         ["tree/empty/", "tree/f.txt"]
     );
 }
+
+#[test]
+fn swift_cli_slo_upload_download_delete() {
+    let s = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let big: Vec<u8> = (0..250_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(w.join("big.bin"), &big).unwrap();
+
+    swift(
+        &s,
+        w,
+        &["upload", "--use-slo", "-S", "100000", "vids", "big.bin"],
+    );
+    let segs = swift(&s, w, &["list", "vids_segments"]);
+    assert_eq!(segs.lines().count(), 3, "{segs}");
+    let stat = swift(&s, w, &["stat", "vids", "big.bin"]);
+    assert_eq!(
+        stat_field(&stat, "Content Length").as_deref(),
+        Some("250000")
+    );
+
+    std::fs::create_dir(w.join("out")).unwrap();
+    swift(&s, &w.join("out"), &["download", "vids", "big.bin"]);
+    assert_eq!(std::fs::read(w.join("out/big.bin")).unwrap(), big);
+
+    // The CLI deletes an SLO with its segments.
+    swift(&s, w, &["delete", "vids", "big.bin"]);
+    assert_eq!(swift(&s, w, &["list", "vids_segments"]).trim(), "");
+}

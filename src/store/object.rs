@@ -66,11 +66,18 @@ impl ObjectInfo {
     pub fn etag(&self) -> &str {
         self.meta.get(keys::ETAG).map(String::as_str).unwrap_or("")
     }
+    /// The Content-Type, without the `;swift_bytes=N` Swift adds to
+    /// large-object manifests.
     pub fn content_type(&self) -> &str {
-        self.meta
+        let ct = self
+            .meta
             .get(keys::CONTENT_TYPE)
             .map(String::as_str)
-            .unwrap_or("application/octet-stream")
+            .unwrap_or("application/octet-stream");
+        match ct.rfind(";swift_bytes=") {
+            Some(i) if ct[i + 13..].bytes().all(|b| b.is_ascii_digit()) => ct[..i].trim_end(),
+            _ => ct,
+        }
     }
     /// X-Timestamp as seconds.
     pub fn timestamp(&self) -> f64 {

@@ -45,6 +45,7 @@ pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
         },
         "tempauth": { "account_acls": true },
         "dlo": { "max_segments": super::dlo::MAX_SEGMENTS },
+        "slo": super::slo::info(),
     });
     let text = v.to_string();
     let b = Response::builder()

@@ -167,19 +167,28 @@ pub fn render_objects(entries: &[Entry], fmt: Format, container: &str) -> (Statu
                     }
                     Entry::Object { name, info } => {
                         let info = info.as_ref();
+                        let slo = info.and_then(super::slo::listing_attrs);
                         s.push_str("{\"name\":");
                         json_str(&mut s, name);
                         s.push_str(",\"hash\":");
                         json_str(&mut s, info.map(|i| i.etag()).unwrap_or(""));
                         s.push_str(&format!(
                             ",\"bytes\":{},\"content_type\":",
-                            info.map(|i| i.size).unwrap_or(0)
+                            slo.as_ref()
+                                .map(|s| s.0)
+                                .or(info.map(|i| i.size))
+                                .unwrap_or(0)
                         ));
                         json_str(&mut s, info.map(|i| i.content_type()).unwrap_or(""));
                         s.push_str(&format!(
-                            ",\"last_modified\":\"{}\"}}",
+                            ",\"last_modified\":\"{}\"",
                             iso_date(info.map(|i| i.timestamp()).unwrap_or(0.0))
                         ));
+                        if let Some((_, etag)) = slo {
+                            s.push_str(",\"slo_etag\":");
+                            json_str(&mut s, &etag);
+                        }
+                        s.push('}');
                     }
                 }
             }
@@ -203,7 +212,7 @@ pub fn render_objects(entries: &[Entry], fmt: Format, container: &str) -> (Statu
                             "<object><name>{}</name><hash>{}</hash><bytes>{}</bytes><content_type>{}</content_type><last_modified>{}</last_modified></object>",
                             xml_escape(name),
                             xml_escape(i.etag()),
-                            i.size,
+                            super::slo::listing_attrs(i).map_or(i.size, |s| s.0),
                             xml_escape(i.content_type()),
                             iso_date(i.timestamp())
                         ));

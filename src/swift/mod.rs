@@ -12,6 +12,7 @@ pub mod info;
 pub mod listing;
 pub mod object;
 pub mod range;
+pub mod slo;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -10,10 +10,10 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
-use super::dlo;
 use super::headers::{collect_meta, http_date, parse_http_date};
 use super::range::{resolve, Ranges};
 use super::{blocking, empty_response, App, Ctx};
+use super::{dlo, slo};
 use crate::http::body::{self, Body, Part};
 use crate::http::error::{ApiError, ApiResult};
 use crate::store::meta::{self, keys, Meta};
@@ -34,6 +34,16 @@ pub async fn handle(
     object: String,
     body: Incoming,
 ) -> ApiResult<Response<Body>> {
+    match ctx.method {
+        Method::PUT if slo::is_manifest_put(&ctx) => {
+            return slo::put(app, ctx, container, object, body).await
+        }
+        Method::DELETE if slo::is_manifest_delete(&ctx) => {
+            return slo::delete(app, ctx, container, object).await
+        }
+        Method::GET | Method::HEAD => {}
+        _ => slo::check_reserved(&ctx)?,
+    }
     match ctx.method {
         Method::GET | Method::HEAD => get(app, ctx, container, object).await,
         Method::PUT => put(app, ctx, container, object, body).await,
@@ -94,7 +104,7 @@ fn user_headers(ctx: &Ctx) -> ApiResult<Meta> {
     Ok(m)
 }
 
-fn expired(info: &ObjectInfo) -> bool {
+pub(super) fn expired(info: &ObjectInfo) -> bool {
     info.meta
         .get("X-Delete-At")
         .and_then(|v| v.parse::<u64>().ok())
@@ -172,12 +182,16 @@ async fn get(
     object: String,
 ) -> ApiResult<Response<Body>> {
     let head = ctx.method == Method::HEAD;
+    let arc = app.clone();
     blocking(&app, move |app| {
         let loc = authorize(app, &ctx, &container, false)?;
         if head {
             let info = sobj::head(&app.store, &loc, &object)?;
             if expired(&info) {
                 return Err(ApiError::NotFound);
+            }
+            if let Some(r) = slo::get(&arc, &ctx, &info, None, &loc, &object, true)? {
+                return Ok(r);
             }
             if let Some(m) = dlo::manifest(&ctx, &info) {
                 return dlo::respond(app, &ctx, &info, &m, true);
@@ -194,6 +208,9 @@ async fn get(
         let info = &obj.info;
         if expired(info) {
             return Err(ApiError::NotFound);
+        }
+        if let Some(r) = slo::get(&arc, &ctx, info, Some(&obj.file), &loc, &object, false)? {
+            return Ok(r);
         }
         if let Some(m) = dlo::manifest(&ctx, info) {
             return dlo::respond(app, &ctx, info, &m, false);
@@ -291,7 +308,7 @@ fn multipart(ranges: &[(u64, u64)], len: u64, ct: &str, boundary: &str) -> (Vec<
 }
 
 /// Metadata a PUT or POST sets from its headers (besides what the store adds).
-fn request_meta(app: &App, ctx: &Ctx, object: &str) -> ApiResult<Meta> {
+pub(super) fn request_meta(app: &App, ctx: &Ctx, object: &str) -> ApiResult<Meta> {
     let mut m = collect_meta(&ctx.headers, "object", &app.cfg.limits)?;
     m.retain(|_, v| !v.is_empty());
     let ct = match ctx.header("content-type")? {
@@ -602,7 +619,19 @@ async fn do_copy(
                 m.insert(dlo::MANIFEST_KEY.into(), v.clone());
             }
         }
-        let info = if let Some(man) = manifest {
+        let info = if slo::is_slo(&src.info) {
+            if let Some(ct) = m.get_mut(keys::CONTENT_TYPE) {
+                *ct = slo::strip_swift_bytes(ct).to_string();
+            }
+            if slo::wants_manifest(&ctx) {
+                slo::copy_manifest(app, &ctx, &src, &dst_loc, &object, m)?
+            } else {
+                let mut w = Writer::create(&app.store, &dst_loc, &object)?;
+                let part = ctx.query.get("part-number");
+                slo::copy_content(app, &src_ctx, &src, range.as_deref(), part, &mut w)?;
+                w.commit(m, None)?
+            }
+        } else if let Some(man) = manifest {
             let (segs, _, total) = dlo::segments(app, &src_ctx, &man)?;
             let (start, len) = match resolve(range.as_deref(), total) {
                 Ranges::Parts(r) if r.len() == 1 => (r[0].0, r[0].1 - r[0].0),
