@@ -269,6 +269,9 @@ fn seg_ctx(ctx: &Ctx, account: &str) -> Ctx {
         headers: ctx.headers.clone(),
         query: Default::default(),
         id: ctx.id.clone(),
+        // Another account's ACL is not read here: its segments need
+        // ownership or a container ACL.
+        grant: ctx.grant.filter(|_| account == ctx.account),
         account: account.to_string(),
     }
 }
