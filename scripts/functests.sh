@@ -93,7 +93,8 @@ export SWIFT_TEST_CONFIG_FILE="$work/test.conf" SWIFT_TEST_IN_PROCESS=0
 cd "$src"
 if [ $# -eq 0 ]; then
   set -- test/functional/test_account.py test/functional/test_container.py \
-    test/functional/test_object.py test/functional/tests.py test/functional/test_dlo.py
+    test/functional/test_object.py test/functional/tests.py test/functional/test_dlo.py \
+    test/functional/test_tempurl.py test/functional/test_staticweb.py
 fi
 status=0
 "$venv/bin/pytest" -q -p no:cacheprovider -o addopts="" --junitxml="$work/junit.xml" "$@" \

@@ -25,6 +25,8 @@ pub struct Identity {
     pub user: String,
     pub admin: bool,
     pub reseller_admin: bool,
+    /// A temp URL signed with a container's key reaches only that container.
+    pub only_container: Option<String>,
 }
 
 impl Identity {
@@ -76,6 +78,7 @@ impl Auth {
             user: format!("{}:{}", u.account, u.user),
             admin: u.admin,
             reseller_admin: u.reseller_admin,
+            only_container: None,
         };
         let expires = now() + self.cfg.token_life;
         let flags = format!(
@@ -118,6 +121,7 @@ impl Auth {
             user,
             admin: flags.contains('a'),
             reseller_admin: flags.contains('r'),
+            only_container: None,
         })
     }
 }
@@ -141,7 +145,8 @@ pub struct Access<'a> {
 /// Decides as tempauth does. `Ok(true)` means the caller owns the account.
 pub fn authorize(id: Option<&Identity>, a: &Access<'_>) -> ApiResult<bool> {
     let deny = || {
-        if id.is_some() {
+        // A temp URL that does not reach is as good as none.
+        if id.is_some_and(|i| i.user != super::tempurl::USER) {
             ApiError::Forbidden
         } else {
             ApiError::Unauthorized
@@ -152,7 +157,11 @@ pub fn authorize(id: Option<&Identity>, a: &Access<'_>) -> ApiResult<bool> {
             return Ok(true);
         }
         if id.admin && id.account == a.account {
-            return Ok(true);
+            return match &id.only_container {
+                None => Ok(true),
+                Some(c) if a.container == Some(c.as_str()) => Ok(true),
+                Some(_) => Err(deny()),
+            };
         }
     }
     // ACLs govern object access and (read-only) container listings.

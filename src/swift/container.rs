@@ -163,8 +163,11 @@ async fn get(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
             }
         }
         for (k, v) in &m {
-            let acl = k == "X-Container-Read" || k == "X-Container-Write";
-            if k.starts_with("X-Container-Meta-") || (acl && owner) {
+            // ACLs and temp URL keys are for owners' eyes only.
+            let private = k == "X-Container-Read"
+                || k == "X-Container-Write"
+                || super::tempurl::is_key_header(k);
+            if (k.starts_with("X-Container-Meta-") || private) && (owner || !private) {
                 if let Ok(v) = http::HeaderValue::from_bytes(v.as_bytes()) {
                     b = b.header(k.as_str(), v);
                 }

@@ -44,6 +44,8 @@ pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
         },
         "tempauth": {},
         "dlo": { "max_segments": super::dlo::MAX_SEGMENTS },
+        "tempurl": super::tempurl::info(),
+        "staticweb": {},
     });
     let text = v.to_string();
     let b = Response::builder()

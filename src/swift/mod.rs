@@ -10,6 +10,8 @@ pub mod info;
 pub mod listing;
 pub mod object;
 pub mod range;
+pub mod staticweb;
+pub mod tempurl;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,6 +34,7 @@ pub struct App {
 }
 
 /// One request's parsed parts, handed to every handler.
+#[derive(Clone)]
 pub struct Ctx {
     pub method: Method,
     pub headers: HeaderMap,
@@ -47,9 +50,10 @@ impl Ctx {
 
     /// Does the caller own the account (no ACL needed)?
     pub fn is_owner(&self) -> bool {
-        self.id
-            .as_ref()
-            .is_some_and(|id| id.reseller_admin || (id.admin && id.account == self.account))
+        self.id.as_ref().is_some_and(|id| {
+            id.reseller_admin
+                || (id.admin && id.account == self.account && id.only_container.is_none())
+        })
     }
 
     /// Authorizes access to `container` given its ACL; `Ok(true)` for owners.
@@ -183,9 +187,12 @@ impl App {
             .get("x-auth-token")
             .or_else(|| req.headers().get("x-storage-token"))
             .map(|v| v.to_str().unwrap_or(""));
-        let id = match token {
-            Some(t) => Some(self.auth.verify(t).ok_or(ApiError::Unauthorized)?),
-            None => None,
+        let query = parse_query(req.uri().query())?;
+        // A temp URL stands in for a token (Swift's tempurl runs before auth).
+        let temp_url = tempurl::requested(req.method(), &query);
+        let mut id = match token {
+            Some(t) if !temp_url => Some(self.auth.verify(t).ok_or(ApiError::Unauthorized)?),
+            _ => None,
         };
         let l = &self.store.opts.limits;
         if !account.starts_with(&self.cfg.auth.reseller_prefix) {
@@ -196,29 +203,51 @@ impl App {
             });
         }
         store::name::check_account(&account, l)?;
-        let query = parse_query(req.uri().query())?;
+        let grant = match temp_url {
+            true => Some(tempurl::check(&self, &req, &query).await?),
+            false => None,
+        };
+        if let Some(g) = &grant {
+            id = Some(g.identity.clone());
+        }
         let (parts, body) = req.into_parts();
-        let ctx = Ctx {
+        let mut ctx = Ctx {
             method: parts.method,
             headers: parts.headers,
             query,
             id,
             account,
         };
-        match target {
+        if let Some(g) = &grant {
+            g.restrict(&mut ctx);
+        }
+        let web = staticweb::applies(&ctx);
+        let resp = match target {
             Target::Account { .. } => account::handle(self, ctx).await,
             Target::Container { container, .. } => {
                 store::name::check_container(&container, l)?;
-                container::handle(self, ctx, container).await
+                if web {
+                    staticweb::container(self, ctx, container, parts.uri.path()).await
+                } else {
+                    container::handle(self, ctx, container).await
+                }
             }
             Target::Object {
                 container, object, ..
             } => {
                 store::name::check_container(&container, l)?;
                 store::name::check_object(&object, l)?;
-                object::handle(self, ctx, container, object, body).await
+                if web {
+                    staticweb::object(self, ctx, container, object, parts.uri.path()).await
+                } else {
+                    object::handle(self, ctx, container, object, body).await
+                }
             }
             _ => unreachable!("handled above"),
+        };
+        match grant {
+            Some(g) => g.finish(resp),
+            None => resp,
         }
     }
 
