@@ -46,6 +46,10 @@ pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
         "dlo": { "max_segments": super::dlo::MAX_SEGMENTS },
         "tempurl": super::tempurl::info(),
         "staticweb": {},
+        "formpost": {
+            "allowed_digests": super::tempurl::DIGESTS,
+            "deprecated_digests": ["sha1"],
+        },
     });
     let text = v.to_string();
     let b = Response::builder()

@@ -5,6 +5,7 @@ pub mod account;
 pub mod auth;
 pub mod container;
 pub mod dlo;
+pub mod formpost;
 pub mod headers;
 pub mod info;
 pub mod listing;
@@ -220,6 +221,10 @@ impl App {
         };
         if let Some(g) = &grant {
             g.restrict(&mut ctx);
+        }
+        // A browser form upload carries its own signature (Swift's formpost).
+        if grant.is_none() && formpost::applies(&ctx) {
+            return formpost::handle(self, ctx, parts.uri.path(), body).await;
         }
         let web = staticweb::applies(&ctx);
         let resp = match target {

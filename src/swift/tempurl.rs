@@ -241,7 +241,7 @@ fn ip_in_range(ip: IpAddr, range: &str) -> bool {
 }
 
 /// The temp URL keys among an account's or container's metadata.
-fn keys_of(m: &Meta, kind: &str) -> Vec<String> {
+pub(super) fn keys_of(m: &Meta, kind: &str) -> Vec<String> {
     let k1 = format!("x-{kind}-meta-temp-url-key");
     let k2 = format!("{k1}-2");
     m.iter()
@@ -251,6 +251,21 @@ fn keys_of(m: &Meta, kind: &str) -> Vec<String> {
         })
         .map(|(_, v)| v.clone())
         .collect()
+}
+
+/// Is `sig` (any accepted form) the HMAC of `msg` by one of `keys`?
+pub(super) fn signed_by(sig: &str, msg: &[u8], keys: &[String]) -> bool {
+    let Some((digest, hex)) = parse_sig(sig) else {
+        return false;
+    };
+    let mut ok = false;
+    for k in keys {
+        ok |= constant_time_eq(
+            digest.hex_hmac(k.as_bytes(), msg).as_bytes(),
+            hex.as_bytes(),
+        );
+    }
+    ok
 }
 
 /// Is `name` (any case) a temp URL key header, which only owners may see?
