@@ -243,7 +243,10 @@ impl App {
                 store::name::check_container(&container, l)?;
                 store::name::check_object(&object, l)?;
                 if web {
-                    staticweb::object(self, ctx, container, object, parts.uri.path()).await
+                    // Staticweb looks at the plain answer first, as Swift's does.
+                    let (c, o) = (container.clone(), object.clone());
+                    let plain = object::handle(self.clone(), ctx.clone(), c, o, body).await;
+                    staticweb::object(self, ctx, container, object, parts.uri.path(), plain).await
                 } else {
                     object::handle(self, ctx, container, object, body).await
                 }

@@ -198,21 +198,19 @@ pub async fn container(
     Ok(r)
 }
 
-/// GET/HEAD of an object path: the object, else the directory's index,
-/// listing or redirect.
+/// GET/HEAD of an object path, given the object handler's answer `plain`:
+/// that answer, else the directory's index, listing or redirect.
 pub async fn object(
     app: Arc<App>,
     ctx: Ctx,
     container: String,
     object: String,
     raw_path: &str,
+    plain: ApiResult<Response<Body>>,
 ) -> ApiResult<Response<Body>> {
     let head = ctx.method == Method::HEAD;
     let path = decode_path(raw_path)?;
-    let r = settle(
-        api_object::get(app.clone(), ctx.clone(), container.clone(), object.clone()).await,
-        head,
-    );
+    let r = settle(plain, head);
     let mut site = None;
     if is_ok_or_redirect(r.status()) {
         let len: u64 = r
