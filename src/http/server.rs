@@ -12,6 +12,10 @@ use tokio::net::TcpListener;
 
 use crate::swift::App;
 
+/// The client's address, kept in each request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::SocketAddr);
+
 /// Serves connections until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
@@ -34,7 +38,8 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         tokio::spawn(async move {
-            let svc = service_fn(move |req: Request<Incoming>| {
+            let svc = service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(Peer(peer));
                 let app = app.clone();
                 async move { Ok::<_, Infallible>(app.handle(req).await) }
             });

@@ -134,6 +134,7 @@ mod tests {
             user: user.into(),
             admin: false,
             reseller_admin: false,
+            only_container: None,
         }
     }
 

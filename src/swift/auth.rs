@@ -26,12 +26,16 @@ pub struct Identity {
     pub user: String,
     pub admin: bool,
     pub reseller_admin: bool,
+    /// A temp URL signed with a container's key reaches only that container.
+    pub only_container: Option<String>,
 }
 
 impl Identity {
-    /// Owns `account`: its admin, or a reseller admin.
+    /// Owns `account`: its admin, or a reseller admin (a container-key temp
+    /// URL owns only its container, so not the account).
     pub fn owns(&self, account: &str) -> bool {
-        self.reseller_admin || (self.admin && self.account == account)
+        self.reseller_admin
+            || (self.admin && self.account == account && self.only_container.is_none())
     }
 
     /// Groups the ACLs match against: `account:user` and `account`.
@@ -82,6 +86,7 @@ impl Auth {
             user: format!("{}:{}", u.account, u.user),
             admin: u.admin,
             reseller_admin: u.reseller_admin,
+            only_container: None,
         };
         let expires = now() + self.cfg.token_life;
         let flags = format!(
@@ -124,6 +129,7 @@ impl Auth {
             user,
             admin: flags.contains('a'),
             reseller_admin: flags.contains('r'),
+            only_container: None,
         })
     }
 }
@@ -149,14 +155,22 @@ pub struct Access<'a> {
 /// Decides as tempauth does. `Ok(true)` means the caller owns the account.
 pub fn authorize(id: Option<&Identity>, a: &Access<'_>) -> ApiResult<bool> {
     let deny = || {
-        if id.is_some() {
+        // A temp URL that does not reach is as good as none.
+        if id.is_some_and(|i| i.user != super::tempurl::USER) {
             ApiError::Forbidden
         } else {
             ApiError::Unauthorized
         }
     };
-    if id.is_some_and(|id| id.owns(a.account)) {
-        return Ok(true);
+    if let Some(id) = id {
+        if id.owns(a.account) {
+            return Ok(true);
+        }
+        if let Some(c) = &id.only_container {
+            // A container-key temp URL: owner rights in that container only.
+            let inside = id.admin && id.account == a.account && a.container == Some(c.as_str());
+            return if inside { Ok(true) } else { Err(deny()) };
+        }
     }
     match a.grant {
         Some(Grant::Admin) => return Ok(true),

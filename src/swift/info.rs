@@ -46,6 +46,12 @@ pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
         "tempauth": { "account_acls": true },
         "dlo": { "max_segments": super::dlo::MAX_SEGMENTS },
         "slo": super::slo::info(),
+        "tempurl": super::tempurl::info(),
+        "staticweb": {},
+        "formpost": {
+            "allowed_digests": super::tempurl::DIGESTS,
+            "deprecated_digests": ["sha1"],
+        },
     });
     let text = v.to_string();
     let b = Response::builder()

@@ -7,12 +7,15 @@ pub mod auth;
 pub mod container;
 pub mod cors;
 pub mod dlo;
+pub mod formpost;
 pub mod headers;
 pub mod info;
 pub mod listing;
 pub mod object;
 pub mod range;
 pub mod slo;
+pub mod staticweb;
+pub mod tempurl;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,6 +38,7 @@ pub struct App {
 }
 
 /// One request's parsed parts, handed to every handler.
+#[derive(Clone)]
 pub struct Ctx {
     pub method: Method,
     pub headers: HeaderMap,
@@ -201,9 +205,12 @@ impl App {
             .get("x-auth-token")
             .or_else(|| req.headers().get("x-storage-token"))
             .map(|v| v.to_str().unwrap_or(""));
-        let id = match token {
-            Some(t) => Some(self.auth.verify(t).ok_or(ApiError::Unauthorized)?),
-            None => None,
+        let query = parse_query(req.uri().query())?;
+        // A temp URL stands in for a token (Swift's tempurl runs before auth).
+        let temp_url = tempurl::requested(req.method(), &query);
+        let mut id = match token {
+            Some(t) if !temp_url => Some(self.auth.verify(t).ok_or(ApiError::Unauthorized)?),
+            _ => None,
         };
         let l = &self.store.opts.limits;
         if !account.starts_with(&self.cfg.auth.reseller_prefix) {
@@ -214,7 +221,7 @@ impl App {
             });
         }
         store::name::check_account(&account, l)?;
-        let query = parse_query(req.uri().query())?;
+        // An account ACL may grant a token's holder some access.
         let grant = match &id {
             Some(i) if !i.owns(&account) => {
                 let acct = account.clone();
@@ -223,8 +230,15 @@ impl App {
             }
             _ => None,
         };
+        let temp = match temp_url {
+            true => Some(tempurl::check(&self, &req, &query).await?),
+            false => None,
+        };
+        if let Some(t) = &temp {
+            id = Some(t.identity.clone());
+        }
         let (parts, body) = req.into_parts();
-        let ctx = Ctx {
+        let mut ctx = Ctx {
             method: parts.method,
             headers: parts.headers,
             query,
@@ -232,20 +246,43 @@ impl App {
             account,
             grant,
         };
-        match target {
+        if let Some(g) = &temp {
+            g.restrict(&mut ctx);
+        }
+        // A browser form upload carries its own signature (Swift's formpost).
+        if temp.is_none() && formpost::applies(&ctx) {
+            return formpost::handle(self, ctx, parts.uri.path(), body).await;
+        }
+        let web = staticweb::applies(&ctx);
+        let resp = match target {
             Target::Account { .. } => account::handle(self, ctx).await,
             Target::Container { container, .. } => {
                 store::name::check_container(&container, l)?;
-                container::handle(self, ctx, container).await
+                if web {
+                    staticweb::container(self, ctx, container, parts.uri.path()).await
+                } else {
+                    container::handle(self, ctx, container).await
+                }
             }
             Target::Object {
                 container, object, ..
             } => {
                 store::name::check_container(&container, l)?;
                 store::name::check_object(&object, l)?;
-                object::handle(self, ctx, container, object, body).await
+                if web {
+                    // Staticweb looks at the plain answer first, as Swift's does.
+                    let (c, o) = (container.clone(), object.clone());
+                    let plain = object::handle(self.clone(), ctx.clone(), c, o, body).await;
+                    staticweb::object(self, ctx, container, object, parts.uri.path(), plain).await
+                } else {
+                    object::handle(self, ctx, container, object, body).await
+                }
             }
             _ => unreachable!("handled above"),
+        };
+        match temp {
+            Some(g) => g.finish(resp),
+            None => resp,
         }
     }
 

@@ -175,7 +175,7 @@ pub(super) fn check_conditions(ctx: &Ctx, info: &ObjectInfo) -> ApiResult<Option
     Ok(None)
 }
 
-async fn get(
+pub(super) async fn get(
     app: Arc<App>,
     ctx: Ctx,
     container: String,
