@@ -24,7 +24,7 @@ pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
             }
         })
         .collect();
-    let v = json!({
+    let mut v = json!({
         "swift": {
             "version": env!("CARGO_PKG_VERSION"),
             "max_file_size": l.max_file_size,
@@ -45,6 +45,9 @@ pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
         "tempauth": {},
         "dlo": { "max_segments": super::dlo::MAX_SEGMENTS },
     });
+    for (k, f) in super::bulk::info() {
+        v[k] = f;
+    }
     let text = v.to_string();
     let b = Response::builder()
         .header("Content-Type", "application/json; charset=UTF-8")

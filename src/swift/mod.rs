@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod auth;
+pub mod bulk;
 pub mod container;
 pub mod dlo;
 pub mod headers;
@@ -205,6 +206,16 @@ impl App {
             id,
             account,
         };
+        if let Some(op) = bulk::operation(&ctx)? {
+            let (c, o) = match target {
+                Target::Container { container, .. } => (Some(container), None),
+                Target::Object {
+                    container, object, ..
+                } => (Some(container), Some(object)),
+                _ => (None, None),
+            };
+            return bulk::handle(self, ctx, op, c, o, body).await;
+        }
         match target {
             Target::Account { .. } => account::handle(self, ctx).await,
             Target::Container { container, .. } => {

@@ -318,7 +318,7 @@ fn request_meta(app: &App, ctx: &Ctx, object: &str) -> ApiResult<Meta> {
 const MAX_DELETE_AT: u64 = 9_999_999_999;
 
 /// `X-Delete-At` / `X-Delete-After`, checked as Swift does.
-fn delete_at(ctx: &Ctx) -> ApiResult<Option<u64>> {
+pub(super) fn delete_at(ctx: &Ctx) -> ApiResult<Option<u64>> {
     let now = now_secs();
     if let Some(after) = ctx.header("x-delete-after")? {
         let secs: i64 = after
