@@ -29,7 +29,8 @@ pub async fn handle(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
 }
 
 async fn post(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
-    let m = collect_meta(&ctx.headers, "account", &app.cfg.limits)?;
+    let mut m = collect_meta(&ctx.headers, "account", &app.cfg.limits)?;
+    m.extend(super::quota::account_updates(&app, &ctx)?);
     blocking(&app, move |app| {
         let mut merged = scont::account_meta(&app.store, &ctx.account).unwrap_or_default();
         scont::apply_user_meta(&mut merged, m.clone());
@@ -83,6 +84,7 @@ async fn get(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
                 .header("X-Timestamp", ts)
                 .header("X-PUT-Timestamp", m.get(keys::PUT_TIMESTAMP).unwrap_or(ts));
         }
+        b = super::quota::account_headers(b, app, &m);
         for (k, v) in &m {
             if k.starts_with("X-Account-Meta-") {
                 if let Ok(v) = http::HeaderValue::from_bytes(v.as_bytes()) {

@@ -731,7 +731,10 @@ fn extract_all(
         }
         let res = file_meta(app, ctx, &mut entry, &obj, delete_at)
             .map_err(FileError::Api)
-            .and_then(|meta| store_file(app, ctx, container, &obj, meta, &mut entry));
+            .and_then(|meta| {
+                let size = entry.size();
+                store_file(app, ctx, container, &obj, meta, size, &mut entry)
+            });
         accessed.insert(container.to_string());
         match res {
             Ok(()) => s.add(CREATED),
@@ -834,12 +837,14 @@ fn store_file(
     container: &str,
     obj: &str,
     meta: Meta,
+    size: u64,
     src: &mut impl Read,
 ) -> Result<(), FileError> {
     if obj.ends_with('/') {
         return Err(ApiError::BadRequest("A file name cannot end in /".into()).into());
     }
     let loc = object::authorize(app, ctx, container, true)?;
+    super::quota::check(app, ctx, &loc, size)?;
     let mut w = Writer::create(&app.store, &loc, obj)?;
     let mut buf = vec![0u8; 256 * 1024];
     loop {

@@ -27,6 +27,7 @@ pub async fn handle(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Res
 
 /// Metadata and ACL headers of a PUT or POST, as stored keys.
 fn request_meta(app: &App, ctx: &Ctx) -> ApiResult<Meta> {
+    super::quota::check_container_headers(ctx)?;
     let mut m = collect_meta(&ctx.headers, "container", &app.cfg.limits)?;
     for (h, key) in [
         ("x-container-read", "X-Container-Read"),

@@ -48,6 +48,8 @@ pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
     for (k, f) in super::bulk::info() {
         v[k] = f;
     }
+    v["container_quotas"] = json!({});
+    v["account_quotas"] = json!({});
     let text = v.to_string();
     let b = Response::builder()
         .header("Content-Type", "application/json; charset=UTF-8")

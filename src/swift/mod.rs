@@ -10,6 +10,7 @@ pub mod headers;
 pub mod info;
 pub mod listing;
 pub mod object;
+pub mod quota;
 pub mod range;
 
 use std::collections::HashMap;

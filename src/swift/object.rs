@@ -420,6 +420,7 @@ async fn put(
     {
         return blocking(&app, move |app| {
             let loc = authorize(app, &ctx, &container, true)?;
+            super::quota::check(app, &ctx, &loc, 0)?;
             let info = sobj::put_dir_marker(&app.store, &loc, &object, meta)?;
             app.store.usage.invalidate(&loc);
             Ok(created(&info))
@@ -437,6 +438,7 @@ async fn put(
                     "The object exists (If-None-Match: *).".into(),
                 ));
             }
+            super::quota::check(&app, &ctx, &loc, length.unwrap_or(0))?;
             let mut w = Writer::create(&app.store, &loc, &object)?;
             loop {
                 match rx.blocking_recv() {
@@ -455,6 +457,9 @@ async fn put(
                 return Err(ApiError::BadRequest(
                     "Request body shorter than Content-Length".into(),
                 ));
+            }
+            if length.is_none() {
+                super::quota::check(&app, &ctx, &loc, w.size())?;
             }
             let info = w.commit(meta, expected.as_deref())?;
             app.store.usage.invalidate(&loc);
@@ -608,6 +613,7 @@ async fn do_copy(
                 Ranges::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable(total)),
                 _ => (0, total),
             };
+            super::quota::check(app, &ctx, &dst_loc, len)?;
             let mut w = Writer::create(&app.store, &dst_loc, &object)?;
             for part in dlo::slice(&segs, start, len) {
                 if let Part::Path { path, offset, len } = part {
@@ -619,6 +625,7 @@ async fn do_copy(
             }
             w.commit(m, None)?
         } else if src.info.is_dir_marker() {
+            super::quota::check(app, &ctx, &dst_loc, 0)?;
             sobj::put_dir_marker(&app.store, &dst_loc, &object, m)?
         } else {
             // A Range on a copy copies just that part, as Swift's copy does.
@@ -632,6 +639,7 @@ async fn do_copy(
                 }
                 Ranges::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable(src.info.size)),
             };
+            super::quota::check(app, &ctx, &dst_loc, len)?;
             let mut w = Writer::create(&app.store, &dst_loc, &object)?;
             src.file
                 .seek(std::io::SeekFrom::Start(start))
