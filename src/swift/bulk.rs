@@ -854,8 +854,9 @@ fn store_file(
         }
         w.write(&buf[..n])?;
     }
-    w.commit(meta, None)?;
+    let info = w.commit(meta, None)?;
     app.store.usage.invalidate(&loc);
+    super::expirer::note(app, &loc, &ctx.account, container, obj, &info.meta);
     Ok(())
 }
 

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bulk;
 pub mod container;
 pub mod dlo;
+pub mod expirer;
 pub mod headers;
 pub mod info;
 pub mod listing;

@@ -423,6 +423,7 @@ async fn put(
             super::quota::check(app, &ctx, &loc, 0)?;
             let info = sobj::put_dir_marker(&app.store, &loc, &object, meta)?;
             app.store.usage.invalidate(&loc);
+            super::expirer::note(app, &loc, &ctx.account, &container, &object, &info.meta);
             Ok(created(&info))
         })
         .await;
@@ -463,6 +464,7 @@ async fn put(
             }
             let info = w.commit(meta, expected.as_deref())?;
             app.store.usage.invalidate(&loc);
+            super::expirer::note(&app, &loc, &ctx.account, &container, &object, &info.meta);
             Ok(info)
         })
     };
@@ -648,6 +650,7 @@ async fn do_copy(
             w.commit(m, None)?
         };
         app.store.usage.invalidate(&dst_loc);
+        super::expirer::note(app, &dst_loc, &ctx.account, &container, &object, &info.meta);
         let from = format!(
             "{src_container}/{}",
             utf8_percent_encode(&src_object, PATH_SET)
@@ -684,7 +687,7 @@ async fn post(
     blocking(&app, move |app| {
         let loc = authorize(app, &ctx, &container, true)?;
         let mut gone = false;
-        sobj::update_meta(&app.store, &loc, &object, |old| {
+        let info = sobj::update_meta(&app.store, &loc, &object, |old| {
             gone = expired(old);
             // Swift POST semantics: user metadata is replaced, not merged.
             let mut m: Meta = old
@@ -717,6 +720,7 @@ async fn post(
         if gone {
             return Err(ApiError::NotFound);
         }
+        super::expirer::note(app, &loc, &ctx.account, &container, &object, &info.meta);
         Ok(empty_response(StatusCode::ACCEPTED)
             .body(body::empty())
             .expect("valid response"))
