@@ -145,3 +145,41 @@ fn the_queue_stays_out_of_the_api() {
     let r = s.req("GET", "/v1/.sofgate/expiring").send();
     assert!(r.status == 403 || r.status == 400, "{r:?}");
 }
+
+#[test]
+fn several_nodes_reap_one_device_and_every_policy_is_swept() {
+    let a = Builder::new()
+        .policy("gold", false, true)
+        .policy("silver", false, false)
+        .storage("expirer_interval_secs = 1")
+        .start();
+    let b = Server::start_with_config_of(&a);
+    let r = a
+        .req("PUT", &v1("s"))
+        .header("X-Storage-Policy", "silver")
+        .send();
+    assert_eq!(r.status, 201);
+    a.put_container("g");
+    for (i, path) in ["s/x/1", "s/x/2", "g/3", "g/y/4"].iter().enumerate() {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let r = node
+            .req("PUT", &v1(path))
+            .header("X-Delete-After", "1")
+            .body(b"x")
+            .send();
+        assert_eq!(r.status, 201, "{r:?}");
+    }
+    assert_eq!(queued(a.device_of("silver")).len(), 2);
+    assert_eq!(queued(a.device_of("gold")).len(), 2);
+    let silver = a.device_of("silver").join("AUTH_test/s");
+    let gold = a.device_of("gold").join("AUTH_test/g");
+    assert!(wait_until(Duration::from_secs(15), || walk(&silver)
+        .is_empty()
+        && walk(&gold).is_empty()));
+    assert!(wait_until(Duration::from_secs(5), || queued(
+        a.device_of("silver")
+    )
+    .is_empty()
+        && queued(a.device_of("gold")).is_empty()));
+    assert!(a.is_alive() && b.is_alive());
+}
