@@ -169,6 +169,9 @@ pub async fn handle(
 /// Swift's `Accept` matching: the best-rated pattern (exact types before
 /// globs at equal quality) picks the first format it matches.
 fn best_match(accept: &str) -> Option<&'static str> {
+    if accept.trim().is_empty() {
+        return Some(FORMATS[0]);
+    }
     let mut types = Vec::new();
     for item in accept.split(',') {
         let mut parts = item.split(';');
@@ -184,9 +187,6 @@ fn best_match(accept: &str) -> Option<&'static str> {
             }
         }
         types.push((t.to_ascii_lowercase(), s.to_ascii_lowercase(), q));
-    }
-    if types.is_empty() {
-        return Some(FORMATS[0]);
     }
     types.sort_by(|a, b| {
         let glob = |x: &(String, String, f32)| x.0 == "*" || x.1 == "*";
@@ -876,6 +876,7 @@ mod tests {
         );
         assert_eq!(best_match("image/png"), None);
         assert_eq!(best_match("garbage"), None);
+        assert_eq!(best_match(""), Some("text/plain"));
     }
 
     #[test]
