@@ -62,6 +62,11 @@ admin = true
 account = "test"
 user = "tester3"
 key = "testing3"
+[[auth.user]]
+account = "admin"
+user = "admin"
+key = "admin"
+reseller_admin = true
 CONF
 "$bin" serve --config "$work/sofgate.toml" > "$work/out" 2> "$work/log" &
 pid=$!
@@ -84,6 +89,9 @@ username2 = tester2
 password2 = testing2
 username3 = tester3
 password3 = testing3
+account6 = admin
+username6 = admin
+password6 = admin
 # A filesystem has no empty path components: names are normalized as in
 # Swift-on-File (leading and repeated slashes collapse).
 normalized_urls = True

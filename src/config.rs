@@ -84,6 +84,9 @@ pub struct StorageConfig {
     /// Also read gluster-swift's legacy pickled metadata (rewritten as JSON
     /// on the next metadata write).
     pub read_pickled_metadata: bool,
+    /// Seconds between two sweeps that remove expired objects from disk
+    /// (0: never; expired objects answer 404 either way).
+    pub expirer_interval_secs: u64,
     /// Accounts whose files belong to a POSIX user, so that user sees them
     /// as their own on the mount.
     #[serde(rename = "owner")]
@@ -110,6 +113,7 @@ impl Default for StorageConfig {
             reap_temp_after_secs: 3600,
             usage_cache_secs: 10,
             read_pickled_metadata: false,
+            expirer_interval_secs: 300,
             owners: Vec::new(),
         }
     }

@@ -143,6 +143,7 @@ fn serve(
                 }
             }
         });
+        sofgate::swift::expirer::spawn(app.clone());
         sofgate::http::server::serve(listener, app, shutdown_signal())
             .await
             .map_err(|e| e.to_string())

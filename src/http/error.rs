@@ -78,21 +78,25 @@ impl ApiError {
         )
     }
 
-    /// The response a client sees: the message, or Swift's short HTML page.
+    /// The body a client sees: the message, or Swift's short HTML page.
+    pub fn body_text(&self) -> String {
+        if self.has_message() {
+            return self.to_string();
+        }
+        let title = self.status().canonical_reason().unwrap_or("Error");
+        format!(
+            "<html><h1>{title}</h1><p>{}</p></html>",
+            escape(&self.to_string())
+        )
+    }
+
+    /// The response a client sees (see [`ApiError::body_text`]).
     pub fn into_response(self, head_only: bool) -> Response<Body> {
         let status = self.status();
         if status.is_server_error() {
             tracing::warn!("{status}: {self}");
         }
-        let title = status.canonical_reason().unwrap_or("Error");
-        let text = if self.has_message() {
-            self.to_string()
-        } else {
-            format!(
-                "<html><h1>{title}</h1><p>{}</p></html>",
-                escape(&self.to_string())
-            )
-        };
+        let text = self.body_text();
         let mut b = Response::builder()
             .status(status)
             .header("Content-Type", "text/html; charset=UTF-8");

@@ -3,6 +3,7 @@
 //! Nothing here knows about HTTP.
 
 pub mod container;
+pub mod expiry;
 pub mod listing;
 pub mod meta;
 pub mod mime;

@@ -52,6 +52,9 @@ pub fn check_account(name: &str, l: &Limits) -> Result<(), Error> {
     if name.contains('/') {
         return Err(bad("Account name cannot contain /"));
     }
+    if name == super::expiry::STATE_DIR {
+        return Err(bad("Account name is reserved"));
+    }
     check_component("Account", name)
 }
 

@@ -29,7 +29,7 @@ pub async fn handle(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
 }
 
 async fn post(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
-    let m = collect_meta(&ctx.headers, "account", &app.cfg.limits)?;
+    let mut m = collect_meta(&ctx.headers, "account", &app.cfg.limits)?;
     let acl = ctx.header(account_acl::HEADER)?.map(str::to_string);
     if let Some(a) = &acl {
         account_acl::validate(a).map_err(|e| {
@@ -39,6 +39,7 @@ async fn post(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
             ))
         })?;
     }
+    m.extend(super::quota::account_updates(&app, &ctx)?);
     blocking(&app, move |app| {
         let mut merged = scont::account_meta(&app.store, &ctx.account).unwrap_or_default();
         scont::apply_user_meta(&mut merged, m.clone());
@@ -110,6 +111,7 @@ async fn get(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
                 b = b.header(account_acl::HEADER, v);
             }
         }
+        b = super::quota::account_headers(b, app, &m);
         for (k, v) in &m {
             if k.starts_with("X-Account-Meta-") && (owner || !is_owner_only(k)) {
                 if let Ok(v) = http::HeaderValue::from_bytes(v.as_bytes()) {

@@ -29,6 +29,7 @@ pub async fn handle(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Res
 /// key and tempurl keys are changed by owners only; others' are ignored, as
 /// Swift does.
 fn request_meta(app: &App, ctx: &Ctx, owner: bool) -> ApiResult<Meta> {
+    super::quota::check_container_headers(ctx)?;
     let mut m = collect_meta(&ctx.headers, "container", &app.cfg.limits)?;
     if !owner {
         m.retain(|k, _| !is_owner_only(k));

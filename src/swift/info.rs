@@ -24,7 +24,7 @@ pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
             }
         })
         .collect();
-    let v = json!({
+    let mut v = json!({
         "swift": {
             "version": env!("CARGO_PKG_VERSION"),
             "max_file_size": l.max_file_size,
@@ -53,6 +53,11 @@ pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
             "deprecated_digests": ["sha1"],
         },
     });
+    for (k, f) in super::bulk::info() {
+        v[k] = f;
+    }
+    v["container_quotas"] = json!({});
+    v["account_quotas"] = json!({});
     let text = v.to_string();
     let b = Response::builder()
         .header("Content-Type", "application/json; charset=UTF-8")

@@ -4,14 +4,17 @@
 pub mod account;
 pub mod account_acl;
 pub mod auth;
+pub mod bulk;
 pub mod container;
 pub mod cors;
 pub mod dlo;
+pub mod expirer;
 pub mod formpost;
 pub mod headers;
 pub mod info;
 pub mod listing;
 pub mod object;
+pub mod quota;
 pub mod range;
 pub mod slo;
 pub mod staticweb;
@@ -252,6 +255,16 @@ impl App {
         // A browser form upload carries its own signature (Swift's formpost).
         if temp.is_none() && formpost::applies(&ctx) {
             return formpost::handle(self, ctx, parts.uri.path(), body).await;
+        }
+        if let Some(op) = bulk::operation(&ctx)? {
+            let (c, o) = match target {
+                Target::Container { container, .. } => (Some(container), None),
+                Target::Object {
+                    container, object, ..
+                } => (Some(container), Some(object)),
+                _ => (None, None),
+            };
+            return bulk::handle(self, ctx, op, c, o, body).await;
         }
         let web = staticweb::applies(&ctx);
         let resp = match target {

@@ -335,7 +335,7 @@ pub(super) fn request_meta(app: &App, ctx: &Ctx, object: &str) -> ApiResult<Meta
 const MAX_DELETE_AT: u64 = 9_999_999_999;
 
 /// `X-Delete-At` / `X-Delete-After`, checked as Swift does.
-fn delete_at(ctx: &Ctx) -> ApiResult<Option<u64>> {
+pub(super) fn delete_at(ctx: &Ctx) -> ApiResult<Option<u64>> {
     let now = now_secs();
     if let Some(after) = ctx.header("x-delete-after")? {
         let secs: i64 = after
@@ -437,8 +437,10 @@ async fn put(
     {
         return blocking(&app, move |app| {
             let loc = authorize(app, &ctx, &container, true)?;
+            super::quota::check(app, &ctx, &loc, 0)?;
             let info = sobj::put_dir_marker(&app.store, &loc, &object, meta)?;
             app.store.usage.invalidate(&loc);
+            super::expirer::note(app, &loc, &ctx.account, &container, &object, &info.meta);
             Ok(created(&info))
         })
         .await;
@@ -454,6 +456,7 @@ async fn put(
                     "The object exists (If-None-Match: *).".into(),
                 ));
             }
+            super::quota::check(&app, &ctx, &loc, length.unwrap_or(0))?;
             let mut w = Writer::create(&app.store, &loc, &object)?;
             loop {
                 match rx.blocking_recv() {
@@ -473,8 +476,12 @@ async fn put(
                     "Request body shorter than Content-Length".into(),
                 ));
             }
+            if length.is_none() {
+                super::quota::check(&app, &ctx, &loc, w.size())?;
+            }
             let info = w.commit(meta, expected.as_deref())?;
             app.store.usage.invalidate(&loc);
+            super::expirer::note(&app, &loc, &ctx.account, &container, &object, &info.meta);
             Ok(info)
         })
     };
@@ -638,6 +645,7 @@ async fn do_copy(
                 Ranges::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable(total)),
                 _ => (0, total),
             };
+            super::quota::check(app, &ctx, &dst_loc, len)?;
             let mut w = Writer::create(&app.store, &dst_loc, &object)?;
             for part in dlo::slice(&segs, start, len) {
                 if let Part::Path { path, offset, len } = part {
@@ -649,6 +657,7 @@ async fn do_copy(
             }
             w.commit(m, None)?
         } else if src.info.is_dir_marker() {
+            super::quota::check(app, &ctx, &dst_loc, 0)?;
             sobj::put_dir_marker(&app.store, &dst_loc, &object, m)?
         } else {
             // A Range on a copy copies just that part, as Swift's copy does.
@@ -662,6 +671,7 @@ async fn do_copy(
                 }
                 Ranges::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable(src.info.size)),
             };
+            super::quota::check(app, &ctx, &dst_loc, len)?;
             let mut w = Writer::create(&app.store, &dst_loc, &object)?;
             src.file
                 .seek(std::io::SeekFrom::Start(start))
@@ -670,6 +680,7 @@ async fn do_copy(
             w.commit(m, None)?
         };
         app.store.usage.invalidate(&dst_loc);
+        super::expirer::note(app, &dst_loc, &ctx.account, &container, &object, &info.meta);
         let from = format!(
             "{src_container}/{}",
             utf8_percent_encode(&src_object, PATH_SET)
@@ -706,7 +717,7 @@ async fn post(
     blocking(&app, move |app| {
         let loc = authorize(app, &ctx, &container, true)?;
         let mut gone = false;
-        sobj::update_meta(&app.store, &loc, &object, |old| {
+        let info = sobj::update_meta(&app.store, &loc, &object, |old| {
             gone = expired(old);
             // Swift POST semantics: user metadata is replaced, not merged.
             let mut m: Meta = old
@@ -739,6 +750,7 @@ async fn post(
         if gone {
             return Err(ApiError::NotFound);
         }
+        super::expirer::note(app, &loc, &ctx.account, &container, &object, &info.meta);
         Ok(empty_response(StatusCode::ACCEPTED)
             .body(body::empty())
             .expect("valid response"))

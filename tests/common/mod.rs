@@ -109,7 +109,8 @@ impl Builder {
             "[auth]\nsecret = \"{}\"\n\
              [[auth.user]]\naccount = \"test\"\nuser = \"tester\"\nkey = \"testing\"\nadmin = true\n\
              [[auth.user]]\naccount = \"test2\"\nuser = \"tester2\"\nkey = \"testing2\"\nadmin = true\n\
-             [[auth.user]]\naccount = \"test\"\nuser = \"tester3\"\nkey = \"testing3\"\n",
+             [[auth.user]]\naccount = \"test\"\nuser = \"tester3\"\nkey = \"testing3\"\n\
+             [[auth.user]]\naccount = \"admin\"\nuser = \"admin\"\nkey = \"admin\"\nreseller_admin = true\n",
             self.secret
         ));
         if !self.storage.is_empty() {

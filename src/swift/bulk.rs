@@ -1,0 +1,934 @@
+//! Swift's bulk operations: `?bulk-delete` (many objects and containers in
+//! one request, named one per line in the body) and
+//! `?extract-archive=tar|tar.gz|tar.bz2` (each regular file of an archive
+//! becomes an object). Both answer `200` at once and stream their outcome:
+//! a space every few seconds while working, so that nothing between client
+//! and server times out, then a summary (plain text, JSON or XML by Accept)
+//! whose "Response Status" is the real result and whose "Errors" list the
+//! items that failed.
+
+use std::collections::HashSet;
+use std::io::{self, Read};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
+use http_body::{Body as HttpBody, Frame};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use percent_encoding::{percent_decode, percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::headers::collect_meta;
+use super::{object, App, Ctx};
+use crate::http::body::Body;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::request::normalize_object;
+use crate::store::container as scont;
+use crate::store::meta::{keys, Meta};
+use crate::store::name::{check_container, check_object};
+use crate::store::object::{self as sobj, Writer};
+
+/// Most names one bulk delete may carry.
+pub const MAX_DELETES_PER_REQUEST: usize = 10_000;
+/// A bulk delete stops after this many failed items.
+pub const MAX_FAILED_DELETES: usize = 1_000;
+/// Most containers one archive may create.
+pub const MAX_CONTAINERS_PER_EXTRACTION: usize = 10_000;
+/// An extraction stops after this many failed files.
+pub const MAX_FAILED_EXTRACTIONS: usize = 1_000;
+/// A keep-alive space goes out when nothing was sent for this long.
+const YIELD_EVERY: Duration = Duration::from_secs(10);
+/// Response formats, in Swift's order of preference.
+const FORMATS: [&str; 4] = [
+    "text/plain",
+    "application/json",
+    "application/xml",
+    "text/xml",
+];
+/// Python's `quote(safe='/')`: what stays as is in names of the error list.
+const QUOTE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'~')
+    .remove(b'/');
+
+/// What `/info` says of the bulk operations.
+pub fn info() -> [(&'static str, Value); 2] {
+    [
+        (
+            "bulk_delete",
+            json!({
+                "max_deletes_per_request": MAX_DELETES_PER_REQUEST,
+                "max_failed_deletes": MAX_FAILED_DELETES,
+            }),
+        ),
+        (
+            "bulk_upload",
+            json!({
+                "max_containers_per_extraction": MAX_CONTAINERS_PER_EXTRACTION,
+                "max_failed_extractions": MAX_FAILED_EXTRACTIONS,
+            }),
+        ),
+    ]
+}
+
+/// A bulk operation asked for by a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Delete,
+    Extract(Compression),
+}
+
+/// How an uploaded archive is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Bzip2,
+}
+
+/// The bulk operation `ctx` asks for, if any.
+pub fn operation(ctx: &Ctx) -> ApiResult<Option<Op>> {
+    if ctx.method == Method::PUT {
+        if let Some(f) = ctx.query.get("extract-archive") {
+            let c = match f.to_ascii_lowercase().trim_matches('.') {
+                "tar" => Compression::None,
+                "tar.gz" => Compression::Gzip,
+                "tar.bz2" => Compression::Bzip2,
+                _ => return Err(ApiError::BadRequest("Unsupported archive format".into())),
+            };
+            return Ok(Some(Op::Extract(c)));
+        }
+    }
+    if (ctx.method == Method::POST || ctx.method == Method::DELETE)
+        && ctx.query.contains_key("bulk-delete")
+    {
+        return Ok(Some(Op::Delete));
+    }
+    Ok(None)
+}
+
+/// Runs a bulk operation. `container` and `object` are the rest of the
+/// request path (where an archive is extracted to).
+pub async fn handle(
+    app: Arc<App>,
+    ctx: Ctx,
+    op: Op,
+    container: Option<String>,
+    object: Option<String>,
+    body: Incoming,
+) -> ApiResult<Response<Body>> {
+    let fmt = ctx
+        .header("accept")
+        .ok()
+        .flatten()
+        .map_or(Some(FORMATS[0]), best_match);
+    let (in_tx, in_rx) = mpsc::channel(8);
+    tokio::spawn(pump(body, in_tx));
+    let (out_tx, out_rx) = mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let mut input = BodyReader {
+            rx: in_rx,
+            cur: Bytes::new(),
+        };
+        let mut reply = Reply::new(out_tx, fmt);
+        let summary = match op {
+            Op::Delete => delete(&app, &ctx, &mut input, &mut reply),
+            Op::Extract(c) => {
+                let base = [container, object]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join("/");
+                extract(
+                    &app,
+                    &ctx,
+                    base.trim_end_matches('/'),
+                    c,
+                    &mut input,
+                    &mut reply,
+                )
+            }
+        };
+        // The client sends the whole body before it reads the answer.
+        let _ = io::copy(&mut input, &mut io::sink());
+        reply.finish(summary);
+    });
+    Ok(Response::builder()
+        .header("Content-Type", fmt.unwrap_or("text/html; charset=UTF-8"))
+        .body(ChannelBody { rx: out_rx }.boxed())
+        .expect("valid response"))
+}
+
+/// Swift's `Accept` matching: the best-rated pattern (exact types before
+/// globs at equal quality) picks the first format it matches.
+fn best_match(accept: &str) -> Option<&'static str> {
+    if accept.trim().is_empty() {
+        return Some(FORMATS[0]);
+    }
+    let mut types = Vec::new();
+    for item in accept.split(',') {
+        let mut parts = item.split(';');
+        let (t, s) = parts.next()?.trim().split_once('/')?;
+        if t.is_empty() || s.is_empty() {
+            return None;
+        }
+        let mut q = 1.0f32;
+        for p in parts.map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = p.split_once('=')?;
+            if k.trim() == "q" {
+                q = v.trim().parse().ok()?;
+            }
+        }
+        types.push((t.to_ascii_lowercase(), s.to_ascii_lowercase(), q));
+    }
+    types.sort_by(|a, b| {
+        let glob = |x: &(String, String, f32)| x.0 == "*" || x.1 == "*";
+        b.2.total_cmp(&a.2).then(glob(a).cmp(&glob(b)))
+    });
+    types.iter().find_map(|(t, s, _)| {
+        FORMATS.into_iter().find(|f| {
+            let (ft, fs) = f.split_once('/').expect("type/subtype");
+            (t == "*" || t == ft) && (s == "*" || s == fs)
+        })
+    })
+}
+
+/// Feeds the request body to the blocking worker.
+async fn pump(mut body: Incoming, tx: mpsc::Sender<io::Result<Bytes>>) {
+    loop {
+        match body.frame().await {
+            Some(Ok(f)) => {
+                if let Ok(d) = f.into_data() {
+                    if tx.send(Ok(d)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Some(Err(e)) => {
+                let _ = tx.send(Err(io::Error::other(e))).await;
+                return;
+            }
+            None => return,
+        }
+    }
+}
+
+/// The request body as a blocking reader.
+struct BodyReader {
+    rx: mpsc::Receiver<io::Result<Bytes>>,
+    cur: Bytes,
+}
+
+impl Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.cur = b,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur.split_to(n));
+        Ok(n)
+    }
+}
+
+/// The streamed response body.
+struct ChannelBody {
+    rx: mpsc::Receiver<Bytes>,
+}
+
+impl HttpBody for ChannelBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        self.rx.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+/// Writes the response: keep-alive whitespace, then the summary.
+struct Reply {
+    tx: mpsc::Sender<Bytes>,
+    fmt: Option<&'static str>,
+    last: Instant,
+    beat: &'static [u8],
+    separator: &'static [u8],
+}
+
+impl Reply {
+    fn new(tx: mpsc::Sender<Bytes>, fmt: Option<&'static str>) -> Reply {
+        let xml = fmt.is_some_and(|f| f.ends_with("/xml"));
+        Reply {
+            tx,
+            fmt,
+            last: Instant::now(),
+            beat: if xml {
+                b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+            } else {
+                b" "
+            },
+            separator: b"",
+        }
+    }
+
+    /// Sends a keep-alive when due.
+    fn tick(&mut self) {
+        if self.last.elapsed() >= YIELD_EVERY {
+            self.last = Instant::now();
+            let _ = self.tx.blocking_send(Bytes::from_static(self.beat));
+            self.beat = b" ";
+            self.separator = b"\r\n\r\n";
+        }
+    }
+
+    fn finish(self, s: Summary) {
+        let mut out = self.separator.to_vec();
+        out.extend_from_slice(s.render(self.fmt).as_bytes());
+        let _ = self.tx.blocking_send(Bytes::from(out));
+    }
+}
+
+/// The outcome of a bulk operation.
+struct Summary {
+    /// `delete` or `extract`: the XML root.
+    root: &'static str,
+    status: StatusCode,
+    body: String,
+    counts: Vec<(&'static str, u64)>,
+    /// Quoted name and status line of each failed item.
+    errors: Vec<(String, String)>,
+}
+
+impl Summary {
+    fn new(root: &'static str, status: StatusCode, counts: &[&'static str]) -> Summary {
+        Summary {
+            root,
+            status,
+            body: String::new(),
+            counts: counts.iter().map(|c| (*c, 0)).collect(),
+            errors: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, count: &str) {
+        if let Some(c) = self.counts.iter_mut().find(|c| c.0 == count) {
+            c.1 += 1;
+        }
+    }
+
+    fn count(&self, count: &str) -> u64 {
+        self.counts.iter().find(|c| c.0 == count).map_or(0, |c| c.1)
+    }
+
+    /// Ends the operation with `e` as its status.
+    fn abort(&mut self, e: &ApiError) {
+        self.status = e.status();
+        self.body = e.body_text();
+    }
+
+    fn render(&self, fmt: Option<&str>) -> String {
+        let status = status_line(self.status);
+        if fmt == Some("application/json") {
+            let mut m = serde_json::Map::new();
+            m.insert("Response Status".into(), status.into());
+            m.insert("Response Body".into(), self.body.clone().into());
+            for (k, v) in &self.counts {
+                m.insert((*k).into(), (*v).into());
+            }
+            let errors: Vec<Value> = self.errors.iter().map(|(n, s)| json!([n, s])).collect();
+            m.insert("Errors".into(), errors.into());
+            return Value::Object(m).to_string();
+        }
+        let mut fields: Vec<(&str, String)> = vec![
+            ("Response Status", status),
+            ("Response Body", self.body.clone()),
+        ];
+        fields.extend(self.counts.iter().map(|(k, v)| (*k, v.to_string())));
+        fields.sort_by(|a, b| a.0.cmp(b.0));
+        let mut out = String::new();
+        if fmt.is_some_and(|f| f.ends_with("/xml")) {
+            out.push_str(&format!("<{}>\n", self.root));
+            for (k, v) in fields {
+                let tag = k.replace(' ', "_").to_lowercase();
+                out.push_str(&format!("<{tag}>{}</{tag}>\n", xml_escape(&v)));
+            }
+            out.push_str("<errors>\n");
+            for (n, s) in &self.errors {
+                out.push_str(&format!(
+                    "<object><name>{}</name><status>{}</status></object>\n",
+                    xml_escape(n),
+                    xml_escape(s)
+                ));
+            }
+            out.push_str(&format!("</errors>\n</{}>\n", self.root));
+            return out;
+        }
+        for (k, v) in fields {
+            out.push_str(&format!("{k}: {v}\n"));
+        }
+        out.push_str("Errors:\n");
+        for (n, s) in &self.errors {
+            out.push_str(&format!("{n}, {s}\n"));
+        }
+        out
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// `404 Not Found`, with Swift's reason phrases.
+fn status_line(s: StatusCode) -> String {
+    let reason = match s {
+        StatusCode::PAYLOAD_TOO_LARGE => "Request Entity Too Large",
+        _ => s.canonical_reason().unwrap_or(""),
+    };
+    format!("{} {reason}", s.as_u16())
+}
+
+fn quote(name: &[u8]) -> String {
+    percent_encode(name, QUOTE).to_string()
+}
+
+/// Longest `container/object` name a request may name.
+fn max_path(app: &App) -> usize {
+    app.cfg.limits.max_object_name_length + app.cfg.limits.max_container_name_length + 2
+}
+
+/// Swift needs to know the body is bounded: a length or chunks.
+fn check_length(ctx: &Ctx) -> ApiResult<()> {
+    let chunked = ctx
+        .header("transfer-encoding")?
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    if ctx.headers.contains_key("content-length") || chunked {
+        Ok(())
+    } else {
+        Err(ApiError::LengthRequired)
+    }
+}
+
+// ---- bulk delete ----
+
+/// Deletes every name in the body: objects first, then containers.
+fn delete(app: &App, ctx: &Ctx, input: &mut BodyReader, reply: &mut Reply) -> Summary {
+    const DELETED: &str = "Number Deleted";
+    const NOT_FOUND: &str = "Number Not Found";
+    let mut s = Summary::new("delete", StatusCode::OK, &[DELETED, NOT_FOUND]);
+    let mut failed_status = StatusCode::BAD_REQUEST;
+    let res = (|| -> ApiResult<()> {
+        if reply.fmt.is_none() {
+            return Err(ApiError::NotAcceptable);
+        }
+        if ctx
+            .header("content-type")?
+            .is_some_and(|t| !t.starts_with("text/plain"))
+        {
+            return Err(ApiError::NotAcceptable);
+        }
+        check_length(ctx)?;
+        let names = read_names(input, max_path(app))?;
+        let is_object = |n: &[u8]| {
+            let t = trim_slashes(n);
+            t.contains(&b'/')
+        };
+        for objects in [true, false] {
+            for raw in names.iter().filter(|n| !n.is_empty()) {
+                if is_object(raw) != objects {
+                    continue;
+                }
+                reply.tick();
+                let outcome = match std::str::from_utf8(raw) {
+                    Ok(n) if !n.contains('\0') => delete_one(app, ctx, n),
+                    _ => Err(ApiError::PreconditionFailed(String::new())),
+                };
+                match outcome {
+                    Ok(()) => s.add(DELETED),
+                    Err(ApiError::NotFound) => s.add(NOT_FOUND),
+                    Err(e) => {
+                        if e.status().is_server_error() {
+                            failed_status = StatusCode::BAD_GATEWAY;
+                        }
+                        s.errors.push((quote(raw), status_line(e.status())));
+                        if s.errors.len() >= MAX_FAILED_DELETES {
+                            return Err(ApiError::BadRequest(
+                                "Max delete failures exceeded".into(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    })();
+    match res {
+        Err(e) => s.abort(&e),
+        Ok(()) if !s.errors.is_empty() => s.status = failed_status,
+        Ok(()) if s.count(DELETED) + s.count(NOT_FOUND) == 0 => {
+            s.status = StatusCode::BAD_REQUEST;
+            s.body = "Invalid bulk delete.".into();
+        }
+        Ok(()) => {}
+    }
+    s
+}
+
+fn trim_slashes(n: &[u8]) -> &[u8] {
+    let start = n.iter().position(|b| *b != b'/').unwrap_or(n.len());
+    let end = n.iter().rposition(|b| *b != b'/').map_or(start, |e| e + 1);
+    &n[start..end.max(start)]
+}
+
+/// The body's names, one a line, URL-decoded (not yet checked as UTF-8).
+fn read_names(input: &mut impl Read, max_path: usize) -> ApiResult<Vec<Vec<u8>>> {
+    let mut names = Vec::new();
+    let mut line = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let too_many = || {
+        ApiError::TooLarge(format!(
+            "Maximum Bulk Deletes: {MAX_DELETES_PER_REQUEST} per request"
+        ))
+    };
+    loop {
+        let n = input
+            .read(&mut buf)
+            .map_err(|_| ApiError::BadRequest("Request body incomplete".into()))?;
+        if n == 0 {
+            let name = decode_name(&line);
+            if !name.is_empty() {
+                names.push(name);
+            }
+            if names.len() > MAX_DELETES_PER_REQUEST {
+                return Err(too_many());
+            }
+            return Ok(names);
+        }
+        for part in buf[..n].split_inclusive(|b| *b == b'\n') {
+            line.extend_from_slice(part);
+            if line.last() == Some(&b'\n') {
+                names.push(decode_name(&line));
+                line.clear();
+                if names.len() > MAX_DELETES_PER_REQUEST {
+                    return Err(too_many());
+                }
+            } else if line.len() > max_path * 2 {
+                return Err(ApiError::BadRequest("Invalid File Name".into()));
+            }
+        }
+    }
+}
+
+fn decode_name(line: &[u8]) -> Vec<u8> {
+    percent_decode(line.trim_ascii()).collect()
+}
+
+/// Deletes one `container/object` or `container` as a DELETE of it would.
+fn delete_one(app: &App, ctx: &Ctx, name: &str) -> ApiResult<()> {
+    let l = &app.store.opts.limits;
+    let rel = name.trim_start_matches('/');
+    let (container, rest) = rel.split_once('/').unwrap_or((rel, ""));
+    let obj = normalize_object(rest);
+    check_container(container, l)?;
+    if obj.is_empty() {
+        ctx.authorize(Some(container), false, true, None)?;
+        let loc = app.store.find_container(&ctx.account, container)?;
+        scont::delete(&loc)?;
+        app.store.usage.forget(&loc);
+    } else {
+        check_object(&obj, l)?;
+        let loc = object::authorize(app, ctx, container, true)?;
+        sobj::delete(&loc, &obj)?;
+        app.store.usage.invalidate(&loc);
+    }
+    Ok(())
+}
+
+// ---- extract archive ----
+
+/// Why an extraction stopped.
+enum Abort {
+    Api(ApiError),
+    /// The archive (or its compression) is broken.
+    Archive(io::Error),
+}
+
+impl From<ApiError> for Abort {
+    fn from(e: ApiError) -> Self {
+        Abort::Api(e)
+    }
+}
+
+/// Why one file was not stored.
+enum FileError {
+    Api(ApiError),
+    Archive(io::Error),
+}
+
+impl From<ApiError> for FileError {
+    fn from(e: ApiError) -> Self {
+        FileError::Api(e)
+    }
+}
+
+impl From<crate::store::Error> for FileError {
+    fn from(e: crate::store::Error) -> Self {
+        FileError::Api(e.into())
+    }
+}
+
+const CREATED: &str = "Number Files Created";
+
+/// Stores each regular file of the archive under `base` (a container and
+/// prefix, or nothing: then the first component names the container).
+fn extract(
+    app: &App,
+    ctx: &Ctx,
+    base: &str,
+    compression: Compression,
+    input: &mut BodyReader,
+    reply: &mut Reply,
+) -> Summary {
+    let mut s = Summary::new("extract", StatusCode::CREATED, &[CREATED]);
+    let mut failed_status = StatusCode::BAD_REQUEST;
+    let res = extract_all(
+        app,
+        ctx,
+        base,
+        compression,
+        input,
+        reply,
+        &mut s,
+        &mut failed_status,
+    );
+    match res {
+        Err(Abort::Api(e)) => s.abort(&e),
+        Err(Abort::Archive(e)) => {
+            s.status = StatusCode::BAD_REQUEST;
+            s.body = format!("Invalid Tar File: {e}");
+        }
+        Ok(()) if !s.errors.is_empty() => s.status = failed_status,
+        Ok(()) if s.count(CREATED) == 0 => {
+            s.status = StatusCode::BAD_REQUEST;
+            s.body = "Invalid Tar File: No Valid Files".into();
+        }
+        Ok(()) => {}
+    }
+    s
+}
+
+#[allow(clippy::too_many_arguments)]
+fn extract_all(
+    app: &App,
+    ctx: &Ctx,
+    base: &str,
+    compression: Compression,
+    input: &mut BodyReader,
+    reply: &mut Reply,
+    s: &mut Summary,
+    failed_status: &mut StatusCode,
+) -> Result<(), Abort> {
+    if reply.fmt.is_none() {
+        return Err(ApiError::NotAcceptable.into());
+    }
+    check_length(ctx)?;
+    let max_path = max_path(app);
+    let delete_at = object::delete_at(ctx)?;
+    let reader: Box<dyn Read + '_> = match compression {
+        Compression::None => Box::new(input),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
+        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(input)),
+    };
+    let mut archive = tar::Archive::new(reader);
+    let mut accessed: HashSet<String> = HashSet::new();
+    let mut containers_created = 0usize;
+    for entry in archive.entries().map_err(Abort::Archive)? {
+        reply.tick();
+        if s.errors.len() >= MAX_FAILED_EXTRACTIONS {
+            break;
+        }
+        let mut entry = entry.map_err(Abort::Archive)?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let raw = entry.path_bytes().into_owned();
+        let mut rel: &[u8] = raw.strip_prefix(b"./").unwrap_or(&raw);
+        while let Some(r) = rel.strip_prefix(b"/") {
+            rel = r;
+        }
+        let mut path = Vec::with_capacity(base.len() + 1 + rel.len());
+        if !base.is_empty() {
+            path.extend_from_slice(base.as_bytes());
+            path.push(b'/');
+        }
+        path.extend_from_slice(rel);
+        if !path.contains(&b'/') {
+            continue; // a file at the top level has no container
+        }
+        let quoted = quote(&path[..path.len().min(max_path)]);
+        let path = match String::from_utf8(path) {
+            Ok(p) if !p.contains('\0') => p,
+            _ => {
+                s.errors
+                    .push((quoted, status_line(StatusCode::PRECONDITION_FAILED)));
+                continue;
+            }
+        };
+        if entry.size() > app.cfg.limits.max_file_size {
+            s.errors
+                .push((quoted, status_line(StatusCode::PAYLOAD_TOO_LARGE)));
+            continue;
+        }
+        let (container, rest) = path.split_once('/').expect("has a slash");
+        let obj = normalize_object(rest);
+        if obj.is_empty() {
+            continue;
+        }
+        let named = check_container(container, &app.store.opts.limits)
+            .and_then(|()| check_object(&obj, &app.store.opts.limits));
+        if let Err(e) = named {
+            s.errors
+                .push((quoted, status_line(ApiError::from(e).status())));
+            continue;
+        }
+        let mut container_failure = None;
+        if !accessed.contains(container) {
+            match create_container(app, ctx, container) {
+                Ok(true) => {
+                    containers_created += 1;
+                    if containers_created > MAX_CONTAINERS_PER_EXTRACTION {
+                        return Err(ApiError::BadRequest(format!(
+                            "More than {MAX_CONTAINERS_PER_EXTRACTION} containers to create from tar."
+                        ))
+                        .into());
+                    }
+                }
+                Ok(false) => {}
+                Err(ApiError::Unauthorized) => return Err(ApiError::Unauthorized.into()),
+                Err(e) => {
+                    // The object may still be written (a write ACL on an
+                    // existing container the caller may not HEAD).
+                    let p = format!("/v1/{}/{container}", ctx.account);
+                    container_failure = Some((
+                        quote(&p.as_bytes()[..p.len().min(max_path)]),
+                        status_line(e.status()),
+                    ));
+                }
+            }
+        }
+        let res = file_meta(app, ctx, &mut entry, &obj, delete_at)
+            .map_err(FileError::Api)
+            .and_then(|meta| {
+                let size = entry.size();
+                store_file(app, ctx, container, &obj, meta, size, &mut entry)
+            });
+        accessed.insert(container.to_string());
+        match res {
+            Ok(()) => s.add(CREATED),
+            Err(FileError::Archive(e)) => return Err(Abort::Archive(e)),
+            Err(FileError::Api(e)) => {
+                s.errors.extend(container_failure);
+                if matches!(e, ApiError::Unauthorized) {
+                    s.errors.push((quoted, status_line(e.status())));
+                    return Err(e.into());
+                }
+                if e.status().is_server_error() {
+                    *failed_status = StatusCode::BAD_GATEWAY;
+                }
+                s.errors.push((quoted, status_line(e.status())));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates `container` if it does not exist; `Ok(true)` when it was made.
+fn create_container(app: &App, ctx: &Ctx, container: &str) -> ApiResult<bool> {
+    match app.store.find_container(&ctx.account, container) {
+        Ok(_) => return Ok(false),
+        Err(crate::store::Error::NotFound) => {}
+        Err(e) => return Err(e.into()),
+    }
+    ctx.authorize(Some(container), false, true, None)?;
+    let store = &app.store;
+    let created = scont::create(
+        store,
+        &ctx.account,
+        container,
+        store.default_policy(),
+        Meta::new(),
+    )?;
+    if created {
+        if let Ok(loc) = store.find_container(&ctx.account, container) {
+            store.usage.forget(&loc);
+        }
+    }
+    Ok(created)
+}
+
+/// Metadata of an extracted object: the request's `X-Object-Meta-*` and
+/// expiry, and the file's `user.meta.*` / `user.mime_type` xattrs as GNU or
+/// BSD tar store them in pax headers.
+fn file_meta<R: Read>(
+    app: &App,
+    ctx: &Ctx,
+    entry: &mut tar::Entry<'_, R>,
+    obj: &str,
+    delete_at: Option<u64>,
+) -> ApiResult<Meta> {
+    let mut h = HeaderMap::new();
+    for (k, v) in &ctx.headers {
+        if k.as_str().starts_with("x-object-meta-") {
+            h.append(k.clone(), v.clone());
+        }
+    }
+    let mut content_type = None;
+    let pax = entry
+        .pax_extensions()
+        .map_err(|e| ApiError::BadRequest(format!("Invalid Tar File: {e}")))?;
+    for ext in pax.into_iter().flatten().flatten() {
+        let (Ok(k), Ok(v)) = (ext.key(), ext.value()) else {
+            continue;
+        };
+        let Some(attr) = k
+            .strip_prefix("SCHILY.xattr.user.")
+            .or_else(|| k.strip_prefix("LIBARCHIVE.xattr.user."))
+        else {
+            continue;
+        };
+        if attr == "mime_type" {
+            content_type = Some(v.to_string());
+        } else if let Some(m) = attr.strip_prefix("meta.") {
+            let name = HeaderName::from_bytes(format!("x-object-meta-{m}").as_bytes());
+            if let (Ok(name), Ok(v)) = (name, HeaderValue::from_str(v)) {
+                h.insert(name, v);
+            }
+        }
+    }
+    let mut m = collect_meta(&h, "object", &app.cfg.limits)?;
+    m.retain(|_, v| !v.is_empty());
+    let ct = content_type
+        .filter(|c| !c.trim().is_empty())
+        .unwrap_or_else(|| crate::store::mime::guess(obj));
+    m.insert(keys::CONTENT_TYPE.into(), ct);
+    if let Some(at) = delete_at {
+        m.insert("X-Delete-At".into(), at.to_string());
+    }
+    Ok(m)
+}
+
+/// Writes one file through the store's atomic writer.
+fn store_file(
+    app: &App,
+    ctx: &Ctx,
+    container: &str,
+    obj: &str,
+    meta: Meta,
+    size: u64,
+    src: &mut impl Read,
+) -> Result<(), FileError> {
+    if obj.ends_with('/') {
+        return Err(ApiError::BadRequest("A file name cannot end in /".into()).into());
+    }
+    let loc = object::authorize(app, ctx, container, true)?;
+    super::quota::check(app, ctx, &loc, size)?;
+    let mut w = Writer::create(&app.store, &loc, obj)?;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = src.read(&mut buf).map_err(FileError::Archive)?;
+        if n == 0 {
+            break;
+        }
+        w.write(&buf[..n])?;
+    }
+    let info = w.commit(meta, None)?;
+    app.store.usage.invalidate(&loc);
+    super::expirer::note(app, &loc, &ctx.account, container, obj, &info.meta);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_matching_follows_swift() {
+        assert_eq!(best_match("application/xml"), Some("application/xml"));
+        assert_eq!(best_match("text/xml"), Some("text/xml"));
+        assert_eq!(best_match("*/*"), Some("text/plain"));
+        assert_eq!(best_match("application/*"), Some("application/json"));
+        assert_eq!(
+            best_match("text/plain;q=0.5, application/json"),
+            Some("application/json")
+        );
+        assert_eq!(best_match("image/png"), None);
+        assert_eq!(best_match("garbage"), None);
+        assert_eq!(best_match(""), Some("text/plain"));
+    }
+
+    #[test]
+    fn names_are_split_decoded_and_bounded() {
+        let mut body: &[u8] = b"/c/o%20x\n\n c2 \r\n/c/%E2%98%83";
+        let names = read_names(&mut body, 100).unwrap();
+        assert_eq!(
+            names,
+            vec![
+                b"/c/o x".to_vec(),
+                vec![],
+                b"c2".to_vec(),
+                "/c/\u{2603}".as_bytes().to_vec()
+            ]
+        );
+        let long = vec![b'a'; 201];
+        assert!(matches!(
+            read_names(&mut long.as_slice(), 100),
+            Err(ApiError::BadRequest(_))
+        ));
+        let many = "c/o\n".repeat(MAX_DELETES_PER_REQUEST + 1);
+        assert!(matches!(
+            read_names(&mut many.as_bytes(), 100),
+            Err(ApiError::TooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn summaries_render_as_swift() {
+        let mut s = Summary::new(
+            "delete",
+            StatusCode::BAD_REQUEST,
+            &["Number Deleted", "Number Not Found"],
+        );
+        s.add("Number Deleted");
+        s.errors.push(("c/a%20b".into(), "409 Conflict".into()));
+        assert_eq!(
+            s.render(Some("text/plain")),
+            "Number Deleted: 1\nNumber Not Found: 0\nResponse Body: \n\
+             Response Status: 400 Bad Request\nErrors:\nc/a%20b, 409 Conflict\n"
+        );
+        let xml = s.render(Some("application/xml"));
+        assert!(xml.starts_with("<delete>\n<number_deleted>1</number_deleted>\n"));
+        assert!(xml.ends_with(
+            "<errors>\n<object><name>c/a%20b</name><status>409 Conflict</status></object>\n</errors>\n</delete>\n"
+        ));
+        let j: Value = serde_json::from_str(&s.render(Some("application/json"))).unwrap();
+        assert_eq!(j["Number Deleted"], 1);
+        assert_eq!(j["Errors"][0][1], "409 Conflict");
+        assert_eq!(
+            status_line(StatusCode::PAYLOAD_TOO_LARGE),
+            "413 Request Entity Too Large"
+        );
+    }
+}

@@ -1,0 +1,185 @@
+//! The expiry reaper: objects whose X-Delete-At has passed leave the disk
+//! (not just answer 404), unless a later POST or PUT moved or removed their
+//! expiry; the queue under `<device>/.sofgate` stays out of the API.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+
+fn reaping_server() -> Server {
+    Builder::new().storage("expirer_interval_secs = 1").start()
+}
+
+/// Queue entries on the device.
+fn queued(device: &Path) -> Vec<PathBuf> {
+    walk(&device.join(".sofgate/expiring"))
+        .into_iter()
+        .map(|rel| device.join(".sofgate/expiring").join(rel))
+        .filter(|p| p.is_file())
+        .collect()
+}
+
+#[test]
+fn expired_object_is_removed_from_disk_with_its_empty_parents() {
+    let s = reaping_server();
+    s.put_container("c");
+    s.put_object("c/keep/x", b"stays");
+    let r = s
+        .req("PUT", &v1("c/a/b/gone"))
+        .header("X-Delete-After", "1")
+        .body(b"bye")
+        .send();
+    assert_eq!(r.status, 201);
+    let r = s
+        .req("PUT", &v1("c/keep/y"))
+        .header("X-Delete-After", "1")
+        .body(b"bye")
+        .send();
+    assert_eq!(r.status, 201);
+    let q = queued(s.device());
+    assert_eq!(q.len(), 2, "{q:?}");
+    let entry: serde_json::Value = serde_json::from_slice(&std::fs::read(&q[0]).unwrap()).unwrap();
+    assert_eq!(entry["account"], "AUTH_test");
+    assert_eq!(entry["container"], "c");
+    let file = s.cont_dir("c").join("a/b/gone");
+    assert!(file.exists());
+    assert!(
+        wait_until(Duration::from_secs(15), || !file.exists()
+            && !s.cont_dir("c").join("keep/y").exists()),
+        "the reaper did not remove the expired objects"
+    );
+    assert!(
+        !s.cont_dir("c").join("a").exists(),
+        "implicit parents go too"
+    );
+    assert!(s.cont_dir("c").join("keep/x").exists());
+    assert!(wait_until(Duration::from_secs(5), || queued(s.device()).is_empty()));
+    assert_eq!(s.get("c").lines(), vec!["keep/x"]);
+    let r = s.req("HEAD", &v1("c")).send();
+    assert_eq!(r.header("x-container-object-count"), Some("1"));
+}
+
+#[test]
+fn post_that_removes_or_moves_expiry_keeps_the_object() {
+    let s = reaping_server();
+    s.put_container("c");
+    for name in ["kept", "later"] {
+        let r = s
+            .req("PUT", &v1(&format!("c/{name}")))
+            .header("X-Delete-After", "2")
+            .body(b"data")
+            .send();
+        assert_eq!(r.status, 201);
+    }
+    let r = s
+        .req("POST", &v1("c/kept"))
+        .header("X-Remove-Delete-At", "x")
+        .send();
+    assert_eq!(r.status, 202);
+    let r = s
+        .req("POST", &v1("c/later"))
+        .header("X-Delete-After", "5")
+        .send();
+    assert_eq!(r.status, 202);
+    // The first entries fall due and are dropped: the objects stay.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(s.get("c/kept").status, 200);
+    assert_eq!(s.get("c/later").status, 200);
+    assert_eq!(queued(s.device()).len(), 1, "only the moved expiry is left");
+    assert!(
+        wait_until(Duration::from_secs(15), || !s
+            .cont_dir("c")
+            .join("later")
+            .exists()),
+        "the moved expiry was not honoured"
+    );
+    assert!(s.cont_dir("c").join("kept").exists());
+    assert_eq!(s.get("c/kept").text(), "data");
+}
+
+#[test]
+fn a_newer_put_without_expiry_is_not_reaped() {
+    let s = reaping_server();
+    s.put_container("c");
+    let r = s
+        .req("PUT", &v1("c/o"))
+        .header("X-Delete-After", "1")
+        .body(b"old")
+        .send();
+    assert_eq!(r.status, 201);
+    s.put_object("c/o", b"new");
+    assert!(wait_until(Duration::from_secs(10), || queued(s.device()).is_empty()));
+    assert_eq!(s.get("c/o").text(), "new");
+}
+
+#[test]
+fn with_the_reaper_off_expired_objects_only_answer_404() {
+    let s = Builder::new().storage("expirer_interval_secs = 0").start();
+    s.put_container("c");
+    let r = s
+        .req("PUT", &v1("c/o"))
+        .header("X-Delete-After", "1")
+        .body(b"x")
+        .send();
+    assert_eq!(r.status, 201);
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(s.get("c/o").status, 404);
+    assert!(s.cont_dir("c").join("o").exists());
+}
+
+#[test]
+fn the_queue_stays_out_of_the_api() {
+    let s = reaping_server();
+    s.put_container("c");
+    let r = s
+        .req("PUT", &v1("c/o"))
+        .header("X-Delete-After", "3600")
+        .body(b"x")
+        .send();
+    assert_eq!(r.status, 201);
+    assert!(s.device().join(".sofgate").is_dir());
+    assert_eq!(s.get("").lines(), vec!["c"]);
+    let r = s.req("GET", "/v1/.sofgate/expiring").send();
+    assert!(r.status == 403 || r.status == 400, "{r:?}");
+}
+
+#[test]
+fn several_nodes_reap_one_device_and_every_policy_is_swept() {
+    let a = Builder::new()
+        .policy("gold", false, true)
+        .policy("silver", false, false)
+        .storage("expirer_interval_secs = 1")
+        .start();
+    let b = Server::start_with_config_of(&a);
+    let r = a
+        .req("PUT", &v1("s"))
+        .header("X-Storage-Policy", "silver")
+        .send();
+    assert_eq!(r.status, 201);
+    a.put_container("g");
+    for (i, path) in ["s/x/1", "s/x/2", "g/3", "g/y/4"].iter().enumerate() {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let r = node
+            .req("PUT", &v1(path))
+            .header("X-Delete-After", "1")
+            .body(b"x")
+            .send();
+        assert_eq!(r.status, 201, "{r:?}");
+    }
+    assert_eq!(queued(a.device_of("silver")).len(), 2);
+    assert_eq!(queued(a.device_of("gold")).len(), 2);
+    let silver = a.device_of("silver").join("AUTH_test/s");
+    let gold = a.device_of("gold").join("AUTH_test/g");
+    assert!(wait_until(Duration::from_secs(15), || walk(&silver)
+        .is_empty()
+        && walk(&gold).is_empty()));
+    assert!(wait_until(Duration::from_secs(5), || queued(
+        a.device_of("silver")
+    )
+    .is_empty()
+        && queued(a.device_of("gold")).is_empty()));
+    assert!(a.is_alive() && b.is_alive());
+}
