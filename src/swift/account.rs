@@ -56,6 +56,7 @@ async fn post(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
                 None => {}
             }
         })?;
+        app.quotas.forget_account(&ctx.account);
         Ok(empty_response(StatusCode::NO_CONTENT)
             .body(body::empty())
             .expect("valid response"))

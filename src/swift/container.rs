@@ -95,9 +95,10 @@ async fn put(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
             None => policy,
         };
         let created = scont::create(store, &ctx.account, &container, policy, m)?;
-        if created {
-            // A container of the same name deleted elsewhere may be cached.
-            if let Ok(loc) = store.find_container(&ctx.account, &container) {
+        if let Ok(loc) = store.find_container(&ctx.account, &container) {
+            app.quotas.forget_container(&loc);
+            if created {
+                // A container of the same name deleted elsewhere may be cached.
                 store.usage.forget(&loc);
             }
         }
@@ -122,6 +123,7 @@ async fn post(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<
         scont::apply_user_meta(&mut merged, m.clone());
         check_totals(&merged, "container", &app.cfg.limits)?;
         scont::update_container_meta(&app.store, &loc, m)?;
+        app.quotas.forget_container(&loc);
         Ok(empty_response(StatusCode::NO_CONTENT)
             .body(body::empty())
             .expect("valid response"))

@@ -38,6 +38,8 @@ pub struct App {
     pub cfg: Config,
     pub store: Store,
     pub auth: Auth,
+    /// Quota settings, cached.
+    pub quotas: quota::Cache,
 }
 
 /// One request's parsed parts, handed to every handler.
@@ -123,6 +125,7 @@ impl App {
         Ok(App {
             auth: Auth::new(cfg.auth.clone()),
             store: Store::new(policies, opts),
+            quotas: Default::default(),
             cfg,
         })
     }

@@ -6,6 +6,16 @@
 //! set. An object write that would take a container or account over its
 //! quota is refused with 413 before anything is written. Usage comes from
 //! the store's usage cache, which a write through this node refreshes.
+//!
+//! The quota settings themselves are kept in memory for the usage cache's
+//! lifetime (`usage_cache_secs`), so an ordinary PUT reads no container or
+//! account metadata for them; a change made through this node applies at
+//! once, one made through another node within that time (Swift's proxies
+//! cache container and account info the same way).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use http::response::Builder;
 
@@ -128,10 +138,66 @@ fn exceeded(msg: &str) -> ApiError {
     ApiError::TooLarge(msg.into())
 }
 
+/// Quota settings of containers and accounts, by key, with when they were read.
+#[derive(Default)]
+pub struct Cache {
+    entries: Mutex<HashMap<String, (Instant, Meta)>>,
+}
+
+impl Cache {
+    fn get(
+        &self,
+        key: String,
+        ttl: Duration,
+        load: impl FnOnce() -> ApiResult<Meta>,
+    ) -> ApiResult<Meta> {
+        if let Some((at, m)) = self.entries.lock().expect("quota cache").get(&key) {
+            if at.elapsed() < ttl {
+                return Ok(m.clone());
+            }
+        }
+        let mut m = load()?;
+        m.retain(|k, _| k.contains("Quota-"));
+        let mut e = self.entries.lock().expect("quota cache");
+        if e.len() > 100_000 {
+            e.clear();
+        }
+        e.insert(key, (Instant::now(), m.clone()));
+        Ok(m)
+    }
+
+    /// Drops what is known of a container's settings (after a change here).
+    pub fn forget_container(&self, loc: &ContainerLoc) {
+        self.entries
+            .lock()
+            .expect("quota cache")
+            .remove(&container_key(loc));
+    }
+
+    /// Drops what is known of an account's settings (after a change here).
+    pub fn forget_account(&self, account: &str) {
+        self.entries
+            .lock()
+            .expect("quota cache")
+            .remove(&account_key(account));
+    }
+}
+
+fn container_key(loc: &ContainerLoc) -> String {
+    format!("c{}", loc.dir.display())
+}
+
+fn account_key(account: &str) -> String {
+    format!("a{account}")
+}
+
 /// Refuses (413) a write of one object of `size` bytes into `loc` that
 /// would go over the container's or the account's quota.
 pub fn check(app: &App, ctx: &Ctx, loc: &ContainerLoc, size: u64) -> ApiResult<()> {
-    let cm = scont::container_meta(loc)?;
+    let ttl = app.store.opts.usage_ttl;
+    let cm = app
+        .quotas
+        .get(container_key(loc), ttl, || Ok(scont::container_meta(loc)?))?;
     let (cb, cc) = (
         quota(&cm, "X-Container-Meta-Quota-Bytes"),
         quota(&cm, "X-Container-Meta-Quota-Count"),
@@ -146,7 +212,9 @@ pub fn check(app: &App, ctx: &Ctx, loc: &ContainerLoc, size: u64) -> ApiResult<(
     if ctx.id.as_ref().is_some_and(|i| i.reseller_admin) {
         return Ok(());
     }
-    let am = scont::account_meta(&app.store, &ctx.account).unwrap_or_default();
+    let am = app.quotas.get(account_key(&ctx.account), ttl, || {
+        Ok(scont::account_meta(&app.store, &ctx.account).unwrap_or_default())
+    })?;
     if !am
         .keys()
         .any(|k| k.starts_with(SYSMETA) || k == "X-Account-Meta-Quota-Bytes")
