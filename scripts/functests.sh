@@ -46,6 +46,10 @@ name = "silver"
 device = "$work/silver"
 [storage]
 fsync_dir = false
+[domain_remap]
+# Host names under example.com name accounts and containers; the tests send
+# the Host header themselves, no DNS is involved.
+storage_domain = ["example.com"]
 [auth]
 secret = "functional-tests-secret-0123456789"
 [[auth.user]]
@@ -95,6 +99,7 @@ password6 = admin
 # A filesystem has no empty path components: names are normalized as in
 # Swift-on-File (leading and repeated slashes collapse).
 normalized_urls = True
+storage_domain = example.com
 CONF
 
 export SWIFT_TEST_CONFIG_FILE="$work/test.conf" SWIFT_TEST_IN_PROCESS=0

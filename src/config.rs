@@ -25,6 +25,17 @@ pub struct Config {
     pub limits: Limits,
     #[serde(default)]
     pub cors: CorsConfig,
+    #[serde(default)]
+    pub domain_remap: DomainRemapConfig,
+}
+
+/// Serving accounts and containers as host names (Swift's domain_remap).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DomainRemapConfig {
+    /// Domains under which `<account>.<domain>` and
+    /// `<container>.<account>.<domain>` are remapped; empty: off.
+    pub storage_domain: Vec<String>,
 }
 
 /// Cross-origin resource sharing for every container, beyond each
@@ -232,6 +243,7 @@ impl Config {
             },
             limits: Limits::default(),
             cors: CorsConfig::default(),
+            domain_remap: DomainRemapConfig::default(),
         }
     }
 

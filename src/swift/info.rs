@@ -58,6 +58,10 @@ pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
     }
     v["container_quotas"] = json!({});
     v["account_quotas"] = json!({});
+    let mut v = v;
+    if !app.cfg.domain_remap.storage_domain.is_empty() {
+        v["domain_remap"] = json!({ "default_reseller_prefix": app.cfg.auth.reseller_prefix.trim_end_matches('_') });
+    }
     let text = v.to_string();
     let b = Response::builder()
         .header("Content-Type", "application/json; charset=UTF-8")

@@ -8,6 +8,7 @@ pub mod bulk;
 pub mod container;
 pub mod cors;
 pub mod dlo;
+pub mod domain_remap;
 pub mod expirer;
 pub mod formpost;
 pub mod headers;
@@ -177,7 +178,15 @@ impl App {
         resp
     }
 
-    async fn route(self: Arc<Self>, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+    async fn route(self: Arc<Self>, mut req: Request<Incoming>) -> ApiResult<Response<Body>> {
+        // Host names may carry UTF-8 container names.
+        let host = req
+            .headers()
+            .get("host")
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok());
+        if let Some(uri) = domain_remap::remap(&self.cfg, host, req.uri()) {
+            *req.uri_mut() = uri;
+        }
         let max = self.cfg.limits.max_header_size;
         if let Some((name, _)) = req.headers().iter().find(|(_, v)| v.len() > max) {
             return Err(ApiError::BadRequest(format!(

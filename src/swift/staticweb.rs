@@ -150,8 +150,10 @@ async fn error_page(
 }
 
 /// 301 to the same path with a trailing slash.
-fn redirect(ctx: &Ctx, path: &str) -> Response<Body> {
+fn redirect(app: &App, ctx: &Ctx, path: &str) -> Response<Body> {
     let host = ctx.header("host").ok().flatten().unwrap_or("");
+    // A remapped host was asked for the path without its /v1/account part.
+    let path = super::domain_remap::client_path(&app.cfg, Some(host), path);
     let location = format!(
         "http://{host}{}/",
         utf8_percent_encode(path, tempurl::QUOTE)
@@ -183,7 +185,7 @@ pub async fn container(
         return api_container::handle(app, ctx, container).await;
     }
     if !path.ends_with('/') {
-        return Ok(redirect(&ctx, &path));
+        return Ok(redirect(&app, &ctx, &path));
     }
     if site.index.is_empty() {
         return listing(&app, &ctx, &container, &site, &path, "").await;
@@ -258,7 +260,7 @@ pub async fn object(
         let ir = fetch(&app, &ctx, &container, &name).await;
         if is_ok_or_redirect(ir.status()) {
             if !path.ends_with('/') {
-                return Ok(redirect(&ctx, &path));
+                return Ok(redirect(&app, &ctx, &path));
             }
             return Ok(ir);
         }
@@ -278,7 +280,7 @@ pub async fn object(
         Err(_) => false,
     };
     if any {
-        return Ok(redirect(&ctx, &path));
+        return Ok(redirect(&app, &ctx, &path));
     }
     Ok(error_page(
         &app,

@@ -41,6 +41,7 @@ pub struct Builder {
     max_file_size: Option<u64>,
     policies: Vec<PolicySpec>,
     storage: String,
+    extra: String,
 }
 
 impl Default for Builder {
@@ -56,6 +57,7 @@ impl Builder {
             max_file_size: None,
             policies: Vec::new(),
             storage: String::new(),
+            extra: String::new(),
         }
     }
 
@@ -68,6 +70,13 @@ impl Builder {
     pub fn storage(mut self, line: &str) -> Self {
         self.storage.push_str(line);
         self.storage.push('\n');
+        self
+    }
+
+    /// Appends TOML text (whole tables, e.g. `[cors]` with its keys).
+    pub fn toml(mut self, text: &str) -> Self {
+        self.extra.push_str(text);
+        self.extra.push('\n');
         self
     }
 
@@ -119,6 +128,7 @@ impl Builder {
         if let Some(m) = self.max_file_size {
             toml.push_str(&format!("[limits]\nmax_file_size = {m}\n"));
         }
+        toml.push_str(&self.extra);
         let config = root.path().join("sofgate.toml");
         std::fs::write(&config, toml).unwrap();
         let mut s = Server::spawn(&config, devices);
@@ -346,10 +356,15 @@ impl Req {
 
     /// The request's bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut head = format!(
-            "{} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.method, self.path, self.addr
-        );
+        let mut head = format!("{} {} HTTP/1.1\r\n", self.method, self.path);
+        if !self
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("host"))
+        {
+            head.push_str(&format!("Host: {}\r\n", self.addr));
+        }
+        head.push_str("Connection: close\r\n");
         for (k, v) in &self.headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
