@@ -44,6 +44,7 @@ pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
         },
         "tempauth": { "account_acls": true },
         "dlo": { "max_segments": super::dlo::MAX_SEGMENTS },
+        "symlink": { "symloop_max": super::symlink::SYMLOOP_MAX, "static_links": true },
     });
     let text = v.to_string();
     let b = Response::builder()

@@ -136,7 +136,12 @@ fn xml_escape(s: &str) -> String {
 }
 
 /// Renders an object listing. Empty plain listings are 204 as in Swift.
-pub fn render_objects(entries: &[Entry], fmt: Format, container: &str) -> (StatusCode, String) {
+pub fn render_objects(
+    entries: &[Entry],
+    fmt: Format,
+    account: &str,
+    container: &str,
+) -> (StatusCode, String) {
     match fmt {
         Format::Plain => {
             let mut s = String::new();
@@ -177,9 +182,15 @@ pub fn render_objects(entries: &[Entry], fmt: Format, container: &str) -> (Statu
                         ));
                         json_str(&mut s, info.map(|i| i.content_type()).unwrap_or(""));
                         s.push_str(&format!(
-                            ",\"last_modified\":\"{}\"}}",
+                            ",\"last_modified\":\"{}\"",
                             iso_date(info.map(|i| i.timestamp()).unwrap_or(0.0))
                         ));
+                        if let Some(f) =
+                            info.and_then(|i| super::symlink::listing_fields(i, account))
+                        {
+                            s.push_str(&f);
+                        }
+                        s.push('}');
                     }
                 }
             }

@@ -11,6 +11,7 @@ pub mod info;
 pub mod listing;
 pub mod object;
 pub mod range;
+pub mod symlink;
 
 use std::collections::HashMap;
 use std::sync::Arc;

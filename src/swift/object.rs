@@ -10,10 +10,10 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
-use super::dlo;
 use super::headers::{collect_meta, http_date, parse_http_date};
 use super::range::{resolve, Ranges};
 use super::{blocking, empty_response, App, Ctx};
+use super::{dlo, symlink};
 use crate::http::body::{self, Body, Part};
 use crate::http::error::{ApiError, ApiResult};
 use crate::store::meta::{self, keys, Meta};
@@ -94,7 +94,7 @@ fn user_headers(ctx: &Ctx) -> ApiResult<Meta> {
     Ok(m)
 }
 
-fn expired(info: &ObjectInfo) -> bool {
+pub(super) fn expired(info: &ObjectInfo) -> bool {
     info.meta
         .get("X-Delete-At")
         .and_then(|v| v.parse::<u64>().ok())
@@ -119,6 +119,7 @@ pub(super) fn object_headers(
         .header("Last-Modified", http_date(info.timestamp()))
         .header("X-Timestamp", meta::normalize_timestamp(info.timestamp()))
         .header("Accept-Ranges", "bytes");
+    b = symlink::link_headers(b, info);
     for (k, v) in &info.meta {
         let passthrough = is_user_key(k) || k == "X-Delete-At" || k == dlo::MANIFEST_KEY;
         if passthrough {
@@ -174,85 +175,102 @@ async fn get(
     let head = ctx.method == Method::HEAD;
     blocking(&app, move |app| {
         let loc = authorize(app, &ctx, &container, false)?;
-        if head {
-            let info = sobj::head(&app.store, &loc, &object)?;
-            if expired(&info) {
-                return Err(ApiError::NotFound);
-            }
-            if let Some(m) = dlo::manifest(&ctx, &info) {
-                return dlo::respond(app, &ctx, &info, &m, true);
-            }
-            if let Some(status) = check_conditions(&ctx, &info)? {
-                return conditional_response(status, &info);
-            }
-            return Ok(object_headers(Response::builder(), &info)
-                .header("Content-Length", info.size)
-                .body(body::empty())
-                .expect("valid response"));
-        }
-        let obj = sobj::open(&app.store, &loc, &object)?;
-        let info = &obj.info;
-        if expired(info) {
-            return Err(ApiError::NotFound);
-        }
-        if let Some(m) = dlo::manifest(&ctx, info) {
-            return dlo::respond(app, &ctx, info, &m, false);
-        }
-        if let Some(status) = check_conditions(&ctx, info)? {
-            return conditional_response(status, info);
-        }
-        let len = info.size;
-        let mut b = object_headers(Response::builder(), info);
-        let (parts, total) = match resolve(ctx.header("range")?, len) {
-            Ranges::Whole => (vec![Part::File { offset: 0, len }], len),
-            Ranges::Unsatisfiable => {
-                let body = "<html><h1>Requested Range Not Satisfiable</h1><p>The Range requested is not available.</p></html>";
-                return Ok(b
-                    .status(StatusCode::RANGE_NOT_SATISFIABLE)
-                    .header("Content-Range", format!("bytes */{len}"))
-                    .header("Content-Length", body.len())
-                    .body(body::full(body))
-                    .expect("valid response"));
-            }
-            Ranges::Parts(r) if r.len() == 1 => {
-                let (s, e) = r[0];
-                b = b
-                    .status(StatusCode::PARTIAL_CONTENT)
-                    .header("Content-Range", format!("bytes {s}-{}/{len}", e - 1));
-                (
-                    vec![Part::File {
-                        offset: s,
-                        len: e - s,
-                    }],
-                    e - s,
-                )
-            }
-            Ranges::Parts(r) => {
-                let boundary = format!("{:032x}", rand::random::<u128>());
-                let (parts, total) = multipart(&r, len, info.content_type(), &boundary);
-                b = b.status(StatusCode::PARTIAL_CONTENT);
-                // Replaces the object's Content-Type rather than adding a second one.
-                if let Some(h) = b.headers_mut() {
-                    let ct = format!("multipart/byteranges;boundary={boundary}");
-                    h.insert(
-                        http::header::CONTENT_TYPE,
-                        http::HeaderValue::from_str(&ct).expect("ASCII boundary"),
-                    );
-                }
-                (parts, total)
-            }
-        };
-        b = b.header("Content-Length", total);
-        let body = if total <= INLINE_READ {
-            body::full(
-                body::read_small(&obj.file, &parts, total).map_err(crate::store::Error::from)?,
-            )
-        } else {
-            body::stream_file(obj.file, parts, total)
-        };
-        Ok(b.body(body).expect("valid response"))
+        serve(app, &ctx, &loc, &object, head, symlink::follows(&ctx))
     })
     .await
+}
+
+/// GET/HEAD of an object the caller may read; a symlink answers with its
+/// target when `follow`.
+pub(super) fn serve(
+    app: &App,
+    ctx: &Ctx,
+    loc: &ContainerLoc,
+    object: &str,
+    head: bool,
+    follow: bool,
+) -> ApiResult<Response<Body>> {
+    if head {
+        let info = sobj::head(&app.store, loc, object)?;
+        if expired(&info) {
+            return Err(ApiError::NotFound);
+        }
+        if follow && symlink::is_link(&info) {
+            return Ok(symlink::get(app, ctx, &info, true));
+        }
+        if let Some(m) = dlo::manifest(ctx, &info) {
+            return dlo::respond(app, ctx, &info, &m, true);
+        }
+        if let Some(status) = check_conditions(ctx, &info)? {
+            return conditional_response(status, &info);
+        }
+        return Ok(object_headers(Response::builder(), &info)
+            .header("Content-Length", info.size)
+            .body(body::empty())
+            .expect("valid response"));
+    }
+    let obj = sobj::open(&app.store, loc, object)?;
+    let info = &obj.info;
+    if expired(info) {
+        return Err(ApiError::NotFound);
+    }
+    if follow && symlink::is_link(info) {
+        return Ok(symlink::get(app, ctx, info, false));
+    }
+    if let Some(m) = dlo::manifest(ctx, info) {
+        return dlo::respond(app, ctx, info, &m, false);
+    }
+    if let Some(status) = check_conditions(ctx, info)? {
+        return conditional_response(status, info);
+    }
+    let len = info.size;
+    let mut b = object_headers(Response::builder(), info);
+    let (parts, total) = match resolve(ctx.header("range")?, len) {
+        Ranges::Whole => (vec![Part::File { offset: 0, len }], len),
+        Ranges::Unsatisfiable => {
+            let body = "<html><h1>Requested Range Not Satisfiable</h1><p>The Range requested is not available.</p></html>";
+            return Ok(b
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header("Content-Range", format!("bytes */{len}"))
+                .header("Content-Length", body.len())
+                .body(body::full(body))
+                .expect("valid response"));
+        }
+        Ranges::Parts(r) if r.len() == 1 => {
+            let (s, e) = r[0];
+            b = b
+                .status(StatusCode::PARTIAL_CONTENT)
+                .header("Content-Range", format!("bytes {s}-{}/{len}", e - 1));
+            (
+                vec![Part::File {
+                    offset: s,
+                    len: e - s,
+                }],
+                e - s,
+            )
+        }
+        Ranges::Parts(r) => {
+            let boundary = format!("{:032x}", rand::random::<u128>());
+            let (parts, total) = multipart(&r, len, info.content_type(), &boundary);
+            b = b.status(StatusCode::PARTIAL_CONTENT);
+            // Replaces the object's Content-Type rather than adding a second one.
+            if let Some(h) = b.headers_mut() {
+                let ct = format!("multipart/byteranges;boundary={boundary}");
+                h.insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_str(&ct).expect("ASCII boundary"),
+                );
+            }
+            (parts, total)
+        }
+    };
+    b = b.header("Content-Length", total);
+    let body = if total <= INLINE_READ {
+        body::full(body::read_small(&obj.file, &parts, total).map_err(crate::store::Error::from)?)
+    } else {
+        body::stream_file(obj.file, parts, total)
+    };
+    Ok(b.body(body).expect("valid response"))
 }
 
 pub(super) fn conditional_response(
@@ -291,7 +309,7 @@ fn multipart(ranges: &[(u64, u64)], len: u64, ct: &str, boundary: &str) -> (Vec<
 }
 
 /// Metadata a PUT or POST sets from its headers (besides what the store adds).
-fn request_meta(app: &App, ctx: &Ctx, object: &str) -> ApiResult<Meta> {
+pub(super) fn request_meta(app: &App, ctx: &Ctx, object: &str) -> ApiResult<Meta> {
     let mut m = collect_meta(&ctx.headers, "object", &app.cfg.limits)?;
     m.retain(|_, v| !v.is_empty());
     let ct = match ctx.header("content-type")? {
@@ -343,7 +361,7 @@ fn delete_at(ctx: &Ctx) -> ApiResult<Option<u64>> {
     Ok(None)
 }
 
-fn created(info: &ObjectInfo) -> Response<Body> {
+pub(super) fn created(info: &ObjectInfo) -> Response<Body> {
     empty_response(StatusCode::CREATED)
         .header("Etag", info.etag())
         .header("Last-Modified", http_date(info.timestamp()))
@@ -375,6 +393,9 @@ async fn put(
         let (sc, so) = split_copy_path(&src)?;
         let src_account = ctx.header("x-copy-from-account")?.map(str::to_string);
         return do_copy(app, ctx, src_account, sc, so, container, object).await;
+    }
+    if ctx.headers.contains_key("x-symlink-target") {
+        return symlink::put(app, ctx, container, object, body).await;
     }
     let te = ctx
         .header("transfer-encoding")?
@@ -568,10 +589,18 @@ async fn do_copy(
         // The source is read first, as Swift's copy does: a missing source
         // is 404 even where the destination would be refused.
         let src_loc = authorize(app, &src_ctx, &src_container, false)?;
-        let mut src = sobj::open(&app.store, &src_loc, &src_object)?;
+        let src = sobj::open(&app.store, &src_loc, &src_object)?;
         if expired(&src.info) {
             return Err(ApiError::NotFound);
         }
+        let copies_link = symlink::is_link(&src.info);
+        let (src_ctx, mut src) = if copies_link && symlink::follows(&ctx) {
+            let (end, _) = symlink::follow(app, &src_ctx, &src.info).map_err(|b| b.error)?;
+            let obj = sobj::open(&app.store, &end.loc, &end.object)?;
+            (end.ctx, obj)
+        } else {
+            (src_ctx, src)
+        };
         let dst_loc = authorize(app, &ctx, &container, true)?;
         let mut m: Meta = if fresh {
             Meta::new()
@@ -583,6 +612,9 @@ async fn do_copy(
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         };
+        if copies_link && !symlink::follows(&ctx) {
+            symlink::copy_meta(&ctx, &src.info, &mut m)?;
+        }
         scont::apply_user_meta(&mut m, req_meta);
         m.extend(req_extra);
         if let Some(ct) = req_ct.filter(|c| !c.trim().is_empty()) {
@@ -663,6 +695,7 @@ async fn post(
     container: String,
     object: String,
 ) -> ApiResult<Response<Body>> {
+    symlink::check_post(&ctx)?;
     let mut new = collect_meta(&ctx.headers, "object", &app.cfg.limits)?;
     new.retain(|_, v| !v.is_empty());
     let ct = ctx.header("content-type")?.map(str::to_string);
@@ -677,7 +710,7 @@ async fn post(
     blocking(&app, move |app| {
         let loc = authorize(app, &ctx, &container, true)?;
         let mut gone = false;
-        sobj::update_meta(&app.store, &loc, &object, |old| {
+        let info = sobj::update_meta(&app.store, &loc, &object, |old| {
             gone = expired(old);
             // Swift POST semantics: user metadata is replaced, not merged.
             let mut m: Meta = old
@@ -709,6 +742,9 @@ async fn post(
         })?;
         if gone {
             return Err(ApiError::NotFound);
+        }
+        if let Some(r) = symlink::post_redirect(&ctx.account, &info) {
+            return Ok(r);
         }
         Ok(empty_response(StatusCode::ACCEPTED)
             .body(body::empty())

@@ -1,0 +1,448 @@
+//! Symlinks, as Swift's symlink middleware: a zero-byte object whose
+//! metadata names another object (`X-Symlink-Target: container/object`,
+//! optionally `X-Symlink-Target-Account`). GET/HEAD answer with the target
+//! (authorized as the caller, `Content-Location` naming it) unless
+//! `?symlink=get` asks for the link itself; COPY copies the target's content
+//! under the same rule; POST applies to the link and answers 307 to the
+//! target; DELETE removes the link.
+//!
+//! A static link (`X-Symlink-Target-Etag`) checks the target's ETag at PUT
+//! and at every GET (409 when it changed) and lists the target's ETag and
+//! size. The target is kept in the link's xattr metadata under Swift's
+//! sysmeta keys, quoted as Swift quotes it, so Swift-on-File volumes keep
+//! the same shape.
+
+use std::sync::Arc;
+
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use super::object::{authorize, created, expired, request_meta, serve};
+use super::{blocking, App, Ctx};
+use crate::http::body::Body;
+use crate::http::error::{ApiError, ApiResult};
+use crate::store::meta::{keys, Meta};
+use crate::store::object::{self as sobj, ObjectInfo, Writer};
+use crate::store::ContainerLoc;
+
+pub const TARGET: &str = "X-Object-Sysmeta-Symlink-Target";
+pub const TARGET_ACCOUNT: &str = "X-Object-Sysmeta-Symlink-Target-Account";
+pub const TARGET_ETAG: &str = "X-Object-Sysmeta-Symlink-Target-Etag";
+pub const TARGET_BYTES: &str = "X-Object-Sysmeta-Symlink-Target-Bytes";
+
+/// Links followed by one request before it fails with 409 (Swift's default
+/// `symloop_max`).
+pub const SYMLOOP_MAX: usize = 2;
+
+/// Sysmeta keys and the client-facing headers they show as on `?symlink=get`.
+const SHOWN: [(&str, &str); 4] = [
+    (TARGET, "X-Symlink-Target"),
+    (TARGET_ACCOUNT, "X-Symlink-Target-Account"),
+    (TARGET_ETAG, "X-Symlink-Target-Etag"),
+    (TARGET_BYTES, "X-Symlink-Target-Bytes"),
+];
+
+/// What Python's `quote(s, safe='/')` leaves alone.
+const QUOTE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+const FORM: &str = "X-Symlink-Target header must be of the form <container name>/<object name>";
+
+fn quote(s: &str) -> String {
+    utf8_percent_encode(s, QUOTE).to_string()
+}
+
+fn unquote(s: &str) -> Option<String> {
+    percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
+}
+
+/// `/v1/<account>/<container>/<object>`, quoted.
+fn location(account: &str, container: &str, object: &str) -> String {
+    format!(
+        "/v1/{}/{}",
+        quote(account),
+        quote(&format!("{container}/{object}"))
+    )
+}
+
+/// Account, container and object of a target (decoded).
+type ObjPath = (String, String, String);
+
+/// True unless `?symlink=get` asks for a link itself.
+pub fn follows(ctx: &Ctx) -> bool {
+    ctx.query.get("symlink").map(String::as_str) != Some("get")
+}
+
+/// True when the object is a symlink.
+pub fn is_link(info: &ObjectInfo) -> bool {
+    info.meta.contains_key(TARGET)
+}
+
+/// Where a link stored in `account` points: account, container, object.
+fn target_of(info: &ObjectInfo, account: &str) -> Option<ObjPath> {
+    let t = unquote(info.meta.get(TARGET)?)?;
+    let (c, o) = t.split_once('/')?;
+    let a = match info.meta.get(TARGET_ACCOUNT) {
+        Some(a) => unquote(a)?,
+        None => account.to_string(),
+    };
+    Some((a, c.to_string(), o.to_string()))
+}
+
+/// The headers a link shows when asked for itself (`?symlink=get`).
+pub fn link_headers(mut b: http::response::Builder, info: &ObjectInfo) -> http::response::Builder {
+    for (key, shown) in SHOWN {
+        if let Some(v) = info.meta.get(key) {
+            if let Ok(v) = HeaderValue::from_str(v) {
+                b = b.header(shown, v);
+            }
+        }
+    }
+    b
+}
+
+/// A request context for the same caller on `account`.
+fn ctx_on(app: &App, ctx: &Ctx, account: String) -> Ctx {
+    Ctx {
+        method: ctx.method.clone(),
+        headers: ctx.headers.clone(),
+        query: ctx.query.clone(),
+        id: ctx.id.clone(),
+        grant: app.account_grant(&account, ctx.id.as_ref()),
+        account,
+    }
+}
+
+/// The object a chain of links ends at.
+pub(super) struct End {
+    pub ctx: Ctx,
+    pub loc: ContainerLoc,
+    pub object: String,
+    pub info: ObjectInfo,
+}
+
+/// A failure while following links, with the path of the last target tried
+/// (Swift's `Content-Location`).
+pub(super) struct Broken {
+    pub error: ApiError,
+    pub location: Option<String>,
+}
+
+fn too_many() -> ApiError {
+    ApiError::Conflict(format!(
+        "Too many levels of symbolic links, maximum allowed is {SYMLOOP_MAX}"
+    ))
+}
+
+/// Reads `account/container/object` and follows links from there: every
+/// link when `dynamic`, else only static ones. `want_etag` is the ETag the
+/// previous static link expects; `hops` the links already followed.
+fn walk(
+    app: &App,
+    ctx: &Ctx,
+    (mut account, mut container, mut object): ObjPath,
+    mut want_etag: Option<String>,
+    dynamic: bool,
+    mut hops: usize,
+) -> Result<(End, String), Broken> {
+    loop {
+        let here = location(&account, &container, &object);
+        let fail = |error| Broken {
+            error,
+            location: Some(here.clone()),
+        };
+        let tctx = ctx_on(app, ctx, account.clone());
+        let l = &app.store.opts.limits;
+        let valid = account.starts_with(&app.cfg.auth.reseller_prefix)
+            && crate::store::name::check_account(&account, l).is_ok()
+            && crate::store::name::check_container(&container, l).is_ok()
+            && crate::store::name::check_object(&object, l).is_ok();
+        if !valid {
+            return Err(fail(ApiError::NotFound));
+        }
+        let loc = authorize(app, &tctx, &container, false).map_err(fail)?;
+        let info = sobj::head(&app.store, &loc, &object).map_err(|e| fail(e.into()))?;
+        if expired(&info) {
+            return Err(fail(ApiError::NotFound));
+        }
+        let link_etag = info.meta.get(TARGET_ETAG).cloned();
+        if is_link(&info) && (link_etag.is_some() || dynamic) {
+            let found = link_etag.as_deref().unwrap_or(info.etag());
+            if want_etag.as_deref().is_some_and(|w| w != found) {
+                return Err(fail(ApiError::Conflict(
+                    "X-Symlink-Target-Etag headers do not match".into(),
+                )));
+            }
+            if hops >= SYMLOOP_MAX {
+                return Err(Broken {
+                    error: too_many(),
+                    location: None,
+                });
+            }
+            hops += 1;
+            (account, container, object) =
+                target_of(&info, &account).ok_or_else(|| fail(ApiError::NotFound))?;
+            want_etag = link_etag;
+            continue;
+        }
+        if let Some(w) = want_etag.filter(|w| w != info.etag()) {
+            return Err(fail(ApiError::Conflict(format!(
+                "Object Etag '{}' does not match X-Symlink-Target-Etag header '{w}'",
+                info.etag()
+            ))));
+        }
+        let end = End {
+            ctx: tctx,
+            loc,
+            object,
+            info,
+        };
+        return Ok((end, here));
+    }
+}
+
+/// Follows the link `info` (in `ctx.account`) to the object it ends at.
+pub(super) fn follow(app: &App, ctx: &Ctx, info: &ObjectInfo) -> Result<(End, String), Broken> {
+    let target = target_of(info, &ctx.account).ok_or(Broken {
+        error: ApiError::NotFound,
+        location: None,
+    })?;
+    walk(
+        app,
+        ctx,
+        target,
+        info.meta.get(TARGET_ETAG).cloned(),
+        true,
+        1,
+    )
+}
+
+/// GET/HEAD of the link `info`: the target's answer, naming it in
+/// `Content-Location` (errors too, once a target was tried).
+pub(super) fn get(app: &App, ctx: &Ctx, info: &ObjectInfo, head: bool) -> Response<Body> {
+    let (res, location) = match follow(app, ctx, info) {
+        Ok((end, here)) => (
+            serve(app, &end.ctx, &end.loc, &end.object, head, false),
+            Some(here),
+        ),
+        Err(b) => (Err(b.error), b.location),
+    };
+    let mut resp = res.unwrap_or_else(|e| e.into_response(head));
+    if let Some(v) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        resp.headers_mut().insert("content-location", v);
+    }
+    resp
+}
+
+/// Checks the `X-Symlink-Target*` headers of a PUT; returns the target
+/// (account, container, object), whether the account was given, and the
+/// static ETag.
+fn parse_put(
+    ctx: &Ctx,
+    container: &str,
+    object: &str,
+) -> ApiResult<(ObjPath, bool, Option<String>)> {
+    let raw = ctx.header("x-symlink-target")?.unwrap_or_default();
+    let bad = || ApiError::PreconditionFailed(FORM.into());
+    let t = unquote(raw).ok_or_else(bad)?;
+    if t.starts_with('/') {
+        return Err(bad());
+    }
+    let (tc, to) = t.split_once('/').ok_or_else(bad)?;
+    if tc.is_empty() || to.is_empty() {
+        return Err(bad());
+    }
+    let given = ctx.header("x-symlink-target-account")?;
+    let account = match given {
+        Some(a) => {
+            let a = unquote(a).ok_or_else(|| {
+                ApiError::PreconditionFailed("Invalid UTF8 or contains NULL".into())
+            })?;
+            if a.is_empty() {
+                return Err(ApiError::BadRequest("Account name cannot be empty".into()));
+            }
+            if a.contains('/') {
+                return Err(ApiError::BadRequest(
+                    "Account name cannot contain slashes".into(),
+                ));
+            }
+            a
+        }
+        None => ctx.account.clone(),
+    };
+    if (account.as_str(), tc, to) == (ctx.account.as_str(), container, object) {
+        return Err(ApiError::BadRequest("Symlink cannot target itself".into()));
+    }
+    let etag = ctx
+        .header("x-symlink-target-etag")?
+        .map(|e| e.trim().trim_matches('"').to_string())
+        .filter(|e| !e.is_empty());
+    if etag
+        .as_deref()
+        .is_some_and(|e| e.contains([';', '"', '\\']))
+    {
+        return Err(ApiError::BadRequest(
+            "Bad X-Symlink-Target-Etag format".into(),
+        ));
+    }
+    Ok(((account, tc.into(), to.into()), given.is_some(), etag))
+}
+
+/// PUT with `X-Symlink-Target`: stores a zero-byte link.
+pub(super) async fn put(
+    app: Arc<App>,
+    ctx: Ctx,
+    container: String,
+    object: String,
+    body: Incoming,
+) -> ApiResult<Response<Body>> {
+    let zero = || ApiError::BadRequest("Symlink requests require a zero byte body".into());
+    match ctx.header("content-length")? {
+        Some(l) if l.trim() != "0" => return Err(zero()),
+        Some(_) => {}
+        None => {
+            let mut body = body;
+            while let Some(f) = body.frame().await {
+                let f = f.map_err(|_| ApiError::BadRequest("Request body incomplete".into()))?;
+                if f.data_ref().is_some_and(|d| !d.is_empty()) {
+                    return Err(zero());
+                }
+            }
+        }
+    }
+    let (target, account_given, etag) = parse_put(&ctx, &container, &object)?;
+    let mut meta = request_meta(&app, &ctx, &object)?;
+    let typed = ctx
+        .header("content-type")?
+        .is_some_and(|c| !c.trim().is_empty());
+    blocking(&app, move |app| {
+        let loc = authorize(app, &ctx, &container, true)?;
+        let (ta, tc, to) = &target;
+        meta.insert(TARGET.into(), quote(&format!("{tc}/{to}")));
+        if account_given {
+            meta.insert(TARGET_ACCOUNT.into(), quote(ta));
+        }
+        if let Some(etag) = etag {
+            let (end, _) = walk(app, &ctx, target, Some(etag.clone()), false, 0).map_err(|b| {
+                match b.error {
+                    ApiError::NotFound => {
+                        ApiError::Conflict("X-Symlink-Target does not exist".into())
+                    }
+                    e => e,
+                }
+            })?;
+            meta.insert(TARGET_ETAG.into(), etag);
+            meta.insert(TARGET_BYTES.into(), end.info.size.to_string());
+            if !typed {
+                meta.insert(keys::CONTENT_TYPE.into(), end.info.content_type().into());
+            }
+        } else if !typed {
+            meta.insert(keys::CONTENT_TYPE.into(), "application/symlink".into());
+        }
+        let info = Writer::create(&app.store, &loc, &object)?.commit(meta, None)?;
+        app.store.usage.invalidate(&loc);
+        Ok(created(&info))
+    })
+    .await
+}
+
+/// Metadata a copy of the link `src` keeps (`?symlink=get` copies the link
+/// itself): its target, re-pointed to `X-Symlink-Target-Account` if given.
+pub(super) fn copy_meta(ctx: &Ctx, src: &ObjectInfo, m: &mut Meta) -> ApiResult<()> {
+    for (key, _) in SHOWN {
+        if let Some(v) = src.meta.get(key) {
+            m.insert(key.into(), v.clone());
+        }
+    }
+    if let Some(a) = ctx.header("x-symlink-target-account")? {
+        m.insert(
+            TARGET_ACCOUNT.into(),
+            quote(&unquote(a).unwrap_or_default()),
+        );
+    }
+    Ok(())
+}
+
+/// POST that named a target: Swift only sets targets by PUT.
+pub(super) fn check_post(ctx: &Ctx) -> ApiResult<()> {
+    if ctx.headers.contains_key("x-symlink-target") {
+        return Err(ApiError::BadRequest(
+            "A PUT request is required to set a symlink target".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// After a POST applied to a link: 307 to its target (the metadata stays on
+/// the link, as in Swift).
+pub(super) fn post_redirect(account: &str, info: &ObjectInfo) -> Option<Response<Body>> {
+    let (a, c, o) = target_of(info, account)?;
+    let msg = "The requested POST was applied to a symlink. POST directly to the target to apply requested metadata.";
+    let mut b = Response::builder()
+        .status(StatusCode::TEMPORARY_REDIRECT)
+        .header("Content-Type", "text/plain; charset=UTF-8")
+        .header("Content-Length", msg.len())
+        .header("Location", location(&a, &c, &o));
+    if let Some(e) = info.meta.get(TARGET_ETAG) {
+        b = b.header("X-Symlink-Target-Etag", e.as_str());
+    }
+    b.body(crate::http::body::full(msg)).ok()
+}
+
+/// Extra JSON members of a link's container-listing row: `symlink_path`,
+/// and for static links `symlink_etag` and `symlink_bytes`.
+pub fn listing_fields(info: &ObjectInfo, account: &str) -> Option<String> {
+    let t = info.meta.get(TARGET)?;
+    let a = match info.meta.get(TARGET_ACCOUNT) {
+        Some(a) => a.clone(),
+        None => quote(account),
+    };
+    let path = serde_json::to_string(&format!("/v1/{a}/{t}")).ok()?;
+    let mut s = format!(",\"symlink_path\":{path}");
+    if let Some(e) = info.meta.get(TARGET_ETAG) {
+        s.push_str(&format!(
+            ",\"symlink_etag\":{}",
+            serde_json::to_string(e).ok()?
+        ));
+        let bytes: u64 = info
+            .meta
+            .get(TARGET_BYTES)
+            .and_then(|b| b.parse().ok())
+            .unwrap_or(0);
+        s.push_str(&format!(",\"symlink_bytes\":{bytes}"));
+    }
+    Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_as_python() {
+        assert_eq!(quote("c/a b%/é~_.-"), "c/a%20b%25/%C3%A9~_.-");
+        assert_eq!(unquote("a%20b").as_deref(), Some("a b"));
+    }
+
+    #[test]
+    fn targets_default_to_the_link_account() {
+        let mut m = Meta::new();
+        m.insert(TARGET.into(), "c/a%20b/x".into());
+        let info = ObjectInfo { size: 0, meta: m };
+        assert_eq!(
+            target_of(&info, "AUTH_a"),
+            Some(("AUTH_a".into(), "c".into(), "a b/x".into()))
+        );
+        let row = listing_fields(&info, "AUTH_a").unwrap();
+        assert_eq!(row, ",\"symlink_path\":\"/v1/AUTH_a/c/a%20b/x\"");
+    }
+}
