@@ -10,10 +10,11 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
+use super::dlo;
 use super::headers::{collect_meta, http_date, parse_http_date};
 use super::range::{resolve, Ranges};
+use super::symlink;
 use super::{blocking, empty_response, App, Ctx};
-use super::{dlo, symlink};
 use crate::http::body::{self, Body, Part};
 use crate::http::error::{ApiError, ApiResult};
 use crate::store::meta::{self, keys, Meta};
@@ -166,111 +167,101 @@ pub(super) fn check_conditions(ctx: &Ctx, info: &ObjectInfo) -> ApiResult<Option
     Ok(None)
 }
 
-async fn get(
+pub(super) async fn get(
     app: Arc<App>,
     ctx: Ctx,
     container: String,
     object: String,
 ) -> ApiResult<Response<Body>> {
     let head = ctx.method == Method::HEAD;
+    let arc = app.clone();
     blocking(&app, move |app| {
         let loc = authorize(app, &ctx, &container, false)?;
-        serve(app, &ctx, &loc, &object, head, symlink::follows(&ctx))
-    })
-    .await
-}
-
-/// GET/HEAD of an object the caller may read; a symlink answers with its
-/// target when `follow`.
-pub(super) fn serve(
-    app: &App,
-    ctx: &Ctx,
-    loc: &ContainerLoc,
-    object: &str,
-    head: bool,
-    follow: bool,
-) -> ApiResult<Response<Body>> {
-    if head {
-        let info = sobj::head(&app.store, loc, object)?;
-        if expired(&info) {
-            return Err(ApiError::NotFound);
-        }
-        if follow && symlink::is_link(&info) {
-            return Ok(symlink::get(app, ctx, &info, true));
-        }
-        if let Some(m) = dlo::manifest(ctx, &info) {
-            return dlo::respond(app, ctx, &info, &m, true);
-        }
-        if let Some(status) = check_conditions(ctx, &info)? {
-            return conditional_response(status, &info);
-        }
-        return Ok(object_headers(Response::builder(), &info)
-            .header("Content-Length", info.size)
-            .body(body::empty())
-            .expect("valid response"));
-    }
-    let obj = sobj::open(&app.store, loc, object)?;
-    let info = &obj.info;
-    if expired(info) {
-        return Err(ApiError::NotFound);
-    }
-    if follow && symlink::is_link(info) {
-        return Ok(symlink::get(app, ctx, info, false));
-    }
-    if let Some(m) = dlo::manifest(ctx, info) {
-        return dlo::respond(app, ctx, info, &m, false);
-    }
-    if let Some(status) = check_conditions(ctx, info)? {
-        return conditional_response(status, info);
-    }
-    let len = info.size;
-    let mut b = object_headers(Response::builder(), info);
-    let (parts, total) = match resolve(ctx.header("range")?, len) {
-        Ranges::Whole => (vec![Part::File { offset: 0, len }], len),
-        Ranges::Unsatisfiable => {
-            let body = "<html><h1>Requested Range Not Satisfiable</h1><p>The Range requested is not available.</p></html>";
-            return Ok(b
-                .status(StatusCode::RANGE_NOT_SATISFIABLE)
-                .header("Content-Range", format!("bytes */{len}"))
-                .header("Content-Length", body.len())
-                .body(body::full(body))
+        if head {
+            let info = sobj::head(&app.store, &loc, &object)?;
+            if expired(&info) {
+                return Err(ApiError::NotFound);
+            }
+            if symlink::follows(&ctx) && symlink::is_link(&info) {
+                return Ok(symlink::get(&arc, &ctx, &info, true));
+            }
+            if let Some(m) = dlo::manifest(&ctx, &info) {
+                return dlo::respond(app, &ctx, &info, &m, true);
+            }
+            if let Some(status) = check_conditions(&ctx, &info)? {
+                return conditional_response(status, &info);
+            }
+            return Ok(object_headers(Response::builder(), &info)
+                .header("Content-Length", info.size)
+                .body(body::empty())
                 .expect("valid response"));
         }
-        Ranges::Parts(r) if r.len() == 1 => {
-            let (s, e) = r[0];
-            b = b
-                .status(StatusCode::PARTIAL_CONTENT)
-                .header("Content-Range", format!("bytes {s}-{}/{len}", e - 1));
-            (
-                vec![Part::File {
-                    offset: s,
-                    len: e - s,
-                }],
-                e - s,
-            )
+        let obj = sobj::open(&app.store, &loc, &object)?;
+        let info = &obj.info;
+        if expired(info) {
+            return Err(ApiError::NotFound);
         }
-        Ranges::Parts(r) => {
-            let boundary = format!("{:032x}", rand::random::<u128>());
-            let (parts, total) = multipart(&r, len, info.content_type(), &boundary);
-            b = b.status(StatusCode::PARTIAL_CONTENT);
-            // Replaces the object's Content-Type rather than adding a second one.
-            if let Some(h) = b.headers_mut() {
-                let ct = format!("multipart/byteranges;boundary={boundary}");
-                h.insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_str(&ct).expect("ASCII boundary"),
-                );
+        if symlink::follows(&ctx) && symlink::is_link(info) {
+            return Ok(symlink::get(&arc, &ctx, info, false));
+        }
+        if let Some(m) = dlo::manifest(&ctx, info) {
+            return dlo::respond(app, &ctx, info, &m, false);
+        }
+        if let Some(status) = check_conditions(&ctx, info)? {
+            return conditional_response(status, info);
+        }
+        let len = info.size;
+        let mut b = object_headers(Response::builder(), info);
+        let (parts, total) = match resolve(ctx.header("range")?, len) {
+            Ranges::Whole => (vec![Part::File { offset: 0, len }], len),
+            Ranges::Unsatisfiable => {
+                let body = "<html><h1>Requested Range Not Satisfiable</h1><p>The Range requested is not available.</p></html>";
+                return Ok(b
+                    .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                    .header("Content-Range", format!("bytes */{len}"))
+                    .header("Content-Length", body.len())
+                    .body(body::full(body))
+                    .expect("valid response"));
             }
-            (parts, total)
-        }
-    };
-    b = b.header("Content-Length", total);
-    let body = if total <= INLINE_READ {
-        body::full(body::read_small(&obj.file, &parts, total).map_err(crate::store::Error::from)?)
-    } else {
-        body::stream_file(obj.file, parts, total)
-    };
-    Ok(b.body(body).expect("valid response"))
+            Ranges::Parts(r) if r.len() == 1 => {
+                let (s, e) = r[0];
+                b = b
+                    .status(StatusCode::PARTIAL_CONTENT)
+                    .header("Content-Range", format!("bytes {s}-{}/{len}", e - 1));
+                (
+                    vec![Part::File {
+                        offset: s,
+                        len: e - s,
+                    }],
+                    e - s,
+                )
+            }
+            Ranges::Parts(r) => {
+                let boundary = format!("{:032x}", rand::random::<u128>());
+                let (parts, total) = multipart(&r, len, info.content_type(), &boundary);
+                b = b.status(StatusCode::PARTIAL_CONTENT);
+                // Replaces the object's Content-Type rather than adding a second one.
+                if let Some(h) = b.headers_mut() {
+                    let ct = format!("multipart/byteranges;boundary={boundary}");
+                    h.insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_str(&ct).expect("ASCII boundary"),
+                    );
+                }
+                (parts, total)
+            }
+        };
+        b = b.header("Content-Length", total);
+        let body = if total <= INLINE_READ {
+            body::full(
+                body::read_small(&obj.file, &parts, total).map_err(crate::store::Error::from)?,
+            )
+        } else {
+            body::stream_file(obj.file, parts, total)
+        };
+        Ok(b.body(body).expect("valid response"))
+    })
+    .await
 }
 
 pub(super) fn conditional_response(

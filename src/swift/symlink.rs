@@ -19,7 +19,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use super::object::{authorize, created, expired, request_meta, serve};
+use super::object::{authorize, created, expired, request_meta};
 use super::{blocking, App, Ctx};
 use crate::http::body::Body;
 use crate::http::error::{ApiError, ApiResult};
@@ -125,6 +125,7 @@ fn ctx_on(app: &App, ctx: &Ctx, account: String) -> Ctx {
 /// The object a chain of links ends at.
 pub(super) struct End {
     pub ctx: Ctx,
+    pub container: String,
     pub loc: ContainerLoc,
     pub object: String,
     pub info: ObjectInfo,
@@ -202,6 +203,7 @@ fn walk(
         }
         let end = End {
             ctx: tctx,
+            container,
             loc,
             object,
             info,
@@ -227,13 +229,17 @@ pub(super) fn follow(app: &App, ctx: &Ctx, info: &ObjectInfo) -> Result<(End, St
 }
 
 /// GET/HEAD of the link `info`: the target's answer, naming it in
-/// `Content-Location` (errors too, once a target was tried).
-pub(super) fn get(app: &App, ctx: &Ctx, info: &ObjectInfo, head: bool) -> Response<Body> {
+/// `Content-Location` (errors too, once a target was tried). Runs on a
+/// blocking thread (it waits for the target's own GET).
+pub(super) fn get(app: &Arc<App>, ctx: &Ctx, info: &ObjectInfo, head: bool) -> Response<Body> {
     let (res, location) = match follow(app, ctx, info) {
-        Ok((end, here)) => (
-            serve(app, &end.ctx, &end.loc, &end.object, head, false),
-            Some(here),
-        ),
+        Ok((end, here)) => {
+            let target = super::object::get(app.clone(), end.ctx, end.container, end.object);
+            (
+                tokio::runtime::Handle::current().block_on(target),
+                Some(here),
+            )
+        }
         Err(b) => (Err(b.error), b.location),
     };
     let mut resp = res.unwrap_or_else(|e| e.into_response(head));
