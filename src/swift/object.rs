@@ -585,10 +585,9 @@ async fn do_copy(
             return Err(ApiError::NotFound);
         }
         let copies_link = symlink::is_link(&src.info);
-        let (src_ctx, mut src) = if copies_link && symlink::follows(&ctx) {
-            let (end, _) = symlink::follow(app, &src_ctx, &src.info).map_err(|b| b.error)?;
-            let obj = sobj::open(&app.store, &end.loc, &end.object)?;
-            (end.ctx, obj)
+        let (src_ctx, mut src) = if symlink::follows(&ctx) {
+            let (end_ctx, obj) = symlink::open_followed(app, &src_ctx, src)?;
+            (end_ctx.unwrap_or(src_ctx), obj)
         } else {
             (src_ctx, src)
         };

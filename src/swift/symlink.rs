@@ -24,13 +24,21 @@ use super::{blocking, App, Ctx};
 use crate::http::body::Body;
 use crate::http::error::{ApiError, ApiResult};
 use crate::store::meta::{keys, Meta};
-use crate::store::object::{self as sobj, ObjectInfo, Writer};
+use crate::store::object::{self as sobj, ObjectInfo, OpenObject, Writer};
 use crate::store::ContainerLoc;
 
 pub const TARGET: &str = "X-Object-Sysmeta-Symlink-Target";
 pub const TARGET_ACCOUNT: &str = "X-Object-Sysmeta-Symlink-Target-Account";
 pub const TARGET_ETAG: &str = "X-Object-Sysmeta-Symlink-Target-Etag";
 pub const TARGET_BYTES: &str = "X-Object-Sysmeta-Symlink-Target-Bytes";
+
+/// Swift's keys of a static large object's length and ETag: a static link
+/// to a manifest records these (as Swift's symlink middleware does).
+const SLO_SIZE: &str = "X-Object-Sysmeta-Slo-Size";
+const SLO_ETAG: &str = "X-Object-Sysmeta-Slo-Etag";
+/// Where Swift keeps what a container listing shows instead of an object's
+/// own ETag; a static link to a manifest keeps the manifest's `slo_etag` here.
+const LISTING_ETAG: &str = "X-Object-Sysmeta-Container-Update-Override-Etag";
 
 /// Links followed by one request before it fails with 409 (Swift's default
 /// `symloop_max`).
@@ -53,6 +61,10 @@ const QUOTE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'/');
 
 const FORM: &str = "X-Symlink-Target header must be of the form <container name>/<object name>";
+
+fn md5_of_empty() -> &'static str {
+    "d41d8cd98f00b204e9800998ecf8427e"
+}
 
 fn quote(s: &str) -> String {
     utf8_percent_encode(s, QUOTE).to_string()
@@ -228,6 +240,22 @@ pub(super) fn follow(app: &App, ctx: &Ctx, info: &ObjectInfo) -> Result<(End, St
     )
 }
 
+/// The object `obj` ends at when it is a link (followed as `ctx`'s caller,
+/// `ctx.account` being where `obj` is); `obj` itself otherwise. For readers
+/// of objects other than GET: copies, large-object segments.
+pub fn open_followed(
+    app: &App,
+    ctx: &Ctx,
+    obj: OpenObject,
+) -> ApiResult<(Option<Ctx>, OpenObject)> {
+    if !is_link(&obj.info) {
+        return Ok((None, obj));
+    }
+    let (end, _) = follow(app, ctx, &obj.info).map_err(|b| b.error)?;
+    let target = sobj::open(&app.store, &end.loc, &end.object)?;
+    Ok((Some(end.ctx), target))
+}
+
 /// GET/HEAD of the link `info`: the target's answer, naming it in
 /// `Content-Location` (errors too, once a target was tried). Runs on a
 /// blocking thread (it waits for the target's own GET).
@@ -346,10 +374,24 @@ pub(super) async fn put(
                     e => e,
                 }
             })?;
+            let m = &end.info.meta;
+            let bytes = m.get(SLO_SIZE).cloned();
             meta.insert(TARGET_ETAG.into(), etag);
-            meta.insert(TARGET_BYTES.into(), end.info.size.to_string());
+            meta.insert(
+                TARGET_BYTES.into(),
+                bytes.unwrap_or_else(|| end.info.size.to_string()),
+            );
+            if let Some(e) = m.get(SLO_ETAG) {
+                meta.insert(
+                    LISTING_ETAG.into(),
+                    format!("{}; slo_etag={e}", md5_of_empty()),
+                );
+            }
             if !typed {
-                meta.insert(keys::CONTENT_TYPE.into(), end.info.content_type().into());
+                // A manifest's stored type carries `;swift_bytes=N`.
+                let ct = end.info.content_type();
+                let ct = ct.split(";swift_bytes=").next().unwrap_or(ct);
+                meta.insert(keys::CONTENT_TYPE.into(), ct.into());
             }
         } else if !typed {
             meta.insert(keys::CONTENT_TYPE.into(), "application/symlink".into());
@@ -426,6 +468,16 @@ pub fn listing_fields(info: &ObjectInfo, account: &str) -> Option<String> {
             .unwrap_or(0);
         s.push_str(&format!(",\"symlink_bytes\":{bytes}"));
     }
+    let slo_etag = info.meta.get(LISTING_ETAG).and_then(|v| {
+        v.split(';')
+            .find_map(|p| p.trim().strip_prefix("slo_etag="))
+    });
+    if let Some(e) = slo_etag {
+        s.push_str(&format!(
+            ",\"slo_etag\":{}",
+            serde_json::to_string(&format!("\"{e}\"")).ok()?
+        ));
+    }
     Some(s)
 }
 
@@ -450,5 +502,24 @@ mod tests {
         );
         let row = listing_fields(&info, "AUTH_a").unwrap();
         assert_eq!(row, ",\"symlink_path\":\"/v1/AUTH_a/c/a%20b/x\"");
+    }
+
+    #[test]
+    fn static_links_to_manifests_list_the_slo_etag() {
+        let mut m = Meta::new();
+        m.insert(TARGET.into(), "c/m".into());
+        m.insert(TARGET_ACCOUNT.into(), "AUTH_b".into());
+        m.insert(TARGET_ETAG.into(), "abc".into());
+        m.insert(TARGET_BYTES.into(), "42".into());
+        m.insert(
+            LISTING_ETAG.into(),
+            format!("{}; slo_etag=def", md5_of_empty()),
+        );
+        let info = ObjectInfo { size: 0, meta: m };
+        let row = listing_fields(&info, "AUTH_a").unwrap();
+        assert_eq!(
+            row,
+            ",\"symlink_path\":\"/v1/AUTH_b/c/m\",\"symlink_etag\":\"abc\",\"symlink_bytes\":42,\"slo_etag\":\"\\\"def\\\"\""
+        );
     }
 }
