@@ -174,8 +174,7 @@ pub(super) async fn get(
     object: String,
 ) -> ApiResult<Response<Body>> {
     let head = ctx.method == Method::HEAD;
-    let arc = app.clone();
-    blocking(&app, move |app| {
+    let res = blocking(&app, move |app| {
         let loc = authorize(app, &ctx, &container, false)?;
         if head {
             let info = sobj::head(&app.store, &loc, &object)?;
@@ -183,7 +182,7 @@ pub(super) async fn get(
                 return Err(ApiError::NotFound);
             }
             if symlink::follows(&ctx) && symlink::is_link(&info) {
-                return Ok(symlink::get(&arc, &ctx, &info, true));
+                return Ok(symlink::get(app, &ctx, &info, true));
             }
             if let Some(m) = dlo::manifest(&ctx, &info) {
                 return dlo::respond(app, &ctx, &info, &m, true);
@@ -202,7 +201,7 @@ pub(super) async fn get(
             return Err(ApiError::NotFound);
         }
         if symlink::follows(&ctx) && symlink::is_link(info) {
-            return Ok(symlink::get(&arc, &ctx, info, false));
+            return Ok(symlink::get(app, &ctx, info, false));
         }
         if let Some(m) = dlo::manifest(&ctx, info) {
             return dlo::respond(app, &ctx, info, &m, false);
@@ -261,7 +260,8 @@ pub(super) async fn get(
         };
         Ok(b.body(body).expect("valid response"))
     })
-    .await
+    .await;
+    symlink::finish(app, res).await
 }
 
 pub(super) fn conditional_response(

@@ -12,7 +12,9 @@
 //! sysmeta keys, quoted as Swift quotes it, so Swift-on-File volumes keep
 //! the same shape.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -256,25 +258,54 @@ pub fn open_followed(
     Ok((Some(end.ctx), target))
 }
 
+/// A followed link's target, still to be served: the placeholder answer of
+/// [`get`] carries it to [`finish`], out of the blocking thread.
+#[derive(Clone)]
+struct Pending(Arc<Mutex<Option<(End, String)>>>);
+
 /// GET/HEAD of the link `info`: the target's answer, naming it in
-/// `Content-Location` (errors too, once a target was tried). Runs on a
-/// blocking thread (it waits for the target's own GET).
-pub(super) fn get(app: &Arc<App>, ctx: &Ctx, info: &ObjectInfo, head: bool) -> Response<Body> {
-    let (res, location) = match follow(app, ctx, info) {
-        Ok((end, here)) => {
-            let target = super::object::get(app.clone(), end.ctx, end.container, end.object);
-            (
-                tokio::runtime::Handle::current().block_on(target),
-                Some(here),
-            )
+/// `Content-Location` (errors too, once a target was tried). A target found
+/// is served by [`finish`]; this answer only carries it there.
+pub(super) fn get(app: &App, ctx: &Ctx, info: &ObjectInfo, head: bool) -> Response<Body> {
+    match follow(app, ctx, info) {
+        Ok(found) => {
+            let mut r = Response::new(crate::http::body::empty());
+            r.extensions_mut()
+                .insert(Pending(Arc::new(Mutex::new(Some(found)))));
+            r
         }
-        Err(b) => (Err(b.error), b.location),
-    };
-    let mut resp = res.unwrap_or_else(|e| e.into_response(head));
-    if let Some(v) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
-        resp.headers_mut().insert("content-location", v);
+        Err(b) => with_location(b.error.into_response(head), b.location),
     }
-    resp
+}
+
+/// An answer still to come (boxed: a target's GET may end in [`finish`]
+/// again, when a link replaced its target meanwhile).
+type Later = Pin<Box<dyn Future<Output = ApiResult<Response<Body>>> + Send>>;
+
+/// Serves the target a [`get`] found (as the caller, from the target's own
+/// container); any other answer passes through.
+pub(super) fn finish(app: Arc<App>, res: ApiResult<Response<Body>>) -> Later {
+    Box::pin(async move {
+        let pending = match &res {
+            Ok(r) => r.extensions().get::<Pending>().cloned(),
+            Err(_) => None,
+        };
+        let Some((end, here)) = pending.and_then(|p| p.0.lock().ok()?.take()) else {
+            return res;
+        };
+        let head = end.ctx.method == http::Method::HEAD;
+        let r = super::object::get(app, end.ctx, end.container, end.object)
+            .await
+            .unwrap_or_else(|e| e.into_response(head));
+        Ok(with_location(r, Some(here)))
+    })
+}
+
+fn with_location(mut r: Response<Body>, location: Option<String>) -> Response<Body> {
+    if let Some(v) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        r.headers_mut().insert("content-location", v);
+    }
+    r
 }
 
 /// Checks the `X-Symlink-Target*` headers of a PUT; returns the target
