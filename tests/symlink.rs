@@ -72,7 +72,9 @@ fn bad_link_puts_are_refused_and_store_nothing() {
         .header("X-Symlink-Target", "tgt/x")
         .send();
     assert_eq!(r.status, 400);
+    assert_eq!(link(&s, "links/dir/", "tgt/o").status, 400);
     assert!(!s.cont_dir("links").join("l").exists());
+    assert!(!s.cont_dir("links").join("dir").exists());
 }
 
 #[test]

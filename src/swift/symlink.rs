@@ -384,6 +384,11 @@ pub(super) async fn put(
             }
         }
     }
+    if object.ends_with('/') {
+        return Err(ApiError::BadRequest(
+            "A name ending in / is a directory marker and cannot be a symlink".into(),
+        ));
+    }
     let (target, account_given, etag) = parse_put(&ctx, &container, &object)?;
     let mut meta = request_meta(&app, &ctx, &object)?;
     let typed = ctx
