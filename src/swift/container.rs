@@ -196,7 +196,7 @@ async fn get(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
         if no_subdirs {
             entries.retain(|e| matches!(e, slist::Entry::Object { .. }));
         }
-        let (status, text) = listing::render_objects(&entries, fmt, &container);
+        let (status, text) = listing::render_objects(&entries, fmt, &ctx.account, &container);
         Ok(b.status(status)
             .header("Content-Length", text.len())
             .body(if status == StatusCode::NO_CONTENT {

@@ -52,6 +52,7 @@ pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
             "allowed_digests": super::tempurl::DIGESTS,
             "deprecated_digests": ["sha1"],
         },
+        "symlink": { "symloop_max": super::symlink::SYMLOOP_MAX, "static_links": true },
     });
     for (k, f) in super::bulk::info() {
         v[k] = f;

@@ -136,7 +136,12 @@ fn xml_escape(s: &str) -> String {
 }
 
 /// Renders an object listing. Empty plain listings are 204 as in Swift.
-pub fn render_objects(entries: &[Entry], fmt: Format, container: &str) -> (StatusCode, String) {
+pub fn render_objects(
+    entries: &[Entry],
+    fmt: Format,
+    account: &str,
+    container: &str,
+) -> (StatusCode, String) {
     match fmt {
         Format::Plain => {
             let mut s = String::new();
@@ -187,6 +192,11 @@ pub fn render_objects(entries: &[Entry], fmt: Format, container: &str) -> (Statu
                         if let Some((_, etag)) = slo {
                             s.push_str(",\"slo_etag\":");
                             json_str(&mut s, &etag);
+                        }
+                        if let Some(f) =
+                            info.and_then(|i| super::symlink::listing_fields(i, account))
+                        {
+                            s.push_str(&f);
                         }
                         s.push('}');
                     }

@@ -19,6 +19,7 @@ pub mod quota;
 pub mod range;
 pub mod slo;
 pub mod staticweb;
+pub mod symlink;
 pub mod tempurl;
 
 use std::collections::HashMap;

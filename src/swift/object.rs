@@ -12,6 +12,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 use super::headers::{collect_meta, http_date, parse_http_date};
 use super::range::{resolve, Ranges};
+use super::symlink;
 use super::{blocking, empty_response, App, Ctx};
 use super::{dlo, slo};
 use crate::http::body::{self, Body, Part};
@@ -129,6 +130,7 @@ pub(super) fn object_headers(
         .header("Last-Modified", http_date(info.timestamp()))
         .header("X-Timestamp", meta::normalize_timestamp(info.timestamp()))
         .header("Accept-Ranges", "bytes");
+    b = symlink::link_headers(b, info);
     for (k, v) in &info.meta {
         let passthrough = is_user_key(k) || k == "X-Delete-At" || k == dlo::MANIFEST_KEY;
         if passthrough {
@@ -183,12 +185,15 @@ pub(super) async fn get(
 ) -> ApiResult<Response<Body>> {
     let head = ctx.method == Method::HEAD;
     let arc = app.clone();
-    blocking(&app, move |app| {
+    let res = blocking(&app, move |app| {
         let loc = authorize(app, &ctx, &container, false)?;
         if head {
             let info = sobj::head(&app.store, &loc, &object)?;
             if expired(&info) {
                 return Err(ApiError::NotFound);
+            }
+            if symlink::follows(&ctx) && symlink::is_link(&info) {
+                return Ok(symlink::get(app, &ctx, &info, true));
             }
             if let Some(r) = slo::get(&arc, &ctx, &info, None, &loc, &object, true)? {
                 return Ok(r);
@@ -208,6 +213,9 @@ pub(super) async fn get(
         let info = &obj.info;
         if expired(info) {
             return Err(ApiError::NotFound);
+        }
+        if symlink::follows(&ctx) && symlink::is_link(info) {
+            return Ok(symlink::get(app, &ctx, info, false));
         }
         if let Some(r) = slo::get(&arc, &ctx, info, Some(&obj.file), &loc, &object, false)? {
             return Ok(r);
@@ -269,7 +277,8 @@ pub(super) async fn get(
         };
         Ok(b.body(body).expect("valid response"))
     })
-    .await
+    .await;
+    symlink::finish(app, res).await
 }
 
 pub(super) fn conditional_response(
@@ -360,7 +369,7 @@ pub(super) fn delete_at(ctx: &Ctx) -> ApiResult<Option<u64>> {
     Ok(None)
 }
 
-fn created(info: &ObjectInfo) -> Response<Body> {
+pub(super) fn created(info: &ObjectInfo) -> Response<Body> {
     empty_response(StatusCode::CREATED)
         .header("Etag", info.etag())
         .header("Last-Modified", http_date(info.timestamp()))
@@ -392,6 +401,9 @@ async fn put(
         let (sc, so) = split_copy_path(&src)?;
         let src_account = ctx.header("x-copy-from-account")?.map(str::to_string);
         return do_copy(app, ctx, src_account, sc, so, container, object).await;
+    }
+    if ctx.headers.contains_key("x-symlink-target") {
+        return symlink::put(app, ctx, container, object, body).await;
     }
     let te = ctx
         .header("transfer-encoding")?
@@ -592,10 +604,17 @@ async fn do_copy(
         // The source is read first, as Swift's copy does: a missing source
         // is 404 even where the destination would be refused.
         let src_loc = authorize(app, &src_ctx, &src_container, false)?;
-        let mut src = sobj::open(&app.store, &src_loc, &src_object)?;
+        let src = sobj::open(&app.store, &src_loc, &src_object)?;
         if expired(&src.info) {
             return Err(ApiError::NotFound);
         }
+        let copies_link = symlink::is_link(&src.info);
+        let (src_ctx, mut src) = if symlink::follows(&ctx) {
+            let (end_ctx, obj) = symlink::open_followed(app, &src_ctx, src)?;
+            (end_ctx.unwrap_or(src_ctx), obj)
+        } else {
+            (src_ctx, src)
+        };
         let dst_loc = authorize(app, &ctx, &container, true)?;
         let mut m: Meta = if fresh {
             Meta::new()
@@ -607,6 +626,9 @@ async fn do_copy(
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         };
+        if copies_link && !symlink::follows(&ctx) {
+            symlink::copy_meta(&ctx, &src.info, &mut m)?;
+        }
         scont::apply_user_meta(&mut m, req_meta);
         m.extend(req_extra);
         if let Some(ct) = req_ct.filter(|c| !c.trim().is_empty()) {
@@ -703,6 +725,7 @@ async fn post(
     container: String,
     object: String,
 ) -> ApiResult<Response<Body>> {
+    symlink::check_post(&ctx)?;
     let mut new = collect_meta(&ctx.headers, "object", &app.cfg.limits)?;
     new.retain(|_, v| !v.is_empty());
     let ct = ctx.header("content-type")?.map(str::to_string);
@@ -751,6 +774,9 @@ async fn post(
             return Err(ApiError::NotFound);
         }
         super::expirer::note(app, &loc, &ctx.account, &container, &object, &info.meta);
+        if let Some(r) = symlink::post_redirect(&ctx.account, &info) {
+            return Ok(r);
+        }
         Ok(empty_response(StatusCode::ACCEPTED)
             .body(body::empty())
             .expect("valid response"))

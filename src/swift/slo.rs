@@ -316,6 +316,8 @@ impl<'a> Locs<'a> {
         if expired(&obj.info) {
             return Err(StatusCode::NOT_FOUND);
         }
+        let (_, obj) =
+            super::symlink::open_followed(self.app, self.ctx, obj).map_err(|e| e.status())?;
         Ok(obj)
     }
 }
@@ -406,8 +408,9 @@ impl Expander<'_, '_> {
                     let z = re.min(rs + last);
                     if *sub_slo {
                         if depth >= MAX_DEPTH {
+                            // Swift answers with its plain 409 page here.
                             return Err(ApiError::Conflict(
-                                "max recursion depth was exceeded".into(),
+                                "<html><h1>Conflict</h1><p>There was a conflict when trying to complete your request.</p></html>".into(),
                             ));
                         }
                         let sub = self.sub_manifest(name)?;
