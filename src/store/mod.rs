@@ -12,6 +12,7 @@ pub mod object;
 pub mod pickle;
 pub mod seen;
 pub mod sidecar;
+pub mod versions;
 pub mod xattr;
 
 use std::io;

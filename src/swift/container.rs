@@ -31,6 +31,7 @@ pub async fn handle(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Res
 fn request_meta(app: &App, ctx: &Ctx, owner: bool) -> ApiResult<Meta> {
     super::quota::check_container_headers(ctx)?;
     let mut m = collect_meta(&ctx.headers, "container", &app.cfg.limits)?;
+    super::versioned_writes::container_headers(ctx, owner, &mut m)?;
     if !owner {
         m.retain(|k, _| !is_owner_only(k));
         return Ok(m);
@@ -97,6 +98,7 @@ async fn put(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
         let created = scont::create(store, &ctx.account, &container, policy, m)?;
         if let Ok(loc) = store.find_container(&ctx.account, &container) {
             app.quotas.forget_container(&loc);
+            app.versions.forget(&loc);
             if created {
                 // A container of the same name deleted elsewhere may be cached.
                 store.usage.forget(&loc);
@@ -124,6 +126,7 @@ async fn post(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<
         check_totals(&merged, "container", &app.cfg.limits)?;
         scont::update_container_meta(&app.store, &loc, m)?;
         app.quotas.forget_container(&loc);
+        app.versions.forget(&loc);
         Ok(empty_response(StatusCode::NO_CONTENT)
             .body(body::empty())
             .expect("valid response"))
@@ -185,6 +188,7 @@ async fn get(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
                 }
             }
         }
+        b = super::versioned_writes::container_response(b, &m);
         if head {
             return Ok(b
                 .status(StatusCode::NO_CONTENT)

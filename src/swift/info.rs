@@ -58,6 +58,7 @@ pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
     }
     v["container_quotas"] = json!({});
     v["account_quotas"] = json!({});
+    v["versioned_writes"] = super::versioned_writes::info();
     let text = v.to_string();
     let b = Response::builder()
         .header("Content-Type", "application/json; charset=UTF-8")

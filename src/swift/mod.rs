@@ -19,6 +19,7 @@ pub mod range;
 pub mod slo;
 pub mod staticweb;
 pub mod tempurl;
+pub mod versioned_writes;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub struct App {
     pub auth: Auth,
     /// Quota settings, cached.
     pub quotas: quota::Cache,
+    /// Containers' versioning settings, cached.
+    pub versions: versioned_writes::Cache,
 }
 
 /// One request's parsed parts, handed to every handler.
@@ -126,6 +129,7 @@ impl App {
             auth: Auth::new(cfg.auth.clone()),
             store: Store::new(policies, opts),
             quotas: Default::default(),
+            versions: Default::default(),
             cfg,
         })
     }

@@ -479,7 +479,15 @@ async fn put(
             if length.is_none() {
                 super::quota::check(&app, &ctx, &loc, w.size())?;
             }
-            let info = w.commit(meta, expected.as_deref())?;
+            let info = super::versioned_writes::commit(
+                &app,
+                &ctx,
+                &loc,
+                &object,
+                w,
+                meta,
+                expected.as_deref(),
+            )?;
             app.store.usage.invalidate(&loc);
             super::expirer::note(&app, &loc, &ctx.account, &container, &object, &info.meta);
             Ok(info)
@@ -636,7 +644,7 @@ async fn do_copy(
                 let mut w = Writer::create(&app.store, &dst_loc, &object)?;
                 let part = ctx.query.get("part-number");
                 slo::copy_content(app, &src_ctx, &src, range.as_deref(), part, &mut w)?;
-                w.commit(m, None)?
+                super::versioned_writes::commit(app, &ctx, &dst_loc, &object, w, m, None)?
             }
         } else if let Some(man) = manifest {
             let (segs, _, total) = dlo::segments(app, &src_ctx, &man)?;
@@ -655,7 +663,7 @@ async fn do_copy(
                     w.copy_from(&mut f.take(len))?;
                 }
             }
-            w.commit(m, None)?
+            super::versioned_writes::commit(app, &ctx, &dst_loc, &object, w, m, None)?
         } else if src.info.is_dir_marker() {
             super::quota::check(app, &ctx, &dst_loc, 0)?;
             sobj::put_dir_marker(&app.store, &dst_loc, &object, m)?
@@ -677,7 +685,7 @@ async fn do_copy(
                 .seek(std::io::SeekFrom::Start(start))
                 .map_err(crate::store::Error::from)?;
             w.copy_from(&mut (&src.file).take(len))?;
-            w.commit(m, None)?
+            super::versioned_writes::commit(app, &ctx, &dst_loc, &object, w, m, None)?
         };
         app.store.usage.invalidate(&dst_loc);
         super::expirer::note(app, &dst_loc, &ctx.account, &container, &object, &info.meta);
@@ -786,7 +794,9 @@ async fn delete(
                 ));
             }
         }
-        sobj::delete(&loc, &object)?;
+        if super::versioned_writes::delete(app, &ctx, &loc, &object)?.is_none() {
+            sobj::delete(&loc, &object)?;
+        }
         app.store.usage.invalidate(&loc);
         Ok(empty_response(StatusCode::NO_CONTENT)
             .body(body::empty())

@@ -1176,7 +1176,7 @@ fn store_manifest(
         }
         let mut w = Writer::create(&app.store, loc, object)?;
         w.write(&json)?;
-        let info = w.commit(meta, None)?;
+        let info = super::versioned_writes::commit(app, ctx, loc, object, w, meta, None)?;
         app.store.usage.invalidate(loc);
         Ok(info)
     })();
