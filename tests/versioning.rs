@@ -212,3 +212,136 @@ fn versions_cross_policies_by_copy() {
     assert_eq!(s.get("c/o").text(), "one");
     assert!(names(&s, "v").is_empty());
 }
+
+// --- object versioning (X-Versions-Enabled) ---------------------------------
+
+fn versions(s: &Server, c: &str) -> Vec<(String, String, bool, String)> {
+    let r = s.get(&format!("{c}?versions"));
+    assert_eq!(r.status, 200, "{r:?}");
+    r.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["name"].as_str().unwrap().to_string(),
+                o["version_id"].as_str().unwrap().to_string(),
+                o["is_latest"].as_bool().unwrap(),
+                o["content_type"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn enabled_container_keeps_versions_with_ids_and_restores_them() {
+    let s = Server::start();
+    let r = s
+        .req("PUT", &v1("c"))
+        .header("X-Versions-Enabled", "true")
+        .send();
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        s.req("HEAD", &v1("c")).send().header("x-versions-enabled"),
+        Some("True")
+    );
+    let r1 = s
+        .req("PUT", &v1("c/o"))
+        .header("Content-Type", "text/one")
+        .body(b"one")
+        .send();
+    let id1 = r1.header("x-object-version-id").unwrap().to_string();
+    let r2 = s.put_object("c/o", b"two");
+    let id2 = r2.header("x-object-version-id").unwrap().to_string();
+    assert_ne!(id1, id2);
+    let g = s.get("c/o");
+    assert_eq!(g.text(), "two");
+    assert_eq!(g.header("x-object-version-id"), Some(id2.as_str()));
+    assert_eq!(
+        g.header("content-location"),
+        Some(format!("/v1/AUTH_test/c/o?version-id={id2}").as_str())
+    );
+    // Each version is a plain file of the hidden container; the current
+    // object is the same file as its version.
+    let hidden = s.device().join("AUTH_test/.sofgate-versions/c/o");
+    assert_eq!(std::fs::read(hidden.join(&id1)).unwrap(), b"one");
+    let ino = |p: &std::path::Path| std::fs::metadata(p).unwrap().ino();
+    assert_eq!(ino(&hidden.join(&id2)), ino(&s.cont_dir("c").join("o")));
+    let old = s.get(&format!("c/o?version-id={id1}"));
+    assert_eq!(old.text(), "one");
+    assert_eq!(old.header("content-type"), Some("text/one"));
+    assert_eq!(
+        versions(&s, "c"),
+        [
+            (
+                "o".into(),
+                id2.clone(),
+                true,
+                "application/octet-stream".into()
+            ),
+            ("o".into(), id1.clone(), false, "text/one".into()),
+        ]
+    );
+    // The hidden container is no container of the account.
+    assert_eq!(names(&s, ""), ["c"]);
+    assert_eq!(s.req("PUT", &v1(".sofgate-versions")).send().status, 400);
+
+    // DELETE leaves a marker; the versions stay.
+    let d = s.req("DELETE", &v1("c/o")).send();
+    assert_eq!(d.status, 204);
+    let marker = d.header("x-object-version-id").unwrap().to_string();
+    assert_eq!(s.get("c/o").status, 404);
+    let v = versions(&s, "c");
+    assert_eq!(v.len(), 3);
+    assert_eq!(v[0], ("o".into(), marker, true, MARKER.into()));
+    // An empty PUT with a version id makes that version current again.
+    let r = s.req("PUT", &v1(&format!("c/o?version-id={id1}"))).send();
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(s.get("c/o").text(), "one");
+    // Versions keep the container from being deleted.
+    assert_eq!(
+        s.req("DELETE", &v1(&format!("c/o?version-id={id1}")))
+            .send()
+            .status,
+        204
+    );
+    assert_eq!(s.get("c/o").status, 404);
+    assert_eq!(s.req("DELETE", &v1("c")).send().status, 409);
+    for (_, id, _, _) in versions(&s, "c") {
+        let r = s.req("DELETE", &v1(&format!("c/o?version-id={id}"))).send();
+        assert_eq!(r.status, 204);
+    }
+    assert_eq!(s.req("DELETE", &v1("c")).send().status, 204);
+    assert!(!s.device().join("AUTH_test/.sofgate-versions/c").exists());
+}
+
+#[test]
+fn null_versions_are_kept_once_versioning_is_on() {
+    let s = Server::start();
+    s.put_container("c");
+    s.put_object("c/o", b"plain");
+    let r = s
+        .req("POST", &v1("c"))
+        .header("X-Versions-Enabled", "true")
+        .send();
+    assert_eq!(r.status, 204);
+    assert_eq!(versions(&s, "c")[0].1, "null");
+    s.put_object("c/o", b"new");
+    let v = versions(&s, "c");
+    assert_eq!(v.len(), 2, "{v:?}");
+    assert!(v.iter().all(|r| r.1 != "null"));
+    assert_eq!(s.get(&format!("c/o?version-id={}", v[1].1)).text(), "plain");
+    // Both kinds of versioning at once are refused.
+    let r = s
+        .req("POST", &v1("c"))
+        .header("X-Versions-Location", "v")
+        .send();
+    assert_eq!(r.status, 400);
+    // Version reads are for owners; bad ids are 400.
+    let r = s.req("GET", &v1("c/o?version-id=junk")).send();
+    assert_eq!(r.status, 400);
+    let r = s
+        .req("POST", &v1(&format!("c/o?version-id={}", v[0].1)))
+        .send();
+    assert_eq!(r.status, 400);
+}

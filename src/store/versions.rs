@@ -5,11 +5,79 @@
 //! and its metadata to itself), and a rename brings a version back. Both
 //! carry the metadata sidecar, if the object has one. Across devices (two
 //! policies) neither works: the caller copies instead.
+//!
+//! Object versioning (the newer mode) keeps every version of a container's
+//! objects in a hidden container of the account on the same device,
+//! `<account>/.sofgate-versions/<container>/`, as `<object name>/<version
+//! id>` (plain files, readable as such). No client can name it: a container
+//! name never contains `/`, and `.sofgate-versions` itself is a reserved
+//! container name that account listings leave out. The current object in
+//! the container is a hard link to its newest version, so a POST to it
+//! changes that version's metadata too, as in Swift, and no data is copied.
 
 use std::io;
 use std::path::Path;
 
 use super::{is_not_found, name, object, sidecar, ContainerLoc, Error, Result, Store};
+
+/// The account's directory of hidden versions containers.
+pub const HIDDEN: &str = ".sofgate-versions";
+
+/// The internal container name (`.sofgate-versions/<container>`) of the
+/// versions of `container`; unreachable by clients, resolvable as any
+/// container's.
+pub fn hidden_name(container: &str) -> String {
+    format!("{HIDDEN}/{container}")
+}
+
+/// The hidden versions container of `c` (on its device).
+pub fn hidden_loc(c: &ContainerLoc) -> ContainerLoc {
+    let name = c.dir.file_name().unwrap_or_default();
+    let acct = c.dir.parent().unwrap_or(&c.dir);
+    ContainerLoc {
+        policy: c.policy,
+        dir: acct.join(HIDDEN).join(name),
+    }
+}
+
+/// Makes `c` (and the account's hidden directory) exist.
+pub fn ensure_dir(store: &Store, c: &ContainerLoc) -> Result<()> {
+    if let Some(p) = c.dir.parent() {
+        store.make_dir(p, c.account())?;
+    }
+    store.make_dir(&c.dir, c.account())?;
+    Ok(())
+}
+
+/// Makes `dst_rel` of `dst` another name of the file `src_rel` of `src`,
+/// replacing what `dst_rel` was (a link under a temp name, renamed over).
+pub fn link_over(
+    store: &Store,
+    src: &ContainerLoc,
+    src_rel: &str,
+    dst: &ContainerLoc,
+    dst_rel: &str,
+) -> Result<()> {
+    let (s, d) = (name::join(&src.dir, src_rel), name::join(&dst.dir, dst_rel));
+    parents(store, dst, dst_rel)?;
+    let tmp = d.with_file_name(format!(".lnk.{:016x}.sgtmp", rand::random::<u64>()));
+    match std::fs::hard_link(&s, &tmp) {
+        Ok(()) => {}
+        Err(e) if is_not_found(&e) => return Err(Error::NotFound),
+        Err(e) => return Err(e.into()),
+    }
+    if let Err(e) = std::fs::rename(&tmp, &d) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(match e.raw_os_error() {
+            Some(libc::EISDIR) | Some(libc::ENOTEMPTY) => Error::Conflict(format!(
+                "A directory named {dst_rel:?} exists: an object cannot replace it"
+            )),
+            _ => e.into(),
+        });
+    }
+    carry_sidecar(&s, &d, true)?;
+    Ok(())
+}
 
 /// What a link or rename did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

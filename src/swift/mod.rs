@@ -20,6 +20,7 @@ pub mod slo;
 pub mod staticweb;
 pub mod tempurl;
 pub mod versioned_writes;
+pub mod versioning;
 
 use std::collections::HashMap;
 use std::sync::Arc;

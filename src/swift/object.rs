@@ -34,6 +34,9 @@ pub async fn handle(
     object: String,
     body: Incoming,
 ) -> ApiResult<Response<Body>> {
+    if let Some(r) = super::versioning::object_request(&app, &ctx, &container, &object).await? {
+        return Ok(r);
+    }
     match ctx.method {
         Method::PUT if slo::is_manifest_put(&ctx) => {
             return slo::put(app, ctx, container, object, body).await
@@ -45,7 +48,11 @@ pub async fn handle(
         _ => slo::check_reserved(&ctx)?,
     }
     match ctx.method {
-        Method::GET | Method::HEAD => get(app, ctx, container, object).await,
+        Method::GET | Method::HEAD => {
+            let (c, o, x) = (container.clone(), object.clone(), ctx.clone());
+            let r = get(app, ctx, container, object).await?;
+            Ok(super::versioning::decorate(r, &x, &c, &o))
+        }
         Method::PUT => put(app, ctx, container, object, body).await,
         Method::POST => post(app, ctx, container, object).await,
         Method::DELETE => delete(app, ctx, container, object).await,
@@ -129,6 +136,7 @@ pub(super) fn object_headers(
         .header("Last-Modified", http_date(info.timestamp()))
         .header("X-Timestamp", meta::normalize_timestamp(info.timestamp()))
         .header("Accept-Ranges", "bytes");
+    b = super::versioning::version_header(b, info);
     for (k, v) in &info.meta {
         let passthrough = is_user_key(k) || k == "X-Delete-At" || k == dlo::MANIFEST_KEY;
         if passthrough {
@@ -361,7 +369,7 @@ pub(super) fn delete_at(ctx: &Ctx) -> ApiResult<Option<u64>> {
 }
 
 fn created(info: &ObjectInfo) -> Response<Body> {
-    empty_response(StatusCode::CREATED)
+    super::versioning::version_header(empty_response(StatusCode::CREATED), info)
         .header("Etag", info.etag())
         .header("Last-Modified", http_date(info.timestamp()))
         .body(body::empty())
@@ -693,14 +701,16 @@ async fn do_copy(
             "{src_container}/{}",
             utf8_percent_encode(&src_object, PATH_SET)
         );
-        Ok(empty_response(StatusCode::CREATED)
-            .header("Etag", info.etag())
-            .header("Last-Modified", http_date(info.timestamp()))
-            .header("X-Copied-From", from)
-            .header("X-Copied-From-Account", src_account)
-            .header("X-Copied-From-Last-Modified", http_date(src_ts))
-            .body(body::empty())
-            .expect("valid response"))
+        Ok(
+            super::versioning::version_header(empty_response(StatusCode::CREATED), &info)
+                .header("Etag", info.etag())
+                .header("Last-Modified", http_date(info.timestamp()))
+                .header("X-Copied-From", from)
+                .header("X-Copied-From-Account", src_account)
+                .header("X-Copied-From-Last-Modified", http_date(src_ts))
+                .body(body::empty())
+                .expect("valid response"),
+        )
     })
     .await
 }
@@ -794,9 +804,10 @@ async fn delete(
                 ));
             }
         }
-        if super::versioned_writes::delete(app, &ctx, &loc, &object)?.is_none() {
-            sobj::delete(&loc, &object)?;
+        if let Some(r) = super::versioned_writes::delete(app, &ctx, &loc, &object)? {
+            return Ok(r);
         }
+        sobj::delete(&loc, &object)?;
         app.store.usage.invalidate(&loc);
         Ok(empty_response(StatusCode::NO_CONTENT)
             .body(body::empty())

@@ -30,6 +30,9 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use http::response::Builder;
+use http::Response;
+
+use crate::http::body::Body;
 
 use super::{App, Ctx};
 use crate::http::error::{ApiError, ApiResult};
@@ -64,10 +67,11 @@ pub fn info() -> serde_json::Value {
     serde_json::json!({ "allowed_flags": ["x-versions-location", "x-history-location"] })
 }
 
-/// Container settings as last read, by container directory.
+/// Containers' versioning settings (both modes) as last read, by container
+/// directory.
 #[derive(Default)]
 pub struct Cache {
-    entries: Mutex<HashMap<PathBuf, (Instant, Option<Setting>)>>,
+    entries: Mutex<HashMap<PathBuf, (Instant, Meta)>>,
 }
 
 impl Cache {
@@ -78,6 +82,24 @@ impl Cache {
             .expect("versions cache")
             .remove(&loc.dir);
     }
+}
+
+/// The versioning keys of a container's metadata (blocking; cached).
+pub fn settings(app: &App, loc: &ContainerLoc) -> ApiResult<Meta> {
+    let ttl = app.store.opts.usage_ttl;
+    if let Some((at, m)) = app.versions.entries.lock().expect("cache").get(&loc.dir) {
+        if at.elapsed() < ttl {
+            return Ok(m.clone());
+        }
+    }
+    let mut m = scont::container_meta(loc)?;
+    m.retain(|k, _| k.contains("Versions-"));
+    let mut e = app.versions.entries.lock().expect("cache");
+    if e.len() > 100_000 {
+        e.clear();
+    }
+    e.insert(loc.dir.clone(), (Instant::now(), m.clone()));
+    Ok(m)
 }
 
 fn setting_of(m: &Meta) -> Option<Setting> {
@@ -93,21 +115,14 @@ fn setting_of(m: &Meta) -> Option<Setting> {
     (!location.is_empty()).then_some(Setting { location, mode })
 }
 
-/// The container's versioning, if any (blocking; cached).
+/// True when `m` (container metadata) sets a legacy versions location.
+pub fn has_location(m: &Meta) -> bool {
+    setting_of(m).is_some()
+}
+
+/// The container's legacy versioning, if any (blocking; cached).
 pub fn setting(app: &App, loc: &ContainerLoc) -> ApiResult<Option<Setting>> {
-    let ttl = app.store.opts.usage_ttl;
-    if let Some((at, s)) = app.versions.entries.lock().expect("cache").get(&loc.dir) {
-        if at.elapsed() < ttl {
-            return Ok(s.clone());
-        }
-    }
-    let s = setting_of(&scont::container_meta(loc)?);
-    let mut e = app.versions.entries.lock().expect("cache");
-    if e.len() > 100_000 {
-        e.clear();
-    }
-    e.insert(loc.dir.clone(), (Instant::now(), s.clone()));
-    Ok(s)
+    Ok(setting_of(&settings(app, loc)?))
 }
 
 /// Turns `X-Versions-Location` / `X-History-Location` (and their
@@ -255,10 +270,15 @@ pub fn commit(
     m: Meta,
     etag: Option<&str>,
 ) -> ApiResult<ObjectInfo> {
+    let mut m = m;
     let kept = archive(app, ctx, loc, object)?;
+    let vid = super::versioning::before_commit(app, loc, object, &mut m)?;
     let info = w.commit(m, etag)?;
     if let Some(k) = kept {
         k.keep();
+    }
+    if let Some(v) = vid {
+        super::versioning::after_commit(app, loc, object, &v)?;
     }
     Ok(info)
 }
@@ -297,10 +317,18 @@ fn is_marker(e: &Entry) -> bool {
         if i.meta.get(keys::CONTENT_TYPE).map(String::as_str) == Some(DELETE_MARKER))
 }
 
-/// Handles a DELETE of `object` in a versioned container (already
-/// authorized). `None` when the container is not versioned or the plain
-/// delete is what remains to do; `Some(Ok)` when done.
-pub fn delete(app: &App, ctx: &Ctx, loc: &ContainerLoc, object: &str) -> ApiResult<Option<()>> {
+/// Handles a DELETE of `object` in a versioned container (either kind;
+/// already authorized). `None` when the container is not versioned or the
+/// plain delete is what remains to do.
+pub fn delete(
+    app: &App,
+    ctx: &Ctx,
+    loc: &ContainerLoc,
+    object: &str,
+) -> ApiResult<Option<Response<Body>>> {
+    if let Some(r) = super::versioning::delete(app, loc, object)? {
+        return Ok(Some(r));
+    }
     let Some(s) = setting(app, loc)? else {
         return Ok(None);
     };
@@ -316,7 +344,11 @@ pub fn delete(app: &App, ctx: &Ctx, loc: &ContainerLoc, object: &str) -> ApiResu
     };
     app.store.usage.invalidate(&vloc);
     app.store.usage.invalidate(loc);
-    done
+    Ok(done?.map(|()| {
+        super::empty_response(http::StatusCode::NO_CONTENT)
+            .body(crate::http::body::empty())
+            .expect("valid response")
+    }))
 }
 
 /// History mode: the object goes to the archive, followed by a marker.
