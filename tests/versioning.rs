@@ -345,3 +345,41 @@ fn null_versions_are_kept_once_versioning_is_on() {
         .send();
     assert_eq!(r.status, 400);
 }
+
+#[test]
+fn copy_of_an_old_version_restores_it_as_a_new_version() {
+    let s = Server::start();
+    let r = s
+        .req("PUT", &v1("c"))
+        .header("X-Versions-Enabled", "true")
+        .send();
+    assert_eq!(r.status, 201);
+    let first = s.put_object("c/o", b"one");
+    let id1 = first.header("x-object-version-id").unwrap().to_string();
+    s.put_object("c/o", b"two");
+    let r = s
+        .req("COPY", &v1(&format!("c/o?version-id={id1}")))
+        .header("Destination", "c/o")
+        .send();
+    assert_eq!(r.status, 201, "{r:?}");
+    let id3 = r.header("x-object-version-id").unwrap().to_string();
+    assert_ne!(id3, id1);
+    assert_eq!(s.get("c/o").text(), "one");
+    let v = versions(&s, "c");
+    assert_eq!(v.len(), 3);
+    assert_eq!((v[0].1.as_str(), v[0].2), (id3.as_str(), true));
+    // Another account's user may not read versions, even with read access.
+    let r = s
+        .req("POST", &v1("c"))
+        .header("X-Container-Read", "test2:tester2")
+        .send();
+    assert_eq!(r.status, 204);
+    let t2 = s.token("test2:tester2", "testing2");
+    let r = s
+        .anon("GET", &v1(&format!("c/o?version-id={id1}")))
+        .header("X-Auth-Token", &t2)
+        .send();
+    assert_eq!(r.status, 403);
+    let r = s.anon("GET", &v1("c/o")).header("X-Auth-Token", &t2).send();
+    assert_eq!(r.status, 200);
+}

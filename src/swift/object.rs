@@ -56,7 +56,10 @@ pub async fn handle(
         Method::PUT => put(app, ctx, container, object, body).await,
         Method::POST => post(app, ctx, container, object).await,
         Method::DELETE => delete(app, ctx, container, object).await,
-        ref m if m.as_str() == "COPY" => copy(app, ctx, container, object).await,
+        ref m if m.as_str() == "COPY" => {
+            let (c, o) = super::versioning::copy_source(&ctx, container, object);
+            copy(app, ctx, c, o).await
+        }
         _ => Err(ApiError::MethodNotAllowed),
     }
 }
@@ -581,7 +584,9 @@ async fn do_copy(
 ) -> ApiResult<Response<Body>> {
     {
         let l = &app.store.opts.limits;
-        crate::store::name::check_container(&src_container, l)?;
+        if !super::versioning::is_hidden(&src_container) {
+            crate::store::name::check_container(&src_container, l)?;
+        }
         crate::store::name::check_object(&src_object, l)?;
         crate::store::name::check_container(&container, l)?;
         crate::store::name::check_object(&object, l)?;

@@ -315,7 +315,7 @@ pub async fn object_request(
             "POST to a specific version is not allowed".into(),
         ));
     }
-    if ctx.method == Method::OPTIONS || ctx.method.as_str() == "COPY" {
+    if ctx.method == Method::OPTIONS {
         return Ok(None);
     }
     let (c, a) = (container.to_string(), ctx.clone());
@@ -324,6 +324,11 @@ pub async fn object_request(
         Ok(state(app, &loc)?.is_some())
     })
     .await?;
+    // Without object versioning, DELETE of the null version is a plain
+    // DELETE (legacy versioning may restore a version).
+    if !versioned && vid == "null" && ctx.method == Method::DELETE {
+        return Ok(None);
+    }
     if !versioned && vid != "null" {
         return Err(ApiError::BadRequest(
             "version-aware operations require that the container is versioned".into(),
@@ -342,6 +347,8 @@ pub async fn object_request(
     let mut plain = ctx.clone();
     plain.query.remove("version-id");
     match ctx.method {
+        // The source is named by `copy_source`.
+        ref m if m.as_str() == "COPY" => Ok(None),
         Method::GET | Method::HEAD => {
             if vid == "null" {
                 let r =
@@ -417,6 +424,22 @@ pub async fn object_request(
         }
         _ => Err(ApiError::MethodNotAllowed),
     }
+}
+
+/// The source of a COPY: the version asked for by `?version-id` (checked by
+/// [`object_request`]), else the object itself.
+pub fn copy_source(ctx: &Ctx, container: String, object: String) -> (String, String) {
+    match ctx.query.get("version-id").filter(|v| *v != "null") {
+        Some(v) => (svers::hidden_name(&container), version_rel(&object, v)),
+        None => (container, object),
+    }
+}
+
+/// True for the internal name of a hidden versions container.
+pub fn is_hidden(container: &str) -> bool {
+    container
+        .strip_prefix(svers::HIDDEN)
+        .is_some_and(|r| r.starts_with('/'))
 }
 
 fn ctx_writes(ctx: &Ctx) -> bool {
@@ -571,12 +594,22 @@ pub fn listing(
     };
     let mut rows: Vec<Row> = Vec::new();
     let mut current = std::collections::HashMap::new();
+    // Current objects are read as a plain listing from the marker on: one
+    // named by the marker itself is not known as current (as in Swift).
+    let past_marker = |n: &str| match &marker {
+        Some(m) if reverse => n.as_bytes() < m.as_bytes(),
+        Some(m) => n.as_bytes() > m.as_bytes(),
+        None => true,
+    };
     for e in slist::list(&app.store, loc, &all)? {
         if let Entry::Object {
             name,
             info: Some(i),
         } = e
         {
+            if !past_marker(&name) {
+                continue;
+            }
             match i.meta.get(VID_KEY) {
                 Some(v) => {
                     current.insert(name, v.clone());
