@@ -53,7 +53,10 @@ fn expired_object_is_removed_from_disk_with_its_empty_parents() {
     );
     // The parents go right after the file: wait for them, the machine may be busy.
     assert!(
-        wait_until(Duration::from_secs(5), || !s.cont_dir("c").join("a").exists()),
+        wait_until(Duration::from_secs(5), || !s
+            .cont_dir("c")
+            .join("a")
+            .exists()),
         "implicit parents go too"
     );
     assert!(s.cont_dir("c").join("keep/x").exists());

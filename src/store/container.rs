@@ -83,7 +83,7 @@ pub fn list_containers(store: &Store, account: &str) -> Result<Vec<String>> {
         };
         for ent in rd {
             let ent = ent?;
-            if !ent.file_type()?.is_dir() {
+            if !ent.file_type()?.is_dir() || ent.file_name() == super::versions::HIDDEN {
                 continue;
             }
             if let Ok(n) = ent.file_name().into_string() {

@@ -12,6 +12,7 @@ pub mod object;
 pub mod pickle;
 pub mod seen;
 pub mod sidecar;
+pub mod versions;
 pub mod xattr;
 
 use std::io;
@@ -110,9 +111,14 @@ pub struct ContainerLoc {
 impl ContainerLoc {
     /// The account the container belongs to (its parent directory's name).
     pub fn account(&self) -> &str {
-        self.dir
-            .parent()
-            .and_then(|p| p.file_name())
+        let mut p = self.dir.parent();
+        // A hidden versions container sits one level deeper.
+        if p.and_then(|p| p.file_name())
+            .is_some_and(|n| n == versions::HIDDEN)
+        {
+            p = p.and_then(|p| p.parent());
+        }
+        p.and_then(|p| p.file_name())
             .and_then(|n| n.to_str())
             .unwrap_or("")
     }

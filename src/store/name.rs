@@ -70,6 +70,9 @@ pub fn check_container(name: &str, l: &Limits) -> Result<(), Error> {
     if name.contains('/') {
         return Err(bad("Container name cannot contain /"));
     }
+    if name == super::versions::HIDDEN {
+        return Err(bad("Container name is reserved"));
+    }
     check_component("Container", name)
 }
 

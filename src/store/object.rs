@@ -276,7 +276,11 @@ fn open_dir(path: &Path) -> io::Result<OwnedFd> {
 /// Creates the directories of `parent` (relative to the container), failing
 /// with a conflict when a file stands where a directory must be. Returns the
 /// shallowest directory it created, if any.
-fn make_parents(store: &Store, c: &ContainerLoc, parent: &str) -> Result<Option<PathBuf>> {
+pub(super) fn make_parents(
+    store: &Store,
+    c: &ContainerLoc,
+    parent: &str,
+) -> Result<Option<PathBuf>> {
     let mut p = c.dir.clone();
     let mut made = None;
     let account = c.account();
@@ -588,7 +592,7 @@ pub fn delete(c: &ContainerLoc, rel: &str) -> Result<()> {
 
 /// Removes now-empty implicit parents of `rel`, up to (not including) the
 /// container; stops at a directory marker or a directory with children.
-fn remove_empty_parents(c: &ContainerLoc, rel: &str) {
+pub fn remove_empty_parents(c: &ContainerLoc, rel: &str) {
     let mut rest = rel;
     while let Some((parent, _)) = rest.rsplit_once('/') {
         let p = name::join(&c.dir, parent);

@@ -854,7 +854,7 @@ fn store_file(
         }
         w.write(&buf[..n])?;
     }
-    let info = w.commit(meta, None)?;
+    let info = super::versioned_writes::commit(app, ctx, &loc, obj, w, meta, None)?;
     app.store.usage.invalidate(&loc);
     super::expirer::note(app, &loc, &ctx.account, container, obj, &info.meta);
     Ok(())

@@ -31,6 +31,8 @@ pub async fn handle(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Res
 fn request_meta(app: &App, ctx: &Ctx, owner: bool) -> ApiResult<Meta> {
     super::quota::check_container_headers(ctx)?;
     let mut m = collect_meta(&ctx.headers, "container", &app.cfg.limits)?;
+    super::versioned_writes::container_headers(ctx, owner, &mut m)?;
+    super::versioning::container_headers(ctx, owner, &mut m)?;
     if !owner {
         m.retain(|k, _| !is_owner_only(k));
         return Ok(m);
@@ -90,6 +92,7 @@ async fn put(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
                 let mut merged = scont::container_meta(&loc)?;
                 scont::apply_user_meta(&mut merged, m.clone());
                 check_totals(&merged, "container", &app.cfg.limits)?;
+                super::versioning::check_merged(&merged, &m)?;
                 &store.policies[loc.policy]
             }
             None => policy,
@@ -97,6 +100,7 @@ async fn put(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
         let created = scont::create(store, &ctx.account, &container, policy, m)?;
         if let Ok(loc) = store.find_container(&ctx.account, &container) {
             app.quotas.forget_container(&loc);
+            app.versions.forget(&loc);
             if created {
                 // A container of the same name deleted elsewhere may be cached.
                 store.usage.forget(&loc);
@@ -122,8 +126,10 @@ async fn post(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<
         let mut merged = scont::container_meta(&loc)?;
         scont::apply_user_meta(&mut merged, m.clone());
         check_totals(&merged, "container", &app.cfg.limits)?;
+        super::versioning::check_merged(&merged, &m)?;
         scont::update_container_meta(&app.store, &loc, m)?;
         app.quotas.forget_container(&loc);
+        app.versions.forget(&loc);
         Ok(empty_response(StatusCode::NO_CONTENT)
             .body(body::empty())
             .expect("valid response"))
@@ -135,6 +141,7 @@ async fn delete(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Respons
     may_change(&ctx, &container)?;
     blocking(&app, move |app| {
         let loc = app.store.find_container(&ctx.account, &container)?;
+        super::versioning::before_container_delete(app, &loc)?;
         scont::delete(&loc)?;
         app.store.usage.forget(&loc);
         Ok(empty_response(StatusCode::NO_CONTENT)
@@ -158,7 +165,8 @@ async fn get(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
             false,
             m.get("X-Container-Read").map(String::as_str),
         )?;
-        let usage: Usage = app.store.usage.get(&loc)?;
+        let mut usage: Usage = app.store.usage.get(&loc)?;
+        usage.bytes += super::versioning::version_bytes(&loc);
         let mut b = Response::builder()
             .header("X-Container-Object-Count", usage.objects)
             .header("X-Container-Bytes-Used", usage.bytes)
@@ -185,6 +193,8 @@ async fn get(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
                 }
             }
         }
+        b = super::versioned_writes::container_response(b, &m);
+        b = super::versioning::container_response(b, &m);
         if head {
             return Ok(b
                 .status(StatusCode::NO_CONTENT)
@@ -192,11 +202,22 @@ async fn get(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
                 .body(body::empty())
                 .expect("valid response"));
         }
-        let mut entries = slist::list(&app.store, &loc, &q)?;
-        if no_subdirs {
-            entries.retain(|e| matches!(e, slist::Entry::Object { .. }));
-        }
-        let (status, text) = listing::render_objects(&entries, fmt, &ctx.account, &container);
+        let (status, text) = match super::versioning::listing(app, &ctx, &loc)? {
+            Some(v) => {
+                if let Some(h) = b.headers_mut() {
+                    let json = http::HeaderValue::from_static("application/json; charset=utf-8");
+                    h.insert(http::header::CONTENT_TYPE, json);
+                }
+                v
+            }
+            None => {
+                let mut entries = slist::list(&app.store, &loc, &q)?;
+                if no_subdirs {
+                    entries.retain(|e| matches!(e, slist::Entry::Object { .. }));
+                }
+                listing::render_objects(&entries, fmt, &ctx.account, &container)
+            }
+        };
         Ok(b.status(status)
             .header("Content-Length", text.len())
             .body(if status == StatusCode::NO_CONTENT {

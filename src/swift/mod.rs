@@ -21,6 +21,8 @@ pub mod slo;
 pub mod staticweb;
 pub mod symlink;
 pub mod tempurl;
+pub mod versioned_writes;
+pub mod versioning;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,6 +44,8 @@ pub struct App {
     pub auth: Auth,
     /// Quota settings, cached.
     pub quotas: quota::Cache,
+    /// Containers' versioning settings, cached.
+    pub versions: versioned_writes::Cache,
 }
 
 /// One request's parsed parts, handed to every handler.
@@ -128,6 +132,7 @@ impl App {
             auth: Auth::new(cfg.auth.clone()),
             store: Store::new(policies, opts),
             quotas: Default::default(),
+            versions: Default::default(),
             cfg,
         })
     }

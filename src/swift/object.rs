@@ -35,6 +35,9 @@ pub async fn handle(
     object: String,
     body: Incoming,
 ) -> ApiResult<Response<Body>> {
+    if let Some(r) = super::versioning::object_request(&app, &ctx, &container, &object).await? {
+        return Ok(r);
+    }
     match ctx.method {
         Method::PUT if slo::is_manifest_put(&ctx) => {
             return slo::put(app, ctx, container, object, body).await
@@ -46,11 +49,18 @@ pub async fn handle(
         _ => slo::check_reserved(&ctx)?,
     }
     match ctx.method {
-        Method::GET | Method::HEAD => get(app, ctx, container, object).await,
+        Method::GET | Method::HEAD => {
+            let (c, o, x) = (container.clone(), object.clone(), ctx.clone());
+            let r = get(app, ctx, container, object).await?;
+            Ok(super::versioning::decorate(r, &x, &c, &o))
+        }
         Method::PUT => put(app, ctx, container, object, body).await,
         Method::POST => post(app, ctx, container, object).await,
         Method::DELETE => delete(app, ctx, container, object).await,
-        ref m if m.as_str() == "COPY" => copy(app, ctx, container, object).await,
+        ref m if m.as_str() == "COPY" => {
+            let (c, o) = super::versioning::copy_source(&ctx, container, object);
+            copy(app, ctx, c, o).await
+        }
         _ => Err(ApiError::MethodNotAllowed),
     }
 }
@@ -131,6 +141,7 @@ pub(super) fn object_headers(
         .header("X-Timestamp", meta::normalize_timestamp(info.timestamp()))
         .header("Accept-Ranges", "bytes");
     b = symlink::link_headers(b, info);
+    b = super::versioning::version_header(b, info);
     for (k, v) in &info.meta {
         let passthrough = is_user_key(k) || k == "X-Delete-At" || k == dlo::MANIFEST_KEY;
         if passthrough {
@@ -370,7 +381,7 @@ pub(super) fn delete_at(ctx: &Ctx) -> ApiResult<Option<u64>> {
 }
 
 pub(super) fn created(info: &ObjectInfo) -> Response<Body> {
-    empty_response(StatusCode::CREATED)
+    super::versioning::version_header(empty_response(StatusCode::CREATED), info)
         .header("Etag", info.etag())
         .header("Last-Modified", http_date(info.timestamp()))
         .body(body::empty())
@@ -491,7 +502,15 @@ async fn put(
             if length.is_none() {
                 super::quota::check(&app, &ctx, &loc, w.size())?;
             }
-            let info = w.commit(meta, expected.as_deref())?;
+            let info = super::versioned_writes::commit(
+                &app,
+                &ctx,
+                &loc,
+                &object,
+                w,
+                meta,
+                expected.as_deref(),
+            )?;
             app.store.usage.invalidate(&loc);
             super::expirer::note(&app, &loc, &ctx.account, &container, &object, &info.meta);
             Ok(info)
@@ -577,7 +596,9 @@ async fn do_copy(
 ) -> ApiResult<Response<Body>> {
     {
         let l = &app.store.opts.limits;
-        crate::store::name::check_container(&src_container, l)?;
+        if !super::versioning::is_hidden(&src_container) {
+            crate::store::name::check_container(&src_container, l)?;
+        }
         crate::store::name::check_object(&src_object, l)?;
         crate::store::name::check_container(&container, l)?;
         crate::store::name::check_object(&object, l)?;
@@ -658,7 +679,7 @@ async fn do_copy(
                 let mut w = Writer::create(&app.store, &dst_loc, &object)?;
                 let part = ctx.query.get("part-number");
                 slo::copy_content(app, &src_ctx, &src, range.as_deref(), part, &mut w)?;
-                w.commit(m, None)?
+                super::versioned_writes::commit(app, &ctx, &dst_loc, &object, w, m, None)?
             }
         } else if let Some(man) = manifest {
             let (segs, _, total) = dlo::segments(app, &src_ctx, &man)?;
@@ -677,7 +698,7 @@ async fn do_copy(
                     w.copy_from(&mut f.take(len))?;
                 }
             }
-            w.commit(m, None)?
+            super::versioned_writes::commit(app, &ctx, &dst_loc, &object, w, m, None)?
         } else if src.info.is_dir_marker() {
             super::quota::check(app, &ctx, &dst_loc, 0)?;
             sobj::put_dir_marker(&app.store, &dst_loc, &object, m)?
@@ -699,7 +720,7 @@ async fn do_copy(
                 .seek(std::io::SeekFrom::Start(start))
                 .map_err(crate::store::Error::from)?;
             w.copy_from(&mut (&src.file).take(len))?;
-            w.commit(m, None)?
+            super::versioned_writes::commit(app, &ctx, &dst_loc, &object, w, m, None)?
         };
         app.store.usage.invalidate(&dst_loc);
         super::expirer::note(app, &dst_loc, &ctx.account, &container, &object, &info.meta);
@@ -707,14 +728,16 @@ async fn do_copy(
             "{src_container}/{}",
             utf8_percent_encode(&src_object, PATH_SET)
         );
-        Ok(empty_response(StatusCode::CREATED)
-            .header("Etag", info.etag())
-            .header("Last-Modified", http_date(info.timestamp()))
-            .header("X-Copied-From", from)
-            .header("X-Copied-From-Account", src_account)
-            .header("X-Copied-From-Last-Modified", http_date(src_ts))
-            .body(body::empty())
-            .expect("valid response"))
+        Ok(
+            super::versioning::version_header(empty_response(StatusCode::CREATED), &info)
+                .header("Etag", info.etag())
+                .header("Last-Modified", http_date(info.timestamp()))
+                .header("X-Copied-From", from)
+                .header("X-Copied-From-Account", src_account)
+                .header("X-Copied-From-Last-Modified", http_date(src_ts))
+                .body(body::empty())
+                .expect("valid response"),
+        )
     })
     .await
 }
@@ -811,6 +834,9 @@ async fn delete(
                     "X-If-Delete-At does not match the object's X-Delete-At".into(),
                 ));
             }
+        }
+        if let Some(r) = super::versioned_writes::delete(app, &ctx, &loc, &object)? {
+            return Ok(r);
         }
         sobj::delete(&loc, &object)?;
         app.store.usage.invalidate(&loc);

@@ -203,7 +203,8 @@ pub fn check(app: &App, ctx: &Ctx, loc: &ContainerLoc, size: u64) -> ApiResult<(
         quota(&cm, "X-Container-Meta-Quota-Count"),
     );
     if cb.is_some() || cc.is_some() {
-        let u = app.store.usage.get(loc)?;
+        let mut u = app.store.usage.get(loc)?;
+        u.bytes += super::versioning::version_bytes(loc);
         if cb.is_some_and(|q| u.bytes + size > q) || cc.is_some_and(|q| u.objects + 1 > q) {
             return Err(exceeded("Upload exceeds quota."));
         }

@@ -1179,7 +1179,7 @@ fn store_manifest(
         }
         let mut w = Writer::create(&app.store, loc, object)?;
         w.write(&json)?;
-        let info = w.commit(meta, None)?;
+        let info = super::versioned_writes::commit(app, ctx, loc, object, w, meta, None)?;
         app.store.usage.invalidate(loc);
         Ok(info)
     })();
@@ -1303,11 +1303,14 @@ fn outcome_report(f: Format, o: &Outcome) -> String {
 /// The plain answer to an outcome.
 fn outcome_response(f: Format, o: Outcome) -> ApiResult<Response<Body>> {
     match o {
-        Outcome::Created(info, slo_etag) => Ok(super::empty_response(StatusCode::CREATED)
-            .header("Etag", format!("\"{slo_etag}\""))
-            .header("Last-Modified", http_date(info.timestamp()))
-            .body(body::empty())
-            .expect("valid response")),
+        Outcome::Created(info, slo_etag) => Ok(super::versioning::version_header(
+            super::empty_response(StatusCode::CREATED),
+            &info,
+        )
+        .header("Etag", format!("\"{slo_etag}\""))
+        .header("Last-Modified", http_date(info.timestamp()))
+        .body(body::empty())
+        .expect("valid response")),
         Outcome::Problems(p) => {
             let text = report(f, &[], &p, "upload");
             Ok(Response::builder()

@@ -432,7 +432,9 @@ pub(super) async fn put(
         } else if !typed {
             meta.insert(keys::CONTENT_TYPE.into(), "application/symlink".into());
         }
-        let info = Writer::create(&app.store, &loc, &object)?.commit(meta, None)?;
+        let w = Writer::create(&app.store, &loc, &object)?;
+        // A link over an object keeps the old one, as any other write does.
+        let info = super::versioned_writes::commit(app, &ctx, &loc, &object, w, meta, None)?;
         app.store.usage.invalidate(&loc);
         Ok(created(&info))
     })

@@ -1,0 +1,774 @@
+//! Object versioning, as Swift's object_versioning middleware: a container
+//! with `X-Versions-Enabled: true` keeps every version of its objects.
+//!
+//! - Versions live in a hidden container of the account on the same device
+//!   (see `store::versions`): `<account>/.sofgate-versions/<container>/<object
+//!   name>/<version id>`, plain files. The version id is the X-Timestamp of
+//!   the write (`%016.05f`). The current object in the container is a hard
+//!   link to its newest version (its metadata carries the id under
+//!   `X-Object-Sysmeta-Version-Id`): reads of the object cost nothing extra,
+//!   a POST updates that version's metadata as in Swift, and no data is
+//!   copied, ever.
+//! - A PUT (or COPY) writes the object as usual and links it into the
+//!   versions; an object that was there without an id (a "null" version,
+//!   written while versioning was off) is kept as a version first. A DELETE
+//!   leaves a delete marker (an empty version of type
+//!   `application/x-deleted;swift_versions_deleted=1`) and removes the
+//!   current object (404 when there was none).
+//! - `?version-id=<id>` reads (GET, HEAD), deletes, or with an empty PUT
+//!   makes current, one version; owners only. `?versions` lists every
+//!   version (JSON, with `version_id` and `is_latest`), paged by `marker`
+//!   and `version_marker`.
+//! - Disabling (`X-Versions-Enabled: false`) keeps the versions; new writes
+//!   are null versions. A container with versions left cannot be deleted
+//!   (409); its bytes used count them.
+
+use std::sync::Arc;
+
+use http::response::Builder;
+use http::{Method, Response, StatusCode};
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+
+use super::versioned_writes::{self as vw, DELETE_MARKER};
+use super::{blocking, empty_response, App, Ctx};
+use crate::http::body::{self, Body};
+use crate::http::error::{ApiError, ApiResult};
+use crate::store::listing::{self as slist, Entry};
+use crate::store::meta::{self, keys, Meta};
+use crate::store::object::{self as sobj, ObjectInfo, Writer};
+use crate::store::versions as svers;
+use crate::store::{container as scont, ContainerLoc, Error as StoreError};
+
+const ENABLED_KEY: &str = "X-Container-Sysmeta-Versions-Enabled";
+/// The version id of an object, in its metadata.
+pub const VID_KEY: &str = "X-Object-Sysmeta-Version-Id";
+
+const PATH_SET: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'%')
+    .add(b'?')
+    .add(b'#')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+fn truthy(v: &str) -> bool {
+    matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "true" | "1" | "yes" | "on" | "t" | "y"
+    )
+}
+
+/// `Some(enabled)` once versioning was ever set on the container.
+fn enabled_of(m: &Meta) -> Option<bool> {
+    m.get(ENABLED_KEY).map(|v| truthy(v))
+}
+
+/// The container's versioning state (blocking; cached).
+pub fn state(app: &App, loc: &ContainerLoc) -> ApiResult<Option<bool>> {
+    Ok(enabled_of(&vw::settings(app, loc)?))
+}
+
+/// `X-Versions-Enabled` of a container PUT or POST, as a stored key
+/// (owners only).
+pub fn container_headers(ctx: &Ctx, owner: bool, m: &mut Meta) -> ApiResult<()> {
+    if let Some(v) = ctx.header("x-versions-enabled")? {
+        if owner {
+            let on = truthy(v);
+            let legacy = ["x-versions-location", "x-history-location"]
+                .iter()
+                .any(|h| ctx.header(h).ok().flatten().is_some_and(|v| !v.is_empty()));
+            if on && legacy {
+                return Err(legacy_conflict());
+            }
+            m.insert(ENABLED_KEY.into(), if on { "True" } else { "False" }.into());
+        }
+    }
+    Ok(())
+}
+
+fn legacy_conflict() -> ApiError {
+    ApiError::BadRequest(
+        "Cannot enable object versioning on a container that is already using the legacy versioned writes feature.".into(),
+    )
+}
+
+/// Refuses container metadata that would turn on both kinds of versioning.
+pub fn check_merged(merged: &Meta, update: &Meta) -> ApiResult<()> {
+    if enabled_of(merged) == Some(true) && vw::has_location(merged) {
+        if update.contains_key(ENABLED_KEY) {
+            return Err(legacy_conflict());
+        }
+        return Err(ApiError::BadRequest(
+            "Cannot set a versions location on a container using object versioning.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Adds `X-Versions-Enabled` to a container HEAD or GET.
+pub fn container_response(b: Builder, m: &Meta) -> Builder {
+    match enabled_of(m) {
+        Some(on) => b.header("X-Versions-Enabled", if on { "True" } else { "False" }),
+        None => b,
+    }
+}
+
+/// Bytes held by the versions of a container besides its current objects
+/// (blocking): files of the hidden container with no other link.
+pub fn version_bytes(loc: &ContainerLoc) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let h = svers::hidden_loc(loc);
+    if !h.dir.is_dir() {
+        return 0;
+    }
+    walkdir::WalkDir::new(&h.dir)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_type().is_file() && !e.file_name().to_str().is_some_and(sobj::is_internal_name)
+        })
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.nlink() == 1)
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Before a container is deleted: 409 while versions are left; else the
+/// hidden versions container goes (blocking).
+pub fn before_container_delete(app: &App, loc: &ContainerLoc) -> ApiResult<()> {
+    let h = svers::hidden_loc(loc);
+    if !h.dir.is_dir() {
+        return Ok(());
+    }
+    if scont::usage(&h)?.objects > 0 {
+        return Err(ApiError::Conflict(
+            "Delete all versions before deleting container.".into(),
+        ));
+    }
+    match scont::delete(&h) {
+        Ok(()) | Err(StoreError::NotFound) => {}
+        Err(e) => return Err(e.into()),
+    }
+    app.store.usage.forget(&h);
+    Ok(())
+}
+
+fn now() -> String {
+    meta::now_timestamp()
+}
+
+fn parse_vid(v: &str) -> Option<f64> {
+    let t = meta::parse_timestamp(v)?;
+    (t >= 0.0 && v.bytes().all(|b| b.is_ascii_digit() || b == b'.')).then_some(t)
+}
+
+fn version_rel(object: &str, vid: &str) -> String {
+    format!("{object}/{vid}")
+}
+
+fn is_marker_info(i: &ObjectInfo) -> bool {
+    i.meta.get(keys::CONTENT_TYPE).map(String::as_str) == Some(DELETE_MARKER)
+}
+
+/// Keeps a current object without a version id (a "null" version) among the
+/// versions, under its timestamp.
+fn keep_null(app: &App, loc: &ContainerLoc, object: &str, info: &ObjectInfo) -> ApiResult<()> {
+    if info.meta.contains_key(VID_KEY) || info.is_dir_marker() {
+        return Ok(());
+    }
+    let h = svers::hidden_loc(loc);
+    svers::ensure_dir(&app.store, &h)?;
+    let vid = meta::normalize_timestamp(info.timestamp());
+    svers::link(&app.store, loc, object, &h, &version_rel(object, &vid))?;
+    app.store.usage.invalidate(&h);
+    Ok(())
+}
+
+/// Before a write of `object` into `loc` commits: with versioning on, keeps
+/// a null current object as a version and gives the new one its id
+/// (returned, for [`after_commit`]).
+pub fn before_commit(
+    app: &App,
+    loc: &ContainerLoc,
+    object: &str,
+    m: &mut Meta,
+) -> ApiResult<Option<String>> {
+    m.remove(VID_KEY);
+    if state(app, loc)? != Some(true) || object.ends_with('/') {
+        return Ok(None);
+    }
+    match sobj::head(&app.store, loc, object) {
+        Ok(i) => keep_null(app, loc, object, &i)?,
+        Err(StoreError::NotFound) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let vid = now();
+    m.insert(keys::TIMESTAMP.into(), vid.clone());
+    m.insert(VID_KEY.into(), vid.clone());
+    Ok(Some(vid))
+}
+
+/// Links the object just written in as its version `vid`.
+pub fn after_commit(app: &App, loc: &ContainerLoc, object: &str, vid: &str) -> ApiResult<()> {
+    let h = svers::hidden_loc(loc);
+    svers::ensure_dir(&app.store, &h)?;
+    svers::link(&app.store, loc, object, &h, &version_rel(object, vid))?;
+    app.store.usage.invalidate(&h);
+    Ok(())
+}
+
+/// Adds `X-Object-Version-Id` for an object that has one.
+pub fn version_header(b: Builder, info: &ObjectInfo) -> Builder {
+    match info.meta.get(VID_KEY) {
+        Some(v) => b.header("X-Object-Version-Id", v),
+        None => b,
+    }
+}
+
+/// Adds `Content-Location` (the version's own URL) to a GET or HEAD of a
+/// current object that has a version id.
+pub fn decorate(
+    mut resp: Response<Body>,
+    ctx: &Ctx,
+    container: &str,
+    object: &str,
+) -> Response<Body> {
+    let Some(vid) = resp
+        .headers()
+        .get("x-object-version-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+    else {
+        return resp;
+    };
+    let path = format!("/v1/{}/{container}/{object}", ctx.account);
+    let loc = format!("{}?version-id={vid}", utf8_percent_encode(&path, PATH_SET));
+    if let Ok(v) = http::HeaderValue::from_str(&loc) {
+        resp.headers_mut().insert("content-location", v);
+    }
+    resp
+}
+
+/// DELETE of a current object (no version id) with versioning on: a delete
+/// marker, then the object goes. `None` when versioning is not on.
+pub fn delete(app: &App, loc: &ContainerLoc, object: &str) -> ApiResult<Option<Response<Body>>> {
+    if state(app, loc)? != Some(true) {
+        return Ok(None);
+    }
+    let existed = match sobj::head(&app.store, loc, object) {
+        Ok(i) if i.is_dir_marker() => return Ok(None),
+        Ok(i) => {
+            keep_null(app, loc, object, &i)?;
+            if let Some(v) = i.meta.get(VID_KEY) {
+                // A current version whose link was lost is kept all the same.
+                let h = svers::hidden_loc(loc);
+                svers::ensure_dir(&app.store, &h)?;
+                svers::link(&app.store, loc, object, &h, &version_rel(object, v))?;
+            }
+            !super::object::expired(&i)
+        }
+        Err(StoreError::NotFound) => false,
+        Err(e) => return Err(e.into()),
+    };
+    let h = svers::hidden_loc(loc);
+    svers::ensure_dir(&app.store, &h)?;
+    let vid = now();
+    let w = Writer::create(&app.store, &h, &version_rel(object, &vid))?;
+    let mut m = Meta::new();
+    m.insert(keys::CONTENT_TYPE.into(), DELETE_MARKER.into());
+    m.insert(keys::TIMESTAMP.into(), vid.clone());
+    w.commit(m, None)?;
+    app.store.usage.invalidate(&h);
+    match sobj::delete(loc, object) {
+        Ok(()) | Err(StoreError::NotFound) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let status = if existed {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    };
+    Ok(Some(
+        empty_response(status)
+            .header("X-Object-Version-Id", vid)
+            .body(body::empty())
+            .expect("valid response"),
+    ))
+}
+
+/// Handles a request with `?version-id=`; `None` when there is none.
+pub async fn object_request(
+    app: &Arc<App>,
+    ctx: &Ctx,
+    container: &str,
+    object: &str,
+) -> ApiResult<Option<Response<Body>>> {
+    let Some(vid) = ctx.query.get("version-id").cloned() else {
+        return Ok(None);
+    };
+    if ctx.method == Method::POST {
+        return Err(ApiError::BadRequest(
+            "POST to a specific version is not allowed".into(),
+        ));
+    }
+    if ctx.method == Method::OPTIONS {
+        return Ok(None);
+    }
+    let (c, a) = (container.to_string(), ctx.clone());
+    let versioned = blocking(app, move |app| {
+        let loc = super::object::authorize(app, &a, &c, ctx_writes(&a))?;
+        Ok(state(app, &loc)?.is_some())
+    })
+    .await?;
+    // Without object versioning, DELETE of the null version is a plain
+    // DELETE (legacy versioning may restore a version).
+    if !versioned && vid == "null" && ctx.method == Method::DELETE {
+        return Ok(None);
+    }
+    if !versioned && vid != "null" {
+        return Err(ApiError::BadRequest(
+            "version-aware operations require that the container is versioned".into(),
+        ));
+    }
+    if vid != "null" && parse_vid(&vid).is_none() {
+        return Err(ApiError::BadRequest("Invalid version parameter".into()));
+    }
+    if !ctx.is_owner() {
+        return Err(if ctx.id.is_some() {
+            ApiError::Forbidden
+        } else {
+            ApiError::Unauthorized
+        });
+    }
+    let mut plain = ctx.clone();
+    plain.query.remove("version-id");
+    match ctx.method {
+        // The source is named by `copy_source`.
+        ref m if m.as_str() == "COPY" => Ok(None),
+        Method::GET | Method::HEAD => {
+            if vid == "null" {
+                let r =
+                    super::object::get(app.clone(), plain, container.into(), object.into()).await?;
+                if r.headers().contains_key("x-object-version-id") {
+                    return Err(ApiError::NotFound);
+                }
+                let mut r = r;
+                r.headers_mut().insert(
+                    "x-object-version-id",
+                    http::HeaderValue::from_static("null"),
+                );
+                return Ok(Some(r));
+            }
+            let (c, o, v, a) = (
+                container.to_string(),
+                object.to_string(),
+                vid.clone(),
+                ctx.account.clone(),
+            );
+            let marker = blocking(app, move |app| {
+                let h = svers::hidden_loc(&app.locate(&a, &c)?);
+                Ok(sobj::head(&app.store, &h, &version_rel(&o, &v))
+                    .is_ok_and(|i| is_marker_info(&i)))
+            })
+            .await?;
+            if marker {
+                return Ok(Some(
+                    empty_response(StatusCode::NOT_FOUND)
+                        .header("X-Object-Version-Id", &vid)
+                        .header("Content-Type", DELETE_MARKER)
+                        .body(body::empty())
+                        .expect("valid response"),
+                ));
+            }
+            let mut r = super::object::get(
+                app.clone(),
+                plain,
+                svers::hidden_name(container),
+                version_rel(object, &vid),
+            )
+            .await?;
+            if let Ok(v) = http::HeaderValue::from_str(&vid) {
+                r.headers_mut().insert("x-object-version-id", v);
+            }
+            r.headers_mut().remove("content-location");
+            Ok(Some(r))
+        }
+        Method::DELETE => {
+            let (c, o) = (container.to_string(), object.to_string());
+            blocking(app, move |app| delete_version(app, &plain, &c, &o, &vid))
+                .await
+                .map(Some)
+        }
+        Method::PUT => {
+            if vid == "null" {
+                return Err(ApiError::BadRequest("Invalid version parameter".into()));
+            }
+            let chunked = ctx.headers.contains_key("transfer-encoding");
+            match ctx.header("content-length")? {
+                Some(l) if l.trim() != "0" => {
+                    return Err(ApiError::BadRequest(
+                        "PUT version-id requests require a zero byte body".into(),
+                    ))
+                }
+                None if !chunked => return Err(ApiError::LengthRequired),
+                _ => {}
+            }
+            let (c, o) = (container.to_string(), object.to_string());
+            blocking(app, move |app| make_current(app, &plain, &c, &o, &vid))
+                .await
+                .map(Some)
+        }
+        _ => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+/// The source of a COPY: the version asked for by `?version-id` (checked by
+/// [`object_request`]), else the object itself.
+pub fn copy_source(ctx: &Ctx, container: String, object: String) -> (String, String) {
+    match ctx.query.get("version-id").filter(|v| *v != "null") {
+        Some(v) => (svers::hidden_name(&container), version_rel(&object, v)),
+        None => (container, object),
+    }
+}
+
+/// True for the internal name of a hidden versions container.
+pub fn is_hidden(container: &str) -> bool {
+    container
+        .strip_prefix(svers::HIDDEN)
+        .is_some_and(|r| r.starts_with('/'))
+}
+
+fn ctx_writes(ctx: &Ctx) -> bool {
+    ctx.method == Method::PUT || ctx.method == Method::DELETE
+}
+
+/// DELETE `?version-id=`: that version goes; the current object too when
+/// it is that version.
+fn delete_version(
+    app: &App,
+    ctx: &Ctx,
+    container: &str,
+    object: &str,
+    vid: &str,
+) -> ApiResult<Response<Body>> {
+    let loc = super::object::authorize(app, ctx, container, true)?;
+    let current = match sobj::head(&app.store, &loc, object) {
+        Ok(i) => Some(i),
+        Err(StoreError::NotFound) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let cur_vid = current.as_ref().and_then(|i| i.meta.get(VID_KEY).cloned());
+    if vid == "null" {
+        sobj::delete(&loc, object)?;
+        app.store.usage.invalidate(&loc);
+        return Ok(empty_response(StatusCode::NO_CONTENT)
+            .header("X-Object-Version-Id", "null")
+            .body(body::empty())
+            .expect("valid response"));
+    }
+    let mut now_current = cur_vid.clone().unwrap_or_else(|| "null".into());
+    if cur_vid.as_deref() == Some(vid) {
+        sobj::delete(&loc, object)?;
+        app.store.usage.invalidate(&loc);
+        now_current = "null".into();
+    }
+    let h = svers::hidden_loc(&loc);
+    let status = match sobj::delete(&h, &version_rel(object, vid)) {
+        Ok(()) => StatusCode::NO_CONTENT,
+        Err(StoreError::NotFound) => StatusCode::NOT_FOUND,
+        Err(e) => return Err(e.into()),
+    };
+    app.store.usage.invalidate(&h);
+    Ok(empty_response(status)
+        .header("X-Object-Version-Id", vid)
+        .header("X-Object-Current-Version-Id", now_current)
+        .body(body::empty())
+        .expect("valid response"))
+}
+
+/// PUT `?version-id=` with no body: that version becomes the current object.
+fn make_current(
+    app: &App,
+    ctx: &Ctx,
+    container: &str,
+    object: &str,
+    vid: &str,
+) -> ApiResult<Response<Body>> {
+    let loc = super::object::authorize(app, ctx, container, true)?;
+    let h = svers::hidden_loc(&loc);
+    let rel = version_rel(object, vid);
+    let info = match sobj::head(&app.store, &h, &rel) {
+        Ok(i) => i,
+        Err(StoreError::NotFound) => return Err(ApiError::NotFound),
+        Err(e) => return Err(e.into()),
+    };
+    if is_marker_info(&info) {
+        sobj::delete(&loc, object).or_else(|e| match e {
+            StoreError::NotFound => Ok(()),
+            e => Err(e),
+        })?;
+    } else {
+        svers::link_over(&app.store, &h, &rel, &loc, object)?;
+    }
+    app.store.usage.invalidate(&loc);
+    Ok(empty_response(StatusCode::CREATED)
+        .header("Etag", info.etag())
+        .header("X-Object-Version-Id", vid)
+        .header("Last-Modified", super::headers::http_date(info.timestamp()))
+        .body(body::empty())
+        .expect("valid response"))
+}
+
+/// One row of a versions listing.
+struct Row {
+    name: String,
+    vid: String,
+    info: Option<ObjectInfo>,
+    latest: bool,
+    subdir: bool,
+}
+
+/// `GET ?versions` of a versioned container: every version, JSON (blocking).
+pub fn listing(
+    app: &App,
+    ctx: &Ctx,
+    loc: &ContainerLoc,
+) -> ApiResult<Option<(StatusCode, String)>> {
+    if !ctx.query.contains_key("versions") {
+        return Ok(None);
+    }
+    let q = &ctx.query;
+    let json_ok = match q.get("format") {
+        Some(f) => f.eq_ignore_ascii_case("json"),
+        None => ctx.header("accept")?.is_none_or(|a| {
+            a.split(',').any(|t| {
+                let t = t.split(';').next().unwrap_or("").trim();
+                matches!(t, "*/*" | "application/*" | "application/json")
+            })
+        }),
+    };
+    if !json_ok {
+        return Err(ApiError::NotAcceptable);
+    }
+    let prefix = q.get("prefix").cloned().unwrap_or_default();
+    let marker = q.get("marker").cloned();
+    let vmarker = q.get("version_marker").cloned();
+    if vmarker.is_some() && marker.is_none() {
+        return Err(ApiError::BadRequest(
+            "version_marker param requires marker".into(),
+        ));
+    }
+    if let Some(v) = vmarker.as_deref().filter(|v| *v != "null") {
+        if parse_vid(v).is_none() {
+            return Err(ApiError::BadRequest("invalid version_marker param".into()));
+        }
+    }
+    let delim = q.get("delimiter").cloned().filter(|d| !d.is_empty());
+    if delim
+        .as_deref()
+        .is_some_and(|d| d.chars().any(|c| c.is_ascii_digit() || c == '.'))
+    {
+        return Err(ApiError::BadRequest("invalid delimiter param".into()));
+    }
+    let max = app.cfg.limits.container_listing_limit;
+    let limit = match q.get("limit") {
+        Some(l) => l
+            .parse::<usize>()
+            .map_err(|_| {
+                ApiError::PreconditionFailed("Value of limit must be a positive integer".into())
+            })?
+            .min(max),
+        None => max,
+    };
+    let reverse = q.get("reverse").is_some_and(|v| truthy(v));
+
+    let all = slist::Query {
+        prefix: prefix.clone(),
+        limit: usize::MAX,
+        with_meta: true,
+        ..Default::default()
+    };
+    let mut rows: Vec<Row> = Vec::new();
+    let mut current = std::collections::HashMap::new();
+    // Current objects are read as a plain listing from the marker on: one
+    // named by the marker itself is not known as current (as in Swift).
+    let past_marker = |n: &str| match &marker {
+        Some(m) if reverse => n.as_bytes() < m.as_bytes(),
+        Some(m) => n.as_bytes() > m.as_bytes(),
+        None => true,
+    };
+    for e in slist::list(&app.store, loc, &all)? {
+        if let Entry::Object {
+            name,
+            info: Some(i),
+        } = e
+        {
+            if !past_marker(&name) {
+                continue;
+            }
+            match i.meta.get(VID_KEY) {
+                Some(v) => {
+                    current.insert(name, v.clone());
+                }
+                None => rows.push(Row {
+                    name,
+                    vid: "null".into(),
+                    info: Some(i),
+                    latest: true,
+                    subdir: false,
+                }),
+            }
+        }
+    }
+    let h = svers::hidden_loc(loc);
+    let mut versions: Vec<Row> = Vec::new();
+    if h.dir.is_dir() {
+        for e in slist::list(&app.store, &h, &all)? {
+            if let Entry::Object {
+                name,
+                info: Some(i),
+            } = e
+            {
+                let Some((n, v)) = name.rsplit_once('/') else {
+                    continue;
+                };
+                if parse_vid(v).is_none() {
+                    continue;
+                }
+                versions.push(Row {
+                    name: n.to_string(),
+                    vid: v.to_string(),
+                    info: Some(i),
+                    latest: false,
+                    subdir: false,
+                });
+            }
+        }
+    }
+    // Within a name, newest first; the current version and a newest delete
+    // marker are the latest.
+    versions.sort_by(|a, b| {
+        a.name
+            .as_bytes()
+            .cmp(b.name.as_bytes())
+            .then_with(|| vid_cmp(&b.vid, &a.vid))
+    });
+    let mut latest_seen: std::collections::HashSet<String> =
+        rows.iter().map(|r| r.name.clone()).collect();
+    for r in &mut versions {
+        let cur = current.get(&r.name).is_some_and(|v| *v == r.vid);
+        let marker = r.info.as_ref().is_some_and(is_marker_info);
+        if cur || (marker && !latest_seen.contains(&r.name)) {
+            r.latest = true;
+            latest_seen.insert(r.name.clone());
+        }
+    }
+    rows.extend(versions);
+    // Null versions first within a name (a stable sort keeps the rest).
+    rows.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    if let Some(m) = &marker {
+        rows.retain(|r| {
+            let after = if reverse {
+                r.name.as_bytes() < m.as_bytes()
+            } else {
+                r.name.as_bytes() > m.as_bytes()
+            };
+            if after {
+                return true;
+            }
+            if r.name != *m {
+                return false;
+            }
+            match vmarker.as_deref() {
+                None => false,
+                Some("null") => r.vid != "null",
+                Some(v) if reverse => r.vid != "null" && vid_cmp(&r.vid, v).is_gt(),
+                Some(v) => r.vid != "null" && vid_cmp(&r.vid, v).is_lt(),
+            }
+        });
+    }
+    if let Some(d) = &delim {
+        let mut out: Vec<Row> = Vec::new();
+        for r in rows {
+            match r.name[prefix.len()..].find(d.as_str()) {
+                Some(i) => {
+                    let sd = r.name[..prefix.len() + i + d.len()].to_string();
+                    if !out.iter().any(|o| o.subdir && o.name == sd) {
+                        out.push(Row {
+                            name: sd,
+                            vid: String::new(),
+                            info: None,
+                            latest: false,
+                            subdir: true,
+                        });
+                    }
+                }
+                None => out.push(r),
+            }
+        }
+        rows = out;
+        rows.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    }
+    if reverse {
+        // Python's sorted(reverse=True) keeps equal names in their order.
+        let mut groups: Vec<Vec<Row>> = Vec::new();
+        for r in rows {
+            match groups.last_mut() {
+                Some(g) if g[0].name == r.name => g.push(r),
+                _ => groups.push(vec![r]),
+            }
+        }
+        groups.reverse();
+        // Within a name: the null version, then the others oldest first.
+        for g in &mut groups {
+            let nulls = g.iter().take_while(|r| r.vid == "null").count();
+            g[nulls..].reverse();
+        }
+        rows = groups.into_iter().flatten().collect();
+    }
+    rows.truncate(limit);
+    let mut s = String::from("[");
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        if r.subdir {
+            s.push_str(&serde_json::json!({ "subdir": r.name }).to_string());
+            continue;
+        }
+        let info = r.info.as_ref();
+        let slo = info.and_then(super::slo::listing_attrs);
+        let mut o = serde_json::json!({
+            "name": r.name,
+            "hash": info.map(|i| i.etag()).unwrap_or(""),
+            "bytes": slo.as_ref().map(|s| s.0).or(info.map(|i| i.size)).unwrap_or(0),
+            "content_type": info.map(raw_content_type).unwrap_or_default(),
+            "last_modified": super::headers::iso_date(info.map(|i| i.timestamp()).unwrap_or(0.0)),
+            "version_id": r.vid,
+            "is_latest": r.latest,
+        });
+        if let Some((_, etag)) = slo {
+            o["slo_etag"] = etag.into();
+        }
+        s.push_str(&o.to_string());
+    }
+    s.push(']');
+    Ok(Some((StatusCode::OK, s)))
+}
+
+fn raw_content_type(i: &ObjectInfo) -> String {
+    if is_marker_info(i) {
+        DELETE_MARKER.to_string()
+    } else {
+        i.content_type().to_string()
+    }
+}
+
+fn vid_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (x, y) = (parse_vid(a).unwrap_or(0.0), parse_vid(b).unwrap_or(0.0));
+    x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal)
+}
