@@ -28,16 +28,17 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   timeout 600 apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null \
     || { echo "cors-tests: FAILED: apt-get install chromium chromium-driver" >&2; exit 1; }
 fi
-src="$cache/swift-$SWIFT_VERSION"
-if [ ! -f "$src/test/cors/main.py" ]; then
-  pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
-    "swift==$SWIFT_VERSION" -d "$cache"
-  tar xzf "$cache/swift-$SWIFT_VERSION.tar.gz" -C "$cache"
-fi
 venv="$cache/venv-cors"
 if ! "$venv/bin/python" -c 'import selenium, swiftclient' 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check selenium python-swiftclient
+fi
+# The suite ships in Swift's sdist (the one scripts/functests.sh unpacks).
+src="$cache/swift-$SWIFT_VERSION"
+if [ ! -f "$src/test/cors/main.py" ]; then
+  "$venv/bin/pip" download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+    "swift==$SWIFT_VERSION" -d "$cache"
+  tar xzf "$cache/swift-$SWIFT_VERSION.tar.gz" -C "$cache"
 fi
 install_secs=$(secs "$t0" "$(now)")
 
@@ -82,7 +83,8 @@ done
 port=$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 t1=$(now)
 status=0
-OS_AUTH_URL="http://$addr/auth/v1.0" OS_USERNAME=test:tester OS_PASSWORD=testing \
+mkdir -p "$work/tmp"   # the browser's profile and sockets go away with $work
+TMPDIR="$work/tmp" OS_AUTH_URL="http://$addr/auth/v1.0" OS_USERNAME=test:tester OS_PASSWORD=testing \
   timeout 600 "$venv/bin/python" "$root/scripts/cors_run.py" "$src/test/cors/main.py" \
   --hostname localhost --port "$port" --output "$work/tap" chrome \
   > "$work/run.out" 2>&1 || status=$?

@@ -14,9 +14,11 @@ run time, before main.py runs as __main__.
   API (CORS_WITH_S3=1 keeps it).
 """
 
+import atexit
 import http.server
 import os
 import runpy
+import shutil
 import sys
 import tempfile
 
@@ -51,6 +53,10 @@ class DebianChrome(BaseChrome):
         super().__init__(options=options or HeadlessOptions(),
                          service=Service(executable_path=driver), **kwargs)
 
+    def close(self):
+        # main.py's last word to the browser: end it and chromedriver too.
+        self.quit()
+
 
 webdriver.ChromeOptions = HeadlessOptions
 webdriver.Chrome = DebianChrome
@@ -59,6 +65,7 @@ WebElement.find_elements_by_xpath = lambda self, v: self.find_elements(By.XPATH,
 
 if os.environ.get("CORS_WITH_S3") != "1":
     page_dir = tempfile.mkdtemp(prefix="cors-page-")
+    atexit.register(shutil.rmtree, page_dir, True)
     with open(os.path.join(site_dir, "index.html")) as f:
         page = [line for line in f if "test-s3-obj.js" not in line]
     with open(os.path.join(page_dir, "index.html"), "w") as f:
