@@ -8,7 +8,10 @@
 //! when the origin and method are allowed, 401 otherwise. Other requests that
 //! carry `Origin` get `Access-Control-Allow-Origin` and
 //! `Access-Control-Expose-Headers` added (in strict mode, only when the
-//! container allows the origin).
+//! container allows the origin). A response about another container (a
+//! large object's segment listing) follows that container's rules, as Swift's
+//! sub-requests carry the `Origin` there: see [`RulesFrom`]. `/info` answers
+//! any origin, exposing only `X-Trans-Id`, as Swift's info controller does.
 
 use std::sync::Arc;
 
@@ -88,6 +91,23 @@ impl Rules {
     }
 }
 
+/// Put in a response's extensions when its CORS headers follow another
+/// container's rules than the request's.
+#[derive(Debug, Clone)]
+pub struct RulesFrom {
+    pub account: String,
+    pub container: String,
+}
+
+/// Marks `resp` as following the CORS rules of `account/container`.
+pub fn rules_from(mut resp: Response<Body>, account: &str, container: &str) -> Response<Body> {
+    resp.extensions_mut().insert(RulesFrom {
+        account: account.to_string(),
+        container: container.to_string(),
+    });
+    resp
+}
+
 /// The container a request's CORS rules come from, if any.
 fn container_of(target: &Target) -> Option<(&str, &str)> {
     match target {
@@ -158,14 +178,17 @@ pub async fn preflight(
 
 /// Adds CORS headers to the response of a request that carried `Origin`.
 pub async fn decorate(app: &Arc<App>, target: &Target, origin: &str, resp: &mut Response<Body>) {
-    let Some((account, container)) = container_of(target) else {
-        return;
+    if *target == Target::Info {
+        return info(origin, resp);
+    }
+    let (account, container) = match resp.extensions().get::<RulesFrom>() {
+        Some(r) => (r.account.clone(), r.container.clone()),
+        None => match container_of(target) {
+            Some((a, c)) => (a.to_string(), c.to_string()),
+            None => return,
+        },
     };
-    let (account, container, o) = (
-        account.to_string(),
-        container.to_string(),
-        origin.to_string(),
-    );
+    let o = origin.to_string();
     let Ok((rules, allowed)) = blocking(app, move |app| {
         let r = Rules::of(app, &account, &container);
         let allowed = r.allows(app, &o);
@@ -202,5 +225,20 @@ pub async fn decorate(app: &Arc<App>, target: &Target, origin: &str, resp: &mut 
         if rules.allow_origin_value(origin) != "*" {
             h.append("vary", HeaderValue::from_static("Origin"));
         }
+    }
+}
+
+/// `/info` is readable from any origin; only `X-Trans-Id` is exposed.
+fn info(origin: &str, resp: &mut Response<Body>) {
+    if !resp.status().is_success() {
+        return;
+    }
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(origin) {
+        h.insert("access-control-allow-origin", v);
+        h.insert(
+            "access-control-expose-headers",
+            HeaderValue::from_static("x-trans-id"),
+        );
     }
 }

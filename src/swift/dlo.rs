@@ -5,12 +5,14 @@
 use http::{Response, StatusCode};
 use md5::{Digest, Md5};
 
+use super::cors;
 use super::object::{authorize, check_conditions, conditional_response, object_headers};
 use super::range::{resolve, Ranges};
 use super::{App, Ctx};
 use crate::http::body::{self, Body, Part};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::request::decode_path;
+use crate::store::container as scont;
 use crate::store::listing::{self, Entry, Query};
 use crate::store::meta::keys;
 use crate::store::name;
@@ -51,6 +53,13 @@ pub fn segments(app: &App, ctx: &Ctx, manifest: &str) -> ApiResult<(Vec<Segment>
         .ok_or_else(|| ApiError::Internal("stored manifest is malformed".into()))?;
     name::check_container(container, &app.store.opts.limits)?;
     let loc = authorize(app, ctx, container, false)?;
+    // Swift lists the segments with the caller's rights: a referrer needs
+    // `.rlistings`, not just read access to the objects.
+    if !ctx.is_owner() {
+        let m = scont::container_meta(&loc).unwrap_or_default();
+        let acl = m.get("X-Container-Read").map(String::as_str);
+        ctx.authorize(Some(container), false, false, acl)?;
+    }
     let q = Query {
         prefix: prefix.to_string(),
         limit: MAX_SEGMENTS,
@@ -94,7 +103,22 @@ pub fn respond(
     manifest: &str,
     head: bool,
 ) -> ApiResult<Response<Body>> {
-    let (segs, etag, total) = segments(app, ctx, manifest)?;
+    let (segs, etag, total) = match segments(app, ctx, manifest) {
+        Ok(s) => s,
+        // Swift's listing sub-request carries the Origin to the segment
+        // container: its answer follows that container's CORS rules.
+        Err(e) => {
+            let container = decode_path(manifest.trim())
+                .ok()
+                .and_then(|m| m.split_once('/').map(|(c, _)| c.to_string()))
+                .unwrap_or_default();
+            return Ok(cors::rules_from(
+                e.into_response(head),
+                &ctx.account,
+                &container,
+            ));
+        }
+    };
     let mut whole = info.clone();
     whole.size = total;
     whole.meta.insert(keys::ETAG.into(), etag.clone());

@@ -8,6 +8,13 @@ use crate::http::body::{self, Body};
 use crate::http::error::{ApiError, ApiResult};
 
 pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
+    if method == Method::OPTIONS {
+        return Ok(Response::builder()
+            .header("Allow", "HEAD, GET, OPTIONS")
+            .header("Content-Length", "0")
+            .body(body::empty())
+            .expect("valid response"));
+    }
     if method != Method::GET && method != Method::HEAD {
         return Err(ApiError::MethodNotAllowed);
     }

@@ -296,8 +296,15 @@ pub(super) fn conditional_response(
     status: StatusCode,
     info: &ObjectInfo,
 ) -> ApiResult<Response<Body>> {
-    // Both 304 and 412 describe the object (ETag, Last-Modified), as in Swift.
-    let b = object_headers(Response::builder(), info);
+    // Both 304 and 412 describe the object (ETag, Last-Modified), as in Swift;
+    // a 412 is typed as Swift's error pages are.
+    let mut b = object_headers(Response::builder(), info);
+    if let (StatusCode::PRECONDITION_FAILED, Some(h)) = (status, b.headers_mut()) {
+        h.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/html; charset=UTF-8"),
+        );
+    }
     Ok(b.status(status)
         .header("Content-Length", "0")
         .body(body::empty())
