@@ -246,3 +246,32 @@ fn a_failed_if_match_is_typed_as_an_error_page() {
         .send();
     assert_eq!(r.status, 304);
 }
+
+#[test]
+fn a_followed_symlink_answers_with_its_target_containers_cors_rules() {
+    let s = setup("http://a.example");
+    s.put_container("plain");
+    s.put_object("plain/obj", b"data");
+    for (link, target) in [("plain/to-web", "web/page"), ("web/to-plain", "plain/obj")] {
+        let r = s
+            .req("PUT", &v1(link))
+            .header("X-Symlink-Target", target)
+            .body(b"")
+            .send();
+        assert_eq!(r.status, 201, "{r:?}");
+    }
+    let get = |p: &str| {
+        s.req("GET", &v1(p))
+            .header("Origin", "http://a.example")
+            .send()
+    };
+    let r = get("plain/to-web");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://a.example")
+    );
+    let r = get("web/to-plain");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), None, "{r:?}");
+}

@@ -150,6 +150,8 @@ pub(super) struct End {
 pub(super) struct Broken {
     pub error: ApiError,
     pub location: Option<String>,
+    /// Account and container of that target: its CORS rules apply.
+    pub target: Option<(String, String)>,
 }
 
 fn too_many() -> ApiError {
@@ -174,6 +176,7 @@ fn walk(
         let fail = |error| Broken {
             error,
             location: Some(here.clone()),
+            target: Some((account.clone(), container.clone())),
         };
         let tctx = ctx_on(app, ctx, account.clone());
         let l = &app.store.opts.limits;
@@ -201,6 +204,7 @@ fn walk(
                 return Err(Broken {
                     error: too_many(),
                     location: None,
+                    target: None,
                 });
             }
             hops += 1;
@@ -231,6 +235,7 @@ pub(super) fn follow(app: &App, ctx: &Ctx, info: &ObjectInfo) -> Result<(End, St
     let target = target_of(info, &ctx.account).ok_or(Broken {
         error: ApiError::NotFound,
         location: None,
+        target: None,
     })?;
     walk(
         app,
@@ -274,7 +279,14 @@ pub(super) fn get(app: &App, ctx: &Ctx, info: &ObjectInfo, head: bool) -> Respon
                 .insert(Pending(Arc::new(Mutex::new(Some(found)))));
             r
         }
-        Err(b) => with_location(b.error.into_response(head), b.location),
+        Err(b) => {
+            let r = with_location(b.error.into_response(head), b.location);
+            match b.target {
+                // The target's container decides on CORS, as in Swift.
+                Some((a, c)) => super::cors::rules_from(r, &a, &c),
+                None => r,
+            }
+        }
     }
 }
 
@@ -294,9 +306,11 @@ pub(super) fn finish(app: Arc<App>, res: ApiResult<Response<Body>>) -> Later {
             return res;
         };
         let head = end.ctx.method == http::Method::HEAD;
+        let (account, container) = (end.ctx.account.clone(), end.container.clone());
         let r = super::object::get(app, end.ctx, end.container, end.object)
             .await
             .unwrap_or_else(|e| e.into_response(head));
+        let r = super::cors::rules_from(r, &account, &container);
         Ok(with_location(r, Some(here)))
     })
 }
