@@ -401,3 +401,26 @@ fn a_symlink_written_over_an_object_keeps_the_object_as_a_version() {
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert_eq!(s.get(&format!("v/{}", kept[0])).text(), "plain");
 }
+
+#[test]
+fn an_expired_object_keeps_its_version_readable() {
+    let s = Server::start();
+    let r = s
+        .req("PUT", &v1("c"))
+        .header("X-Versions-Enabled", "true")
+        .send();
+    assert_eq!(r.status, 201);
+    let r = s
+        .req("PUT", &v1("c/o"))
+        .header("X-Delete-After", "1")
+        .body(b"short-lived")
+        .send();
+    assert_eq!(r.status, 201, "{r:?}");
+    let id = r.header("x-object-version-id").unwrap().to_string();
+    assert!(wait_until(std::time::Duration::from_secs(5), || s
+        .get("c/o")
+        .status
+        == 404));
+    let v = s.get(&format!("c/o?version-id={id}"));
+    assert_eq!((v.status, v.text().as_str()), (200, "short-lived"), "{v:?}");
+}

@@ -67,6 +67,7 @@ pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
     v["container_quotas"] = json!({});
     v["account_quotas"] = json!({});
     v["versioned_writes"] = super::versioned_writes::info();
+    v["object_versioning"] = json!({});
     let mut v = v;
     if !app.cfg.domain_remap.storage_domain.is_empty() {
         v["domain_remap"] = json!({ "default_reseller_prefix": app.cfg.auth.reseller_prefix.trim_end_matches('_') });

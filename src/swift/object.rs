@@ -196,6 +196,10 @@ pub(super) async fn get(
 ) -> ApiResult<Response<Body>> {
     let head = ctx.method == Method::HEAD;
     let arc = app.clone();
+    // A version shares its file with the object it was, but not the
+    // object's expiry: versions never expire (as in Swift).
+    let expires = !super::versioning::is_hidden(&container);
+    let expired = move |i: &ObjectInfo| expires && expired(i);
     let res = blocking(&app, move |app| {
         let loc = authorize(app, &ctx, &container, false)?;
         if head {
