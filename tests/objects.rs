@@ -715,6 +715,101 @@ fn two_mib_object_round_trips_byte_exact() {
     assert!(r.body == data[1_000_000..2_000_000]);
 }
 
+/// Past the first MiB the MD5 runs in a thread of its own, beside the
+/// writes: the ETag must come out the same, a wrong one must still refuse the
+/// upload, and copies (which hash the same way) must agree.
+#[test]
+fn large_uploads_hash_in_parallel_and_check_the_etag() {
+    let s = Server::start();
+    s.put_container("c");
+    let data: Vec<u8> = (0..5 * 1024 * 1024 + 17u32)
+        .map(|i| (i.wrapping_mul(2246822519) >> 11) as u8)
+        .collect();
+    let want = md5_hex(&data);
+    let r = s
+        .req("PUT", &v1("c/ok"))
+        .header("ETag", &want)
+        .body(&data)
+        .send();
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(
+        r.header("etag").map(|e| e.trim_matches('"')),
+        Some(want.as_str())
+    );
+    let before = snapshot(&s.cont_dir("c"));
+    let r = s
+        .req("PUT", &v1("c/bad"))
+        .header("ETag", &md5_hex(b"other"))
+        .body(&data)
+        .send();
+    assert_eq!(r.status, 422, "{r:?}");
+    assert_eq!(snapshot(&s.cont_dir("c")), before);
+    let r = s
+        .req("PUT", &v1("c/copy"))
+        .header("X-Copy-From", "c/ok")
+        .send();
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(
+        r.header("etag").map(|e| e.trim_matches('"')),
+        Some(want.as_str())
+    );
+    let g = s.get("c/copy");
+    assert!(g.body == data, "copied body differs");
+    // Chunked, in pieces of odd sizes.
+    let pieces: Vec<&[u8]> = data.chunks(333_333).collect();
+    let r = s.req("PUT", &v1("c/chunked")).chunked(&pieces).send();
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(
+        r.header("etag").map(|e| e.trim_matches('"')),
+        Some(want.as_str())
+    );
+}
+
+/// With `quick_reads = false` every read goes through the blocking pool:
+/// the same answers.
+#[test]
+fn reads_without_quick_reads_answer_the_same() {
+    for quick in ["true", "false"] {
+        let s = Builder::new()
+            .storage(&format!("quick_reads = {quick}"))
+            .start();
+        s.put_container("c");
+        let r = s
+            .req("PUT", &v1("c/o"))
+            .header("X-Object-Meta-Color", "blue")
+            .body(b"0123456789")
+            .send();
+        assert_eq!(r.status, 201);
+        let etag = md5_hex(b"0123456789");
+        let g = s.get("c/o");
+        assert_eq!((g.status, g.body.as_slice()), (200, &b"0123456789"[..]));
+        assert_eq!(g.header("x-object-meta-color"), Some("blue"));
+        let h = s.req("HEAD", &v1("c/o")).send();
+        assert_eq!(h.status, 200);
+        assert_eq!(h.header("content-length"), Some("10"));
+        let r = s.req("GET", &v1("c/o")).header("Range", "bytes=2-4").send();
+        assert_eq!((r.status, r.body.as_slice()), (206, &b"234"[..]), "{quick}");
+        let r = s
+            .req("GET", &v1("c/o"))
+            .header("If-None-Match", &etag)
+            .send();
+        assert_eq!(r.status, 304, "{quick}");
+        let r = s.req("HEAD", &v1("c/o")).header("If-Match", "\"x\"").send();
+        assert_eq!(r.status, 412, "{quick}");
+        assert_eq!(s.get("c/missing").status, 404);
+        assert_eq!(s.req("HEAD", &v1("c/missing")).send().status, 404);
+        // An edit behind sofgate's back (same size): the content is hashed anew.
+        std::fs::write(s.cont_dir("c").join("o"), b"abcdefghij").unwrap();
+        let g = s.get("c/o");
+        assert_eq!(g.body.as_slice(), b"abcdefghij", "{quick}");
+        assert_eq!(
+            g.header("etag").map(|e| e.trim_matches('"')),
+            Some(md5_hex(b"abcdefghij").as_str()),
+            "{quick}"
+        );
+    }
+}
+
 #[test]
 fn failed_upload_to_a_new_path_leaves_no_directories_behind() {
     let s = Server::start();

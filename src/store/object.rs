@@ -5,14 +5,13 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
-use nix::fcntl::{openat, renameat, OFlag};
+use nix::fcntl::OFlag;
 use nix::sys::stat::{futimens, Mode};
 use nix::sys::time::TimeSpec;
-use nix::unistd::{unlinkat, UnlinkatFlags};
 
 use super::meta::{self, keys, Meta};
 use super::sidecar;
@@ -231,29 +230,63 @@ fn open_once(store: &Store, c: &ContainerLoc, rel: &str) -> Result<OpenObject> {
     })
 }
 
+/// [`open`] when it takes nothing but open, fstat and the metadata read (a
+/// regular file whose stored metadata is fresh): `Ok(None)` when the slow
+/// path must decide (metadata to derive from the content, a directory, a
+/// stale handle). Cheap enough to run on an async worker.
+pub fn open_quick(store: &Store, c: &ContainerLoc, rel: &str) -> Result<Option<OpenObject>> {
+    let path = name::join(&c.dir, rel);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if is_not_found(&e) => return Err(Error::NotFound),
+        Err(_) => return Ok(None),
+    };
+    let Ok(st) = file.metadata() else {
+        return Ok(None);
+    };
+    if !st.is_file() {
+        return Ok(None);
+    }
+    match sidecar::load(Target::Fd(file.as_fd()), &path) {
+        Ok(Some(m)) if is_fresh(&m, &st) && store.seen.unchanged(&st) => Ok(Some(OpenObject {
+            info: ObjectInfo {
+                size: st.len(),
+                meta: m,
+            },
+            file,
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// [`head`] when the stored metadata is fresh (getxattr, stat): `Ok(None)`
+/// when the slow path must decide. Cheap enough to run on an async worker.
+pub fn head_quick(store: &Store, c: &ContainerLoc, rel: &str) -> Result<Option<ObjectInfo>> {
+    let path = name::join(&c.dir, rel);
+    match sidecar::load(Target::Path(&path), &path) {
+        Ok(Some(m)) => match std::fs::metadata(&path) {
+            Ok(st) if st.is_file() && is_fresh(&m, &st) && store.seen.unchanged(&st) => {
+                Ok(Some(ObjectInfo {
+                    size: st.len(),
+                    meta: m,
+                }))
+            }
+            Err(e) if is_not_found(&e) => Err(Error::NotFound),
+            _ => Ok(None),
+        },
+        Err(e) if is_not_found(&e) => Err(Error::NotFound),
+        _ => Ok(None),
+    }
+}
+
 /// Metadata of an object without opening it when the stored metadata is fresh
 /// (two calls: getxattr, stat); otherwise falls back to [`open`].
 pub fn head(store: &Store, c: &ContainerLoc, rel: &str) -> Result<ObjectInfo> {
-    let path = name::join(&c.dir, rel);
-    match sidecar::load(Target::Path(&path), &path) {
-        Ok(Some(m)) => {
-            match std::fs::metadata(&path) {
-                Ok(st) if st.is_file() && is_fresh(&m, &st) && store.seen.unchanged(&st) => {
-                    return Ok(ObjectInfo {
-                        size: st.len(),
-                        meta: m,
-                    });
-                }
-                Err(e) if is_not_found(&e) => return Err(Error::NotFound),
-                // Anything else (stale, a directory, ESTALE): the slow path decides.
-                _ => {}
-            }
-        }
-        Ok(None) => {}
-        Err(e) if is_not_found(&e) => return Err(Error::NotFound),
-        Err(_) => {}
+    match head_quick(store, c, rel)? {
+        Some(info) => Ok(info),
+        // Anything else (stale, a directory, no metadata, ESTALE): the slow path decides.
+        None => open(store, c, rel).map(|o| o.info),
     }
-    open(store, c, rel).map(|o| o.info)
 }
 
 fn open_dir(path: &Path) -> io::Result<OwnedFd> {
@@ -315,17 +348,79 @@ fn clash_file_in_path(p: &Path, c: &ContainerLoc) -> Error {
     ))
 }
 
+/// Data hashed in the writing thread before MD5 moves to a thread of its
+/// own: a thread costs more than hashing this much, and small objects never
+/// need one.
+const HASH_INLINE: u64 = 1 << 20;
+
+/// The MD5 of what was written: computed in line, or by a thread of its own
+/// that hashes one chunk while the writer writes the next (MD5 is about as
+/// slow as a disk write here, so in turn the two took twice as long).
+enum Hasher {
+    Inline(Md5),
+    Thread {
+        /// Rendezvous: the hasher holds at most the chunk it is hashing.
+        tx: std::sync::mpsc::SyncSender<bytes::Bytes>,
+        done: std::thread::JoinHandle<Md5>,
+    },
+}
+
+impl Hasher {
+    fn update(&mut self, data: bytes::Bytes, total: u64) {
+        if let Hasher::Inline(md5) = self {
+            if total <= HASH_INLINE {
+                md5.update(&data);
+                return;
+            }
+            let mut state = md5.clone();
+            let (tx, rx) = std::sync::mpsc::sync_channel::<bytes::Bytes>(0);
+            let spawned = std::thread::Builder::new()
+                .name("sofgate-md5".into())
+                .spawn(move || {
+                    for b in rx {
+                        state.update(&b);
+                    }
+                    state
+                });
+            match spawned {
+                Ok(done) => *self = Hasher::Thread { tx, done },
+                // No thread to be had: hash in line after all.
+                Err(_) => {
+                    md5.update(&data);
+                    return;
+                }
+            }
+        }
+        if let Hasher::Thread { tx, .. } = self {
+            // The hasher only stops when `tx` is dropped.
+            let _ = tx.send(data);
+        }
+    }
+
+    fn finish(self) -> Md5 {
+        match self {
+            Hasher::Inline(md5) => md5,
+            Hasher::Thread { tx, done } => {
+                drop(tx);
+                done.join().expect("MD5 thread does not panic")
+            }
+        }
+    }
+}
+
 /// Streams a new object into a temp file; `commit` makes it visible at once.
 /// Dropped without commit, it removes the temp file.
+///
+/// Works by path (no directory fd) unless the directory is fsynced after the
+/// rename: each call on a network mount is a round trip.
 pub struct Writer {
-    dir: OwnedFd,
     dir_path: PathBuf,
     /// The shallowest parent directory this write created.
     made: Option<PathBuf>,
     file: File,
-    tmp: String,
+    tmp_path: PathBuf,
     leaf: String,
-    md5: Md5,
+    hasher: Hasher,
     size: u64,
     committed: bool,
     fsync_dir: bool,
@@ -333,7 +428,8 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Opens the parent directory (creating it as needed) and a temp file in it.
+    /// Creates a temp file in the object's directory (creating the
+    /// directories as needed).
     pub fn create(store: &Store, c: &ContainerLoc, rel: &str) -> Result<Writer> {
         let (parent, leaf) = match rel.rsplit_once('/') {
             Some((p, l)) => (Some(p), l),
@@ -343,11 +439,18 @@ impl Writer {
             Some(p) => name::join(&c.dir, p),
             None => c.dir.clone(),
         };
+        let tmp_path = dir_path.join(temp_name(leaf));
         let mut tries = 0;
         let mut made = None;
-        let dir = loop {
-            match open_dir(&dir_path) {
-                Ok(fd) => break fd,
+        let file = loop {
+            let res = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(store.opts.file_mode)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&tmp_path);
+            match res {
+                Ok(f) => break f,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) && tries < 3 => {
                     tries += 1;
                     if !c.dir.is_dir() {
@@ -358,51 +461,50 @@ impl Writer {
                     }
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+                    if let Some(top) = &made {
+                        remove_made_dirs(&dir_path, top);
+                    }
                     return Err(clash_file_in_path(&dir_path, c));
                 }
-                Err(e) => return Err(e.into()),
-            }
-        };
-        let tmp = temp_name(leaf);
-        let fd = match openat(
-            Some(dir.as_raw_fd()),
-            tmp.as_str(),
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(store.opts.file_mode),
-        ) {
-            Ok(fd) => fd,
-            Err(e) => {
-                if let Some(top) = &made {
-                    remove_made_dirs(&dir_path, top);
+                Err(e) => {
+                    if let Some(top) = &made {
+                        remove_made_dirs(&dir_path, top);
+                    }
+                    return Err(e.into());
                 }
-                return Err(e.into());
             }
         };
-        // SAFETY: `openat` just returned this fd and nothing else owns it.
-        let file = unsafe { File::from_raw_fd(fd) };
-        if let Some((uid, gid)) = store.owner_of(c.account()) {
-            std::os::unix::fs::fchown(&file, Some(uid), Some(gid))?;
-        }
-        Ok(Writer {
-            dir,
+        let w = Writer {
             dir_path,
             made,
             file,
-            tmp,
+            tmp_path,
             leaf: leaf.to_string(),
-            md5: Md5::new(),
+            hasher: Hasher::Inline(Md5::new()),
             size: 0,
             committed: false,
             fsync_dir: store.opts.fsync_dir,
             chunk: store.opts.xattr_chunk,
-        })
+        };
+        if let Some((uid, gid)) = store.owner_of(c.account()) {
+            std::os::unix::fs::fchown(&w.file, Some(uid), Some(gid))?;
+        }
+        Ok(w)
     }
 
     /// Appends data, hashing it on the way.
     pub fn write(&mut self, data: &[u8]) -> Result<()> {
-        self.file.write_all(data)?;
-        self.md5.update(data);
+        self.write_bytes(bytes::Bytes::copy_from_slice(data))
+    }
+
+    /// Appends data, hashing it on the way (past the first MiB, in parallel
+    /// with the writes: the MD5 thread keeps its own reference to `data`).
+    /// Returns once that thread has taken `data`, so it is done with every
+    /// chunk handed over before.
+    pub fn write_bytes(&mut self, data: bytes::Bytes) -> Result<()> {
         self.size += data.len() as u64;
+        self.file.write_all(&data)?;
+        self.hasher.update(data, self.size);
         Ok(())
     }
 
@@ -413,21 +515,23 @@ impl Writer {
 
     /// Copies everything from `src` into the object.
     pub fn copy_from(&mut self, src: &mut impl Read) -> Result<()> {
-        let mut buf = vec![0u8; 1 << 20];
+        const BUF: u64 = 1 << 20;
         loop {
-            let n = src.read(&mut buf)?;
+            let mut buf = Vec::with_capacity(BUF as usize);
+            let n = src.take(BUF).read_to_end(&mut buf)?;
             if n == 0 {
                 return Ok(());
             }
-            self.write(&buf[..n])?;
+            self.write_bytes(bytes::Bytes::from(buf))?;
         }
     }
 
     /// Verifies the ETag, stores metadata on the fd, fsyncs, renames into
-    /// place and fsyncs the directory. `meta` gets ETag, length, type and
-    /// timestamps filled in.
+    /// place and (with `fsync_dir`) fsyncs the directory. `meta` gets ETag,
+    /// length, type and timestamps filled in.
     pub fn commit(mut self, mut meta: Meta, expected_etag: Option<&str>) -> Result<ObjectInfo> {
-        let etag = hex::encode(self.md5.clone().finalize());
+        let hasher = std::mem::replace(&mut self.hasher, Hasher::Inline(Md5::new()));
+        let etag = hex::encode(hasher.finish().finalize());
         if let Some(want) = expected_etag {
             if !want.eq_ignore_ascii_case(&etag) {
                 return Err(Error::EtagMismatch);
@@ -452,14 +556,14 @@ impl Writer {
         let target = self.dir_path.join(&self.leaf);
         sidecar::save(Target::Fd(self.file.as_fd()), &target, &meta, self.chunk)?;
         self.file.sync_all()?;
-        match renameat(
-            Some(self.dir.as_raw_fd()),
-            self.tmp.as_str(),
-            Some(self.dir.as_raw_fd()),
-            self.leaf.as_str(),
-        ) {
+        match std::fs::rename(&self.tmp_path, &target) {
             Ok(()) => {}
-            Err(nix::Error::EISDIR) | Err(nix::Error::ENOTEMPTY) | Err(nix::Error::EEXIST) => {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EISDIR) | Some(libc::ENOTEMPTY) | Some(libc::EEXIST)
+                ) =>
+            {
                 return Err(Error::Conflict(format!(
                     "A directory named {:?} exists: an object cannot replace it",
                     self.leaf
@@ -469,7 +573,8 @@ impl Writer {
         }
         self.committed = true;
         if self.fsync_dir {
-            nix::unistd::fsync(self.dir.as_raw_fd())?;
+            let dir = open_dir(&self.dir_path)?;
+            nix::unistd::fsync(dir.as_raw_fd())?;
         }
         Ok(ObjectInfo {
             size: self.size,
@@ -481,11 +586,7 @@ impl Writer {
 impl Drop for Writer {
     fn drop(&mut self) {
         if !self.committed {
-            let _ = unlinkat(
-                Some(self.dir.as_raw_fd()),
-                self.tmp.as_str(),
-                UnlinkatFlags::NoRemoveDir,
-            );
+            let _ = std::fs::remove_file(&self.tmp_path);
             if let Some(top) = &self.made {
                 remove_made_dirs(&self.dir_path, top);
             }
