@@ -159,6 +159,33 @@ fn put_over_a_directory_returns_409_and_keeps_the_directory() {
     assert!(temp_files(s.device()).is_empty());
 }
 
+/// With `fsync_dir = false` the writer holds its directory as an `O_PATH`
+/// anchor instead of an open directory: the same outcomes.
+#[test]
+fn writes_without_fsync_dir_behave_the_same() {
+    let s = Builder::new().storage("fsync_dir = false").start();
+    s.put_container("c");
+    assert_eq!(s.put_object("c/x/y/o", b"one").status, 201);
+    assert_eq!(s.put_object("c/x/y/o", b"two").status, 201);
+    assert_eq!(s.get("c/x/y/o").body, b"two");
+    s.put_object("c/f", b"file");
+    let before = snapshot(&s.cont_dir("c"));
+    let r = s.req("PUT", &v1("c/f/under")).body(b"nested").send();
+    assert_eq!(r.status, 409, "{r:?}");
+    let r = s.req("PUT", &v1("c/x")).body(b"over a dir").send();
+    assert_eq!(r.status, 409, "{r:?}");
+    let r = s
+        .req("PUT", &v1("c/new/dir/o"))
+        .header("ETag", &md5_hex(b"other"))
+        .body(b"data")
+        .send();
+    assert_eq!(r.status, 422, "{r:?}");
+    assert_eq!(snapshot(&s.cont_dir("c")), before);
+    assert!(temp_files(s.device()).is_empty());
+    let r = s.req("PUT", &v1("nope/o")).body(b"x").send();
+    assert_eq!(r.status, 404, "{r:?}");
+}
+
 // --- PUT ----------------------------------------------------------------------
 
 #[test]

@@ -5,13 +5,14 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
-use nix::fcntl::OFlag;
+use nix::fcntl::{openat, renameat, OFlag};
 use nix::sys::stat::{futimens, Mode};
 use nix::sys::time::TimeSpec;
+use nix::unistd::{unlinkat, UnlinkatFlags};
 
 use super::meta::{self, keys, Meta};
 use super::sidecar;
@@ -289,10 +290,18 @@ pub fn head(store: &Store, c: &ContainerLoc, rel: &str) -> Result<ObjectInfo> {
     }
 }
 
-fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+/// Opens a directory: for reading (and fsync), or with `O_PATH` as a mere
+/// anchor for `*at` calls, which on FUSE and network mounts costs a lookup
+/// but no opendir / releasedir round trips.
+fn open_dir(path: &Path, anchor_only: bool) -> io::Result<OwnedFd> {
+    let how = if anchor_only {
+        OFlag::O_PATH
+    } else {
+        OFlag::O_RDONLY
+    };
     let fd = nix::fcntl::open(
         path,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        how | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )?;
     // SAFETY: `open` just returned this fd and nothing else owns it.
@@ -411,14 +420,16 @@ impl Hasher {
 /// Streams a new object into a temp file; `commit` makes it visible at once.
 /// Dropped without commit, it removes the temp file.
 ///
-/// Works by path (no directory fd) unless the directory is fsynced after the
-/// rename: each call on a network mount is a round trip.
+/// Holds the directory as an `O_PATH` anchor (one lookup, no opendir)
+/// unless it is fsynced after the rename: each call on a network mount is a
+/// round trip.
 pub struct Writer {
+    dir: OwnedFd,
     dir_path: PathBuf,
     /// The shallowest parent directory this write created.
     made: Option<PathBuf>,
     file: File,
-    tmp_path: PathBuf,
+    tmp: String,
     leaf: String,
     hasher: Hasher,
     size: u64,
@@ -439,18 +450,11 @@ impl Writer {
             Some(p) => name::join(&c.dir, p),
             None => c.dir.clone(),
         };
-        let tmp_path = dir_path.join(temp_name(leaf));
         let mut tries = 0;
         let mut made = None;
-        let file = loop {
-            let res = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(store.opts.file_mode)
-                .custom_flags(libc::O_CLOEXEC)
-                .open(&tmp_path);
-            match res {
-                Ok(f) => break f,
+        let dir = loop {
+            match open_dir(&dir_path, !store.opts.fsync_dir) {
+                Ok(fd) => break fd,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) && tries < 3 => {
                     tries += 1;
                     if !c.dir.is_dir() {
@@ -461,24 +465,34 @@ impl Writer {
                     }
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
-                    if let Some(top) = &made {
-                        remove_made_dirs(&dir_path, top);
-                    }
                     return Err(clash_file_in_path(&dir_path, c));
                 }
-                Err(e) => {
-                    if let Some(top) = &made {
-                        remove_made_dirs(&dir_path, top);
-                    }
-                    return Err(e.into());
-                }
+                Err(e) => return Err(e.into()),
             }
         };
+        let tmp = temp_name(leaf);
+        let fd = match openat(
+            Some(dir.as_raw_fd()),
+            tmp.as_str(),
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(store.opts.file_mode),
+        ) {
+            Ok(fd) => fd,
+            Err(e) => {
+                if let Some(top) = &made {
+                    remove_made_dirs(&dir_path, top);
+                }
+                return Err(e.into());
+            }
+        };
+        // SAFETY: `openat` just returned this fd and nothing else owns it.
+        let file = unsafe { File::from_raw_fd(fd) };
         let w = Writer {
+            dir,
             dir_path,
             made,
             file,
-            tmp_path,
+            tmp,
             leaf: leaf.to_string(),
             hasher: Hasher::Inline(Md5::new()),
             size: 0,
@@ -556,14 +570,14 @@ impl Writer {
         let target = self.dir_path.join(&self.leaf);
         sidecar::save(Target::Fd(self.file.as_fd()), &target, &meta, self.chunk)?;
         self.file.sync_all()?;
-        match std::fs::rename(&self.tmp_path, &target) {
+        match renameat(
+            Some(self.dir.as_raw_fd()),
+            self.tmp.as_str(),
+            Some(self.dir.as_raw_fd()),
+            self.leaf.as_str(),
+        ) {
             Ok(()) => {}
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EISDIR) | Some(libc::ENOTEMPTY) | Some(libc::EEXIST)
-                ) =>
-            {
+            Err(nix::Error::EISDIR) | Err(nix::Error::ENOTEMPTY) | Err(nix::Error::EEXIST) => {
                 return Err(Error::Conflict(format!(
                     "A directory named {:?} exists: an object cannot replace it",
                     self.leaf
@@ -573,8 +587,7 @@ impl Writer {
         }
         self.committed = true;
         if self.fsync_dir {
-            let dir = open_dir(&self.dir_path)?;
-            nix::unistd::fsync(dir.as_raw_fd())?;
+            nix::unistd::fsync(self.dir.as_raw_fd())?;
         }
         Ok(ObjectInfo {
             size: self.size,
@@ -586,7 +599,11 @@ impl Writer {
 impl Drop for Writer {
     fn drop(&mut self) {
         if !self.committed {
-            let _ = std::fs::remove_file(&self.tmp_path);
+            let _ = unlinkat(
+                Some(self.dir.as_raw_fd()),
+                self.tmp.as_str(),
+                UnlinkatFlags::NoRemoveDir,
+            );
             if let Some(top) = &self.made {
                 remove_made_dirs(&self.dir_path, top);
             }
