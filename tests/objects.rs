@@ -1079,6 +1079,24 @@ fn metadata_too_big_for_the_xattr_room_is_kept_in_a_sidecar() {
         "{:?}",
         walk(&s.cont_dir("c"))
     );
+    // Deleted while its metadata is in the sidecar: both go.
+    let mut r = s.req("PUT", &v1("c/q"));
+    for i in 0..15 {
+        r = r.header(&format!("X-Object-Meta-K{i:03}"), &"v".repeat(256));
+    }
+    assert_eq!(r.body(b"data").send().status, 201);
+    assert_eq!(
+        walk(&s.cont_dir("c")).len(),
+        2,
+        "{:?}",
+        walk(&s.cont_dir("c"))
+    );
+    assert_eq!(s.req("DELETE", &v1("c/q")).send().status, 204);
+    assert!(
+        walk(&s.cont_dir("c")).is_empty(),
+        "{:?}",
+        walk(&s.cont_dir("c"))
+    );
 }
 
 #[test]
