@@ -362,6 +362,11 @@ fn clash_file_in_path(p: &Path, c: &ContainerLoc) -> Error {
 /// need one.
 const HASH_INLINE: u64 = 1 << 20;
 
+/// Written data is handed to the disk in pieces this large as the upload
+/// goes (`sync_file_range`), not all at the final fsync: writeback then
+/// overlaps the transfer instead of following it.
+const WRITEBACK_EVERY: u64 = 8 << 20;
+
 /// The MD5 of what was written: computed in line, or by a thread of its own
 /// that hashes one chunk while the writer writes the next (MD5 is about as
 /// slow as a disk write here, so in turn the two took twice as long).
@@ -433,6 +438,8 @@ pub struct Writer {
     leaf: String,
     hasher: Hasher,
     size: u64,
+    /// Data up to here is on its way to the disk already.
+    flushed: u64,
     committed: bool,
     fsync_dir: bool,
     chunk: usize,
@@ -496,6 +503,7 @@ impl Writer {
             leaf: leaf.to_string(),
             hasher: Hasher::Inline(Md5::new()),
             size: 0,
+            flushed: 0,
             committed: false,
             fsync_dir: store.opts.fsync_dir,
             chunk: store.opts.xattr_chunk,
@@ -519,6 +527,20 @@ impl Writer {
         self.size += data.len() as u64;
         self.file.write_all(&data)?;
         self.hasher.update(data, self.size);
+        if self.size - self.flushed >= WRITEBACK_EVERY {
+            // Only a hint: where the filesystem has no such call, the final
+            // fsync writes everything as before.
+            // SAFETY: a plain system call on an fd this writer owns.
+            unsafe {
+                libc::sync_file_range(
+                    self.file.as_raw_fd(),
+                    self.flushed as i64,
+                    (self.size - self.flushed) as i64,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                );
+            }
+            self.flushed = self.size;
+        }
         Ok(())
     }
 
