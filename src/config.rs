@@ -87,6 +87,11 @@ pub struct StorageConfig {
     pub xattr_chunk: usize,
     /// Fsync the directory after each object rename.
     pub fsync_dir: bool,
+    /// Serve GET/HEAD of objects with fresh metadata straight from the async
+    /// workers (open, fgetxattr, read of up to 64 KiB) instead of handing
+    /// each to the blocking pool. Turn off where one file read can stall
+    /// for long (a slow network mount).
+    pub quick_reads: bool,
     /// Temp files older than this many seconds are removed at start.
     pub reap_temp_after_secs: u64,
     /// Container object counts and bytes are reused this long (writes through
@@ -121,6 +126,7 @@ impl Default for StorageConfig {
             dir_mode: "0755".into(),
             xattr_chunk: 65536,
             fsync_dir: true,
+            quick_reads: true,
             reap_temp_after_secs: 3600,
             usage_cache_secs: 10,
             read_pickled_metadata: false,

@@ -159,6 +159,33 @@ fn put_over_a_directory_returns_409_and_keeps_the_directory() {
     assert!(temp_files(s.device()).is_empty());
 }
 
+/// With `fsync_dir = false` the writer holds its directory as an `O_PATH`
+/// anchor instead of an open directory: the same outcomes.
+#[test]
+fn writes_without_fsync_dir_behave_the_same() {
+    let s = Builder::new().storage("fsync_dir = false").start();
+    s.put_container("c");
+    assert_eq!(s.put_object("c/x/y/o", b"one").status, 201);
+    assert_eq!(s.put_object("c/x/y/o", b"two").status, 201);
+    assert_eq!(s.get("c/x/y/o").body, b"two");
+    s.put_object("c/f", b"file");
+    let before = snapshot(&s.cont_dir("c"));
+    let r = s.req("PUT", &v1("c/f/under")).body(b"nested").send();
+    assert_eq!(r.status, 409, "{r:?}");
+    let r = s.req("PUT", &v1("c/x")).body(b"over a dir").send();
+    assert_eq!(r.status, 409, "{r:?}");
+    let r = s
+        .req("PUT", &v1("c/new/dir/o"))
+        .header("ETag", &md5_hex(b"other"))
+        .body(b"data")
+        .send();
+    assert_eq!(r.status, 422, "{r:?}");
+    assert_eq!(snapshot(&s.cont_dir("c")), before);
+    assert!(temp_files(s.device()).is_empty());
+    let r = s.req("PUT", &v1("nope/o")).body(b"x").send();
+    assert_eq!(r.status, 404, "{r:?}");
+}
+
 // --- PUT ----------------------------------------------------------------------
 
 #[test]
@@ -715,6 +742,101 @@ fn two_mib_object_round_trips_byte_exact() {
     assert!(r.body == data[1_000_000..2_000_000]);
 }
 
+/// Past the first MiB the MD5 runs in a thread of its own, beside the
+/// writes: the ETag must come out the same, a wrong one must still refuse the
+/// upload, and copies (which hash the same way) must agree.
+#[test]
+fn large_uploads_hash_in_parallel_and_check_the_etag() {
+    let s = Server::start();
+    s.put_container("c");
+    let data: Vec<u8> = (0..5 * 1024 * 1024 + 17u32)
+        .map(|i| (i.wrapping_mul(2246822519) >> 11) as u8)
+        .collect();
+    let want = md5_hex(&data);
+    let r = s
+        .req("PUT", &v1("c/ok"))
+        .header("ETag", &want)
+        .body(&data)
+        .send();
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(
+        r.header("etag").map(|e| e.trim_matches('"')),
+        Some(want.as_str())
+    );
+    let before = snapshot(&s.cont_dir("c"));
+    let r = s
+        .req("PUT", &v1("c/bad"))
+        .header("ETag", &md5_hex(b"other"))
+        .body(&data)
+        .send();
+    assert_eq!(r.status, 422, "{r:?}");
+    assert_eq!(snapshot(&s.cont_dir("c")), before);
+    let r = s
+        .req("PUT", &v1("c/copy"))
+        .header("X-Copy-From", "c/ok")
+        .send();
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(
+        r.header("etag").map(|e| e.trim_matches('"')),
+        Some(want.as_str())
+    );
+    let g = s.get("c/copy");
+    assert!(g.body == data, "copied body differs");
+    // Chunked, in pieces of odd sizes.
+    let pieces: Vec<&[u8]> = data.chunks(333_333).collect();
+    let r = s.req("PUT", &v1("c/chunked")).chunked(&pieces).send();
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(
+        r.header("etag").map(|e| e.trim_matches('"')),
+        Some(want.as_str())
+    );
+}
+
+/// With `quick_reads = false` every read goes through the blocking pool:
+/// the same answers.
+#[test]
+fn reads_without_quick_reads_answer_the_same() {
+    for quick in ["true", "false"] {
+        let s = Builder::new()
+            .storage(&format!("quick_reads = {quick}"))
+            .start();
+        s.put_container("c");
+        let r = s
+            .req("PUT", &v1("c/o"))
+            .header("X-Object-Meta-Color", "blue")
+            .body(b"0123456789")
+            .send();
+        assert_eq!(r.status, 201);
+        let etag = md5_hex(b"0123456789");
+        let g = s.get("c/o");
+        assert_eq!((g.status, g.body.as_slice()), (200, &b"0123456789"[..]));
+        assert_eq!(g.header("x-object-meta-color"), Some("blue"));
+        let h = s.req("HEAD", &v1("c/o")).send();
+        assert_eq!(h.status, 200);
+        assert_eq!(h.header("content-length"), Some("10"));
+        let r = s.req("GET", &v1("c/o")).header("Range", "bytes=2-4").send();
+        assert_eq!((r.status, r.body.as_slice()), (206, &b"234"[..]), "{quick}");
+        let r = s
+            .req("GET", &v1("c/o"))
+            .header("If-None-Match", &etag)
+            .send();
+        assert_eq!(r.status, 304, "{quick}");
+        let r = s.req("HEAD", &v1("c/o")).header("If-Match", "\"x\"").send();
+        assert_eq!(r.status, 412, "{quick}");
+        assert_eq!(s.get("c/missing").status, 404);
+        assert_eq!(s.req("HEAD", &v1("c/missing")).send().status, 404);
+        // An edit behind sofgate's back (same size): the content is hashed anew.
+        std::fs::write(s.cont_dir("c").join("o"), b"abcdefghij").unwrap();
+        let g = s.get("c/o");
+        assert_eq!(g.body.as_slice(), b"abcdefghij", "{quick}");
+        assert_eq!(
+            g.header("etag").map(|e| e.trim_matches('"')),
+            Some(md5_hex(b"abcdefghij").as_str()),
+            "{quick}"
+        );
+    }
+}
+
 #[test]
 fn failed_upload_to_a_new_path_leaves_no_directories_behind() {
     let s = Server::start();
@@ -952,6 +1074,24 @@ fn metadata_too_big_for_the_xattr_room_is_kept_in_a_sidecar() {
     assert_eq!(head.header("x-object-meta-a"), Some("b"));
     assert_eq!(head.header("x-object-meta-k000"), None);
     assert_eq!(s.req("DELETE", &v1("c/o")).send().status, 204);
+    assert!(
+        walk(&s.cont_dir("c")).is_empty(),
+        "{:?}",
+        walk(&s.cont_dir("c"))
+    );
+    // Deleted while its metadata is in the sidecar: both go.
+    let mut r = s.req("PUT", &v1("c/q"));
+    for i in 0..15 {
+        r = r.header(&format!("X-Object-Meta-K{i:03}"), &"v".repeat(256));
+    }
+    assert_eq!(r.body(b"data").send().status, 201);
+    assert_eq!(
+        walk(&s.cont_dir("c")).len(),
+        2,
+        "{:?}",
+        walk(&s.cont_dir("c"))
+    );
+    assert_eq!(s.req("DELETE", &v1("c/q")).send().status, 204);
     assert!(
         walk(&s.cont_dir("c")).is_empty(),
         "{:?}",

@@ -82,6 +82,8 @@ pub struct Options {
     pub xattr_chunk: usize,
     /// Fsync the directory after renaming an object into it.
     pub fsync_dir: bool,
+    /// Reads with fresh metadata may run on the caller's (async) thread.
+    pub quick_reads: bool,
     /// How long a container's counted usage is reused (writes through this
     /// node drop it at once).
     pub usage_ttl: std::time::Duration,

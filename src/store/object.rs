@@ -238,35 +238,77 @@ fn open_once(store: &Store, c: &ContainerLoc, rel: &str) -> Result<OpenObject> {
     })
 }
 
+/// [`open`] when it takes nothing but open, fstat and the metadata read (a
+/// regular file whose stored metadata is fresh): `Ok(None)` when the slow
+/// path must decide (metadata to derive from the content, a directory, a
+/// stale handle). Cheap enough to run on an async worker.
+pub fn open_quick(store: &Store, c: &ContainerLoc, rel: &str) -> Result<Option<OpenObject>> {
+    let path = name::join(&c.dir, rel);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if is_not_found(&e) => return Err(Error::NotFound),
+        Err(_) => return Ok(None),
+    };
+    let Ok(st) = file.metadata() else {
+        return Ok(None);
+    };
+    if !st.is_file() {
+        return Ok(None);
+    }
+    match sidecar::load(Target::Fd(file.as_fd()), &path) {
+        Ok(Some(m)) if is_fresh(&m, &st) && store.seen.unchanged(&st) => Ok(Some(OpenObject {
+            info: ObjectInfo {
+                size: st.len(),
+                meta: m,
+            },
+            file,
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// [`head`] when the stored metadata is fresh (getxattr, stat): `Ok(None)`
+/// when the slow path must decide. Cheap enough to run on an async worker.
+pub fn head_quick(store: &Store, c: &ContainerLoc, rel: &str) -> Result<Option<ObjectInfo>> {
+    let path = name::join(&c.dir, rel);
+    match sidecar::load(Target::Path(&path), &path) {
+        Ok(Some(m)) => match std::fs::metadata(&path) {
+            Ok(st) if st.is_file() && is_fresh(&m, &st) && store.seen.unchanged(&st) => {
+                Ok(Some(ObjectInfo {
+                    size: st.len(),
+                    meta: m,
+                }))
+            }
+            Err(e) if is_not_found(&e) => Err(Error::NotFound),
+            _ => Ok(None),
+        },
+        Err(e) if is_not_found(&e) => Err(Error::NotFound),
+        _ => Ok(None),
+    }
+}
+
 /// Metadata of an object without opening it when the stored metadata is fresh
 /// (two calls: getxattr, stat); otherwise falls back to [`open`].
 pub fn head(store: &Store, c: &ContainerLoc, rel: &str) -> Result<ObjectInfo> {
-    let path = name::join(&c.dir, rel);
-    match sidecar::load(Target::Path(&path), &path) {
-        Ok(Some(m)) => {
-            match std::fs::metadata(&path) {
-                Ok(st) if st.is_file() && is_fresh(&m, &st) && store.seen.unchanged(&st) => {
-                    return Ok(ObjectInfo {
-                        size: st.len(),
-                        meta: m,
-                    });
-                }
-                Err(e) if is_not_found(&e) => return Err(Error::NotFound),
-                // Anything else (stale, a directory, ESTALE): the slow path decides.
-                _ => {}
-            }
-        }
-        Ok(None) => {}
-        Err(e) if is_not_found(&e) => return Err(Error::NotFound),
-        Err(_) => {}
+    match head_quick(store, c, rel)? {
+        Some(info) => Ok(info),
+        // Anything else (stale, a directory, no metadata, ESTALE): the slow path decides.
+        None => open(store, c, rel).map(|o| o.info),
     }
-    open(store, c, rel).map(|o| o.info)
 }
 
-fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+/// Opens a directory: for reading (and fsync), or with `O_PATH` as a mere
+/// anchor for `*at` calls, which on FUSE and network mounts costs a lookup
+/// but no opendir / releasedir round trips.
+fn open_dir(path: &Path, anchor_only: bool) -> io::Result<OwnedFd> {
+    let how = if anchor_only {
+        OFlag::O_PATH
+    } else {
+        OFlag::O_RDONLY
+    };
     let fd = nix::fcntl::open(
         path,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        how | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )?;
     // SAFETY: `open` just returned this fd and nothing else owns it.
@@ -326,8 +368,77 @@ fn clash_file_in_path(p: &Path, c: &ContainerLoc) -> Error {
     ))
 }
 
+/// Data hashed in the writing thread before MD5 moves to a thread of its
+/// own: a thread costs more than hashing this much, and small objects never
+/// need one.
+const HASH_INLINE: u64 = 1 << 20;
+
+/// Written data is handed to the disk in pieces this large as the upload
+/// goes (`sync_file_range`), not all at the final fsync: writeback then
+/// overlaps the transfer instead of following it.
+const WRITEBACK_EVERY: u64 = 8 << 20;
+
+/// The MD5 of what was written: computed in line, or by a thread of its own
+/// that hashes one chunk while the writer writes the next (MD5 is about as
+/// slow as a disk write here, so in turn the two took twice as long).
+enum Hasher {
+    Inline(Md5),
+    Thread {
+        /// Rendezvous: the hasher holds at most the chunk it is hashing.
+        tx: std::sync::mpsc::SyncSender<bytes::Bytes>,
+        done: std::thread::JoinHandle<Md5>,
+    },
+}
+
+impl Hasher {
+    fn update(&mut self, data: bytes::Bytes, total: u64) {
+        if let Hasher::Inline(md5) = self {
+            if total <= HASH_INLINE {
+                md5.update(&data);
+                return;
+            }
+            let mut state = md5.clone();
+            let (tx, rx) = std::sync::mpsc::sync_channel::<bytes::Bytes>(0);
+            let spawned = std::thread::Builder::new()
+                .name("sofgate-md5".into())
+                .spawn(move || {
+                    for b in rx {
+                        state.update(&b);
+                    }
+                    state
+                });
+            match spawned {
+                Ok(done) => *self = Hasher::Thread { tx, done },
+                // No thread to be had: hash in line after all.
+                Err(_) => {
+                    md5.update(&data);
+                    return;
+                }
+            }
+        }
+        if let Hasher::Thread { tx, .. } = self {
+            // The hasher only stops when `tx` is dropped.
+            let _ = tx.send(data);
+        }
+    }
+
+    fn finish(self) -> Md5 {
+        match self {
+            Hasher::Inline(md5) => md5,
+            Hasher::Thread { tx, done } => {
+                drop(tx);
+                done.join().expect("MD5 thread does not panic")
+            }
+        }
+    }
+}
+
 /// Streams a new object into a temp file; `commit` makes it visible at once.
 /// Dropped without commit, it removes the temp file.
+///
+/// Holds the directory as an `O_PATH` anchor (one lookup, no opendir)
+/// unless it is fsynced after the rename: each call on a network mount is a
+/// round trip.
 pub struct Writer {
     dir: OwnedFd,
     dir_path: PathBuf,
@@ -336,15 +447,18 @@ pub struct Writer {
     file: File,
     tmp: String,
     leaf: String,
-    md5: Md5,
+    hasher: Hasher,
     size: u64,
+    /// Data up to here is on its way to the disk already.
+    flushed: u64,
     committed: bool,
     fsync_dir: bool,
     chunk: usize,
 }
 
 impl Writer {
-    /// Opens the parent directory (creating it as needed) and a temp file in it.
+    /// Creates a temp file in the object's directory (creating the
+    /// directories as needed).
     pub fn create(store: &Store, c: &ContainerLoc, rel: &str) -> Result<Writer> {
         let (parent, leaf) = match rel.rsplit_once('/') {
             Some((p, l)) => (Some(p), l),
@@ -357,7 +471,7 @@ impl Writer {
         let mut tries = 0;
         let mut made = None;
         let dir = loop {
-            match open_dir(&dir_path) {
+            match open_dir(&dir_path, !store.opts.fsync_dir) {
                 Ok(fd) => break fd,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) && tries < 3 => {
                     tries += 1;
@@ -391,29 +505,53 @@ impl Writer {
         };
         // SAFETY: `openat` just returned this fd and nothing else owns it.
         let file = unsafe { File::from_raw_fd(fd) };
-        if let Some((uid, gid)) = store.owner_of(c.account()) {
-            std::os::unix::fs::fchown(&file, Some(uid), Some(gid))?;
-        }
-        Ok(Writer {
+        let w = Writer {
             dir,
             dir_path,
             made,
             file,
             tmp,
             leaf: leaf.to_string(),
-            md5: Md5::new(),
+            hasher: Hasher::Inline(Md5::new()),
             size: 0,
+            flushed: 0,
             committed: false,
             fsync_dir: store.opts.fsync_dir,
             chunk: store.opts.xattr_chunk,
-        })
+        };
+        if let Some((uid, gid)) = store.owner_of(c.account()) {
+            std::os::unix::fs::fchown(&w.file, Some(uid), Some(gid))?;
+        }
+        Ok(w)
     }
 
     /// Appends data, hashing it on the way.
     pub fn write(&mut self, data: &[u8]) -> Result<()> {
-        self.file.write_all(data)?;
-        self.md5.update(data);
+        self.write_bytes(bytes::Bytes::copy_from_slice(data))
+    }
+
+    /// Appends data, hashing it on the way (past the first MiB, in parallel
+    /// with the writes: the MD5 thread keeps its own reference to `data`).
+    /// Returns once that thread has taken `data`, so it is done with every
+    /// chunk handed over before.
+    pub fn write_bytes(&mut self, data: bytes::Bytes) -> Result<()> {
         self.size += data.len() as u64;
+        self.file.write_all(&data)?;
+        self.hasher.update(data, self.size);
+        if self.size - self.flushed >= WRITEBACK_EVERY {
+            // Only a hint: where the filesystem has no such call, the final
+            // fsync writes everything as before.
+            // SAFETY: a plain system call on an fd this writer owns.
+            unsafe {
+                libc::sync_file_range(
+                    self.file.as_raw_fd(),
+                    self.flushed as i64,
+                    (self.size - self.flushed) as i64,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                );
+            }
+            self.flushed = self.size;
+        }
         Ok(())
     }
 
@@ -424,21 +562,23 @@ impl Writer {
 
     /// Copies everything from `src` into the object.
     pub fn copy_from(&mut self, src: &mut impl Read) -> Result<()> {
-        let mut buf = vec![0u8; 1 << 20];
+        const BUF: u64 = 1 << 20;
         loop {
-            let n = src.read(&mut buf)?;
+            let mut buf = Vec::with_capacity(BUF as usize);
+            let n = src.take(BUF).read_to_end(&mut buf)?;
             if n == 0 {
                 return Ok(());
             }
-            self.write(&buf[..n])?;
+            self.write_bytes(bytes::Bytes::from(buf))?;
         }
     }
 
     /// Verifies the ETag, stores metadata on the fd, fsyncs, renames into
-    /// place and fsyncs the directory. `meta` gets ETag, length, type and
-    /// timestamps filled in.
+    /// place and (with `fsync_dir`) fsyncs the directory. `meta` gets ETag,
+    /// length, type and timestamps filled in.
     pub fn commit(mut self, mut meta: Meta, expected_etag: Option<&str>) -> Result<ObjectInfo> {
-        let etag = hex::encode(self.md5.clone().finalize());
+        let hasher = std::mem::replace(&mut self.hasher, Hasher::Inline(Md5::new()));
+        let etag = hex::encode(hasher.finish().finalize());
         if let Some(want) = expected_etag {
             if !want.eq_ignore_ascii_case(&etag) {
                 return Err(Error::EtagMismatch);
@@ -566,10 +706,29 @@ pub fn update_meta(
 pub fn delete(c: &ContainerLoc, rel: &str) -> Result<()> {
     let rel = rel.trim_end_matches('/');
     let path = name::join(&c.dir, rel);
-    match std::fs::remove_file(&path) {
-        Ok(()) => sidecar::remove(&path),
+    // One walk to the directory for both unlinks (the object's and that of
+    // a sidecar it may have): a walk is a round trip per level on FUSE and
+    // network mounts, where a sidecar-less object's second unlink costs
+    // just the one failed lookup of its name.
+    let (dir, leaf) = match (path.parent(), path.file_name()) {
+        (Some(d), Some(l)) => (d, l),
+        _ => return Err(Error::NotFound),
+    };
+    let anchor = match open_dir(dir, true) {
+        Ok(fd) => fd,
         Err(e) if is_not_found(&e) => return Err(Error::NotFound),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EISDIR) | Some(libc::EPERM)) => {
+        Err(e) => return Err(e.into()),
+    };
+    match unlinkat(Some(anchor.as_raw_fd()), leaf, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) => {
+            if let Some(sc) = sidecar::sidecar_path(&path) {
+                if let Some(n) = sc.file_name() {
+                    let _ = unlinkat(Some(anchor.as_raw_fd()), n, UnlinkatFlags::NoRemoveDir);
+                }
+            }
+        }
+        Err(nix::Error::ENOENT) | Err(nix::Error::ENOTDIR) => return Err(Error::NotFound),
+        Err(nix::Error::EISDIR) | Err(nix::Error::EPERM) => {
             let m = sidecar::load(Target::Path(&path), &path)?;
             if !m.as_ref().is_some_and(meta::is_marker) {
                 return Err(Error::NotFound);

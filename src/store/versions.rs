@@ -202,6 +202,7 @@ mod tests {
                 dir_mode: 0o755,
                 xattr_chunk: 65536,
                 fsync_dir: false,
+                quick_reads: true,
                 usage_ttl: std::time::Duration::from_secs(1),
                 owners: Default::default(),
                 limits: Limits {

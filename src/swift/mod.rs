@@ -114,6 +114,7 @@ impl App {
             dir_mode: crate::config::parse_mode(&cfg.storage.dir_mode)?,
             xattr_chunk: cfg.storage.xattr_chunk,
             fsync_dir: cfg.storage.fsync_dir,
+            quick_reads: cfg.storage.quick_reads,
             usage_ttl: std::time::Duration::from_secs(cfg.storage.usage_cache_secs),
             owners: cfg
                 .storage

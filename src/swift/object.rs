@@ -23,8 +23,15 @@ use crate::store::{container as scont, ContainerLoc};
 
 /// Bodies up to this size are read in the request's own blocking call.
 const INLINE_READ: u64 = 64 * 1024;
-/// Chunks of request body buffered between the socket and the writer.
-const PUT_QUEUE: usize = 8;
+/// Chunks of request body queued between the socket and one PUT's writer.
+const PUT_QUEUE: usize = 4;
+/// Bytes of request body held between the socket and the writers, all PUTs
+/// together: with many fast uploads and a slower disk, this (not the count
+/// of uploads) bounds the memory they take.
+static PUT_BUFFERED: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PUT_BUFFER_BYTES);
+const PUT_BUFFER_BYTES: usize = 16 << 20;
+/// The most one body frame holds: hyper's read buffer (`http::server`).
+pub(crate) const MAX_FRAME: usize = 64 * 1024;
 
 const PATH_SET: &AsciiSet = &CONTROLS.add(b' ').add(b'%').add(b'?').add(b'#').add(b'"');
 
@@ -199,9 +206,29 @@ pub(super) async fn get(
     // A version shares its file with the object it was, but not the
     // object's expiry: versions never expire (as in Swift).
     let expires = !super::versioning::is_hidden(&container);
-    let expired = move |i: &ObjectInfo| expires && expired(i);
+    // Most reads take a few microseconds of system calls (open, fgetxattr,
+    // read; or getxattr, stat): cheaper run right here than handed to the
+    // blocking pool and back. Anything slower, and links and large objects,
+    // go there.
+    let mut opened = None;
+    if app.store.opts.quick_reads {
+        let loc = authorize(&app, &ctx, &container, false)?;
+        if head {
+            if let Some(info) = sobj::head_quick(&app.store, &loc, &object)? {
+                if is_plain(&ctx, &info) {
+                    return head_response(&ctx, &info, expires);
+                }
+            }
+        } else if let Some(obj) = sobj::open_quick(&app.store, &loc, &object)? {
+            if is_plain(&ctx, &obj.info) {
+                return get_response(&ctx, obj, expires);
+            }
+            opened = Some(obj);
+        }
+    }
     let res = blocking(&app, move |app| {
         let loc = authorize(app, &ctx, &container, false)?;
+        let expired = |i: &ObjectInfo| expires && expired(i);
         if head {
             let info = sobj::head(&app.store, &loc, &object)?;
             if expired(&info) {
@@ -216,15 +243,12 @@ pub(super) async fn get(
             if let Some(m) = dlo::manifest(&ctx, &info) {
                 return dlo::respond(app, &ctx, &info, &m, true);
             }
-            if let Some(status) = check_conditions(&ctx, &info)? {
-                return conditional_response(status, &info);
-            }
-            return Ok(object_headers(Response::builder(), &info)
-                .header("Content-Length", info.size)
-                .body(body::empty())
-                .expect("valid response"));
+            return head_response(&ctx, &info, expires);
         }
-        let obj = sobj::open(&app.store, &loc, &object)?;
+        let obj = match opened {
+            Some(o) => o,
+            None => sobj::open(&app.store, &loc, &object)?,
+        };
         let info = &obj.info;
         if expired(info) {
             return Err(ApiError::NotFound);
@@ -238,62 +262,90 @@ pub(super) async fn get(
         if let Some(m) = dlo::manifest(&ctx, info) {
             return dlo::respond(app, &ctx, info, &m, false);
         }
-        if let Some(status) = check_conditions(&ctx, info)? {
-            return conditional_response(status, info);
-        }
-        let len = info.size;
-        let mut b = object_headers(Response::builder(), info);
-        let (parts, total) = match resolve(ctx.header("range")?, len) {
-            Ranges::Whole => (vec![Part::File { offset: 0, len }], len),
-            Ranges::Unsatisfiable => {
-                let body = "<html><h1>Requested Range Not Satisfiable</h1><p>The Range requested is not available.</p></html>";
-                return Ok(b
-                    .status(StatusCode::RANGE_NOT_SATISFIABLE)
-                    .header("Content-Range", format!("bytes */{len}"))
-                    .header("Content-Length", body.len())
-                    .body(body::full(body))
-                    .expect("valid response"));
-            }
-            Ranges::Parts(r) if r.len() == 1 => {
-                let (s, e) = r[0];
-                b = b
-                    .status(StatusCode::PARTIAL_CONTENT)
-                    .header("Content-Range", format!("bytes {s}-{}/{len}", e - 1));
-                (
-                    vec![Part::File {
-                        offset: s,
-                        len: e - s,
-                    }],
-                    e - s,
-                )
-            }
-            Ranges::Parts(r) => {
-                let boundary = format!("{:032x}", rand::random::<u128>());
-                let (parts, total) = multipart(&r, len, info.content_type(), &boundary);
-                b = b.status(StatusCode::PARTIAL_CONTENT);
-                // Replaces the object's Content-Type rather than adding a second one.
-                if let Some(h) = b.headers_mut() {
-                    let ct = format!("multipart/byteranges;boundary={boundary}");
-                    h.insert(
-                        http::header::CONTENT_TYPE,
-                        http::HeaderValue::from_str(&ct).expect("ASCII boundary"),
-                    );
-                }
-                (parts, total)
-            }
-        };
-        b = b.header("Content-Length", total);
-        let body = if total <= INLINE_READ {
-            body::full(
-                body::read_small(&obj.file, &parts, total).map_err(crate::store::Error::from)?,
-            )
-        } else {
-            body::stream_file(obj.file, parts, total)
-        };
-        Ok(b.body(body).expect("valid response"))
+        get_response(&ctx, obj, expires)
     })
     .await;
     symlink::finish(app, res).await
+}
+
+/// Can the quick path answer: no link to follow, no large-object manifest?
+fn is_plain(ctx: &Ctx, info: &ObjectInfo) -> bool {
+    let link = symlink::follows(ctx) && symlink::is_link(info);
+    !link && !slo::is_slo(info) && dlo::manifest(ctx, info).is_none()
+}
+
+/// The answer to a HEAD of a plain object (`expires`: false for versions).
+fn head_response(ctx: &Ctx, info: &ObjectInfo, expires: bool) -> ApiResult<Response<Body>> {
+    if expires && expired(info) {
+        return Err(ApiError::NotFound);
+    }
+    if let Some(status) = check_conditions(ctx, info)? {
+        return conditional_response(status, info);
+    }
+    Ok(object_headers(Response::builder(), info)
+        .header("Content-Length", info.size)
+        .body(body::empty())
+        .expect("valid response"))
+}
+
+/// The answer to a GET of a plain object: small bodies read at once, larger
+/// ones streamed by a blocking reader.
+fn get_response(ctx: &Ctx, obj: sobj::OpenObject, expires: bool) -> ApiResult<Response<Body>> {
+    let info = &obj.info;
+    if expires && expired(info) {
+        return Err(ApiError::NotFound);
+    }
+    if let Some(status) = check_conditions(ctx, info)? {
+        return conditional_response(status, info);
+    }
+    let len = info.size;
+    let mut b = object_headers(Response::builder(), info);
+    let (parts, total) = match resolve(ctx.header("range")?, len) {
+        Ranges::Whole => (vec![Part::File { offset: 0, len }], len),
+        Ranges::Unsatisfiable => {
+            let body = "<html><h1>Requested Range Not Satisfiable</h1><p>The Range requested is not available.</p></html>";
+            return Ok(b
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header("Content-Range", format!("bytes */{len}"))
+                .header("Content-Length", body.len())
+                .body(body::full(body))
+                .expect("valid response"));
+        }
+        Ranges::Parts(r) if r.len() == 1 => {
+            let (s, e) = r[0];
+            b = b
+                .status(StatusCode::PARTIAL_CONTENT)
+                .header("Content-Range", format!("bytes {s}-{}/{len}", e - 1));
+            (
+                vec![Part::File {
+                    offset: s,
+                    len: e - s,
+                }],
+                e - s,
+            )
+        }
+        Ranges::Parts(r) => {
+            let boundary = format!("{:032x}", rand::random::<u128>());
+            let (parts, total) = multipart(&r, len, info.content_type(), &boundary);
+            b = b.status(StatusCode::PARTIAL_CONTENT);
+            // Replaces the object's Content-Type rather than adding a second one.
+            if let Some(h) = b.headers_mut() {
+                let ct = format!("multipart/byteranges;boundary={boundary}");
+                h.insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_str(&ct).expect("ASCII boundary"),
+                );
+            }
+            (parts, total)
+        }
+    };
+    b = b.header("Content-Length", total);
+    let body = if total <= INLINE_READ {
+        body::full(body::read_small(&obj.file, &parts, total).map_err(crate::store::Error::from)?)
+    } else {
+        body::stream_file(obj.file, parts, total)
+    };
+    Ok(b.body(body).expect("valid response"))
 }
 
 pub(super) fn conditional_response(
@@ -399,9 +451,10 @@ pub(super) fn created(info: &ObjectInfo) -> Response<Body> {
         .expect("valid response")
 }
 
-/// What the body pump hands the writer.
+/// What the body pump hands the writer: data with its share of
+/// [`PUT_BUFFERED`], given back once written.
 enum Chunk {
-    Data(Bytes),
+    Data(Bytes, tokio::sync::SemaphorePermit<'static>),
     End,
 }
 
@@ -492,10 +545,23 @@ async fn put(
             }
             super::quota::check(&app, &ctx, &loc, length.unwrap_or(0))?;
             let mut w = Writer::create(&app.store, &loc, &object)?;
+            // The share of the chunk the MD5 thread may still hold: once the
+            // next chunk is handed over, that one is done with. Never kept
+            // while waiting for the socket (the pumps wait for shares).
+            let mut _hashing = None;
             loop {
-                match rx.blocking_recv() {
-                    Some(Chunk::Data(b)) => {
-                        w.write(&b)?;
+                let next = match rx.try_recv() {
+                    Ok(c) => Some(c),
+                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
+                        _hashing = None;
+                        rx.blocking_recv()
+                    }
+                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => None,
+                };
+                match next {
+                    Some(Chunk::Data(b, permit)) => {
+                        w.write_bytes(b)?;
+                        _hashing = Some(permit);
                         if w.size() > max {
                             return Err(ApiError::TooLarge("Your request is too large.".into()));
                         }
@@ -533,7 +599,10 @@ async fn put(
         match body.frame().await {
             Some(Ok(f)) => {
                 if let Ok(data) = f.into_data() {
-                    if tx.send(Chunk::Data(data)).await.is_err() {
+                    // While there is no room, the next data waits in the socket.
+                    let n = data.len().clamp(1, MAX_FRAME) as u32;
+                    let permit = PUT_BUFFERED.acquire_many(n).await.expect("never closed");
+                    if tx.send(Chunk::Data(data, permit)).await.is_err() {
                         break; // the writer failed; its error is the answer
                     }
                 }
