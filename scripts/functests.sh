@@ -52,6 +52,11 @@ fsync_dir = false
 storage_domain = ["example.com"]
 [auth]
 secret = "functional-tests-secret-0123456789"
+# SERVICE_<project> needs the owner's token plus an X-Service-Token of a user
+# in group "service" (tempauth: reseller_prefix = AUTH, SERVICE).
+[[auth.service_prefix]]
+prefix = "SERVICE_"
+require_group = "service"
 [[auth.user]]
 account = "test"
 user = "tester"
@@ -71,6 +76,11 @@ account = "admin"
 user = "admin"
 key = "admin"
 reseller_admin = true
+[[auth.user]]
+account = "test5"
+user = "tester5"
+key = "testing5"
+groups = ["service"]
 CONF
 "$bin" serve --config "$work/sofgate.toml" > "$work/out" 2> "$work/log" &
 pid=$!
@@ -93,6 +103,10 @@ username2 = tester2
 password2 = testing2
 username3 = tester3
 password3 = testing3
+account5 = test5
+username5 = tester5
+password5 = testing5
+service_prefix = SERVICE
 account6 = admin
 username6 = admin
 password6 = admin

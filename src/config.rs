@@ -144,10 +144,27 @@ pub struct AuthConfig {
     pub secret: String,
     /// Token lifetime in seconds.
     pub token_life: u64,
-    /// Prefix of account names (`AUTH_`).
+    /// Prefix of account names (`AUTH_`); storage URLs use it.
     pub reseller_prefix: String,
+    /// Further account prefixes (tempauth's `reseller_prefix = AUTH, SERVICE`).
+    #[serde(rename = "service_prefix")]
+    pub service_prefixes: Vec<ServicePrefix>,
     #[serde(rename = "user")]
     pub users: Vec<UserConfig>,
+}
+
+/// A further account prefix: the admin of account `x` owns `<prefix>x` too,
+/// when the request's tokens (`X-Auth-Token` plus `X-Service-Token`) carry
+/// `require_group`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServicePrefix {
+    /// E.g. `SERVICE_`.
+    pub prefix: String,
+    /// A group one of the request's tokens must have (tempauth's
+    /// `<prefix>require_group`); empty: none.
+    #[serde(default)]
+    pub require_group: String,
 }
 
 impl Default for AuthConfig {
@@ -156,6 +173,7 @@ impl Default for AuthConfig {
             secret: String::new(),
             token_life: 86400,
             reseller_prefix: "AUTH_".into(),
+            service_prefixes: Vec::new(),
             users: Vec::new(),
         }
     }
@@ -174,6 +192,10 @@ pub struct UserConfig {
     /// `.reseller_admin`: may act on every account.
     #[serde(default)]
     pub reseller_admin: bool,
+    /// Further groups (e.g. `service`), for service prefixes' `require_group`
+    /// and ACLs.
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 /// Swift's constraints, advertised in `/info`.
@@ -228,6 +250,7 @@ impl Config {
             key: key.into(),
             admin,
             reseller_admin: false,
+            groups: Vec::new(),
         };
         Config {
             listen: default_listen(),
@@ -286,6 +309,40 @@ impl Config {
         if self.storage.xattr_chunk < 64 {
             return Err("[storage] xattr_chunk must be at least 64".into());
         }
+        self.auth.validate()
+    }
+}
+
+impl AuthConfig {
+    /// Prefixes non-empty and distinct, none the start of another (an
+    /// account belongs to one); group names usable in tokens and ACLs.
+    fn validate(&self) -> Result<(), String> {
+        let mut prefixes = vec![self.reseller_prefix.as_str()];
+        prefixes.extend(self.service_prefixes.iter().map(|p| p.prefix.as_str()));
+        for (i, a) in prefixes.iter().enumerate() {
+            if a.is_empty() || a.contains('/') {
+                return Err(format!("[auth] bad account prefix {a:?}"));
+            }
+            if let Some(b) = prefixes[i + 1..]
+                .iter()
+                .find(|b| a.starts_with(**b) || b.starts_with(a))
+            {
+                return Err(format!("[auth] account prefixes {a:?} and {b:?} overlap"));
+            }
+        }
+        let groups = self.users.iter().flat_map(|u| &u.groups);
+        let required = self.service_prefixes.iter().map(|p| &p.require_group);
+        for g in groups.chain(required.filter(|g| !g.is_empty())) {
+            if g.is_empty() || g.contains(|c: char| c == ',' || c.is_whitespace() || c.is_control())
+            {
+                return Err(format!("[auth] bad group name {g:?}"));
+            }
+            if [".admin", ".reseller_admin", ".reseller_reader"].contains(&g.as_str()) {
+                return Err(format!(
+                    "[auth] {g:?} is not a group here: use the user's flags"
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -312,6 +369,27 @@ mod tests {
     #[test]
     fn embedded_default_is_valid() {
         Config::embedded().validate().unwrap();
+    }
+
+    #[test]
+    fn service_prefixes_and_groups_are_checked() {
+        let with = |extra: &str| {
+            let mut c = Config::embedded();
+            let more: AuthConfig = toml::from_str(extra).unwrap();
+            c.auth.service_prefixes = more.service_prefixes;
+            c.auth.users.extend(more.users);
+            c.validate()
+        };
+        let service = "[[service_prefix]]\nprefix = \"SERVICE_\"\nrequire_group = \"service\"\n\
+                       [[user]]\naccount = \"g\"\nuser = \"g\"\nkey = \"k\"\ngroups = [\"service\"]\n";
+        with(service).unwrap();
+        assert!(with("[[service_prefix]]\nprefix = \"AUTH_X_\"").is_err());
+        assert!(with("[[service_prefix]]\nprefix = \"\"").is_err());
+        assert!(with("[[service_prefix]]\nprefix = \"S_\"\nrequire_group = \"a,b\"").is_err());
+        assert!(with(
+            "[[user]]\naccount = \"g\"\nuser = \"g\"\nkey = \"k\"\ngroups = [\".admin\"]"
+        )
+        .is_err());
     }
 
     #[test]

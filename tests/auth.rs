@@ -402,3 +402,201 @@ fn api_version_and_empty_path_segments_answer_as_swift() {
     assert_eq!(s.req("GET", "/v1/AUTH_test//o").send().status, 404);
     assert_eq!(s.req("GET", "/v1//c/o").send().status, 404);
 }
+
+/// A server with tempauth's service prefix: `SERVICE_<project>` needs the
+/// owner's token plus an `X-Service-Token` of a user in group `service`.
+fn service_server() -> Server {
+    Builder::new()
+        .toml(
+            "[[auth.service_prefix]]\nprefix = \"SERVICE_\"\nrequire_group = \"service\"\n\
+             [[auth.user]]\naccount = \"glance\"\nuser = \"glance\"\nkey = \"glancepw\"\n\
+             groups = [\"service\"]\n",
+        )
+        .start()
+}
+
+#[test]
+fn service_account_needs_the_owners_token_and_a_service_token() {
+    let s = service_server();
+    let user = s.token("test:tester", "testing");
+    let service = s.token("glance:glance", "glancepw");
+    // The owner's token alone: 403 everywhere, nothing made.
+    for (m, path) in [
+        ("PUT", "/v1/SERVICE_test/c"),
+        ("HEAD", "/v1/SERVICE_test"),
+        ("GET", "/v1/SERVICE_test"),
+        ("POST", "/v1/SERVICE_test"),
+    ] {
+        let r = s.anon(m, path).header("X-Auth-Token", &user).send();
+        assert_eq!(r.status, 403, "{m} {path}: {r:?}");
+    }
+    assert!(!s.device().join("SERVICE_test").exists());
+    // With the service token: the owner's rights.
+    let both = |m: &str, path: &str| {
+        s.anon(m, path)
+            .header("X-Auth-Token", &user)
+            .header("X-Service-Token", &service)
+    };
+    assert_eq!(both("PUT", "/v1/SERVICE_test/c").send().status, 201);
+    let r = both("PUT", "/v1/SERVICE_test/c/o").body(b"image").send();
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(
+        std::fs::read(s.device().join("SERVICE_test/c/o")).unwrap(),
+        b"image"
+    );
+    let r = both("GET", "/v1/SERVICE_test/c/o").send();
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"image"[..]));
+    let r = both("GET", "/v1/SERVICE_test").send();
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body, b"c\n");
+    let r = both("POST", "/v1/SERVICE_test/c")
+        .header("X-Container-Meta-Color", "blue")
+        .send();
+    assert_eq!(r.status, 204, "{r:?}");
+    // Owner's metadata; account PUT and DELETE refused as on AUTH_ accounts.
+    let r = both("HEAD", "/v1/SERVICE_test/c").send();
+    assert_eq!(r.header("x-container-meta-color"), Some("blue"));
+    for m in ["PUT", "DELETE"] {
+        let own = s
+            .anon(m, "/v1/AUTH_test")
+            .header("X-Auth-Token", &user)
+            .send();
+        let r = both(m, "/v1/SERVICE_test").send();
+        assert!((400..500).contains(&r.status), "{m}: {r:?}");
+        assert_eq!(r.status, own.status, "{m} as on the AUTH_ account");
+    }
+    // Without the service token again: refused, the object stays.
+    let r = s
+        .anon("GET", "/v1/SERVICE_test/c/o")
+        .header("X-Auth-Token", &user)
+        .send();
+    assert_eq!(r.status, 403);
+    let r = s
+        .anon("DELETE", "/v1/SERVICE_test/c/o")
+        .header("X-Auth-Token", &user)
+        .send();
+    assert_eq!(r.status, 403);
+    assert!(s.device().join("SERVICE_test/c/o").is_file());
+    assert_eq!(both("DELETE", "/v1/SERVICE_test/c/o").send().status, 204);
+    assert!(!s.device().join("SERVICE_test/c/o").exists());
+}
+
+#[test]
+fn a_service_token_alone_or_with_the_wrong_user_is_not_enough() {
+    let s = service_server();
+    let user = s.token("test:tester", "testing");
+    let service = s.token("glance:glance", "glancepw");
+    let other = s.token("test2:tester2", "testing2");
+    let non_admin = s.token("test:tester3", "testing3");
+    let cases: [(Option<&str>, Option<&str>, u16); 7] = [
+        // The service user is no owner of SERVICE_test, with or without itself.
+        (Some(&service), None, 403),
+        (Some(&service), Some(&service), 403),
+        // A service token is only read along with a valid X-Auth-Token.
+        (None, Some(&service), 401),
+        // A token of a user outside the group is no service token.
+        (Some(&user), Some(&other), 403),
+        (Some(&user), Some(&user), 403),
+        // A service token does not make another account's user (or a
+        // non-admin of the project) its owner.
+        (Some(&other), Some(&service), 403),
+        (Some(&non_admin), Some(&service), 403),
+    ];
+    for (auth, svc, want) in cases {
+        for (m, path) in [("PUT", "/v1/SERVICE_test/c"), ("GET", "/v1/SERVICE_test")] {
+            let mut r = s.anon(m, path);
+            if let Some(t) = auth {
+                r = r.header("X-Auth-Token", t);
+            }
+            if let Some(t) = svc {
+                r = r.header("X-Service-Token", t);
+            }
+            let r = r.send();
+            assert_eq!(r.status, want, "{m} {path} {auth:?} {svc:?}: {r:?}");
+        }
+    }
+    assert!(!s.device().join("SERVICE_test").exists());
+    // A forged service token is ignored: the request is the user's alone.
+    let mut forged = service.clone().into_bytes();
+    let i = forged.len() - 1;
+    forged[i] = if forged[i] == b'0' { b'1' } else { b'0' };
+    let r = s
+        .anon("PUT", "/v1/SERVICE_test/c")
+        .header("X-Auth-Token", &user)
+        .header("X-Service-Token", std::str::from_utf8(&forged).unwrap())
+        .send();
+    assert_eq!(r.status, 403, "{r:?}");
+    // Accounts under no prefix stay refused.
+    let r = s
+        .anon("GET", "/v1/OTHER_test")
+        .header("X-Auth-Token", &user)
+        .header("X-Service-Token", &service)
+        .send();
+    assert_eq!(r.status, 403);
+}
+
+#[test]
+fn auth_accounts_are_unaffected_by_service_prefixes() {
+    let s = service_server();
+    let user = s.token("test:tester", "testing");
+    let service = s.token("glance:glance", "glancepw");
+    // Storage URLs name the AUTH_ account, also the service user's.
+    let r = login(
+        &s,
+        "/auth/v1.0",
+        &[("X-Auth-User", "glance:glance"), ("X-Auth-Key", "glancepw")],
+    );
+    assert_eq!(
+        r.header("x-storage-url").unwrap(),
+        format!("http://{}/v1/AUTH_glance", s.addr())
+    );
+    // The owner's token alone, or with a service token, works on AUTH_test.
+    for svc in [None, Some(&service)] {
+        let mut r = s
+            .anon("PUT", "/v1/AUTH_test/c")
+            .header("X-Auth-Token", &user);
+        if let Some(t) = svc {
+            r = r.header("X-Service-Token", t);
+        }
+        let r = r.send();
+        assert!(matches!(r.status, 201 | 202), "{svc:?}: {r:?}");
+        let r = s
+            .anon("HEAD", "/v1/AUTH_test")
+            .header("X-Auth-Token", &user)
+            .send();
+        assert_eq!(r.status, 204);
+    }
+    // The service user owns nothing there (nor its own account: no .admin).
+    for path in ["/v1/AUTH_test", "/v1/AUTH_glance"] {
+        let r = s.anon("GET", path).header("X-Auth-Token", &service).send();
+        assert_eq!(r.status, 403, "{path}: {r:?}");
+    }
+    // A service token does not open another AUTH_ account either.
+    let other = s.token("test2:tester2", "testing2");
+    let r = s
+        .anon("GET", "/v1/AUTH_test")
+        .header("X-Auth-Token", &other)
+        .header("X-Service-Token", &service)
+        .send();
+    assert_eq!(r.status, 403);
+}
+
+#[test]
+fn container_acls_on_a_service_account_match_the_auth_token_user() {
+    let s = service_server();
+    let user = s.token("test:tester", "testing");
+    let service = s.token("glance:glance", "glancepw");
+    let t3 = s.token("test:tester3", "testing3");
+    let r = s
+        .anon("PUT", "/v1/SERVICE_test/shared")
+        .header("X-Auth-Token", &user)
+        .header("X-Service-Token", &service)
+        .header("X-Container-Read", "test:tester3")
+        .send();
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = s
+        .anon("GET", "/v1/SERVICE_test/shared")
+        .header("X-Auth-Token", &t3)
+        .send();
+    assert_eq!(r.status, 204, "{r:?}");
+}

@@ -135,6 +135,8 @@ mod tests {
             admin: false,
             reseller_admin: false,
             only_container: None,
+            groups: Vec::new(),
+            also_owns: Vec::new(),
         }
     }
 

@@ -1,5 +1,11 @@
 //! Tempauth v1.0: users from config, stateless HMAC-signed tokens that every
 //! node sharing the config accepts, and Swift's container ACLs.
+//!
+//! Service prefixes (tempauth's `reseller_prefix = AUTH, SERVICE` with
+//! `SERVICE_require_group`): the admin of `test` owns `SERVICE_test` too, but
+//! only when the request's tokens carry the prefix's required group, which
+//! in practice comes from an `X-Service-Token` of a service user (glance,
+//! cinder) sent along with the end user's `X-Auth-Token`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -28,6 +34,12 @@ pub struct Identity {
     pub reseller_admin: bool,
     /// A temp URL signed with a container's key reaches only that container.
     pub only_container: Option<String>,
+    /// Further groups: the user's own (`service`) and, with an
+    /// `X-Service-Token`, that token's user, account and groups.
+    pub groups: Vec<String>,
+    /// Service-prefixed accounts this admin owns with the groups at hand
+    /// (`SERVICE_test`).
+    pub also_owns: Vec<String>,
 }
 
 impl Identity {
@@ -35,13 +47,18 @@ impl Identity {
     /// URL owns only its container, so not the account).
     pub fn owns(&self, account: &str) -> bool {
         self.reseller_admin
-            || (self.admin && self.account == account && self.only_container.is_none())
+            || (self.admin
+                && self.only_container.is_none()
+                && (self.account == account || self.also_owns.iter().any(|a| a == account)))
     }
 
-    /// Groups the ACLs match against: `account:user` and `account`.
-    pub fn groups(&self) -> [&str; 2] {
+    /// Groups the ACLs match against: `account:user`, `account`, and the
+    /// further groups.
+    pub fn groups(&self) -> Vec<&str> {
         let short = self.user.split(':').next().unwrap_or("");
-        [self.user.as_str(), short]
+        let mut g = vec![self.user.as_str(), short];
+        g.extend(self.groups.iter().map(String::as_str));
+        g
     }
 }
 
@@ -67,6 +84,49 @@ impl Auth {
         format!("{}{short}", self.cfg.reseller_prefix)
     }
 
+    /// Is `account` under one of our prefixes (reseller or service)?
+    pub fn serves(&self, account: &str) -> bool {
+        account.starts_with(&self.cfg.reseller_prefix)
+            || self
+                .cfg
+                .service_prefixes
+                .iter()
+                .any(|p| account.starts_with(&p.prefix))
+    }
+
+    /// The caller of a request: its `X-Auth-Token` (`None` when not valid),
+    /// with the groups of a valid `X-Service-Token` added, as tempauth does
+    /// (an invalid service token adds nothing).
+    pub fn identify(&self, token: &str, service_token: Option<&str>) -> Option<Identity> {
+        let mut id = self.verify(token)?;
+        if let Some(s) = service_token.and_then(|t| self.verify(t)) {
+            let short = s.user.split(':').next().unwrap_or("").to_string();
+            let mut more = vec![short, s.user];
+            more.extend(s.groups);
+            for g in more {
+                if !id.groups.contains(&g) {
+                    id.groups.push(g);
+                }
+            }
+            self.service_accounts(&mut id);
+        }
+        Some(id)
+    }
+
+    /// Sets the service-prefixed accounts an admin owns with its groups.
+    fn service_accounts(&self, id: &mut Identity) {
+        id.also_owns.clear();
+        if !id.admin {
+            return;
+        }
+        let short = id.user.split(':').next().unwrap_or("");
+        for p in &self.cfg.service_prefixes {
+            if p.require_group.is_empty() || id.groups.contains(&p.require_group) {
+                id.also_owns.push(format!("{}{short}", p.prefix));
+            }
+        }
+    }
+
     fn mac(&self, payload: &[u8]) -> Vec<u8> {
         let mut m = HmacSha256::new_from_slice(self.cfg.secret.as_bytes()).expect("any key length");
         m.update(payload);
@@ -81,20 +141,28 @@ impl Auth {
                 && u.user == name
                 && constant_time_eq(u.key.as_bytes(), key.as_bytes())
         })?;
-        let id = Identity {
+        let mut id = Identity {
             account: self.account_name(&u.account),
             user: format!("{}:{}", u.account, u.user),
             admin: u.admin,
             reseller_admin: u.reseller_admin,
             only_container: None,
+            groups: u.groups.clone(),
+            also_owns: Vec::new(),
         };
+        self.service_accounts(&mut id);
         let expires = now() + self.cfg.token_life;
         let flags = format!(
             "{}{}",
             if u.admin { "a" } else { "" },
             if u.reseller_admin { "r" } else { "" }
         );
-        let payload = format!("{expires}\n{}\n{}\n{flags}", id.account, id.user);
+        let payload = format!(
+            "{expires}\n{}\n{}\n{flags}\n{}",
+            id.account,
+            id.user,
+            id.groups.join(",")
+        );
         let token = format!(
             "{TOKEN_PREFIX}{}{}",
             hex::encode(payload.as_bytes()),
@@ -124,13 +192,22 @@ impl Auth {
         let account = it.next()?.to_string();
         let user = it.next()?.to_string();
         let flags = it.next().unwrap_or("");
-        Some(Identity {
+        let groups = it.next().unwrap_or("");
+        let mut id = Identity {
             account,
             user,
             admin: flags.contains('a'),
             reseller_admin: flags.contains('r'),
             only_container: None,
-        })
+            groups: groups
+                .split(',')
+                .filter(|g| !g.is_empty())
+                .map(str::to_string)
+                .collect(),
+            also_owns: Vec::new(),
+        };
+        self.service_accounts(&mut id);
+        Some(id)
     }
 }
 
@@ -287,6 +364,48 @@ mod tests {
         let mut other = Config::embedded().auth;
         other.secret = "a-completely-different-secret".into();
         assert!(Auth::new(other).verify(&tok).is_none());
+    }
+
+    fn service_auth() -> Auth {
+        let mut cfg = Config::embedded().auth;
+        cfg.service_prefixes.push(crate::config::ServicePrefix {
+            prefix: "SERVICE_".into(),
+            require_group: "service".into(),
+        });
+        cfg.users.push(crate::config::UserConfig {
+            account: "glance".into(),
+            user: "glance".into(),
+            key: "pw".into(),
+            admin: false,
+            reseller_admin: false,
+            groups: vec!["service".into()],
+        });
+        Auth::new(cfg)
+    }
+
+    #[test]
+    fn service_tokens_add_groups_and_service_accounts() {
+        let a = service_auth();
+        let user = a.login("test:tester", "testing").unwrap().0;
+        let glance = a.login("glance:glance", "pw").unwrap().0;
+        let alone = a.identify(&user, None).unwrap();
+        assert!(alone.owns("AUTH_test") && !alone.owns("SERVICE_test"));
+        let both = a.identify(&user, Some(&glance)).unwrap();
+        assert!(both.owns("AUTH_test") && both.owns("SERVICE_test"));
+        assert!(!both.owns("SERVICE_glance") && !both.owns("SERVICE_test2"));
+        assert_eq!(
+            both.groups(),
+            ["test:tester", "test", "glance", "glance:glance", "service"]
+        );
+        // The service user's own groups survive its token, but it owns nothing.
+        let g = a.verify(&glance).unwrap();
+        assert_eq!(g.groups, ["service"]);
+        assert!(!g.owns("AUTH_glance") && !g.owns("SERVICE_glance"));
+        // A garbled service token adds nothing; a garbled user token is none.
+        let plain = a.identify(&user, Some("AUTH_tkjunk")).unwrap();
+        assert!(!plain.owns("SERVICE_test") && plain.groups.is_empty());
+        assert!(a.identify("AUTH_tkjunk", Some(&glance)).is_none());
+        assert!(a.serves("SERVICE_x") && a.serves("AUTH_x") && !a.serves("OTHER_x"));
     }
 
     fn access<'a>(acl: Option<&'a str>, is_object: bool, writes: bool) -> Access<'a> {

@@ -231,11 +231,19 @@ impl App {
         // A temp URL stands in for a token (Swift's tempurl runs before auth).
         let temp_url = tempurl::requested(req.method(), &query);
         let mut id = match token {
-            Some(t) if !temp_url => Some(self.auth.verify(t).ok_or(ApiError::Unauthorized)?),
+            Some(t) if !temp_url => {
+                let service = req.headers().get("x-service-token");
+                let service = service.and_then(|v| v.to_str().ok());
+                Some(
+                    self.auth
+                        .identify(t, service)
+                        .ok_or(ApiError::Unauthorized)?,
+                )
+            }
             _ => None,
         };
         let l = &self.store.opts.limits;
-        if !account.starts_with(&self.cfg.auth.reseller_prefix) {
+        if !self.auth.serves(&account) {
             return Err(if id.is_some() {
                 ApiError::Forbidden
             } else {

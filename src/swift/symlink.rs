@@ -180,7 +180,7 @@ fn walk(
         };
         let tctx = ctx_on(app, ctx, account.clone());
         let l = &app.store.opts.limits;
-        let valid = account.starts_with(&app.cfg.auth.reseller_prefix)
+        let valid = app.auth.serves(&account)
             && crate::store::name::check_account(&account, l).is_ok()
             && crate::store::name::check_container(&container, l).is_ok()
             && crate::store::name::check_object(&object, l).is_ok();

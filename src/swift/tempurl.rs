@@ -396,6 +396,8 @@ pub async fn check(
             admin: true,
             reseller_admin: false,
             only_container: container_scope.then(|| container.to_string()),
+            groups: Vec::new(),
+            also_owns: Vec::new(),
         },
         method,
         expires,
