@@ -312,3 +312,39 @@ fn names_in_the_escaped_form_are_refused_and_never_listed() {
     s.put_object("c/plain", b"p");
     assert_eq!(listing(&s, ""), ["plain"]);
 }
+
+#[test]
+fn versions_of_long_names_list_and_restore_under_the_full_name() {
+    let s = Server::start();
+    let r = s
+        .req("PUT", &v1("c"))
+        .header("X-Versions-Enabled", "true")
+        .send();
+    assert_eq!(r.status, 201);
+    let long = format!("{}/{}", "v".repeat(300), "w".repeat(600));
+    let id1 = s.put_object(&format!("c/{long}"), b"one");
+    let id1 = id1.header("x-object-version-id").unwrap().to_string();
+    s.put_object(&format!("c/{long}"), b"two");
+    let d = s.req("DELETE", &v1(&format!("c/{long}"))).send();
+    assert_eq!(d.status, 204);
+    let r = s.get("c?versions");
+    assert_eq!(r.status, 200, "{r:?}");
+    let rows = r.json();
+    let names: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, [long.as_str(); 3]);
+    assert!(listing(&s, "").is_empty());
+
+    let r = s
+        .req("PUT", &v1(&format!("c/{long}?version-id={id1}")))
+        .send();
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(s.get(&format!("c/{long}")).text(), "one");
+    assert_eq!(listing(&s, ""), vec![long.clone()]);
+    let old = s.get(&format!("c/{long}?version-id={id1}"));
+    assert_eq!(old.text(), "one");
+}
