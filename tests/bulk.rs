@@ -187,7 +187,7 @@ fn extract_tar_at_account_creates_containers_and_reports_bad_names() {
     b.append_data(&mut dir, "c3/", &[][..]).unwrap();
     append_raw(&mut b, b"c1/../escape", b"bad");
     append_raw(&mut b, b"c1/bad\xff", b"bad");
-    append(&mut b, &format!("c1/{}", "n".repeat(300)), b"bad");
+    append(&mut b, &format!("c1/{}", "n".repeat(1025)), b"bad");
     let j = extract(&s, "", "tar", &b.into_inner().unwrap());
     assert_eq!(j["Number Files Created"], 3, "{j}");
     assert_eq!(j["Response Status"], "400 Bad Request", "{j}");
@@ -202,7 +202,7 @@ fn extract_tar_at_account_creates_containers_and_reports_bad_names() {
         vec![
             ("c1/../escape".into(), "400 Bad Request".into()),
             ("c1/bad%FF".into(), "412 Precondition Failed".into()),
-            (format!("c1/{}", "n".repeat(300)), "400 Bad Request".into()),
+            (format!("c1/{}", "n".repeat(1025)), "400 Bad Request".into()),
         ]
     );
     assert_eq!(

@@ -250,7 +250,8 @@ impl Walk<'_> {
 }
 
 /// Reads one directory into sort keys: files as `rel+name`, directories as
-/// both `rel+name` (a possible marker object) and `rel+name/` (its children).
+/// both `rel+name` (a possible marker object) and `rel+name/` (its children);
+/// an escaped long component by the full name in its xattr.
 fn read_sorted(path: &Path, rel: &str) -> std::io::Result<Vec<(String, Kind)>> {
     let mut keys = Vec::new();
     for ent in std::fs::read_dir(path)? {
@@ -262,6 +263,18 @@ fn read_sorted(path: &Path, rel: &str) -> std::io::Result<Vec<(String, Kind)>> {
         if is_internal_name(&n) {
             continue;
         }
+        // A long component: listed under its full name, or not at all.
+        let n = if name::is_long_name(&n) {
+            match name::full_name(Target::Path(&ent.path()), &n) {
+                Ok(Some(full)) => full,
+                _ => {
+                    tracing::debug!("skipping {n:?} in {}: no full name", path.display());
+                    continue;
+                }
+            }
+        } else {
+            n
+        };
         let mut ft = ent.file_type()?;
         if ft.is_symlink() {
             match std::fs::metadata(ent.path()) {

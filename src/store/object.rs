@@ -317,7 +317,9 @@ fn open_dir(path: &Path, anchor_only: bool) -> io::Result<OwnedFd> {
 
 /// Creates the directories of `parent` (relative to the container), failing
 /// with a conflict when a file stands where a directory must be. Returns the
-/// shallowest directory it created, if any.
+/// shallowest directory it created, if any. An escaped (long) component gets
+/// its full name recorded, also when it exists already (a crash may have
+/// come between mkdir and that).
 pub(super) fn make_parents(
     store: &Store,
     c: &ContainerLoc,
@@ -326,22 +328,35 @@ pub(super) fn make_parents(
     let mut p = c.dir.clone();
     let mut made = None;
     let account = c.account();
+    let mut end = 0;
     for comp in parent.split('/') {
-        p.push(comp);
+        end += comp.len();
+        let shown = &parent[..end];
+        end += 1;
+        let disk = name::disk_component(comp);
+        p.push(&*disk);
         match store.make_dir(&p, account) {
             Ok(true) => {
                 made.get_or_insert_with(|| p.clone());
             }
             Ok(false) => {
                 if !std::fs::metadata(&p).map(|m| m.is_dir()).unwrap_or(false) {
-                    return Err(clash_file_in_path(&p, c));
+                    return Err(clash_file_in_path(shown));
                 }
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
-                return Err(clash_file_in_path(&p, c))
+                return Err(clash_file_in_path(shown))
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Err(Error::NotFound),
             Err(e) => return Err(e.into()),
+        }
+        if matches!(disk, std::borrow::Cow::Owned(_)) {
+            if let Err(e) = name::record_full_name(Target::Path(&p), comp) {
+                if let Some(top) = &made {
+                    remove_made_dirs(&p, top);
+                }
+                return Err(e);
+            }
         }
     }
     Ok(made)
@@ -360,11 +375,10 @@ fn remove_made_dirs(dir: &Path, top: &Path) {
     }
 }
 
-fn clash_file_in_path(p: &Path, c: &ContainerLoc) -> Error {
-    let rel = p.strip_prefix(&c.dir).unwrap_or(p);
+/// The conflict of a write whose parent `rel` (an object name) is a file.
+fn clash_file_in_path(rel: &str) -> Error {
     Error::Conflict(format!(
-        "An object named {:?} exists where this name needs a directory",
-        rel.display().to_string()
+        "An object named {rel:?} exists where this name needs a directory"
     ))
 }
 
@@ -446,7 +460,10 @@ pub struct Writer {
     made: Option<PathBuf>,
     file: File,
     tmp: String,
+    /// The disk name of the object's last component.
     leaf: String,
+    /// The last component of the object's name.
+    name: String,
     hasher: Hasher,
     size: u64,
     /// Data up to here is on its way to the disk already.
@@ -483,12 +500,13 @@ impl Writer {
                     }
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
-                    return Err(clash_file_in_path(&dir_path, c));
+                    return Err(clash_file_in_path(parent.unwrap_or_default()));
                 }
                 Err(e) => return Err(e.into()),
             }
         };
-        let tmp = temp_name(leaf);
+        let disk_leaf = name::disk_component(leaf);
+        let tmp = temp_name(&disk_leaf);
         let fd = match openat(
             Some(dir.as_raw_fd()),
             tmp.as_str(),
@@ -511,7 +529,8 @@ impl Writer {
             made,
             file,
             tmp,
-            leaf: leaf.to_string(),
+            leaf: disk_leaf.into_owned(),
+            name: leaf.to_string(),
             hasher: Hasher::Inline(Md5::new()),
             size: 0,
             flushed: 0,
@@ -521,6 +540,11 @@ impl Writer {
         };
         if let Some((uid, gid)) = store.owner_of(c.account()) {
             std::os::unix::fs::fchown(&w.file, Some(uid), Some(gid))?;
+        }
+        if w.leaf != w.name {
+            // Before the metadata, which can move to a sidecar when the
+            // xattrs run out of room; this cannot.
+            name::record_full_name(Target::Fd(w.file.as_fd()), &w.name)?;
         }
         Ok(w)
     }
@@ -613,7 +637,7 @@ impl Writer {
             Err(nix::Error::EISDIR) | Err(nix::Error::ENOTEMPTY) | Err(nix::Error::EEXIST) => {
                 return Err(Error::Conflict(format!(
                     "A directory named {:?} exists: an object cannot replace it",
-                    self.leaf
+                    self.name
                 )))
             }
             Err(e) => return Err(e.into()),
@@ -778,6 +802,16 @@ mod tests {
         let long = temp_name(&"é".repeat(127));
         assert!(long.len() <= name::NAME_MAX, "{}", long.len());
         assert!(is_temp_name(&long));
+        // An escaped leaf keeps its whole disk name in its temp and sidecar
+        // names, within NAME_MAX.
+        let esc = name::disk_component(&"é".repeat(512)).into_owned();
+        let t = temp_name(&esc);
+        assert!(t.starts_with(&format!(".{esc}.")), "{t}");
+        assert!(t.len() <= name::NAME_MAX && is_temp_name(&t), "{}", t.len());
+        let sc = sidecar::sidecar_path(&Path::new("/d").join(&esc)).unwrap();
+        let sc = sc.file_name().unwrap().to_str().unwrap();
+        assert_eq!(sc, format!(".{esc}.sgmeta"));
+        assert!(sc.len() <= name::NAME_MAX && is_internal_name(sc));
         for n in [
             "photo.jpg",
             ".hidden",

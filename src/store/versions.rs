@@ -18,6 +18,7 @@
 use std::io;
 use std::path::Path;
 
+use super::xattr::Target;
 use super::{is_not_found, name, object, sidecar, ContainerLoc, Error, Result, Store};
 
 /// The account's directory of hidden versions containers.
@@ -76,7 +77,7 @@ pub fn link_over(
         });
     }
     carry_sidecar(&s, &d, true)?;
-    Ok(())
+    record_long_leaf(&d, dst_rel)
 }
 
 /// What a link or rename did.
@@ -87,6 +88,17 @@ pub enum Moved {
     Existed,
     /// Source and target are on different filesystems: copy instead.
     CrossDevice,
+}
+
+/// Gives the file `d` (the object `rel`) its full name when its last
+/// component is a long one: the inode came from another name, whose full
+/// name it carries, if any.
+fn record_long_leaf(d: &Path, rel: &str) -> Result<()> {
+    let leaf = rel.rsplit('/').next().unwrap_or(rel);
+    if leaf.len() > name::NAME_MAX {
+        name::record_full_name(Target::Path(d), leaf)?;
+    }
+    Ok(())
 }
 
 /// Creates the parent directories of `rel` in `c`.
@@ -142,6 +154,7 @@ pub fn link(
         Err(e) => return Err(e.into()),
     }
     carry_sidecar(&s, &d, true)?;
+    record_long_leaf(&d, dst_rel)?;
     Ok(Moved::Done)
 }
 
@@ -174,6 +187,7 @@ pub fn rename(
         Err(e) => return Err(e.into()),
     }
     carry_sidecar(&s, &d, false)?;
+    record_long_leaf(&d, dst_rel)?;
     if store.opts.fsync_dir {
         if let Some(p) = d.parent() {
             std::fs::File::open(p)?.sync_all()?;
@@ -242,5 +256,32 @@ mod tests {
         assert_eq!(std::fs::read(c.dir.join("x/o")).unwrap(), b"old");
         // The version's empty directories went with it.
         assert!(!v.dir.join("003x").exists());
+    }
+
+    #[test]
+    fn a_file_moved_to_a_long_name_gets_that_full_name() {
+        use crate::store::xattr::Target;
+        let dev = tempfile::tempdir().unwrap();
+        let s = store(dev.path());
+        let c = ContainerLoc {
+            policy: 0,
+            dir: dev.path().join("a/c"),
+        };
+        std::fs::create_dir_all(&c.dir).unwrap();
+        std::fs::write(c.dir.join("o"), b"data").unwrap();
+        let long = "l".repeat(400);
+        let deep = format!("{}/{long}", "d".repeat(300));
+        assert_eq!(link(&s, &c, "o", &c, &long).unwrap(), Moved::Done);
+        assert_eq!(rename(&s, &c, "o", &c, &deep).unwrap(), Moved::Done);
+        for rel in [&long, &deep] {
+            let p = name::join(&c.dir, rel);
+            let disk = p.file_name().unwrap().to_str().unwrap();
+            let full = name::full_name(Target::Path(&p), disk).unwrap();
+            assert_eq!(full.as_deref(), Some(long.as_str()));
+        }
+        let d = name::join(&c.dir, &"d".repeat(300));
+        let disk = d.file_name().unwrap().to_str().unwrap();
+        let full = name::full_name(Target::Path(&d), disk).unwrap();
+        assert_eq!(full, Some("d".repeat(300)));
     }
 }
