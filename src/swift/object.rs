@@ -50,7 +50,7 @@ pub async fn handle(
             return slo::put(app, ctx, container, object, body).await
         }
         Method::DELETE if slo::is_manifest_delete(&ctx) => {
-            return slo::delete(app, ctx, container, object).await
+            return slo::delete(app, ctx, container, object, None).await
         }
         Method::GET | Method::HEAD => {}
         _ => slo::check_reserved(&ctx)?,
