@@ -205,7 +205,8 @@ pub(super) async fn get(
     let arc = app.clone();
     // A version shares its file with the object it was, but not the
     // object's expiry: versions never expire (as in Swift).
-    let expires = !super::versioning::is_hidden(&container);
+    let expires =
+        !super::versioning::is_hidden(&container) && !super::expirer::open_expired(&app, &ctx);
     // Most reads take a few microseconds of system calls (open, fgetxattr,
     // read; or getxattr, stat): cheaper run right here than handed to the
     // blocking pool and back. Anything slower, and links and large objects,
@@ -843,8 +844,9 @@ async fn post(
     blocking(&app, move |app| {
         let loc = authorize(app, &ctx, &container, true)?;
         let mut gone = false;
+        let open = super::expirer::open_expired(app, &ctx);
         let info = sobj::update_meta(&app.store, &loc, &object, |old| {
-            gone = expired(old);
+            gone = !open && expired(old);
             // Swift POST semantics: user metadata is replaced, not merged.
             let mut m: Meta = old
                 .meta
