@@ -42,6 +42,18 @@ pub async fn handle(
     object: String,
     body: Incoming,
 ) -> ApiResult<Response<Body>> {
+    let (a, c, arc) = (ctx.account.clone(), container.clone(), app.clone());
+    let r = dispatch(app, ctx, container, object, body).await?;
+    Ok(super::etag_quoter::apply(&arc, a, c, r).await)
+}
+
+async fn dispatch(
+    app: Arc<App>,
+    ctx: Ctx,
+    container: String,
+    object: String,
+    body: Incoming,
+) -> ApiResult<Response<Body>> {
     if let Some(r) = super::versioning::object_request(&app, &ctx, &container, &object).await? {
         return Ok(r);
     }
