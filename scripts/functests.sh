@@ -46,6 +46,8 @@ name = "silver"
 device = "$work/silver"
 [storage]
 fsync_dir = false
+# Swift's suite tests X-Open-Expired only with it on.
+allow_open_expired = true
 [domain_remap]
 # Host names under example.com name accounts and containers; the tests send
 # the Host header themselves, no DNS is involved.

@@ -27,6 +27,17 @@ pub struct Config {
     pub cors: CorsConfig,
     #[serde(default)]
     pub domain_remap: DomainRemapConfig,
+    #[serde(default)]
+    pub etag_quoter: EtagQuoterConfig,
+}
+
+/// Quoted ETags on object responses (Swift's etag_quoter).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EtagQuoterConfig {
+    /// Quote ETags unless an account or container turns it off with
+    /// `X-(Account|Container)-Rfc-Compliant-Etags: false`.
+    pub enable_by_default: bool,
 }
 
 /// Serving accounts and containers as host names (Swift's domain_remap).
@@ -103,6 +114,9 @@ pub struct StorageConfig {
     /// Seconds between two sweeps that remove expired objects from disk
     /// (0: never; expired objects answer 404 either way).
     pub expirer_interval_secs: u64,
+    /// GET, HEAD and POST with `X-Open-Expired: true` reach an expired
+    /// object that is still on disk (Swift's `allow_open_expired`).
+    pub allow_open_expired: bool,
     /// Accounts whose files belong to a POSIX user, so that user sees them
     /// as their own on the mount.
     #[serde(rename = "owner")]
@@ -131,6 +145,7 @@ impl Default for StorageConfig {
             usage_cache_secs: 10,
             read_pickled_metadata: false,
             expirer_interval_secs: 300,
+            allow_open_expired: false,
             owners: Vec::new(),
         }
     }
@@ -273,6 +288,7 @@ impl Config {
             limits: Limits::default(),
             cors: CorsConfig::default(),
             domain_remap: DomainRemapConfig::default(),
+            etag_quoter: EtagQuoterConfig::default(),
         }
     }
 

@@ -424,3 +424,110 @@ fn an_expired_object_keeps_its_version_readable() {
     let v = s.get(&format!("c/o?version-id={id}"));
     assert_eq!((v.status, v.text().as_str()), (200, "short-lived"), "{v:?}");
 }
+
+#[test]
+fn listing_rows_of_versioned_objects_name_their_version() {
+    let s = Server::start();
+    let r = s
+        .req("PUT", &v1("c"))
+        .header("X-Versions-Enabled", "true")
+        .send();
+    assert_eq!(r.status, 201);
+    let id = s
+        .put_object("c/a%20b", b"one")
+        .header("x-object-version-id")
+        .unwrap()
+        .to_string();
+    // Written while versioning is off: a null version, a plain row.
+    let r = s
+        .req("POST", &v1("c"))
+        .header("X-Versions-Enabled", "false")
+        .send();
+    assert_eq!(r.status, 204);
+    s.put_object("c/plain", b"two");
+    let rows = listing(&s, "c");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0]["name"], "a b");
+    assert_eq!(rows[0]["version_symlink"], true);
+    assert_eq!(
+        rows[0]["symlink_path"],
+        format!("/v1/AUTH_test/c/a%20b?version-id={id}")
+    );
+    assert_eq!(rows[0]["hash"], md5_hex(b"one"));
+    assert_eq!(rows[0]["bytes"], 3);
+    assert!(rows[1].get("version_symlink").is_none(), "{rows:?}");
+    assert!(rows[1].get("symlink_path").is_none(), "{rows:?}");
+    // The versions listing keeps its own shape.
+    let r = s.get("c?versions");
+    assert!(r.json()[0].get("version_symlink").is_none(), "{r:?}");
+}
+
+#[test]
+fn manifest_delete_of_a_version_removes_its_segments_and_the_version() {
+    let s = Server::start();
+    s.put_container("segs");
+    s.put_object("segs/a", b"aaaa");
+    s.put_object("segs/b", b"bbbb");
+    let r = s
+        .req("PUT", &v1("c"))
+        .header("X-Versions-Enabled", "true")
+        .send();
+    assert_eq!(r.status, 201);
+    let put = |seg: &str| {
+        let m = format!(r#"[{{"path":"/segs/{seg}"}}]"#);
+        let r = s
+            .req("PUT", &format!("{}?multipart-manifest=put", v1("c/m")))
+            .body(m.as_bytes())
+            .send();
+        assert_eq!(r.status, 201, "{r:?}");
+        r.header("x-object-version-id").unwrap().to_string()
+    };
+    let id1 = put("a");
+    let id2 = put("b");
+    let r = s
+        .req(
+            "DELETE",
+            &v1(&format!("c/m?multipart-manifest=delete&version-id={id1}")),
+        )
+        .header("Accept", "application/json")
+        .send();
+    assert_eq!(r.status, 200, "{r:?}");
+    let j = r.json();
+    assert_eq!(j["Response Status"], "200 OK", "{j}");
+    assert_eq!(j["Number Deleted"], 2, "{j}");
+    assert_eq!(j["Errors"], serde_json::json!([]), "{j}");
+    // Version 1 and its segment are gone; the current version is untouched.
+    assert_eq!(s.get("segs/a").status, 404);
+    assert_eq!(s.get("segs/b").text(), "bbbb");
+    assert_eq!(
+        s.get(&format!("c/m?version-id={id1}")).status,
+        404,
+        "version 1 still readable"
+    );
+    assert_eq!(s.get("c/m").text(), "bbbb");
+    let v = versions(&s, "c");
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!(v[0].1, id2);
+
+    // The current version, deleted so, takes the current object with it.
+    let r = s
+        .req(
+            "DELETE",
+            &v1(&format!("c/m?multipart-manifest=delete&version-id={id2}")),
+        )
+        .header("Accept", "application/json")
+        .send();
+    assert_eq!(r.json()["Number Deleted"], 2, "{r:?}");
+    assert_eq!(s.get("c/m").status, 404);
+    assert_eq!(s.get("segs/b").status, 404);
+    assert!(versions(&s, "c").is_empty());
+    // A version that is not there.
+    let r = s
+        .req(
+            "DELETE",
+            &v1(&format!("c/m?multipart-manifest=delete&version-id={id2}")),
+        )
+        .header("Accept", "application/json")
+        .send();
+    assert_eq!(r.json()["Number Not Found"], 1, "{r:?}");
+}

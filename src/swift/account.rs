@@ -40,6 +40,7 @@ async fn post(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
         })?;
     }
     m.extend(super::quota::account_updates(&app, &ctx)?);
+    super::etag_quoter::request_meta(&ctx, "account", &mut m)?;
     blocking(&app, move |app| {
         let mut merged = scont::account_meta(&app.store, &ctx.account).unwrap_or_default();
         scont::apply_user_meta(&mut merged, m.clone());
@@ -57,6 +58,7 @@ async fn post(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
             }
         })?;
         app.quotas.forget_account(&ctx.account);
+        app.etags.forget_account(&ctx.account);
         Ok(empty_response(StatusCode::NO_CONTENT)
             .body(body::empty())
             .expect("valid response"))
@@ -113,6 +115,7 @@ async fn get(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
             }
         }
         b = super::quota::account_headers(b, app, &m);
+        b = super::etag_quoter::response_header(b, "account", &m);
         for (k, v) in &m {
             if k.starts_with("X-Account-Meta-") && (owner || !is_owner_only(k)) {
                 if let Ok(v) = http::HeaderValue::from_bytes(v.as_bytes()) {

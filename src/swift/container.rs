@@ -55,6 +55,7 @@ fn request_meta(app: &App, ctx: &Ctx, owner: bool) -> ApiResult<Meta> {
             m.insert(key.into(), String::new());
         }
     }
+    super::etag_quoter::request_meta(ctx, "container", &mut m)?;
     Ok(m)
 }
 
@@ -101,6 +102,7 @@ async fn put(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
         if let Ok(loc) = store.find_container(&ctx.account, &container) {
             app.quotas.forget_container(&loc);
             app.versions.forget(&loc);
+            app.etags.forget_container(&ctx.account, &container);
             if created {
                 // A container of the same name deleted elsewhere may be cached.
                 store.usage.forget(&loc);
@@ -130,6 +132,7 @@ async fn post(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<
         scont::update_container_meta(&app.store, &loc, m)?;
         app.quotas.forget_container(&loc);
         app.versions.forget(&loc);
+        app.etags.forget_container(&ctx.account, &container);
         Ok(empty_response(StatusCode::NO_CONTENT)
             .body(body::empty())
             .expect("valid response"))
@@ -144,6 +147,7 @@ async fn delete(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Respons
         super::versioning::before_container_delete(app, &loc)?;
         scont::delete(&loc)?;
         app.store.usage.forget(&loc);
+        app.etags.forget_container(&ctx.account, &container);
         Ok(empty_response(StatusCode::NO_CONTENT)
             .body(body::empty())
             .expect("valid response"))
@@ -195,6 +199,7 @@ async fn get(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
         }
         b = super::versioned_writes::container_response(b, &m);
         b = super::versioning::container_response(b, &m);
+        b = super::etag_quoter::response_header(b, "container", &m);
         if head {
             return Ok(b
                 .status(StatusCode::NO_CONTENT)

@@ -1,7 +1,11 @@
 //! Object expiry on disk: writes that set `X-Delete-At` queue the object
 //! (store::expiry), and a background task on every node removes the objects
 //! whose time has come, every `[storage] expirer_interval_secs` (0: never).
-//! Until then an expired object already answers 404.
+//! Until then an expired object already answers 404, unless
+//! `[storage] allow_open_expired` is on and the request says
+//! `X-Open-Expired: true` (GET, HEAD, POST, and the segments and link
+//! targets they read): then it is served as if it had not expired, and a POST
+//! can give it a new `X-Delete-At`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +14,22 @@ use super::App;
 use crate::store::expiry::{self, Entry};
 use crate::store::meta::Meta;
 use crate::store::ContainerLoc;
+
+/// Does the request reach expired objects still on disk
+/// (`X-Open-Expired: true` with `allow_open_expired` on)?
+pub fn open_expired(app: &App, ctx: &super::Ctx) -> bool {
+    app.cfg.storage.allow_open_expired
+        && ctx
+            .headers
+            .get("x-open-expired")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "true" | "1" | "yes" | "on" | "t" | "y"
+                )
+            })
+}
 
 /// Queues an object just written or updated if its metadata sets
 /// `X-Delete-At`. A failure is logged: the object still answers 404 once

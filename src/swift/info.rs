@@ -68,6 +68,10 @@ pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
     v["account_quotas"] = json!({});
     v["versioned_writes"] = super::versioned_writes::info();
     v["object_versioning"] = json!({});
+    v["etag_quoter"] = super::etag_quoter::info(app);
+    if app.cfg.storage.allow_open_expired {
+        v["swift"]["allow_open_expired"] = true.into();
+    }
     let mut v = v;
     if !app.cfg.domain_remap.storage_domain.is_empty() {
         v["domain_remap"] = json!({ "default_reseller_prefix": app.cfg.auth.reseller_prefix.trim_end_matches('_') });

@@ -193,9 +193,10 @@ pub fn render_objects(
                             s.push_str(",\"slo_etag\":");
                             json_str(&mut s, &etag);
                         }
-                        if let Some(f) =
-                            info.and_then(|i| super::symlink::listing_fields(i, account))
-                        {
+                        if let Some(f) = info.and_then(|i| {
+                            super::versioning::listing_fields(i, account, container, name)
+                                .or_else(|| super::symlink::listing_fields(i, account))
+                        }) {
                             s.push_str(&f);
                         }
                         s.push('}');

@@ -9,6 +9,7 @@ pub mod container;
 pub mod cors;
 pub mod dlo;
 pub mod domain_remap;
+pub mod etag_quoter;
 pub mod expirer;
 pub mod formpost;
 pub mod headers;
@@ -46,6 +47,8 @@ pub struct App {
     pub quotas: quota::Cache,
     /// Containers' versioning settings, cached.
     pub versions: versioned_writes::Cache,
+    /// Containers' quoted-ETag settings, cached.
+    pub etags: etag_quoter::Cache,
 }
 
 /// One request's parsed parts, handed to every handler.
@@ -134,6 +137,7 @@ impl App {
             store: Store::new(policies, opts),
             quotas: Default::default(),
             versions: Default::default(),
+            etags: Default::default(),
             cfg,
         })
     }

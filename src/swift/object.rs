@@ -42,6 +42,18 @@ pub async fn handle(
     object: String,
     body: Incoming,
 ) -> ApiResult<Response<Body>> {
+    let (a, c, arc) = (ctx.account.clone(), container.clone(), app.clone());
+    let r = dispatch(app, ctx, container, object, body).await?;
+    Ok(super::etag_quoter::apply(&arc, a, c, r).await)
+}
+
+async fn dispatch(
+    app: Arc<App>,
+    ctx: Ctx,
+    container: String,
+    object: String,
+    body: Incoming,
+) -> ApiResult<Response<Body>> {
     if let Some(r) = super::versioning::object_request(&app, &ctx, &container, &object).await? {
         return Ok(r);
     }
@@ -50,7 +62,7 @@ pub async fn handle(
             return slo::put(app, ctx, container, object, body).await
         }
         Method::DELETE if slo::is_manifest_delete(&ctx) => {
-            return slo::delete(app, ctx, container, object).await
+            return slo::delete(app, ctx, container, object, None).await
         }
         Method::GET | Method::HEAD => {}
         _ => slo::check_reserved(&ctx)?,
@@ -205,7 +217,8 @@ pub(super) async fn get(
     let arc = app.clone();
     // A version shares its file with the object it was, but not the
     // object's expiry: versions never expire (as in Swift).
-    let expires = !super::versioning::is_hidden(&container);
+    let expires =
+        !super::versioning::is_hidden(&container) && !super::expirer::open_expired(&app, &ctx);
     // Most reads take a few microseconds of system calls (open, fgetxattr,
     // read; or getxattr, stat): cheaper run right here than handed to the
     // blocking pool and back. Anything slower, and links and large objects,
@@ -843,8 +856,9 @@ async fn post(
     blocking(&app, move |app| {
         let loc = authorize(app, &ctx, &container, true)?;
         let mut gone = false;
+        let open = super::expirer::open_expired(app, &ctx);
         let info = sobj::update_meta(&app.store, &loc, &object, |old| {
-            gone = expired(old);
+            gone = !open && expired(old);
             // Swift POST semantics: user metadata is replaced, not merged.
             let mut m: Meta = old
                 .meta

@@ -313,7 +313,7 @@ impl<'a> Locs<'a> {
         let loc = self.get(c)?;
         name::check_object(o, &self.app.store.opts.limits).map_err(|_| StatusCode::BAD_REQUEST)?;
         let obj = sobj::open(&self.app.store, &loc, o).map_err(|e| ApiError::from(e).status())?;
-        if expired(&obj.info) {
+        if expired(&obj.info) && !super::expirer::open_expired(self.app, self.ctx) {
             return Err(StatusCode::NOT_FOUND);
         }
         let (_, obj) =
@@ -1538,18 +1538,34 @@ pub fn copy_content(
 // --- DELETE -------------------------------------------------------------------
 
 /// `DELETE ?multipart-manifest=delete`: the segments (nested manifests
-/// too), then the manifest; a bulk-delete style report.
+/// too), then the manifest; a bulk-delete style report. With `version`
+/// (`?version-id=`), the manifest is that version of the object, deleted as
+/// a version.
 pub async fn delete(
     app: Arc<App>,
     ctx: Ctx,
     container: String,
     object: String,
+    version: Option<String>,
 ) -> ApiResult<Response<Body>> {
     let fmt = out_format(&ctx);
     blocking(&app, move |app| {
         let mut reader = Locs::new(app, &ctx, false);
         let mut queue: VecDeque<Pending> = VecDeque::new();
-        queue.push_back((format!("/{container}/{object}"), true, None));
+        // A version is named by its object's path and id: no segment path
+        // has a query.
+        let top = match &version {
+            Some(v) => format!("/{container}/{object}?version-id={v}"),
+            None => format!("/{container}/{object}"),
+        };
+        let top_version = |name: &str| version.as_deref().filter(|_| name == top);
+        let open_version = |v: &str| -> Result<OpenObject, StatusCode> {
+            let o = super::versioning::open_version(app, &ctx, &container, &object, v)
+                .map_err(|e| e.status())?;
+            let (_, o) = super::symlink::open_followed(app, &ctx, o).map_err(|e| e.status())?;
+            Ok(o)
+        };
+        queue.push_back((top.clone(), true, None));
         let mut order = Vec::new();
         while let Some((name, sub, err)) = queue.pop_front() {
             if queue.len() > MAX_SEGMENTS * 10 {
@@ -1561,7 +1577,11 @@ pub async fn delete(
                 order.push((name, err));
                 continue;
             }
-            let read = match reader.open(&name) {
+            let opened = match top_version(&name) {
+                Some(v) => open_version(v),
+                None => reader.open(&name),
+            };
+            let read = match opened {
                 Err(StatusCode::NOT_FOUND) => {
                     Err((StatusCode::NOT_FOUND, "SLO manifest not found".to_string()))
                 }
@@ -1603,14 +1623,23 @@ pub async fn delete(
                 }
                 continue;
             }
-            let res = split_seg(&name)
-                .ok_or(StatusCode::BAD_REQUEST)
-                .and_then(|(c, o)| {
-                    let loc = writer.get(c)?;
-                    sobj::delete(&loc, o).map_err(|e| ApiError::from(e).status())?;
-                    app.store.usage.invalidate(&loc);
-                    Ok(())
-                });
+            let res = if let Some(v) = top_version(&name) {
+                super::versioning::delete_version(app, &ctx, &container, &object, v)
+                    .map_err(|e| e.status())
+                    .and_then(|r| match r.status() {
+                        StatusCode::NOT_FOUND => Err(StatusCode::NOT_FOUND),
+                        _ => Ok(()),
+                    })
+            } else {
+                split_seg(&name)
+                    .ok_or(StatusCode::BAD_REQUEST)
+                    .and_then(|(c, o)| {
+                        let loc = writer.get(c)?;
+                        sobj::delete(&loc, o).map_err(|e| ApiError::from(e).status())?;
+                        app.store.usage.invalidate(&loc);
+                        Ok(())
+                    })
+            };
             match res {
                 Ok(()) => deleted += 1,
                 Err(StatusCode::NOT_FOUND) => not_found += 1,

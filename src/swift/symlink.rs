@@ -189,7 +189,7 @@ fn walk(
         }
         let loc = authorize(app, &tctx, &container, false).map_err(fail)?;
         let info = sobj::head(&app.store, &loc, &object).map_err(|e| fail(e.into()))?;
-        if expired(&info) {
+        if expired(&info) && !super::expirer::open_expired(app, ctx) {
             return Err(fail(ApiError::NotFound));
         }
         let link_etag = info.meta.get(TARGET_ETAG).cloned();

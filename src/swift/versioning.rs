@@ -300,6 +300,24 @@ pub fn delete(app: &App, loc: &ContainerLoc, object: &str) -> ApiResult<Option<R
     ))
 }
 
+/// The extra fields of a JSON listing row of a current object that has a
+/// version id: as in Swift, where such an object is a symlink to its
+/// version, `version_symlink` and a `symlink_path` naming the version.
+pub fn listing_fields(
+    info: &ObjectInfo,
+    account: &str,
+    container: &str,
+    object: &str,
+) -> Option<String> {
+    let vid = info.meta.get(VID_KEY)?;
+    let path = format!("/v1/{account}/{container}/{object}");
+    let path = format!("{}?version-id={vid}", utf8_percent_encode(&path, PATH_SET));
+    Some(format!(
+        ",\"version_symlink\":true,\"symlink_path\":{}",
+        serde_json::to_string(&path).ok()?
+    ))
+}
+
 /// Handles a request with `?version-id=`; `None` when there is none.
 pub async fn object_request(
     app: &Arc<App>,
@@ -397,6 +415,15 @@ pub async fn object_request(
             r.headers_mut().remove("content-location");
             Ok(Some(r))
         }
+        Method::DELETE if super::slo::is_manifest_delete(ctx) => super::slo::delete(
+            app.clone(),
+            plain,
+            container.to_string(),
+            object.to_string(),
+            Some(vid),
+        )
+        .await
+        .map(Some),
         Method::DELETE => {
             let (c, o) = (container.to_string(), object.to_string());
             blocking(app, move |app| delete_version(app, &plain, &c, &o, &vid))
@@ -446,9 +473,33 @@ fn ctx_writes(ctx: &Ctx) -> bool {
     ctx.method == Method::PUT || ctx.method == Method::DELETE
 }
 
+/// Opens the version `vid` (`null`: the current object when it has no
+/// version id) of `object` for a reader with `ctx` (blocking).
+pub fn open_version(
+    app: &App,
+    ctx: &Ctx,
+    container: &str,
+    object: &str,
+    vid: &str,
+) -> ApiResult<sobj::OpenObject> {
+    let loc = super::object::authorize(app, ctx, container, false)?;
+    if vid == "null" {
+        let o = sobj::open(&app.store, &loc, object)?;
+        if o.info.meta.contains_key(VID_KEY) {
+            return Err(ApiError::NotFound);
+        }
+        return Ok(o);
+    }
+    Ok(sobj::open(
+        &app.store,
+        &svers::hidden_loc(&loc),
+        &version_rel(object, vid),
+    )?)
+}
+
 /// DELETE `?version-id=`: that version goes; the current object too when
 /// it is that version.
-fn delete_version(
+pub fn delete_version(
     app: &App,
     ctx: &Ctx,
     container: &str,

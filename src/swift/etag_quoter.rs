@@ -1,0 +1,195 @@
+//! RFC-compliant (quoted) ETags, as Swift's etag_quoter middleware: object
+//! responses send `ETag: "<md5>"` when the container says so
+//! (`X-Container-Rfc-Compliant-Etags: true`), else when its account says so
+//! (`X-Account-Rfc-Compliant-Etags`), else as `[etag_quoter]
+//! enable_by_default` says. The settings are kept as sysmeta and shown back
+//! under the client's header names; an empty value or `X-Remove-` unsets one.
+//!
+//! An object GET reads no container or account metadata: what a container
+//! resolves to is kept in memory for the usage cache's lifetime
+//! (`usage_cache_secs`), and a change through this node applies at once (as
+//! the quota settings, see `quota.rs`). Only responses that carry an
+//! unquoted ETag look it up.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use http::response::Builder;
+use http::{HeaderValue, Response};
+
+use super::{blocking, App, Ctx};
+use crate::http::body::Body;
+use crate::http::error::ApiResult;
+use crate::store::container as scont;
+use crate::store::meta::Meta;
+
+fn truthy(v: &str) -> bool {
+    matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "true" | "1" | "yes" | "on" | "t" | "y"
+    )
+}
+
+/// `(client header, stored key)` of the setting of a `container` or an
+/// `account`.
+fn names(typ: &str) -> (String, String) {
+    let t = if typ == "container" {
+        "Container"
+    } else {
+        "Account"
+    };
+    (
+        format!("X-{t}-Rfc-Compliant-Etags"),
+        format!("X-{t}-Sysmeta-Rfc-Compliant-Etags"),
+    )
+}
+
+/// The setting a container or account PUT/POST asks for, as a stored key
+/// (`typ`: "container" or "account"); an empty value removes it.
+pub fn request_meta(ctx: &Ctx, typ: &str, m: &mut Meta) -> ApiResult<()> {
+    let (client, key) = names(typ);
+    if let Some(v) = ctx.header(&client)? {
+        let v = match v.trim() {
+            "" => "",
+            v if truthy(v) => "True",
+            _ => "False",
+        };
+        m.insert(key.clone(), v.into());
+    }
+    let remove = format!("X-Remove-{}", &client[2..]);
+    if ctx.header(&remove)?.is_some_and(|v| !v.trim().is_empty()) {
+        m.insert(key, String::new());
+    }
+    Ok(())
+}
+
+/// Shows the stored setting of a container or account HEAD/GET.
+pub fn response_header(b: Builder, typ: &str, m: &Meta) -> Builder {
+    let (client, key) = names(typ);
+    match m.get(&key) {
+        Some(v) => b.header(client, v.as_str()),
+        None => b,
+    }
+}
+
+/// An account's containers: what each resolves to, and when it was read.
+type Containers = HashMap<String, (Instant, bool)>;
+
+/// What containers resolve to, by account.
+#[derive(Default)]
+pub struct Cache {
+    entries: Mutex<HashMap<String, Containers>>,
+}
+
+impl Cache {
+    /// Drops what is known of one container (after a change through here).
+    pub fn forget_container(&self, account: &str, container: &str) {
+        if let Some(a) = self.entries.lock().expect("etag cache").get_mut(account) {
+            a.remove(container);
+        }
+    }
+
+    /// Drops what is known of an account's containers.
+    pub fn forget_account(&self, account: &str) {
+        self.entries.lock().expect("etag cache").remove(account);
+    }
+
+    fn get(&self, app: &App, account: &str, container: &str) -> Option<bool> {
+        let e = self.entries.lock().expect("etag cache");
+        let (at, on) = e.get(account)?.get(container)?;
+        (at.elapsed() < app.store.opts.usage_ttl).then_some(*on)
+    }
+
+    fn put(&self, account: &str, container: &str, on: bool) {
+        let mut e = self.entries.lock().expect("etag cache");
+        if e.len() > 10_000 {
+            e.clear();
+        }
+        let a = e.entry(account.to_string()).or_default();
+        if a.len() > 10_000 {
+            a.clear();
+        }
+        a.insert(container.to_string(), (Instant::now(), on));
+    }
+}
+
+/// Whether objects of the container get quoted ETags (blocking). `None`
+/// when the container or account cannot be read (left as it is, as Swift).
+fn resolve(app: &App, account: &str, container: &str) -> Option<bool> {
+    let loc = app.store.find_container(account, container).ok()?;
+    let (_, ckey) = names("container");
+    let flag = match scont::container_meta(&loc).ok()?.get(&ckey) {
+        Some(v) => Some(v.clone()),
+        None => {
+            let (_, akey) = names("account");
+            scont::account_meta(&app.store, account)
+                .ok()?
+                .get(&akey)
+                .cloned()
+        }
+    };
+    Some(flag.map_or(app.cfg.etag_quoter.enable_by_default, |v| truthy(&v)))
+}
+
+fn is_quoted(v: &[u8]) -> bool {
+    (v.starts_with(b"\"") || v.starts_with(b"W/\"")) && v.len() >= 2 && v.ends_with(b"\"")
+}
+
+/// Quotes the ETag of an object response when its container wants it.
+pub async fn apply(
+    app: &Arc<App>,
+    account: String,
+    container: String,
+    mut resp: Response<Body>,
+) -> Response<Body> {
+    let Some(etag) = resp.headers().get(http::header::ETAG) else {
+        return resp;
+    };
+    if is_quoted(etag.as_bytes()) {
+        return resp;
+    }
+    let on = match app.etags.get(app, &account, &container) {
+        Some(on) => on,
+        None => {
+            let r = blocking(app, move |app| {
+                let on = resolve(app, &account, &container);
+                if let Some(on) = on {
+                    app.etags.put(&account, &container, on);
+                }
+                Ok(on)
+            })
+            .await;
+            match r {
+                Ok(Some(on)) => on,
+                _ => return resp,
+            }
+        }
+    };
+    if on {
+        let quoted = [b"\"", etag.as_bytes(), b"\""].concat();
+        if let Ok(v) = HeaderValue::from_bytes(&quoted) {
+            resp.headers_mut().insert(http::header::ETAG, v);
+        }
+    }
+    resp
+}
+
+/// The `/info` entry.
+pub fn info(app: &App) -> serde_json::Value {
+    serde_json::json!({ "enable_by_default": app.cfg.etag_quoter.enable_by_default })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_forms() {
+        assert!(is_quoted(b"\"abc\""));
+        assert!(is_quoted(b"W/\"abc\""));
+        assert!(!is_quoted(b"abc"));
+        assert!(!is_quoted(b"\""));
+        assert!(!is_quoted(b"\"abc"));
+    }
+}
