@@ -600,3 +600,51 @@ fn container_acls_on_a_service_account_match_the_auth_token_user() {
         .send();
     assert_eq!(r.status, 204, "{r:?}");
 }
+
+#[test]
+fn copy_to_another_account_needs_rights_there_not_in_the_source() {
+    let s = Server::start();
+    let other = s.token("test2:tester2", "testing2");
+    let user3 = s.token("test:tester3", "testing3");
+    let r = s
+        .anon("PUT", "/v1/AUTH_test2/src")
+        .header("X-Auth-Token", &other)
+        .send();
+    assert_eq!(r.status, 201);
+    let r = s
+        .anon("PUT", "/v1/AUTH_test2/src/o")
+        .header("X-Auth-Token", &other)
+        .body(b"payload")
+        .send();
+    assert_eq!(r.status, 201);
+    // tester3 may read and write all of AUTH_test2 ...
+    let r = s
+        .anon("POST", "/v1/AUTH_test2")
+        .header("X-Auth-Token", &other)
+        .header(
+            "X-Account-Access-Control",
+            r#"{"read-write":["test:tester3"]}"#,
+        )
+        .send();
+    assert_eq!(r.status, 204);
+    s.put_container("c");
+    // ... but is no admin of its own account AUTH_test: a copy there is refused.
+    let r = s
+        .anon("COPY", "/v1/AUTH_test2/src/o")
+        .header("X-Auth-Token", &user3)
+        .header("Destination", "c/pwned")
+        .header("Destination-Account", "AUTH_test")
+        .send();
+    assert_eq!(r.status, 403, "{r:?}");
+    assert!(!s.cont_dir("c").join("pwned").exists());
+    // Names outside our accounts are refused outright.
+    s.put_object("c/src", b"x");
+    for acct in ["..", "nope"] {
+        let r = s
+            .req("COPY", &v1("c/src"))
+            .header("Destination", "c/x")
+            .header("Destination-Account", acct)
+            .send();
+        assert!(r.status == 400 || r.status == 403, "{acct}: {r:?}");
+    }
+}

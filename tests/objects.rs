@@ -1146,3 +1146,17 @@ fn a_dynamic_large_object_serves_its_segments_in_order() {
         .send();
     assert_eq!(bad.status, 400);
 }
+
+#[test]
+fn a_range_ending_at_u64_max_is_cut_to_the_object() {
+    let s = Server::start();
+    s.put_container("c");
+    s.put_object("c/o", b"0123456789abcdefghijkl");
+    let r = s
+        .req("GET", &v1("c/o"))
+        .header("Range", "bytes=5-18446744073709551615")
+        .send();
+    assert_eq!(r.status, 206, "{r:?}");
+    assert_eq!(r.header("content-range"), Some("bytes 5-21/22"));
+    assert_eq!(r.text(), "56789abcdefghijkl");
+}

@@ -372,3 +372,22 @@ fn changed_later_segment_cuts_the_body_short() {
     }
     assert!(s.is_alive());
 }
+
+#[test]
+fn a_copy_of_the_content_is_held_to_the_destination_quota() {
+    let s = Server::start();
+    let segs = segments(&s);
+    assert_eq!(put_manifest(&s, "m/big", &Value::Array(segs)).status, 201);
+    let r = s
+        .req("PUT", &v1("q"))
+        .header("X-Container-Meta-Quota-Bytes", "5")
+        .send();
+    assert_eq!(r.status, 201);
+    let r = s
+        .req("COPY", &v1("m/big"))
+        .header("Destination", "q/big")
+        .send();
+    assert_eq!(r.status, 413, "{r:?}");
+    assert!(!s.cont_dir("q").join("big").exists());
+    assert!(temp_files(&s.cont_dir("q")).is_empty());
+}

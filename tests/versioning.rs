@@ -531,3 +531,31 @@ fn manifest_delete_of_a_version_removes_its_segments_and_the_version() {
         .send();
     assert_eq!(r.json()["Number Not Found"], 1, "{r:?}");
 }
+
+#[test]
+fn an_expired_objects_version_can_be_copied_back() {
+    let s = Server::start();
+    let r = s
+        .req("PUT", &v1("c"))
+        .header("X-Versions-Enabled", "true")
+        .send();
+    assert_eq!(r.status, 201);
+    let r = s
+        .req("PUT", &v1("c/o"))
+        .header("X-Delete-After", "1")
+        .body(b"old")
+        .send();
+    let id = r.header("x-object-version-id").unwrap().to_string();
+    s.put_object("c/o", b"new");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert!(wait_until(std::time::Duration::from_secs(5), || s
+        .get(&format!("c/o?version-id={id}"))
+        .status
+        == 200));
+    let r = s
+        .req("COPY", &format!("{}?version-id={id}", v1("c/o")))
+        .header("Destination", "c/restored")
+        .send();
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(s.get("c/restored").text(), "old");
+}

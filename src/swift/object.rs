@@ -671,7 +671,15 @@ async fn copy(
     let dest_account = ctx.header("destination-account")?.map(str::to_string);
     let mut ctx = ctx;
     let src_account = ctx.account.clone();
-    if let Some(a) = dest_account {
+    if let Some(a) = dest_account.filter(|a| *a != ctx.account) {
+        // Another account: a name of ours, and the caller's rights there
+        // (its own ACL), not those held in the source account.
+        crate::store::name::check_account(&a, &app.store.opts.limits)?;
+        if !app.auth.serves(&a) {
+            return Err(ApiError::Forbidden);
+        }
+        let (acct, id) = (a.clone(), ctx.id.clone());
+        ctx.grant = blocking(&app, move |app| Ok(app.account_grant(&acct, id.as_ref()))).await?;
         ctx.account = a;
     }
     do_copy(app, ctx, Some(src_account), container, object, dc, dobj).await
@@ -715,11 +723,15 @@ async fn do_copy(
             account: src_account.clone(),
         };
         crate::store::name::check_account(&src_account, &app.store.opts.limits)?;
+        if !app.auth.serves(&src_account) {
+            return Err(ApiError::Forbidden);
+        }
         // The source is read first, as Swift's copy does: a missing source
         // is 404 even where the destination would be refused.
         let src_loc = authorize(app, &src_ctx, &src_container, false)?;
         let src = sobj::open(&app.store, &src_loc, &src_object)?;
-        if expired(&src.info) {
+        // Versions never expire (they share the object's file, not its expiry).
+        if !super::versioning::is_hidden(&src_container) && expired(&src.info) {
             return Err(ApiError::NotFound);
         }
         let copies_link = symlink::is_link(&src.info);
@@ -767,11 +779,18 @@ async fn do_copy(
                 *ct = slo::strip_swift_bytes(ct).to_string();
             }
             if slo::wants_manifest(&ctx) {
+                super::quota::check(app, &ctx, &dst_loc, src.info.size)?;
                 slo::copy_manifest(app, &ctx, &src, &dst_loc, &object, m)?
             } else {
                 let mut w = Writer::create(&app.store, &dst_loc, &object)?;
                 let part = ctx.query.get("part-number");
                 slo::copy_content(app, &src_ctx, &src, range.as_deref(), part, &mut w)?;
+                // The assembled size is known once copied; the writer's
+                // drop removes the temp file when refused.
+                if w.size() > app.cfg.limits.max_file_size {
+                    return Err(ApiError::TooLarge("Your request is too large.".into()));
+                }
+                super::quota::check(app, &ctx, &dst_loc, w.size())?;
                 super::versioned_writes::commit(app, &ctx, &dst_loc, &object, w, m, None)?
             }
         } else if let Some(man) = manifest {

@@ -69,7 +69,7 @@ pub fn resolve(header: Option<&str>, len: u64) -> Ranges {
             Spec::Suffix(n) => Some((len.saturating_sub(n), len)),
             Spec::From(s, _) if s >= len => None,
             Spec::From(s, None) => Some((s, len)),
-            Spec::From(s, Some(e)) => Some((s, (e + 1).min(len))),
+            Spec::From(s, Some(e)) => Some((s, e.saturating_add(1).min(len))),
         })
         .collect();
     if parts.is_empty() {
