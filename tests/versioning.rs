@@ -559,3 +559,30 @@ fn an_expired_objects_version_can_be_copied_back() {
     assert_eq!(r.status, 201, "{r:?}");
     assert_eq!(s.get("c/restored").text(), "old");
 }
+
+#[test]
+fn a_name_that_clashes_with_a_kept_version_is_refused_before_writing() {
+    let s = Server::start();
+    let r = s
+        .req("PUT", &v1("c"))
+        .header("X-Versions-Enabled", "true")
+        .send();
+    assert_eq!(r.status, 201);
+    let id = s
+        .put_object("c/f", b"one")
+        .header("x-object-version-id")
+        .unwrap()
+        .to_string();
+    assert_eq!(s.req("DELETE", &v1("c/f")).send().status, 204);
+    let r = s
+        .req("PUT", &v1(&format!("c/f/{id}")))
+        .body(b"clash")
+        .send();
+    assert_eq!(r.status, 409, "{r:?}");
+    assert!(!r.text().contains(".sofgate"), "{}", r.text());
+    assert_eq!(
+        s.get(&format!("c/f/{id}")).status,
+        404,
+        "nothing was stored"
+    );
+}

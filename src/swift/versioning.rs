@@ -201,6 +201,21 @@ pub fn before_commit(
     if state(app, loc)? != Some(true) || object.ends_with('/') {
         return Ok(None);
     }
+    // The versions of `object` go in the directory `<hidden>/<object>/`: a
+    // version file of another object on that path (`a`'s versions when
+    // writing `a/<id>`) would make the link fail after the write, so refuse
+    // before anything is written.
+    let h = svers::hidden_loc(loc);
+    let dir = crate::store::name::join(&h.dir, object);
+    let clash = dir
+        .ancestors()
+        .take_while(|a| *a != h.dir && a.starts_with(&h.dir))
+        .any(|a| std::fs::symlink_metadata(a).is_ok_and(|m| m.is_file()));
+    if clash {
+        return Err(ApiError::Conflict(
+            "The name clashes with a kept version of another object".into(),
+        ));
+    }
     match sobj::head(&app.store, loc, object) {
         Ok(i) => keep_null(app, loc, object, &i)?,
         Err(StoreError::NotFound) => {}
