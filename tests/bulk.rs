@@ -449,3 +449,39 @@ fn extract_follows_long_names_and_pax_sizes() {
         b"after"
     );
 }
+
+#[test]
+fn bulk_delete_goes_through_versioning_like_a_delete() {
+    let s = Server::start();
+    let r = s
+        .req("PUT", &v1("c"))
+        .header("X-Versions-Enabled", "true")
+        .send();
+    assert_eq!(r.status, 201);
+    s.put_object("c/o", b"one");
+    s.put_object("c/o", b"two");
+    let j = bulk_delete(&s, "c/o\nc\n");
+    assert_eq!(j["Number Deleted"], 1, "{j}");
+    assert_eq!(
+        j["Errors"],
+        serde_json::json!([["c", "409 Conflict"]]),
+        "{j}"
+    );
+    assert_eq!(s.get("c/o").status, 404);
+    // The versions are kept behind a delete marker.
+    let l = s.get("c?versions&format=json");
+    let rows: Vec<Value> = serde_json::from_str(&l.text()).unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    // Stack mode: deleting the object brings the previous version back.
+    s.put_container("v");
+    let r = s
+        .req("PUT", &v1("d"))
+        .header("X-Versions-Location", "v")
+        .send();
+    assert_eq!(r.status, 201);
+    s.put_object("d/o", b"one");
+    s.put_object("d/o", b"two");
+    let j = bulk_delete(&s, "d/o\n");
+    assert_eq!(j["Number Deleted"], 1, "{j}");
+    assert_eq!(s.get("d/o").text(), "one");
+}

@@ -546,11 +546,25 @@ fn delete_one(app: &App, ctx: &Ctx, name: &str) -> ApiResult<()> {
     if obj.is_empty() {
         ctx.authorize(Some(container), false, true, None)?;
         let loc = app.store.find_container(&ctx.account, container)?;
+        super::versioning::before_container_delete(app, &loc)?;
         scont::delete(&loc)?;
         app.store.usage.forget(&loc);
+        app.quotas.forget_container(&loc);
+        app.versions.forget(&loc);
+        app.etags.forget_container(&ctx.account, container);
     } else {
         check_object(&obj, l)?;
         let loc = object::authorize(app, ctx, container, true)?;
+        if let Some(r) = super::versioned_writes::delete(app, ctx, &loc, &obj)? {
+            return match r.status() {
+                st if st.is_success() => Ok(()),
+                StatusCode::NOT_FOUND => Err(ApiError::NotFound),
+                StatusCode::CONFLICT => Err(ApiError::Conflict(String::new())),
+                StatusCode::FORBIDDEN => Err(ApiError::Forbidden),
+                StatusCode::PRECONDITION_FAILED => Err(ApiError::PreconditionFailed(String::new())),
+                st => Err(ApiError::Internal(format!("delete answered {st}"))),
+            };
+        }
         sobj::delete(&loc, &obj)?;
         app.store.usage.invalidate(&loc);
     }
@@ -959,8 +973,11 @@ fn create_container(app: &App, ctx: &Ctx, container: &str) -> ApiResult<bool> {
         store.default_policy(),
         Meta::new(),
     )?;
-    if created {
-        if let Ok(loc) = store.find_container(&ctx.account, container) {
+    if let Ok(loc) = store.find_container(&ctx.account, container) {
+        app.quotas.forget_container(&loc);
+        app.versions.forget(&loc);
+        app.etags.forget_container(&ctx.account, container);
+        if created {
             store.usage.forget(&loc);
         }
     }
