@@ -351,3 +351,137 @@ fn info_advertises_bulk() {
     assert_eq!(j["bulk_upload"]["max_containers_per_extraction"], 10000);
     assert_eq!(j["bulk_upload"]["max_failed_extractions"], 1000);
 }
+
+/// Peak resident memory of process `pid`, in KiB.
+fn vm_hwm(pid: u32) -> u64 {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = st.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(data).unwrap();
+    gz.finish().unwrap()
+}
+
+#[test]
+fn extract_refuses_huge_long_name_and_pax_entries_before_reading_them() {
+    let s = Server::start();
+    s.put_container("c");
+    // A GNU long name entry of 1 GiB: gzip members of 1 MiB of zeros each,
+    // concatenated (a multi-member gzip stream), about 1 MB in all.
+    let mut h = tar::Header::new_gnu();
+    h.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"././@LongLink");
+    h.set_entry_type(tar::EntryType::GNULongName);
+    h.set_size(1 << 30);
+    h.set_mode(0o644);
+    h.set_cksum();
+    let mut body = gzip(h.as_bytes());
+    let zeros = gzip(&vec![0u8; 1 << 20]);
+    for _ in 0..1024 {
+        body.extend_from_slice(&zeros);
+    }
+    assert!(body.len() < 4 << 20, "{}", body.len());
+    let before = vm_hwm(s.pid());
+    let t0 = std::time::Instant::now();
+    let r = s
+        .req("PUT", &format!("{}?extract-archive=tar.gz", v1("c")))
+        .header("Accept", "application/json")
+        .body(&body)
+        .send();
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    assert!(text.len() < 4096, "{}", text.len());
+    let j: Value = serde_json::from_str(text.trim_start()).unwrap();
+    assert_eq!(j["Response Status"], "400 Bad Request", "{j}");
+    assert!(
+        j["Response Body"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid Tar File: header entry of 1073741824 bytes"),
+        "{j}"
+    );
+    assert!(t0.elapsed() < std::time::Duration::from_secs(60));
+    let grown = vm_hwm(s.pid()).saturating_sub(before);
+    assert!(grown < 64 * 1024, "server peak memory grew by {grown} KiB");
+
+    // A pax header entry over 64 KiB is refused too; a small one still works.
+    let mut b = tar::Builder::new(Vec::new());
+    let big = vec![b'v'; 70 * 1024];
+    b.append_pax_extensions([("SCHILY.xattr.user.meta.big", &big[..])])
+        .unwrap();
+    append(&mut b, "f.txt", b"x");
+    let j = extract(&s, "c", "tar", &b.into_inner().unwrap());
+    assert_eq!(j["Response Status"], "400 Bad Request", "{j}");
+    assert!(
+        j["Response Body"].as_str().unwrap().contains("too large"),
+        "{j}"
+    );
+    assert!(!s.cont_dir("c").join("f.txt").exists());
+}
+
+#[test]
+fn extract_follows_long_names_and_pax_sizes() {
+    let s = Server::start();
+    s.put_container("c");
+    let mut b = tar::Builder::new(Vec::new());
+    let long = format!("{}/{}.txt", "d".repeat(150), "n".repeat(150));
+    append(&mut b, &long, b"long");
+    // A pax size overrides the header's: the guard must follow it.
+    b.append_pax_extensions([("size", &b"3"[..])]).unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_path("p.txt").unwrap();
+    h.set_size(0);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append(&h, &b"abc"[..]).unwrap();
+    append(&mut b, "after.txt", b"after");
+    let j = extract(&s, "c", "tar", &b.into_inner().unwrap());
+    assert_eq!(j["Number Files Created"], 3, "{j}");
+    assert_eq!(std::fs::read(s.cont_dir("c").join(&long)).unwrap(), b"long");
+    assert_eq!(
+        std::fs::read(s.cont_dir("c").join("p.txt")).unwrap(),
+        b"abc"
+    );
+    assert_eq!(
+        std::fs::read(s.cont_dir("c").join("after.txt")).unwrap(),
+        b"after"
+    );
+}
+
+#[test]
+fn bulk_delete_goes_through_versioning_like_a_delete() {
+    let s = Server::start();
+    let r = s
+        .req("PUT", &v1("c"))
+        .header("X-Versions-Enabled", "true")
+        .send();
+    assert_eq!(r.status, 201);
+    s.put_object("c/o", b"one");
+    s.put_object("c/o", b"two");
+    let j = bulk_delete(&s, "c/o\nc\n");
+    assert_eq!(j["Number Deleted"], 1, "{j}");
+    assert_eq!(
+        j["Errors"],
+        serde_json::json!([["c", "409 Conflict"]]),
+        "{j}"
+    );
+    assert_eq!(s.get("c/o").status, 404);
+    // The versions are kept behind a delete marker.
+    let l = s.get("c?versions&format=json");
+    let rows: Vec<Value> = serde_json::from_str(&l.text()).unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    // Stack mode: deleting the object brings the previous version back.
+    s.put_container("v");
+    let r = s
+        .req("PUT", &v1("d"))
+        .header("X-Versions-Location", "v")
+        .send();
+    assert_eq!(r.status, 201);
+    s.put_object("d/o", b"one");
+    s.put_object("d/o", b"two");
+    let j = bulk_delete(&s, "d/o\n");
+    assert_eq!(j["Number Deleted"], 1, "{j}");
+    assert_eq!(s.get("d/o").text(), "one");
+}

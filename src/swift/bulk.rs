@@ -546,11 +546,25 @@ fn delete_one(app: &App, ctx: &Ctx, name: &str) -> ApiResult<()> {
     if obj.is_empty() {
         ctx.authorize(Some(container), false, true, None)?;
         let loc = app.store.find_container(&ctx.account, container)?;
+        super::versioning::before_container_delete(app, &loc)?;
         scont::delete(&loc)?;
         app.store.usage.forget(&loc);
+        app.quotas.forget_container(&loc);
+        app.versions.forget(&loc);
+        app.etags.forget_container(&ctx.account, container);
     } else {
         check_object(&obj, l)?;
         let loc = object::authorize(app, ctx, container, true)?;
+        if let Some(r) = super::versioned_writes::delete(app, ctx, &loc, &obj)? {
+            return match r.status() {
+                st if st.is_success() => Ok(()),
+                StatusCode::NOT_FOUND => Err(ApiError::NotFound),
+                StatusCode::CONFLICT => Err(ApiError::Conflict(String::new())),
+                StatusCode::FORBIDDEN => Err(ApiError::Forbidden),
+                StatusCode::PRECONDITION_FAILED => Err(ApiError::PreconditionFailed(String::new())),
+                st => Err(ApiError::Internal(format!("delete answered {st}"))),
+            };
+        }
         sobj::delete(&loc, &obj)?;
         app.store.usage.invalidate(&loc);
     }
@@ -652,6 +666,7 @@ fn extract_all(
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
         Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(input)),
     };
+    let reader = HeaderGuard::new(reader, max_path + BLOCK, MAX_PAX_HEADER);
     let mut archive = tar::Archive::new(reader);
     let mut accessed: HashSet<String> = HashSet::new();
     let mut containers_created = 0usize;
@@ -755,6 +770,193 @@ fn extract_all(
     Ok(())
 }
 
+/// Tar's block size.
+const BLOCK: usize = 512;
+/// Largest pax header entry (`x` or `g`) an archive may carry.
+const MAX_PAX_HEADER: u64 = 64 * 1024;
+
+/// Passes an uncompressed tar stream through, following its headers, and
+/// fails the stream on a GNU long name / long link entry (`L`, `K`) or a pax
+/// header entry (`x`, `g`) larger than its bound. The `tar` crate reads such
+/// entries whole into memory: the check comes before it sees the header.
+struct HeaderGuard<R> {
+    inner: R,
+    max_name: u64,
+    max_pax: u64,
+    /// The current header block and how much of it was handed on.
+    hdr: [u8; BLOCK],
+    hdr_len: usize,
+    hdr_pos: usize,
+    /// Bytes of entry data (with padding) before the next header.
+    data_left: u64,
+    /// GNU sparse extension blocks follow the current header.
+    sparse_ext: bool,
+    /// Padded size of the data after the sparse extension blocks.
+    after_ext: u64,
+    /// The data of the current pax `x` entry (bounded), and its length.
+    pax: Option<(Vec<u8>, u64)>,
+    /// Size a pax `x` entry sets for the next entry.
+    pax_size: Option<u64>,
+}
+
+impl<R: Read> HeaderGuard<R> {
+    fn new(inner: R, max_name: usize, max_pax: u64) -> Self {
+        HeaderGuard {
+            inner,
+            max_name: max_name as u64,
+            max_pax,
+            hdr: [0; BLOCK],
+            hdr_len: 0,
+            hdr_pos: 0,
+            data_left: 0,
+            sparse_ext: false,
+            after_ext: 0,
+            pax: None,
+            pax_size: None,
+        }
+    }
+
+    /// Reads the next block into `hdr` (`false` at a short block: the tar
+    /// reader reports it).
+    fn fill(&mut self) -> io::Result<bool> {
+        self.hdr_len = 0;
+        self.hdr_pos = 0;
+        while self.hdr_len < BLOCK {
+            match self.inner.read(&mut self.hdr[self.hdr_len..]) {
+                Ok(0) => return Ok(false),
+                Ok(n) => self.hdr_len += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Follows the block just read: a sparse extension or a header.
+    fn inspect(&mut self) -> io::Result<()> {
+        let h = &self.hdr;
+        if self.sparse_ext {
+            self.sparse_ext = h[504] != 0;
+            if !self.sparse_ext {
+                self.data_left = self.after_ext;
+            }
+            return Ok(());
+        }
+        if h.iter().all(|b| *b == 0) {
+            return Ok(());
+        }
+        let kind = h[156];
+        let magic = &h[257..265];
+        let gnu = magic == b"ustar  \0";
+        let recognized = gnu || magic == b"ustar\x0000";
+        let size = parse_size(&h[124..136])?;
+        let extension = matches!(kind, b'L' | b'K' | b'x' | b'g');
+        let bound = if matches!(kind, b'L' | b'K') {
+            self.max_name
+        } else {
+            self.max_pax
+        };
+        if extension && size > bound {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("header entry of {size} bytes is too large"),
+            ));
+        }
+        let size = match self.pax_size {
+            Some(p) if !extension => p,
+            _ => size,
+        };
+        if !(recognized && matches!(kind, b'L' | b'K' | b'x')) {
+            self.pax_size = None;
+        }
+        if recognized && kind == b'x' && size > 0 {
+            self.pax = Some((Vec::with_capacity(size as usize), size));
+        }
+        let padded = size
+            .checked_add(BLOCK as u64 - 1)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "size overflow"))?
+            & !(BLOCK as u64 - 1);
+        if gnu && kind == b'S' && h[482] != 0 {
+            self.sparse_ext = true;
+            self.after_ext = padded;
+        } else {
+            self.data_left = padded;
+        }
+        Ok(())
+    }
+
+    /// Keeps the data of a pax entry; at its end, notes the size it sets.
+    fn capture(&mut self, data: &[u8]) {
+        let Some((buf, len)) = &mut self.pax else {
+            return;
+        };
+        let want = (*len as usize).saturating_sub(buf.len()).min(data.len());
+        buf.extend_from_slice(&data[..want]);
+        if buf.len() as u64 == *len {
+            if let Some(size) = tar::PaxExtensions::new(buf)
+                .flatten()
+                .find(|e| e.key() == Ok("size"))
+                .and_then(|e| e.value().ok()?.parse().ok())
+            {
+                self.pax_size = Some(size);
+            }
+            self.pax = None;
+        }
+    }
+}
+
+/// A tar header's size field: octal digits, or GNU's base-256.
+fn parse_size(f: &[u8]) -> io::Result<u64> {
+    if f[0] & 0x80 != 0 {
+        let mut v: u64 = 0;
+        for (i, b) in f.iter().enumerate() {
+            let b = if i == 0 { b & 0x7f } else { *b };
+            v = v
+                .checked_mul(256)
+                .and_then(|v| v.checked_add(b as u64))
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "size overflow"))?;
+        }
+        return Ok(v);
+    }
+    let digits = f
+        .iter()
+        .copied()
+        .skip_while(|b| *b == b' ')
+        .take_while(|b| (b'0'..=b'7').contains(b));
+    let mut v: u64 = 0;
+    for d in digits {
+        v = v
+            .checked_mul(8)
+            .and_then(|v| v.checked_add((d - b'0') as u64))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "size overflow"))?;
+    }
+    Ok(v)
+}
+
+impl<R: Read> Read for HeaderGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.hdr_pos == self.hdr_len && self.data_left == 0 && self.fill()? {
+            self.inspect()?;
+        }
+        if self.hdr_pos < self.hdr_len {
+            let n = buf.len().min(self.hdr_len - self.hdr_pos);
+            buf[..n].copy_from_slice(&self.hdr[self.hdr_pos..self.hdr_pos + n]);
+            self.hdr_pos += n;
+            return Ok(n);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.data_left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.data_left -= n as u64;
+        self.capture(&buf[..n]);
+        Ok(n)
+    }
+}
+
 /// Creates `container` if it does not exist; `Ok(true)` when it was made.
 fn create_container(app: &App, ctx: &Ctx, container: &str) -> ApiResult<bool> {
     match app.store.find_container(&ctx.account, container) {
@@ -771,8 +973,11 @@ fn create_container(app: &App, ctx: &Ctx, container: &str) -> ApiResult<bool> {
         store.default_policy(),
         Meta::new(),
     )?;
-    if created {
-        if let Ok(loc) = store.find_container(&ctx.account, container) {
+    if let Ok(loc) = store.find_container(&ctx.account, container) {
+        app.quotas.forget_container(&loc);
+        app.versions.forget(&loc);
+        app.etags.forget_container(&ctx.account, container);
+        if created {
             store.usage.forget(&loc);
         }
     }
