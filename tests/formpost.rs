@@ -165,3 +165,82 @@ fn refused_forms_write_nothing() {
     let info = s.anon("GET", "/info").send().json();
     assert!(info["formpost"]["allowed_digests"].is_array());
 }
+
+#[test]
+fn forms_are_held_to_container_quotas() {
+    let s = setup();
+    let path = v1("c/");
+    let exp = now() + 600;
+    s.put_object("c/first", b"0123456789");
+    let r = s
+        .req("POST", &v1("c"))
+        .header("X-Container-Meta-Quota-Count", "1")
+        .send();
+    assert_eq!(r.status, 204);
+    let before = snapshot(s.device());
+    let f = fields(&path, "", 100, 1, exp);
+    let r = post(&s, &path, &form(&f, &[("x.txt", "text/plain", b"x")]));
+    assert_eq!(r.status, 413, "{r:?}");
+    assert_eq!(r.text(), "Upload exceeds quota.");
+    assert_eq!(snapshot(s.device()), before);
+
+    // A bytes quota: the file's size is only known once it has arrived.
+    let r = s
+        .req("POST", &v1("c"))
+        .header("X-Container-Meta-Quota-Count", "")
+        .header("X-Container-Meta-Quota-Bytes", "15")
+        .send();
+    assert_eq!(r.status, 204);
+    let r = post(
+        &s,
+        &path,
+        &form(&f, &[("big.txt", "text/plain", b"0123456")]),
+    );
+    assert_eq!(r.status, 413, "{r:?}");
+    assert!(!s.cont_dir("c").join("big.txt").exists());
+    assert!(temp_files(s.device()).is_empty());
+    let r = post(&s, &path, &form(&f, &[("ok.txt", "text/plain", b"01234")]));
+    assert_eq!(r.status, 201, "{r:?}");
+}
+
+#[test]
+fn a_form_overwrite_keeps_the_old_version() {
+    let s = setup();
+    s.put_container("v");
+    let r = s
+        .req("POST", &v1("c"))
+        .header("X-Versions-Location", "v")
+        .send();
+    assert_eq!(r.status, 204, "{r:?}");
+    s.put_object("c/o.txt", b"old");
+    let path = v1("c/");
+    let f = fields(&path, "", 100, 1, now() + 600);
+    let r = post(&s, &path, &form(&f, &[("o.txt", "text/plain", b"new")]));
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(s.get("c/o.txt").text(), "new");
+    let v = s.get("v").lines();
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].starts_with("005o.txt/"), "{v:?}");
+    assert_eq!(s.get(&format!("v/{}", v[0])).text(), "old");
+}
+
+#[test]
+fn a_form_with_x_delete_after_is_queued_and_reaped() {
+    let s = Builder::new().storage("expirer_interval_secs = 1").start();
+    let r = s
+        .req("POST", &v1(""))
+        .header("X-Account-Meta-Temp-URL-Key", KEY)
+        .send();
+    assert_eq!(r.status, 204);
+    s.put_container("c");
+    let path = v1("c/");
+    let mut f = vec![("x_delete_after", "1".to_string())];
+    f.extend(fields(&path, "", 100, 1, now() + 600));
+    let r = post(&s, &path, &form(&f, &[("gone.txt", "text/plain", b"bye")]));
+    assert_eq!(r.status, 201, "{r:?}");
+    let file = s.cont_dir("c").join("gone.txt");
+    assert!(
+        wait_until(std::time::Duration::from_secs(15), || !file.exists()),
+        "the reaper never removed the form's expiring object"
+    );
+}

@@ -325,3 +325,45 @@ fn delete_removes_only_the_link() {
     assert_eq!(s.get("links/l").status, 404);
     assert_eq!(s.get("tgt/o").body, BODY);
 }
+
+#[test]
+fn links_count_against_the_container_quota() {
+    let s = setup();
+    s.put_object("links/one", b"");
+    let r = s
+        .req("POST", &v1("links"))
+        .header("X-Container-Meta-Quota-Count", "1")
+        .send();
+    assert_eq!(r.status, 204);
+    let before = snapshot(s.device());
+    let r = link(&s, "links/l", "tgt/o");
+    assert_eq!(r.status, 413, "{r:?}");
+    assert_eq!(r.text(), "Upload exceeds quota.");
+    assert_eq!(snapshot(s.device()), before);
+    let r = s
+        .req("POST", &v1("links"))
+        .header("X-Container-Meta-Quota-Count", "2")
+        .send();
+    assert_eq!(r.status, 204);
+    assert_eq!(link(&s, "links/l", "tgt/o").status, 201);
+}
+
+#[test]
+fn a_link_with_x_delete_after_is_reaped() {
+    let s = Builder::new().storage("expirer_interval_secs = 1").start();
+    s.put_container("tgt");
+    s.put_container("links");
+    s.put_object("tgt/o", BODY);
+    let r = s
+        .req("PUT", &v1("links/l"))
+        .header("X-Symlink-Target", "tgt/o")
+        .header("X-Delete-After", "1")
+        .send();
+    assert_eq!(r.status, 201, "{r:?}");
+    let file = s.cont_dir("links").join("l");
+    assert!(
+        wait_until(std::time::Duration::from_secs(15), || !file.exists()),
+        "the reaper never removed the expiring link"
+    );
+    assert!(s.cont_dir("tgt").join("o").exists());
+}

@@ -497,11 +497,12 @@ async fn upload(
 
     let max = (max_size.max(0) as u64).min(app.cfg.limits.max_file_size);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Bytes>>(QUEUE);
-    let (account, c2) = (ctx.account.clone(), container.clone());
     let writer = {
-        let app = app.clone();
+        let (app, ctx) = (app.clone(), ctx.clone());
+        // The same checks and hooks as an object PUT of unknown length.
         tokio::task::spawn_blocking(move || -> ApiResult<()> {
-            let loc = app.locate(&account, &c2)?;
+            let loc = app.locate(&ctx.account, &container)?;
+            super::quota::check(&app, &ctx, &loc, 0)?;
             let mut w = Writer::create(&app.store, &loc, &object)?;
             loop {
                 match rx.blocking_recv() {
@@ -510,8 +511,10 @@ async fn upload(
                     None => return Err(invalid("upload interrupted")),
                 }
             }
-            w.commit(meta, None)?;
+            super::quota::check(&app, &ctx, &loc, w.size())?;
+            let info = super::versioned_writes::commit(&app, &ctx, &loc, &object, w, meta, None)?;
             app.store.usage.invalidate(&loc);
+            super::expirer::note(&app, &loc, &ctx.account, &container, &object, &info.meta);
             Ok(())
         })
     };

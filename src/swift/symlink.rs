@@ -410,6 +410,8 @@ pub(super) async fn put(
         .is_some_and(|c| !c.trim().is_empty());
     blocking(&app, move |app| {
         let loc = authorize(app, &ctx, &container, true)?;
+        // A link is a zero-byte object: it counts as one against the quotas.
+        super::quota::check(app, &ctx, &loc, 0)?;
         let (ta, tc, to) = &target;
         meta.insert(TARGET.into(), quote(&format!("{tc}/{to}")));
         if account_given {
@@ -450,6 +452,7 @@ pub(super) async fn put(
         // A link over an object keeps the old one, as any other write does.
         let info = super::versioned_writes::commit(app, &ctx, &loc, &object, w, meta, None)?;
         app.store.usage.invalidate(&loc);
+        super::expirer::note(app, &loc, &ctx.account, &container, &object, &info.meta);
         Ok(created(&info))
     })
     .await
