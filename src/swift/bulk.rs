@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::headers::collect_meta;
+use super::listing::Format;
 use super::{object, App, Ctx};
 use crate::http::body::Body;
 use crate::http::error::{ApiError, ApiResult};
@@ -339,51 +340,71 @@ impl Summary {
     }
 
     fn render(&self, fmt: Option<&str>) -> String {
-        let status = status_line(self.status);
-        if fmt == Some("application/json") {
-            let mut m = serde_json::Map::new();
-            m.insert("Response Status".into(), status.into());
-            m.insert("Response Body".into(), self.body.clone().into());
-            for (k, v) in &self.counts {
-                m.insert((*k).into(), (*v).into());
-            }
-            let errors: Vec<Value> = self.errors.iter().map(|(n, s)| json!([n, s])).collect();
-            m.insert("Errors".into(), errors.into());
-            return Value::Object(m).to_string();
-        }
-        let mut fields: Vec<(&str, String)> = vec![
-            ("Response Status", status),
-            ("Response Body", self.body.clone()),
+        let mut fields: Vec<(&str, Value)> = vec![
+            ("Response Status", status_line(self.status).into()),
+            ("Response Body", self.body.clone().into()),
         ];
-        fields.extend(self.counts.iter().map(|(k, v)| (*k, v.to_string())));
-        fields.sort_by(|a, b| a.0.cmp(b.0));
-        let mut out = String::new();
-        if fmt.is_some_and(|f| f.ends_with("/xml")) {
-            out.push_str(&format!("<{}>\n", self.root));
-            for (k, v) in fields {
-                let tag = k.replace(' ', "_").to_lowercase();
-                out.push_str(&format!("<{tag}>{}</{tag}>\n", xml_escape(&v)));
-            }
-            out.push_str("<errors>\n");
-            for (n, s) in &self.errors {
-                out.push_str(&format!(
-                    "<object><name>{}</name><status>{}</status></object>\n",
-                    xml_escape(n),
-                    xml_escape(s)
-                ));
-            }
-            out.push_str(&format!("</errors>\n</{}>\n", self.root));
-            return out;
-        }
-        for (k, v) in fields {
-            out.push_str(&format!("{k}: {v}\n"));
-        }
-        out.push_str("Errors:\n");
-        for (n, s) in &self.errors {
-            out.push_str(&format!("{n}, {s}\n"));
-        }
-        out
+        fields.extend(self.counts.iter().map(|(k, v)| (*k, Value::from(*v))));
+        let f = match fmt {
+            Some("application/json") => Format::Json,
+            Some(f) if f.ends_with("/xml") => Format::Xml,
+            _ => Format::Plain,
+        };
+        report(f, &fields, &self.errors, self.root)
     }
+}
+
+/// Swift's bulk-style answer (bulk delete, archive extraction, and SLO's
+/// multipart delete and manifest errors): `fields` — in the given order in
+/// JSON, sorted in text and XML as Swift writes them — then each failed name
+/// with its status line; `root` is the XML root element.
+pub(super) fn report(
+    f: Format,
+    fields: &[(&str, Value)],
+    errors: &[(String, String)],
+    root: &str,
+) -> String {
+    if f == Format::Json {
+        let mut m = serde_json::Map::new();
+        for (k, v) in fields {
+            m.insert(k.to_string(), v.clone());
+        }
+        let errors: Vec<Value> = errors.iter().map(|(n, s)| json!([n, s])).collect();
+        m.insert("Errors".into(), errors.into());
+        return Value::Object(m).to_string();
+    }
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        v => v.to_string(),
+    };
+    let mut fields: Vec<&(&str, Value)> = fields.iter().collect();
+    fields.sort_by_key(|(k, _)| *k);
+    let mut out = String::new();
+    if f == Format::Xml {
+        out.push_str(&format!("<{root}>\n"));
+        for (k, v) in fields {
+            let tag = k.replace(' ', "_").to_lowercase();
+            out.push_str(&format!("<{tag}>{}</{tag}>\n", xml_escape(&text(v))));
+        }
+        out.push_str("<errors>\n");
+        for (n, s) in errors {
+            out.push_str(&format!(
+                "<object><name>{}</name><status>{}</status></object>\n",
+                xml_escape(n),
+                xml_escape(s)
+            ));
+        }
+        out.push_str(&format!("</errors>\n</{root}>\n"));
+        return out;
+    }
+    for (k, v) in fields {
+        out.push_str(&format!("{k}: {}\n", text(v)));
+    }
+    out.push_str("Errors:\n");
+    for (n, s) in errors {
+        out.push_str(&format!("{n}, {s}\n"));
+    }
+    out
 }
 
 fn xml_escape(s: &str) -> String {
@@ -393,7 +414,7 @@ fn xml_escape(s: &str) -> String {
 }
 
 /// `404 Not Found`, with Swift's reason phrases.
-fn status_line(s: StatusCode) -> String {
+pub(super) fn status_line(s: StatusCode) -> String {
     let reason = match s {
         StatusCode::PAYLOAD_TOO_LARGE => "Request Entity Too Large",
         _ => s.canonical_reason().unwrap_or(""),

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use super::bulk::{report, status_line};
 use super::headers::{http_date, iso_date};
 use super::listing::{self, Format};
 use super::object::{authorize, check_conditions, expired, object_headers, request_meta};
@@ -151,10 +152,6 @@ type Problems = Vec<(String, String)>;
 /// A name to delete: whether it is a manifest still to read, and the error
 /// that keeps it from being deleted.
 type Pending = (String, bool, Option<(StatusCode, String)>);
-
-fn status_line(s: StatusCode) -> String {
-    format!("{} {}", s.as_u16(), s.canonical_reason().unwrap_or(""))
-}
 
 // --- the stored manifest ------------------------------------------------------
 
@@ -1199,62 +1196,6 @@ fn format_ct(f: Format) -> &'static str {
         Format::Plain => "text/plain",
         Format::Json => "application/json",
         Format::Xml => "application/xml",
-    }
-}
-
-/// Swift's bulk-operation body: the fields, then the failed names.
-fn report(f: Format, fields: &[(&str, Value)], errors: &[(String, String)], root: &str) -> String {
-    let mut fields: Vec<&(&str, Value)> = fields.iter().collect();
-    fields.sort_by_key(|(k, _)| *k);
-    let plain = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        v => v.to_string(),
-    };
-    match f {
-        Format::Json => {
-            let mut m = serde_json::Map::new();
-            for (k, v) in fields {
-                m.insert(k.to_string(), v.clone());
-            }
-            m.insert(
-                "Errors".into(),
-                Value::Array(errors.iter().map(|(n, s)| json!([n, s])).collect()),
-            );
-            Value::Object(m).to_string()
-        }
-        Format::Xml => {
-            let esc = |s: &str| {
-                s.replace('&', "&amp;")
-                    .replace('<', "&lt;")
-                    .replace('>', "&gt;")
-            };
-            let mut o = format!("<{root}>\n");
-            for (k, v) in fields {
-                let k = k.replace(' ', "_").to_ascii_lowercase();
-                o.push_str(&format!("<{k}>{}</{k}>\n", esc(&plain(v))));
-            }
-            o.push_str("<errors>\n");
-            for (n, s) in errors {
-                o.push_str(&format!(
-                    "<object><name>{}</name><status>{}</status></object>\n",
-                    esc(n),
-                    esc(s)
-                ));
-            }
-            o.push_str(&format!("</errors>\n</{root}>\n"));
-            o
-        }
-        Format::Plain => {
-            let mut o = String::new();
-            for (k, v) in fields {
-                o.push_str(&format!("{k}: {}\n", plain(v)));
-            }
-            o.push_str("Errors:\n");
-            for (n, s) in errors {
-                o.push_str(&format!("{n}, {s}\n"));
-            }
-            o
-        }
     }
 }
 
