@@ -17,6 +17,15 @@ fn versioned(s: &Server, header: &str) {
     assert_eq!(r.status, 201, "{r:?}");
 }
 
+/// `c` with object versioning on (`X-Versions-Enabled`).
+fn versions_enabled(s: &Server) {
+    let r = s
+        .req("PUT", &v1("c"))
+        .header("X-Versions-Enabled", "true")
+        .send();
+    assert_eq!(r.status, 201, "{r:?}");
+}
+
 fn names(s: &Server, c: &str) -> Vec<String> {
     let r = s.get(c);
     assert!(r.status == 200 || r.status == 204, "{r:?}");
@@ -236,11 +245,7 @@ fn versions(s: &Server, c: &str) -> Vec<(String, String, bool, String)> {
 #[test]
 fn enabled_container_keeps_versions_with_ids_and_restores_them() {
     let s = Server::start();
-    let r = s
-        .req("PUT", &v1("c"))
-        .header("X-Versions-Enabled", "true")
-        .send();
-    assert_eq!(r.status, 201);
+    versions_enabled(&s);
     assert_eq!(
         s.req("HEAD", &v1("c")).send().header("x-versions-enabled"),
         Some("True")
@@ -349,11 +354,7 @@ fn null_versions_are_kept_once_versioning_is_on() {
 #[test]
 fn copy_of_an_old_version_restores_it_as_a_new_version() {
     let s = Server::start();
-    let r = s
-        .req("PUT", &v1("c"))
-        .header("X-Versions-Enabled", "true")
-        .send();
-    assert_eq!(r.status, 201);
+    versions_enabled(&s);
     let first = s.put_object("c/o", b"one");
     let id1 = first.header("x-object-version-id").unwrap().to_string();
     s.put_object("c/o", b"two");
@@ -405,11 +406,7 @@ fn a_symlink_written_over_an_object_keeps_the_object_as_a_version() {
 #[test]
 fn an_expired_object_keeps_its_version_readable() {
     let s = Server::start();
-    let r = s
-        .req("PUT", &v1("c"))
-        .header("X-Versions-Enabled", "true")
-        .send();
-    assert_eq!(r.status, 201);
+    versions_enabled(&s);
     let r = s
         .req("PUT", &v1("c/o"))
         .header("X-Delete-After", "1")
@@ -428,11 +425,7 @@ fn an_expired_object_keeps_its_version_readable() {
 #[test]
 fn listing_rows_of_versioned_objects_name_their_version() {
     let s = Server::start();
-    let r = s
-        .req("PUT", &v1("c"))
-        .header("X-Versions-Enabled", "true")
-        .send();
-    assert_eq!(r.status, 201);
+    versions_enabled(&s);
     let id = s
         .put_object("c/a%20b", b"one")
         .header("x-object-version-id")
@@ -468,11 +461,7 @@ fn manifest_delete_of_a_version_removes_its_segments_and_the_version() {
     s.put_container("segs");
     s.put_object("segs/a", b"aaaa");
     s.put_object("segs/b", b"bbbb");
-    let r = s
-        .req("PUT", &v1("c"))
-        .header("X-Versions-Enabled", "true")
-        .send();
-    assert_eq!(r.status, 201);
+    versions_enabled(&s);
     let put = |seg: &str| {
         let m = format!(r#"[{{"path":"/segs/{seg}"}}]"#);
         let r = s
@@ -535,11 +524,7 @@ fn manifest_delete_of_a_version_removes_its_segments_and_the_version() {
 #[test]
 fn an_expired_objects_version_can_be_copied_back() {
     let s = Server::start();
-    let r = s
-        .req("PUT", &v1("c"))
-        .header("X-Versions-Enabled", "true")
-        .send();
-    assert_eq!(r.status, 201);
+    versions_enabled(&s);
     let r = s
         .req("PUT", &v1("c/o"))
         .header("X-Delete-After", "1")
@@ -563,11 +548,7 @@ fn an_expired_objects_version_can_be_copied_back() {
 #[test]
 fn a_name_that_clashes_with_a_kept_version_is_refused_before_writing() {
     let s = Server::start();
-    let r = s
-        .req("PUT", &v1("c"))
-        .header("X-Versions-Enabled", "true")
-        .send();
-    assert_eq!(r.status, 201);
+    versions_enabled(&s);
     let id = s
         .put_object("c/f", b"one")
         .header("x-object-version-id")
