@@ -223,7 +223,7 @@ pub(super) async fn get(
     // read; or getxattr, stat): cheaper run right here than handed to the
     // blocking pool and back. Anything slower, and links and large objects,
     // go there.
-    let mut opened = None;
+    let (mut located, mut opened) = (None, None);
     if app.store.opts.quick_reads {
         let loc = authorize(&app, &ctx, &container, false)?;
         if head {
@@ -238,9 +238,14 @@ pub(super) async fn get(
             }
             opened = Some(obj);
         }
+        // Authorized once: the slow path goes on from here.
+        located = Some(loc);
     }
     let res = blocking(&app, move |app| {
-        let loc = authorize(app, &ctx, &container, false)?;
+        let loc = match located {
+            Some(loc) => loc,
+            None => authorize(app, &ctx, &container, false)?,
+        };
         let expired = |i: &ObjectInfo| expires && expired(i);
         if head {
             let info = sobj::head(&app.store, &loc, &object)?;
