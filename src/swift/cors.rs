@@ -119,6 +119,23 @@ fn container_of(target: &Target) -> Option<(&str, &str)> {
     }
 }
 
+/// A container's rules, and whether they allow `origin` (read off the
+/// async threads).
+async fn rules_for(
+    app: &Arc<App>,
+    account: String,
+    container: String,
+    origin: &str,
+) -> ApiResult<(Rules, bool)> {
+    let o = origin.to_string();
+    blocking(app, move |app| {
+        let r = Rules::of(app, &account, &container);
+        let allowed = r.allows(app, &o);
+        Ok((r, allowed))
+    })
+    .await
+}
+
 /// Answers an `OPTIONS` request (no token needed).
 pub async fn preflight(
     app: &Arc<App>,
@@ -134,17 +151,7 @@ pub async fn preflight(
     let (Some(origin), Some((account, container))) = (origin, container_of(target)) else {
         return Ok(ok().body(body::empty()).expect("valid response"));
     };
-    let (account, container, o) = (
-        account.to_string(),
-        container.to_string(),
-        origin.to_string(),
-    );
-    let (rules, allowed) = blocking(app, move |app| {
-        let r = Rules::of(app, &account, &container);
-        let allowed = r.allows(app, &o);
-        Ok((r, allowed))
-    })
-    .await?;
+    let (rules, allowed) = rules_for(app, account.into(), container.into(), origin).await?;
     let method = headers
         .get("access-control-request-method")
         .and_then(|v| v.to_str().ok());
@@ -188,14 +195,7 @@ pub async fn decorate(app: &Arc<App>, target: &Target, origin: &str, resp: &mut 
             None => return,
         },
     };
-    let o = origin.to_string();
-    let Ok((rules, allowed)) = blocking(app, move |app| {
-        let r = Rules::of(app, &account, &container);
-        let allowed = r.allows(app, &o);
-        Ok((r, allowed))
-    })
-    .await
-    else {
+    let Ok((rules, allowed)) = rules_for(app, account, container, origin).await else {
         return;
     };
     if app.cfg.cors.strict && !allowed {
