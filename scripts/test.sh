@@ -8,6 +8,33 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# What the tests need from Debian, installed when missing (as root, the way
+# scripts/gluster-up.sh installs GlusterFS): FUSE for the mount tests, venv
+# for the swift CLI and Swift's suites.
+need=()
+command -v fusermount3 >/dev/null || need+=(fuse3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { echo "test.sh: missing ${need[*]}: install them or run as root" >&2; exit 1; }
+  echo "test.sh: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  timeout 300 apt-get update -qq >/dev/null
+  timeout 600 apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# The lint gate: formatting and clippy, warnings as errors. (rustup's
+# components cannot be fetched here: where one is missing, say so and go on.)
+if cargo fmt --version >/dev/null 2>&1; then
+  cargo fmt --all -- --check || { echo "test.sh: cargo fmt --check failed: run cargo fmt" >&2; exit 1; }
+else
+  echo "test.sh: SKIPPED the format check: rustfmt is not installed" >&2
+fi
+if cargo clippy --version >/dev/null 2>&1; then
+  cargo clippy --quiet --all-targets -- -D warnings
+else
+  echo "test.sh: SKIPPED clippy: it is not installed" >&2
+fi
+
 venv=.venv-test
 if [ ! -x "$venv/bin/swift" ]; then
   echo "setting up $venv with python-swiftclient" >&2
