@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::headers::collect_meta;
-use super::listing::Format;
+use super::listing::{xml_escape, Format};
 use super::{object, App, Ctx};
 use crate::http::body::Body;
 use crate::http::error::{ApiError, ApiResult};
@@ -405,12 +405,6 @@ pub(super) fn report(
         out.push_str(&format!("{n}, {s}\n"));
     }
     out
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// `404 Not Found`, with Swift's reason phrases.

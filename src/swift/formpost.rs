@@ -417,6 +417,7 @@ async fn upload(
     if let Some(at) = int_attr(attrs, "x_delete_at")
         .map_err(|_| invalid("x_delete_at not an integer: Unix timestamp required."))?
     {
+        let at = super::object::clamp_delete_at(i128::from(at));
         meta.insert("X-Delete-At".into(), at.to_string());
     }
     if let Some(after) = int_attr(attrs, "x_delete_after")
@@ -429,7 +430,8 @@ async fn upload(
                 body: Some("X-Delete-After in past".into()),
             });
         }
-        meta.insert("X-Delete-At".into(), (now + after).to_string());
+        let at = super::object::clamp_delete_at(i128::from(now) + i128::from(after));
+        meta.insert("X-Delete-At".into(), at.to_string());
     }
     let expires = int_attr(attrs, "expires").map_err(|_| invalid("expired not an integer"))?;
     if expires.unwrap_or(0) < now {

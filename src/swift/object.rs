@@ -432,31 +432,55 @@ pub(super) fn request_meta(app: &App, ctx: &Ctx, object: &str) -> ApiResult<Meta
     Ok(m)
 }
 
-/// Swift clamps expiry times to ten digits.
-const MAX_DELETE_AT: u64 = 9_999_999_999;
+/// Swift clamps expiry times to ten digits (`normalize_delete_at_timestamp`).
+pub(crate) const MAX_DELETE_AT: u64 = 9_999_999_999;
 
-/// `X-Delete-At` / `X-Delete-After`, checked as Swift does.
+/// An integer header as Python's `int()` reads it (surrounding spaces, a
+/// sign, any number of digits), saturated to `i128`: `None` for anything
+/// else (`1.5`, `1e9`, `NaN`, `inf`, empty).
+fn parse_int(v: &str) -> Option<i128> {
+    let v = v.trim();
+    let (neg, digits) = match v.as_bytes().first()? {
+        b'-' => (true, &v[1..]),
+        b'+' => (false, &v[1..]),
+        _ => (false, v),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = digits.bytes().fold(0i128, |n, d| {
+        n.saturating_mul(10).saturating_add(i128::from(d - b'0'))
+    });
+    Some(if neg { -n } else { n })
+}
+
+/// A time in seconds clamped into `0..=MAX_DELETE_AT`, as Swift stores it.
+pub(crate) fn clamp_delete_at(t: i128) -> u64 {
+    u64::try_from(t.clamp(0, i128::from(MAX_DELETE_AT))).unwrap_or(MAX_DELETE_AT)
+}
+
+/// `X-Delete-At` / `X-Delete-After`, checked as Swift's
+/// `check_delete_headers`: integers (else 400), clamped to ten digits, and
+/// later than now (else 400). `X-Delete-After` wins when both are sent.
 pub(super) fn delete_at(ctx: &Ctx) -> ApiResult<Option<u64>> {
     let now = now_secs();
     if let Some(after) = ctx.header("x-delete-after")? {
-        let secs: i64 = after
-            .trim()
-            .parse()
-            .map_err(|_| ApiError::BadRequest("Non-integer X-Delete-After".into()))?;
-        if secs <= 0 {
+        let secs = parse_int(after)
+            .ok_or_else(|| ApiError::BadRequest("Non-integer X-Delete-After".into()))?;
+        let at = clamp_delete_at(i128::from(now).saturating_add(secs));
+        if at <= now {
             return Err(ApiError::BadRequest("X-Delete-After in past".into()));
         }
-        return Ok(Some((now + secs as u64).min(MAX_DELETE_AT)));
+        return Ok(Some(at));
     }
     if let Some(at) = ctx.header("x-delete-at")? {
-        let at: f64 = at
-            .trim()
-            .parse()
-            .map_err(|_| ApiError::BadRequest("Non-integer X-Delete-At".into()))?;
-        if at <= now as f64 {
+        let at = parse_int(at)
+            .map(clamp_delete_at)
+            .ok_or_else(|| ApiError::BadRequest("Non-integer X-Delete-At".into()))?;
+        if at <= now {
             return Err(ApiError::BadRequest("X-Delete-At in past".into()));
         }
-        return Ok(Some((at as u64).min(MAX_DELETE_AT)));
+        return Ok(Some(at));
     }
     Ok(None)
 }
@@ -980,6 +1004,24 @@ mod tests {
             };
         }
         assert_eq!(n, total);
+    }
+
+    #[test]
+    fn delete_times_are_integers_as_python_reads_them() {
+        assert_eq!(parse_int(" 17 "), Some(17));
+        assert_eq!(parse_int("+17"), Some(17));
+        assert_eq!(parse_int("-17"), Some(-17));
+        for bad in [
+            "", " ", "-", "1.5", "1e9", "NaN", "nan", "inf", "-inf", "0x10", "1 2",
+        ] {
+            assert_eq!(parse_int(bad), None, "{bad:?}");
+        }
+        // Any number of digits: values past ten digits are clamped, not refused.
+        let huge = "9".repeat(60);
+        assert_eq!(parse_int(&huge), Some(i128::MAX));
+        assert_eq!(clamp_delete_at(parse_int(&huge).unwrap()), MAX_DELETE_AT);
+        assert_eq!(clamp_delete_at(-5), 0);
+        assert_eq!(clamp_delete_at(1_700_000_000), 1_700_000_000);
     }
 
     #[test]
