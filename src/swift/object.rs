@@ -16,7 +16,7 @@ use super::symlink;
 use super::{blocking, empty_response, App, Ctx};
 use super::{dlo, slo};
 use crate::http::body::{self, Body, Part};
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::store::meta::{self, keys, Meta};
 use crate::store::object::{self as sobj, ObjectInfo, Writer};
 use crate::store::{container as scont, ContainerLoc};
@@ -300,10 +300,9 @@ fn head_response(ctx: &Ctx, info: &ObjectInfo, expires: bool) -> ApiResult<Respo
     if let Some(status) = check_conditions(ctx, info)? {
         return conditional_response(status, info);
     }
-    Ok(object_headers(Response::builder(), info)
+    object_headers(Response::builder(), info)
         .header("Content-Length", info.size)
-        .body(body::empty())
-        .expect("valid response"))
+        .finish(body::empty())
 }
 
 /// The answer to a GET of a plain object: small bodies read at once, larger
@@ -322,12 +321,11 @@ fn get_response(ctx: &Ctx, obj: sobj::OpenObject, expires: bool) -> ApiResult<Re
         Ranges::Whole => (vec![Part::File { offset: 0, len }], len),
         Ranges::Unsatisfiable => {
             let body = "<html><h1>Requested Range Not Satisfiable</h1><p>The Range requested is not available.</p></html>";
-            return Ok(b
+            return b
                 .status(StatusCode::RANGE_NOT_SATISFIABLE)
                 .header("Content-Range", format!("bytes */{len}"))
                 .header("Content-Length", body.len())
-                .body(body::full(body))
-                .expect("valid response"));
+                .finish(body::full(body));
         }
         Ranges::Parts(r) if r.len() == 1 => {
             let (s, e) = r[0];
@@ -363,7 +361,7 @@ fn get_response(ctx: &Ctx, obj: sobj::OpenObject, expires: bool) -> ApiResult<Re
     } else {
         body::stream_file(obj.file, parts, total)
     };
-    Ok(b.body(body).expect("valid response"))
+    b.finish(body)
 }
 
 pub(super) fn conditional_response(
@@ -379,10 +377,9 @@ pub(super) fn conditional_response(
             http::HeaderValue::from_static("text/html; charset=UTF-8"),
         );
     }
-    Ok(b.status(status)
+    b.status(status)
         .header("Content-Length", "0")
-        .body(body::empty())
-        .expect("valid response"))
+        .finish(body::empty())
 }
 
 /// Parts of a `multipart/byteranges` body and its total length.
@@ -489,8 +486,7 @@ pub(super) fn created(info: &ObjectInfo) -> Response<Body> {
     super::versioning::version_header(empty_response(StatusCode::CREATED), info)
         .header("Etag", info.etag())
         .header("Last-Modified", http_date(info.timestamp()))
-        .body(body::empty())
-        .expect("valid response")
+        .finish_or_500(body::empty())
 }
 
 /// What the body pump hands the writer: data with its share of
@@ -876,8 +872,7 @@ async fn do_copy(
                 .header("X-Copied-From", from)
                 .header("X-Copied-From-Account", src_account)
                 .header("X-Copied-From-Last-Modified", http_date(src_ts))
-                .body(body::empty())
-                .expect("valid response"),
+                .finish(body::empty())?,
         )
     })
     .await
@@ -942,9 +937,7 @@ async fn post(
         if let Some(r) = symlink::post_redirect(&ctx.account, &info) {
             return Ok(r);
         }
-        Ok(empty_response(StatusCode::ACCEPTED)
-            .body(body::empty())
-            .expect("valid response"))
+        empty_response(StatusCode::ACCEPTED).finish(body::empty())
     })
     .await
 }
@@ -982,9 +975,7 @@ async fn delete(
         }
         sobj::delete(&loc, &object)?;
         app.store.usage.invalidate(&loc);
-        Ok(empty_response(StatusCode::NO_CONTENT)
-            .body(body::empty())
-            .expect("valid response"))
+        empty_response(StatusCode::NO_CONTENT).finish(body::empty())
     })
     .await
 }
