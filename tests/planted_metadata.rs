@@ -123,7 +123,10 @@ fn an_etag_with_crlf_is_rederived() {
     read_everything(&s);
     // Stored back as derived: the planted value is gone from the disk too.
     let m = swift_meta(&file).unwrap();
-    assert_eq!(meta_str(&m, "ETag").as_deref(), Some(md5_hex(DATA).as_str()));
+    assert_eq!(
+        meta_str(&m, "ETag").as_deref(),
+        Some(md5_hex(DATA).as_str())
+    );
 }
 
 #[test]
@@ -194,7 +197,11 @@ fn container_metadata_out_of_range_or_with_line_breaks_is_no_panic() {
     m.insert("X-PUT-Timestamp".into(), json!(["1e300", 0]));
     m.insert("X-Timestamp".into(), json!(["253402300800", 0]));
     m.insert("X-Container-Meta-Note".into(), json!(["a\r\nX-Evil: 1", 0]));
-    set_xattr(&dir, "user.swift.metadata", &serde_json::to_vec(&m).unwrap());
+    set_xattr(
+        &dir,
+        "user.swift.metadata",
+        &serde_json::to_vec(&m).unwrap(),
+    );
     for method in ["HEAD", "GET"] {
         let r = s.req(method, &v1("c")).send();
         assert!(r.status == 200 || r.status == 204, "{method}: {r:?}");
