@@ -865,15 +865,13 @@ async fn do_copy(
             "{src_container}/{}",
             utf8_percent_encode(&src_object, PATH_SET)
         );
-        Ok(
-            super::versioning::version_header(empty_response(StatusCode::CREATED), &info)
-                .header("Etag", info.etag())
-                .header("Last-Modified", http_date(info.timestamp()))
-                .header("X-Copied-From", from)
-                .header("X-Copied-From-Account", src_account)
-                .header("X-Copied-From-Last-Modified", http_date(src_ts))
-                .finish(body::empty())?,
-        )
+        super::versioning::version_header(empty_response(StatusCode::CREATED), &info)
+            .header("Etag", info.etag())
+            .header("Last-Modified", http_date(info.timestamp()))
+            .header("X-Copied-From", from)
+            .header("X-Copied-From-Account", src_account)
+            .header("X-Copied-From-Last-Modified", http_date(src_ts))
+            .finish(body::empty())
     })
     .await
 }
