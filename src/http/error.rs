@@ -195,3 +195,22 @@ impl From<store::Error> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_header_is_a_500_not_a_panic() {
+        let bad = || Response::builder().header("X-Stored", "a\r\nX-Evil: 1");
+        let err = bad().finish(body::empty()).unwrap_err();
+        assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let r = bad().finish_or_500(body::empty());
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(r.headers().get("x-evil").is_none() && r.headers().get("x-stored").is_none());
+        let ok = Response::builder()
+            .header("X-Stored", "fine")
+            .finish(body::empty());
+        assert_eq!(ok.unwrap().status(), StatusCode::OK);
+    }
+}
