@@ -1,7 +1,9 @@
 //! The one TOML configuration file, and the embedded default used when none
-//! is given (a local `./data` device and the classic tempauth test users).
+//! is given (a local `./data` device and the classic tempauth test users,
+//! with a token secret generated on the device at first start).
 
 use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -155,7 +157,9 @@ impl Default for StorageConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
-    /// Signs tokens; every node sharing a volume must use the same secret.
+    /// Signs tokens (HMAC key): whoever knows it can mint a token for any
+    /// user, reseller admins included. At least [`MIN_SECRET_BYTES`]; every
+    /// node sharing a volume must use the same one.
     pub secret: String,
     /// Token lifetime in seconds.
     pub token_life: u64,
@@ -253,11 +257,13 @@ fn default_listen() -> SocketAddr {
     "127.0.0.1:8080".parse().expect("valid address")
 }
 
-/// Secret used by the embedded default; fine for a laptop, never for a cluster.
-pub const DEV_SECRET: &str = "sofgate-dev-secret-change-me";
+/// The shortest `[auth] secret` accepted: 32 bytes, as many as the HMAC's
+/// output, so guessing it is no easier than forging a token outright.
+pub const MIN_SECRET_BYTES: usize = 32;
 
 impl Config {
-    /// The embedded default: device `./data`, the tempauth test users.
+    /// The embedded default: device `./data`, the tempauth test users. Its
+    /// secret is empty until [`device_secret`] fills it in at start.
     pub fn embedded() -> Config {
         let user = |account: &str, user: &str, key: &str, admin: bool| UserConfig {
             account: account.into(),
@@ -277,7 +283,6 @@ impl Config {
             }],
             storage: StorageConfig::default(),
             auth: AuthConfig {
-                secret: DEV_SECRET.into(),
                 users: vec![
                     user("test", "tester", "testing", true),
                     user("test2", "tester2", "testing2", true),
@@ -317,9 +322,6 @@ impl Config {
         if self.policies.iter().filter(|p| p.default).count() > 1 {
             return Err("only one policy may be the default".into());
         }
-        if self.auth.secret.len() < 16 {
-            return Err("[auth] secret must be at least 16 characters".into());
-        }
         parse_mode(&self.storage.file_mode)?;
         parse_mode(&self.storage.dir_mode)?;
         if self.storage.xattr_chunk < 64 {
@@ -333,6 +335,7 @@ impl AuthConfig {
     /// Prefixes non-empty and distinct, none the start of another (an
     /// account belongs to one); group names usable in tokens and ACLs.
     fn validate(&self) -> Result<(), String> {
+        self.validate_secret()?;
         let mut prefixes = vec![self.reseller_prefix.as_str()];
         prefixes.extend(self.service_prefixes.iter().map(|p| p.prefix.as_str()));
         for (i, a) in prefixes.iter().enumerate() {
@@ -363,6 +366,111 @@ impl AuthConfig {
     }
 }
 
+impl AuthConfig {
+    /// Long enough to resist guessing, and not a placeholder copied from the
+    /// example file (which, published, is no secret).
+    fn validate_secret(&self) -> Result<(), String> {
+        let s = &self.secret;
+        if s.len() < MIN_SECRET_BYTES {
+            return Err(format!(
+                "[auth] secret must be at least {MIN_SECRET_BYTES} bytes (it has {}): it signs \
+                 every token, so whoever knows or guesses it can act as any user; \
+                 generate one with `openssl rand -hex 32`",
+                s.len()
+            ));
+        }
+        if s.to_ascii_lowercase().contains("change-me") {
+            return Err(
+                "[auth] secret is the example's placeholder: set a secret of your own \
+                        (`openssl rand -hex 32`)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Where the embedded default keeps the token secret it generated:
+/// `<device>/.sofgate/secret`. On the device, because the device is the one
+/// state all nodes share: nodes serving the same device (and so the same
+/// accounts) then accept each other's tokens, and tokens survive restarts.
+/// `.sofgate` already holds sofgate's own state and is no account, so no
+/// request can name it.
+pub fn secret_path(device: &Path) -> PathBuf {
+    device.join(".sofgate").join("secret")
+}
+
+/// The secret stored on `device`, generated (32 random bytes, hex) and
+/// stored with mode 0600 if there is none yet. Two nodes starting at once
+/// agree: the file is linked into place only if absent, and the loser reads
+/// the winner's.
+pub fn device_secret(device: &Path) -> Result<String, String> {
+    let path = secret_path(device);
+    let shown = |e: std::io::Error| format!("{}: {e}", path.display());
+    if let Some(s) = read_secret(&path)? {
+        return Ok(s);
+    }
+    let dir = path.parent().unwrap_or(device);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(shown)?;
+    let mut key = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+    let tmp = dir.join(format!(".secret.{:016x}.tmp", rand::random::<u64>()));
+    let written = write_private(&tmp, hex::encode(key).as_bytes())
+        .and_then(|()| std::fs::hard_link(&tmp, &path));
+    let _ = std::fs::remove_file(&tmp);
+    match written {
+        Ok(()) => tracing::info!("generated a token secret in {}", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(shown(e)),
+    }
+    read_secret(&path)?.ok_or_else(|| format!("{}: vanished after writing", path.display()))
+}
+
+/// Writes `data` to a new file readable by its owner only, and syncs it.
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(data)?;
+    f.sync_all()
+}
+
+/// A stored secret: `None` when there is none; an error when it is too
+/// short or others may read it (then it may be known, and tokens forged).
+fn read_secret(path: &Path) -> Result<Option<String>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let mode = std::fs::metadata(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{}: the token secret is readable by others (mode {:o}); `chmod 600` it",
+            path.display(),
+            mode & 0o777
+        ));
+    }
+    let secret = text.trim().to_string();
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "{}: shorter than {MIN_SECRET_BYTES} bytes; remove it to have a new one generated",
+            path.display()
+        ));
+    }
+    Ok(Some(secret))
+}
+
 /// Parses an octal mode string such as `"0644"`.
 pub fn parse_mode(s: &str) -> Result<u32, String> {
     u32::from_str_radix(s.trim_start_matches("0o"), 8).map_err(|_| format!("bad octal mode {s:?}"))
@@ -372,25 +480,93 @@ pub fn parse_mode(s: &str) -> Result<u32, String> {
 mod tests {
     use super::*;
 
+    /// The embedded default with a secret, as `serve` runs it.
+    fn embedded() -> Config {
+        let mut c = Config::embedded();
+        c.auth.secret = "s".repeat(MIN_SECRET_BYTES);
+        c
+    }
+
     #[test]
-    fn example_config_parses_and_validates() {
+    fn example_config_parses_and_validates_once_its_secret_is_set() {
         let text =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sofgate.example.toml"))
                 .unwrap();
-        let c: Config = toml::from_str(&text).unwrap();
+        let mut c: Config = toml::from_str(&text).unwrap();
+        let err = c.validate().unwrap_err();
+        assert!(
+            err.contains("[auth] secret") && err.contains("placeholder"),
+            "{err}"
+        );
+        c.auth.secret = "0123456789abcdef".repeat(4);
         c.validate().unwrap();
         assert!(c.policies.len() >= 2);
     }
 
     #[test]
-    fn embedded_default_is_valid() {
-        Config::embedded().validate().unwrap();
+    fn embedded_default_is_valid_with_a_secret_and_only_then() {
+        embedded().validate().unwrap();
+        let err = Config::embedded().validate().unwrap_err();
+        assert!(
+            err.contains("[auth] secret must be at least 32 bytes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn short_secrets_are_refused_with_the_key_named() {
+        let mut c = embedded();
+        c.auth.secret = "x".repeat(MIN_SECRET_BYTES - 1);
+        let err = c.validate().unwrap_err();
+        assert!(
+            err.starts_with("[auth] secret must be at least 32 bytes (it has 31)"),
+            "{err}"
+        );
+        c.auth.secret = "x".repeat(MIN_SECRET_BYTES);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn device_secret_is_generated_once_private_and_kept() {
+        let dev = tempfile::tempdir().unwrap();
+        let first = device_secret(dev.path()).unwrap();
+        assert_eq!(first.len(), 64);
+        assert!(first.bytes().all(|b| b.is_ascii_hexdigit()));
+        let path = secret_path(dev.path());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // A restart (or another node on the same device) reads the same one.
+        assert_eq!(device_secret(dev.path()).unwrap(), first);
+        // Another device gets another secret.
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(device_secret(other.path()).unwrap(), first);
+        // No temp file is left behind.
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["secret"]);
+    }
+
+    #[test]
+    fn a_device_secret_others_can_read_or_too_short_is_refused() {
+        let dev = tempfile::tempdir().unwrap();
+        device_secret(dev.path()).unwrap();
+        let path = secret_path(dev.path());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = device_secret(dev.path()).unwrap_err();
+        assert!(err.contains("readable by others"), "{err}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(&path, "short").unwrap();
+        assert!(device_secret(dev.path())
+            .unwrap_err()
+            .contains("shorter than 32"));
     }
 
     #[test]
     fn service_prefixes_and_groups_are_checked() {
         let with = |extra: &str| {
-            let mut c = Config::embedded();
+            let mut c = embedded();
             let more: AuthConfig = toml::from_str(extra).unwrap();
             c.auth.service_prefixes = more.service_prefixes;
             c.auth.users.extend(more.users);

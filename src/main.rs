@@ -107,6 +107,11 @@ fn serve(
             std::fs::create_dir_all(&p.device)
                 .map_err(|e| format!("{}: {e}", p.device.display()))?;
         }
+        // No published secret: one of this device's own, kept on it.
+        let i = cfg.policies.iter().position(|p| p.default).unwrap_or(0);
+        if let Some(p) = cfg.policies.get(i) {
+            cfg.auth.secret = sofgate::config::device_secret(&p.device)?;
+        }
     }
     let reap_after = std::time::Duration::from_secs(cfg.storage.reap_temp_after_secs);
     let devices: Vec<PathBuf> = cfg.policies.iter().map(|p| p.device.clone()).collect();

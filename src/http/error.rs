@@ -112,7 +112,43 @@ impl ApiError {
         } else {
             body::full(text)
         };
-        b.body(body).expect("valid response")
+        // Every header above is a constant or a number, so the builder
+        // accepts them; should it not, the client still gets the status.
+        b.body(body).unwrap_or_else(|e| {
+            tracing::error!("error response not built: {e}");
+            bare(status)
+        })
+    }
+}
+
+/// A response with nothing but a status: built without the builder, so it
+/// cannot fail.
+fn bare(status: StatusCode) -> Response<Body> {
+    let mut r = Response::new(body::empty());
+    *r.status_mut() = status;
+    r
+}
+
+/// Finishing a response without a panic. Header values that come from disk
+/// (metadata, names) are checked when read, but should one still be refused
+/// by the builder, the request gets a logged 500 instead of a dropped
+/// connection.
+pub trait Finish {
+    /// The response with `body`, or [`ApiError::Internal`].
+    fn finish(self, body: Body) -> ApiResult<Response<Body>>;
+    /// The response with `body`, or a 500 response, where the caller returns
+    /// a response rather than a result.
+    fn finish_or_500(self, body: Body) -> Response<Body>;
+}
+
+impl Finish for http::response::Builder {
+    fn finish(self, body: Body) -> ApiResult<Response<Body>> {
+        self.body(body)
+            .map_err(|e| ApiError::Internal(format!("response header refused: {e}")))
+    }
+
+    fn finish_or_500(self, body: Body) -> Response<Body> {
+        self.finish(body).unwrap_or_else(|e| e.into_response(false))
     }
 }
 
@@ -159,3 +195,22 @@ impl From<store::Error> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_header_is_a_500_not_a_panic() {
+        let bad = || Response::builder().header("X-Stored", "a\r\nX-Evil: 1");
+        let err = bad().finish(body::empty()).unwrap_err();
+        assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let r = bad().finish_or_500(body::empty());
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(r.headers().get("x-evil").is_none() && r.headers().get("x-stored").is_none());
+        let ok = Response::builder()
+            .header("X-Stored", "fine")
+            .finish(body::empty());
+        assert_eq!(ok.unwrap().status(), StatusCode::OK);
+    }
+}

@@ -51,7 +51,7 @@ fn read_sidecar(path: &Path) -> io::Result<Option<Meta>> {
     let Some(sc) = sidecar_path(path) else {
         return Ok(None);
     };
-    match std::fs::read(&sc) {
+    match meta::read_file_bounded(&sc) {
         Ok(bytes) => Ok(meta::decode(&bytes)),
         Err(e) if super::is_not_found(&e) => Ok(None),
         Err(e) => Err(e),

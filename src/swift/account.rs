@@ -9,7 +9,7 @@ use super::headers::{check_totals, collect_meta, is_owner_only};
 use super::listing::{self, ContainerRow, Format};
 use super::{account_acl, blocking, empty_response, App, Ctx};
 use crate::http::body::{self, Body};
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::store::container as scont;
 use crate::store::meta::{self, keys};
 
@@ -59,9 +59,7 @@ async fn post(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
         })?;
         app.quotas.forget_account(&ctx.account);
         app.etags.forget_account(&ctx.account);
-        Ok(empty_response(StatusCode::NO_CONTENT)
-            .body(body::empty())
-            .expect("valid response"))
+        empty_response(StatusCode::NO_CONTENT).finish(body::empty())
     })
     .await
 }
@@ -124,11 +122,10 @@ async fn get(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
             }
         }
         if head {
-            return Ok(b
+            return b
                 .status(StatusCode::NO_CONTENT)
                 .header("Content-Length", "0")
-                .body(body::empty())
-                .expect("valid response"));
+                .finish(body::empty());
         }
         let rows = page(&names, &q, |n| {
             let (u, ts, policy) = usage.get(n).cloned().unwrap_or_default();
@@ -136,14 +133,13 @@ async fn get(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
         });
         let (status, text) = listing::render_containers(&rows, fmt, &ctx.account);
         let _ = Format::Plain;
-        Ok(b.status(status)
+        b.status(status)
             .header("Content-Length", text.len())
-            .body(if status == StatusCode::NO_CONTENT {
+            .finish(if status == StatusCode::NO_CONTENT {
                 body::empty()
             } else {
                 body::full(text)
             })
-            .expect("valid response"))
     })
     .await
 }

@@ -24,10 +24,10 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::headers::collect_meta;
-use super::listing::Format;
+use super::listing::{xml_escape, Format};
 use super::{object, App, Ctx};
 use crate::http::body::Body;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::http::request::normalize_object;
 use crate::store::container as scont;
 use crate::store::meta::{keys, Meta};
@@ -161,10 +161,9 @@ pub async fn handle(
         let _ = io::copy(&mut input, &mut io::sink());
         reply.finish(summary);
     });
-    Ok(Response::builder()
+    Response::builder()
         .header("Content-Type", fmt.unwrap_or("text/html; charset=UTF-8"))
-        .body(ChannelBody { rx: out_rx }.boxed())
-        .expect("valid response"))
+        .finish(ChannelBody { rx: out_rx }.boxed())
 }
 
 /// Swift's `Accept` matching: the best-rated pattern (exact types before
@@ -405,12 +404,6 @@ pub(super) fn report(
         out.push_str(&format!("{n}, {s}\n"));
     }
     out
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// `404 Not Found`, with Swift's reason phrases.

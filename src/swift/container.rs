@@ -9,7 +9,7 @@ use super::headers::{check_totals, collect_meta, is_owner_only};
 use super::listing::{self, Format};
 use super::{blocking, empty_response, App, Ctx};
 use crate::http::body::{self, Body};
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::store::container::{self as scont, Usage};
 use crate::store::listing as slist;
 use crate::store::meta::{keys, Meta};
@@ -113,9 +113,7 @@ async fn put(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
         } else {
             StatusCode::ACCEPTED
         };
-        Ok(empty_response(status)
-            .body(body::empty())
-            .expect("valid response"))
+        empty_response(status).finish(body::empty())
     })
     .await
 }
@@ -133,9 +131,7 @@ async fn post(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<
         app.quotas.forget_container(&loc);
         app.versions.forget(&loc);
         app.etags.forget_container(&ctx.account, &container);
-        Ok(empty_response(StatusCode::NO_CONTENT)
-            .body(body::empty())
-            .expect("valid response"))
+        empty_response(StatusCode::NO_CONTENT).finish(body::empty())
     })
     .await
 }
@@ -148,9 +144,7 @@ async fn delete(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Respons
         scont::delete(&loc)?;
         app.store.usage.forget(&loc);
         app.etags.forget_container(&ctx.account, &container);
-        Ok(empty_response(StatusCode::NO_CONTENT)
-            .body(body::empty())
-            .expect("valid response"))
+        empty_response(StatusCode::NO_CONTENT).finish(body::empty())
     })
     .await
 }
@@ -201,11 +195,10 @@ async fn get(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
         b = super::versioning::container_response(b, &m);
         b = super::etag_quoter::response_header(b, "container", &m);
         if head {
-            return Ok(b
+            return b
                 .status(StatusCode::NO_CONTENT)
                 .header("Content-Length", "0")
-                .body(body::empty())
-                .expect("valid response"));
+                .finish(body::empty());
         }
         let (status, text) = match super::versioning::listing(app, &ctx, &loc)? {
             Some(v) => {
@@ -223,14 +216,13 @@ async fn get(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
                 listing::render_objects(&entries, fmt, &ctx.account, &container)
             }
         };
-        Ok(b.status(status)
+        b.status(status)
             .header("Content-Length", text.len())
-            .body(if status == StatusCode::NO_CONTENT {
+            .finish(if status == StatusCode::NO_CONTENT {
                 body::empty()
             } else {
                 body::full(text)
             })
-            .expect("valid response"))
     })
     .await
 }

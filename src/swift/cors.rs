@@ -19,7 +19,7 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use super::{blocking, App};
 use crate::http::body::{self, Body};
-use crate::http::error::ApiResult;
+use crate::http::error::{ApiResult, Finish};
 use crate::http::request::Target;
 use crate::store::container as scont;
 
@@ -149,17 +149,14 @@ pub async fn preflight(
     };
     let origin = headers.get("origin").and_then(|v| v.to_str().ok());
     let (Some(origin), Some((account, container))) = (origin, container_of(target)) else {
-        return Ok(ok().body(body::empty()).expect("valid response"));
+        return ok().finish(body::empty());
     };
     let (rules, allowed) = rules_for(app, account.into(), container.into(), origin).await?;
     let method = headers
         .get("access-control-request-method")
         .and_then(|v| v.to_str().ok());
     if !allowed || !method.is_some_and(|m| ALLOWED_METHODS.split(", ").any(|a| a == m)) {
-        return Ok(ok()
-            .status(StatusCode::UNAUTHORIZED)
-            .body(body::empty())
-            .expect("valid response"));
+        return ok().status(StatusCode::UNAUTHORIZED).finish(body::empty());
     }
     let mut b = ok()
         .header(
@@ -178,9 +175,7 @@ pub async fn preflight(
         b = b.header("Access-Control-Allow-Headers", h.clone());
         vary.push("Access-Control-Request-Headers");
     }
-    Ok(b.header("Vary", vary.join(", "))
-        .body(body::empty())
-        .expect("valid response"))
+    b.header("Vary", vary.join(", ")).finish(body::empty())
 }
 
 /// Adds CORS headers to the response of a request that carried `Origin`.

@@ -21,7 +21,7 @@ use percent_encoding::utf8_percent_encode;
 
 use super::{blocking, tempurl, App, Ctx};
 use crate::http::body::{self, Body};
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::http::request::{decode_path, normalize_object};
 use crate::store::container as scont;
 use crate::store::meta::{keys, Meta};
@@ -324,12 +324,11 @@ pub async fn handle(
                     text = b;
                 }
             }
-            Ok(Response::builder()
+            Response::builder()
                 .status(o.status)
                 .header("Content-Type", "text/plain")
                 .header("Content-Length", text.len())
-                .body(body::full(text))
-                .expect("valid response"))
+                .finish(body::full(text))
         }
         Some(r) => {
             let sep = if r.contains('?') { '&' } else { '?' };
@@ -347,7 +346,7 @@ pub async fn handle(
             if let Ok(v) = http::HeaderValue::from_str(&location) {
                 b = b.header("Location", v);
             }
-            Ok(b.body(body::full(text)).expect("valid response"))
+            b.finish(body::full(text))
         }
     }
 }
@@ -417,6 +416,7 @@ async fn upload(
     if let Some(at) = int_attr(attrs, "x_delete_at")
         .map_err(|_| invalid("x_delete_at not an integer: Unix timestamp required."))?
     {
+        let at = super::object::clamp_delete_at(i128::from(at));
         meta.insert("X-Delete-At".into(), at.to_string());
     }
     if let Some(after) = int_attr(attrs, "x_delete_after")
@@ -429,7 +429,8 @@ async fn upload(
                 body: Some("X-Delete-After in past".into()),
             });
         }
-        meta.insert("X-Delete-At".into(), (now + after).to_string());
+        let at = super::object::clamp_delete_at(i128::from(now) + i128::from(after));
+        meta.insert("X-Delete-At".into(), at.to_string());
     }
     let expires = int_attr(attrs, "expires").map_err(|_| invalid("expired not an integer"))?;
     if expires.unwrap_or(0) < now {

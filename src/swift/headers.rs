@@ -128,10 +128,17 @@ fn check_count_and_size(count: usize, size: usize, l: &Limits) -> ApiResult<()> 
     Ok(())
 }
 
+/// The last second an HTTP date can name: 9999-12-31T23:59:59Z (httpdate
+/// panics past it).
+const MAX_HTTP_DATE: u64 = 253_402_300_799;
+
 /// Seconds since the epoch as an HTTP date, rounded up as Swift does for
-/// Last-Modified.
+/// Last-Modified. Any value is accepted: negative and NaN are the epoch,
+/// values past the year 9999 are its last second (they may come from disk
+/// or a client).
 pub fn http_date(ts: f64) -> String {
-    let secs = ts.ceil().max(0.0) as u64;
+    // `as` saturates: NaN is 0, +inf is u64::MAX.
+    let secs = (ts.ceil().max(0.0) as u64).min(MAX_HTTP_DATE);
     httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }
 
@@ -143,8 +150,14 @@ pub fn parse_http_date(s: &str) -> Option<u64> {
         .map(|d| d.as_secs())
 }
 
-/// ISO form used in listings: `2026-11-25T19:42:43.123450`.
+/// ISO form used in listings: `2026-11-25T19:42:43.123450`. Times outside
+/// `0..10^10` (only a bad stored value gives one) are clamped into it.
 pub fn iso_date(ts: f64) -> String {
+    let ts = if ts.is_nan() {
+        0.0
+    } else {
+        ts.clamp(0.0, 9_999_999_999.999_999)
+    };
     let secs = ts.floor() as i64;
     let micros = ((ts - secs as f64) * 1e6).round().min(999_999.0) as i64;
     let days = secs.div_euclid(86400);
@@ -206,6 +219,27 @@ mod tests {
             parse_http_date("Tue, 25 Nov 2025 19:42:43 GMT"),
             Some(1764099763)
         );
+    }
+
+    #[test]
+    fn dates_of_any_value_do_not_panic() {
+        for ts in [
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e12,
+            1e300,
+            253402300800.0,
+        ] {
+            let h = http_date(ts);
+            assert!(h.ends_with(" GMT"), "{ts}: {h}");
+            let i = iso_date(ts);
+            assert_eq!(i.len(), 26, "{ts}: {i}");
+        }
+        assert_eq!(http_date(1e300), "Fri, 31 Dec 9999 23:59:59 GMT");
+        assert_eq!(http_date(-5.0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert!(iso_date(1e12).starts_with("2286-11-20T17:46:39."));
     }
 
     #[test]

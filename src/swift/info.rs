@@ -5,15 +5,14 @@ use serde_json::json;
 
 use super::App;
 use crate::http::body::{self, Body};
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, Finish};
 
 pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
     if method == Method::OPTIONS {
-        return Ok(Response::builder()
+        return Response::builder()
             .header("Allow", "HEAD, GET, OPTIONS")
             .header("Content-Length", "0")
-            .body(body::empty())
-            .expect("valid response"));
+            .finish(body::empty());
     }
     if method != Method::GET && method != Method::HEAD {
         return Err(ApiError::MethodNotAllowed);
@@ -80,10 +79,9 @@ pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
     let b = Response::builder()
         .header("Content-Type", "application/json; charset=UTF-8")
         .header("Content-Length", text.len());
-    Ok(b.body(if method == Method::HEAD {
+    b.finish(if method == Method::HEAD {
         body::empty()
     } else {
         body::full(text)
     })
-    .expect("valid response"))
 }

@@ -121,7 +121,16 @@ fn json_str(out: &mut String, v: &str) {
     out.push_str(&serde_json::to_string(v).expect("a str serializes"));
 }
 
-fn xml_escape(s: &str) -> String {
+/// Text made safe for an XML 1.0 document, in element content and in
+/// double-quoted attributes alike.
+///
+/// Markup characters become entities, and tab, newline and carriage return
+/// become character references (so attribute-value normalization keeps them
+/// and a CR survives end-of-line handling). The other C0 controls, and
+/// U+FFFE / U+FFFF, are not XML 1.0 characters at all, not even as
+/// references: they become U+FFFD. (Swift writes them raw, which no XML
+/// parser accepts; a client that needs such names exactly asks for JSON.)
+pub(crate) fn xml_escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -129,6 +138,10 @@ fn xml_escape(s: &str) -> String {
             '<' => o.push_str("&lt;"),
             '>' => o.push_str("&gt;"),
             '"' => o.push_str("&quot;"),
+            '\t' => o.push_str("&#9;"),
+            '\n' => o.push_str("&#10;"),
+            '\r' => o.push_str("&#13;"),
+            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => o.push('\u{fffd}'),
             _ => o.push(c),
         }
     }
@@ -331,6 +344,17 @@ mod tests {
         assert!(format(&q, &h).is_err());
         q.insert("format".to_string(), "xml".to_string());
         assert_eq!(format(&q, &h).unwrap(), Format::Xml);
+    }
+
+    #[test]
+    fn xml_text_holds_only_xml_characters() {
+        assert_eq!(xml_escape("a&<>\"b"), "a&amp;&lt;&gt;&quot;b");
+        assert_eq!(xml_escape("t\tn\nr\r"), "t&#9;n&#10;r&#13;");
+        assert_eq!(
+            xml_escape("x\u{1}y\u{b}z\u{1f}\u{ffff}"),
+            "x\u{fffd}y\u{fffd}z\u{fffd}\u{fffd}"
+        );
+        assert_eq!(xml_escape("caf\u{e9} \u{1f600}"), "caf\u{e9} \u{1f600}");
     }
 
     #[test]

@@ -33,7 +33,7 @@ use hyper::body::Incoming;
 
 use crate::config::Config;
 use crate::http::body::{self, Body};
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::http::request::{parse_query, parse_target, Target};
 use crate::store::{self, ContainerLoc, Store};
 use auth::{Access, Auth, Identity};
@@ -209,14 +209,13 @@ impl App {
         let account = match &target {
             Target::Info => return info::get(&self, req.method()),
             Target::Healthcheck => {
-                return Ok(Response::builder()
+                return Response::builder()
                     .header("Content-Type", "text/plain")
-                    .body(if req.method() == Method::HEAD {
+                    .finish(if req.method() == Method::HEAD {
                         body::empty()
                     } else {
                         body::full("OK")
                     })
-                    .expect("valid response"))
             }
             Target::Auth => return self.login(&req),
             _ if req.method() == Method::OPTIONS => {
@@ -355,15 +354,14 @@ impl App {
             .map(str::to_string)
             .unwrap_or_else(|| self.cfg.listen.to_string());
         let url = format!("http://{host}/v1/{}", id.account);
-        Ok(Response::builder()
+        Response::builder()
             .header("X-Auth-Token", &token)
             .header("X-Storage-Token", &token)
             .header("X-Storage-Url", url)
             .header("X-Auth-Token-Expires", life.to_string())
             .header("Content-Type", "text/plain; charset=UTF-8")
             .header("Content-Length", "0")
-            .body(body::empty())
-            .expect("valid response"))
+            .finish(body::empty())
     }
 
     /// What `account`'s ACL grants a caller who does not own it (blocking).

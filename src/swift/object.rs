@@ -16,7 +16,7 @@ use super::symlink;
 use super::{blocking, empty_response, App, Ctx};
 use super::{dlo, slo};
 use crate::http::body::{self, Body, Part};
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::store::meta::{self, keys, Meta};
 use crate::store::object::{self as sobj, ObjectInfo, Writer};
 use crate::store::{container as scont, ContainerLoc};
@@ -300,10 +300,9 @@ fn head_response(ctx: &Ctx, info: &ObjectInfo, expires: bool) -> ApiResult<Respo
     if let Some(status) = check_conditions(ctx, info)? {
         return conditional_response(status, info);
     }
-    Ok(object_headers(Response::builder(), info)
+    object_headers(Response::builder(), info)
         .header("Content-Length", info.size)
-        .body(body::empty())
-        .expect("valid response"))
+        .finish(body::empty())
 }
 
 /// The answer to a GET of a plain object: small bodies read at once, larger
@@ -322,12 +321,11 @@ fn get_response(ctx: &Ctx, obj: sobj::OpenObject, expires: bool) -> ApiResult<Re
         Ranges::Whole => (vec![Part::File { offset: 0, len }], len),
         Ranges::Unsatisfiable => {
             let body = "<html><h1>Requested Range Not Satisfiable</h1><p>The Range requested is not available.</p></html>";
-            return Ok(b
+            return b
                 .status(StatusCode::RANGE_NOT_SATISFIABLE)
                 .header("Content-Range", format!("bytes */{len}"))
                 .header("Content-Length", body.len())
-                .body(body::full(body))
-                .expect("valid response"));
+                .finish(body::full(body));
         }
         Ranges::Parts(r) if r.len() == 1 => {
             let (s, e) = r[0];
@@ -363,7 +361,7 @@ fn get_response(ctx: &Ctx, obj: sobj::OpenObject, expires: bool) -> ApiResult<Re
     } else {
         body::stream_file(obj.file, parts, total)
     };
-    Ok(b.body(body).expect("valid response"))
+    b.finish(body)
 }
 
 pub(super) fn conditional_response(
@@ -379,10 +377,9 @@ pub(super) fn conditional_response(
             http::HeaderValue::from_static("text/html; charset=UTF-8"),
         );
     }
-    Ok(b.status(status)
+    b.status(status)
         .header("Content-Length", "0")
-        .body(body::empty())
-        .expect("valid response"))
+        .finish(body::empty())
 }
 
 /// Parts of a `multipart/byteranges` body and its total length.
@@ -432,31 +429,55 @@ pub(super) fn request_meta(app: &App, ctx: &Ctx, object: &str) -> ApiResult<Meta
     Ok(m)
 }
 
-/// Swift clamps expiry times to ten digits.
-const MAX_DELETE_AT: u64 = 9_999_999_999;
+/// Swift clamps expiry times to ten digits (`normalize_delete_at_timestamp`).
+pub(crate) const MAX_DELETE_AT: u64 = 9_999_999_999;
 
-/// `X-Delete-At` / `X-Delete-After`, checked as Swift does.
+/// An integer header as Python's `int()` reads it (surrounding spaces, a
+/// sign, any number of digits), saturated to `i128`: `None` for anything
+/// else (`1.5`, `1e9`, `NaN`, `inf`, empty).
+fn parse_int(v: &str) -> Option<i128> {
+    let v = v.trim();
+    let (neg, digits) = match v.as_bytes().first()? {
+        b'-' => (true, &v[1..]),
+        b'+' => (false, &v[1..]),
+        _ => (false, v),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = digits.bytes().fold(0i128, |n, d| {
+        n.saturating_mul(10).saturating_add(i128::from(d - b'0'))
+    });
+    Some(if neg { -n } else { n })
+}
+
+/// A time in seconds clamped into `0..=MAX_DELETE_AT`, as Swift stores it.
+pub(crate) fn clamp_delete_at(t: i128) -> u64 {
+    u64::try_from(t.clamp(0, i128::from(MAX_DELETE_AT))).unwrap_or(MAX_DELETE_AT)
+}
+
+/// `X-Delete-At` / `X-Delete-After`, checked as Swift's
+/// `check_delete_headers`: integers (else 400), clamped to ten digits, and
+/// later than now (else 400). `X-Delete-After` wins when both are sent.
 pub(super) fn delete_at(ctx: &Ctx) -> ApiResult<Option<u64>> {
     let now = now_secs();
     if let Some(after) = ctx.header("x-delete-after")? {
-        let secs: i64 = after
-            .trim()
-            .parse()
-            .map_err(|_| ApiError::BadRequest("Non-integer X-Delete-After".into()))?;
-        if secs <= 0 {
+        let secs = parse_int(after)
+            .ok_or_else(|| ApiError::BadRequest("Non-integer X-Delete-After".into()))?;
+        let at = clamp_delete_at(i128::from(now).saturating_add(secs));
+        if at <= now {
             return Err(ApiError::BadRequest("X-Delete-After in past".into()));
         }
-        return Ok(Some((now + secs as u64).min(MAX_DELETE_AT)));
+        return Ok(Some(at));
     }
     if let Some(at) = ctx.header("x-delete-at")? {
-        let at: f64 = at
-            .trim()
-            .parse()
-            .map_err(|_| ApiError::BadRequest("Non-integer X-Delete-At".into()))?;
-        if at <= now as f64 {
+        let at = parse_int(at)
+            .map(clamp_delete_at)
+            .ok_or_else(|| ApiError::BadRequest("Non-integer X-Delete-At".into()))?;
+        if at <= now {
             return Err(ApiError::BadRequest("X-Delete-At in past".into()));
         }
-        return Ok(Some((at as u64).min(MAX_DELETE_AT)));
+        return Ok(Some(at));
     }
     Ok(None)
 }
@@ -465,8 +486,7 @@ pub(super) fn created(info: &ObjectInfo) -> Response<Body> {
     super::versioning::version_header(empty_response(StatusCode::CREATED), info)
         .header("Etag", info.etag())
         .header("Last-Modified", http_date(info.timestamp()))
-        .body(body::empty())
-        .expect("valid response")
+        .finish_or_500(body::empty())
 }
 
 /// What the body pump hands the writer: data with its share of
@@ -845,16 +865,13 @@ async fn do_copy(
             "{src_container}/{}",
             utf8_percent_encode(&src_object, PATH_SET)
         );
-        Ok(
-            super::versioning::version_header(empty_response(StatusCode::CREATED), &info)
-                .header("Etag", info.etag())
-                .header("Last-Modified", http_date(info.timestamp()))
-                .header("X-Copied-From", from)
-                .header("X-Copied-From-Account", src_account)
-                .header("X-Copied-From-Last-Modified", http_date(src_ts))
-                .body(body::empty())
-                .expect("valid response"),
-        )
+        super::versioning::version_header(empty_response(StatusCode::CREATED), &info)
+            .header("Etag", info.etag())
+            .header("Last-Modified", http_date(info.timestamp()))
+            .header("X-Copied-From", from)
+            .header("X-Copied-From-Account", src_account)
+            .header("X-Copied-From-Last-Modified", http_date(src_ts))
+            .finish(body::empty())
     })
     .await
 }
@@ -918,9 +935,7 @@ async fn post(
         if let Some(r) = symlink::post_redirect(&ctx.account, &info) {
             return Ok(r);
         }
-        Ok(empty_response(StatusCode::ACCEPTED)
-            .body(body::empty())
-            .expect("valid response"))
+        empty_response(StatusCode::ACCEPTED).finish(body::empty())
     })
     .await
 }
@@ -958,9 +973,7 @@ async fn delete(
         }
         sobj::delete(&loc, &object)?;
         app.store.usage.invalidate(&loc);
-        Ok(empty_response(StatusCode::NO_CONTENT)
-            .body(body::empty())
-            .expect("valid response"))
+        empty_response(StatusCode::NO_CONTENT).finish(body::empty())
     })
     .await
 }
@@ -980,6 +993,24 @@ mod tests {
             };
         }
         assert_eq!(n, total);
+    }
+
+    #[test]
+    fn delete_times_are_integers_as_python_reads_them() {
+        assert_eq!(parse_int(" 17 "), Some(17));
+        assert_eq!(parse_int("+17"), Some(17));
+        assert_eq!(parse_int("-17"), Some(-17));
+        for bad in [
+            "", " ", "-", "1.5", "1e9", "NaN", "nan", "inf", "-inf", "0x10", "1 2",
+        ] {
+            assert_eq!(parse_int(bad), None, "{bad:?}");
+        }
+        // Any number of digits: values past ten digits are clamped, not refused.
+        let huge = "9".repeat(60);
+        assert_eq!(parse_int(&huge), Some(i128::MAX));
+        assert_eq!(clamp_delete_at(parse_int(&huge).unwrap()), MAX_DELETE_AT);
+        assert_eq!(clamp_delete_at(-5), 0);
+        assert_eq!(clamp_delete_at(1_700_000_000), 1_700_000_000);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use percent_encoding::utf8_percent_encode;
 use super::headers::iso_date;
 use super::{blocking, container as api_container, object as api_object, tempurl, App, Ctx};
 use crate::http::body::{self, Body};
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::http::request::{decode_path, normalize_object};
 use crate::store::container as scont;
 use crate::store::listing::{self as slist, Entry, Query};
@@ -162,7 +162,7 @@ fn redirect(app: &App, ctx: &Ctx, path: &str) -> Response<Body> {
     if let Ok(v) = HeaderValue::from_str(&location) {
         b = b.header("Location", v);
     }
-    b.body(body::empty()).expect("valid response")
+    b.finish_or_500(body::empty())
 }
 
 /// GET/HEAD of a container path.
@@ -418,12 +418,11 @@ fn html_response(status: StatusCode, text: String, head: bool, generated: bool) 
         .status(status)
         .header("Content-Type", "text/html; charset=UTF-8")
         .header("Content-Length", text.len())
-        .body(if head {
+        .finish_or_500(if head {
             body::empty()
         } else {
             body::full(text)
-        })
-        .expect("valid response");
+        });
     if generated {
         r.extensions_mut().insert(Generated);
     }

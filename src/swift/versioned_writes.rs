@@ -35,7 +35,7 @@ use http::Response;
 use crate::http::body::Body;
 
 use super::{App, Ctx};
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::store::listing::{self as slist, Entry};
 use crate::store::meta::{self, keys, Meta};
 use crate::store::object::{self as sobj, ObjectInfo, Writer};
@@ -344,11 +344,11 @@ pub fn delete(
     };
     app.store.usage.invalidate(&vloc);
     app.store.usage.invalidate(loc);
-    Ok(done?.map(|()| {
-        super::empty_response(http::StatusCode::NO_CONTENT)
-            .body(crate::http::body::empty())
-            .expect("valid response")
-    }))
+    done?
+        .map(|()| {
+            super::empty_response(http::StatusCode::NO_CONTENT).finish(crate::http::body::empty())
+        })
+        .transpose()
 }
 
 /// History mode: the object goes to the archive, followed by a marker.

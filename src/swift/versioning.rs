@@ -32,7 +32,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use super::versioned_writes::{self as vw, DELETE_MARKER};
 use super::{blocking, empty_response, App, Ctx};
 use crate::http::body::{self, Body};
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::store::listing::{self as slist, Entry};
 use crate::store::meta::{self, keys, Meta};
 use crate::store::object::{self as sobj, ObjectInfo, Writer};
@@ -310,8 +310,7 @@ pub fn delete(app: &App, loc: &ContainerLoc, object: &str) -> ApiResult<Option<R
     Ok(Some(
         empty_response(status)
             .header("X-Object-Version-Id", vid)
-            .body(body::empty())
-            .expect("valid response"),
+            .finish(body::empty())?,
     ))
 }
 
@@ -413,8 +412,7 @@ pub async fn object_request(
                     empty_response(StatusCode::NOT_FOUND)
                         .header("X-Object-Version-Id", &vid)
                         .header("Content-Type", DELETE_MARKER)
-                        .body(body::empty())
-                        .expect("valid response"),
+                        .finish(body::empty())?,
                 ));
             }
             let mut r = super::object::get(
@@ -531,10 +529,9 @@ pub fn delete_version(
     if vid == "null" {
         sobj::delete(&loc, object)?;
         app.store.usage.invalidate(&loc);
-        return Ok(empty_response(StatusCode::NO_CONTENT)
+        return empty_response(StatusCode::NO_CONTENT)
             .header("X-Object-Version-Id", "null")
-            .body(body::empty())
-            .expect("valid response"));
+            .finish(body::empty());
     }
     let mut now_current = cur_vid.clone().unwrap_or_else(|| "null".into());
     if cur_vid.as_deref() == Some(vid) {
@@ -549,11 +546,10 @@ pub fn delete_version(
         Err(e) => return Err(e.into()),
     };
     app.store.usage.invalidate(&h);
-    Ok(empty_response(status)
+    empty_response(status)
         .header("X-Object-Version-Id", vid)
         .header("X-Object-Current-Version-Id", now_current)
-        .body(body::empty())
-        .expect("valid response"))
+        .finish(body::empty())
 }
 
 /// PUT `?version-id=` with no body: that version becomes the current object.
@@ -581,12 +577,11 @@ fn make_current(
         svers::link_over(&app.store, &h, &rel, &loc, object)?;
     }
     app.store.usage.invalidate(&loc);
-    Ok(empty_response(StatusCode::CREATED)
+    empty_response(StatusCode::CREATED)
         .header("Etag", info.etag())
         .header("X-Object-Version-Id", vid)
         .header("Last-Modified", super::headers::http_date(info.timestamp()))
-        .body(body::empty())
-        .expect("valid response"))
+        .finish(body::empty())
 }
 
 /// One row of a versions listing.
