@@ -53,10 +53,12 @@ pub fn segments(app: &App, ctx: &Ctx, manifest: &str) -> ApiResult<(Vec<Segment>
         .ok_or_else(|| ApiError::Internal("stored manifest is malformed".into()))?;
     name::check_container(container, &app.store.opts.limits)?;
     let loc = authorize(app, ctx, container, false)?;
+    // A missing segment container's listing is a 404, which Swift's DLO
+    // answers as it is (an existing one without segments is empty).
+    let m = scont::container_meta(&loc)?;
     // Swift lists the segments with the caller's rights: a referrer needs
     // `.rlistings`, not just read access to the objects.
     if !ctx.is_owner() {
-        let m = scont::container_meta(&loc).unwrap_or_default();
         let acl = m.get("X-Container-Read").map(String::as_str);
         ctx.authorize(Some(container), false, false, acl)?;
     }

@@ -1133,12 +1133,14 @@ fn build(app: &App, ctx: &Ctx, input: &[Input]) -> Result<(Vec<u8>, String, u64)
 }
 
 /// Writes a checked manifest with `meta` (the object's Content-Type and
-/// user metadata).
+/// user metadata) into the container `dst` locates and authorizes. That
+/// comes last, as in Swift's slo: the segments are checked (as the caller)
+/// first, so a segment problem is a 400 whatever the caller may write.
 #[allow(clippy::too_many_arguments)]
 fn store_manifest(
     app: &App,
     ctx: &Ctx,
-    loc: &ContainerLoc,
+    dst: impl FnOnce() -> ApiResult<ContainerLoc>,
     object: &str,
     input: &[Input],
     mut meta: Meta,
@@ -1152,6 +1154,10 @@ fn store_manifest(
     if client_etag.is_some_and(|e| e != slo_etag) {
         return Outcome::EtagMismatch;
     }
+    let loc = &match dst() {
+        Ok(l) => l,
+        Err(e) => return Outcome::Failed(e),
+    };
     let ct = meta
         .get(keys::CONTENT_TYPE)
         .map(|c| strip_swift_bytes(c).to_string())
@@ -1323,11 +1329,11 @@ pub async fn put(
     let fmt = out_format(&ctx);
     let heartbeat = ctx.query.get("heartbeat").is_some_and(|v| truthy(v));
     let work = move |app: &App| -> ApiResult<Outcome> {
-        let loc = authorize(app, &ctx, &container, true)?;
+        let dst = || authorize(app, &ctx, &container, true);
         Ok(store_manifest(
             app,
             &ctx,
-            &loc,
+            dst,
             &object,
             &input,
             meta,
@@ -1391,7 +1397,16 @@ pub fn copy_manifest(
             }),
         })
         .collect::<ApiResult<_>>()?;
-    match store_manifest(app, ctx, dst, object, &input, meta, None, false) {
+    match store_manifest(
+        app,
+        ctx,
+        || Ok(dst.clone()),
+        object,
+        &input,
+        meta,
+        None,
+        false,
+    ) {
         Outcome::Created(info, _) => Ok(info),
         Outcome::Problems(p) => Err(ApiError::BadRequest(report(
             out_format(ctx),

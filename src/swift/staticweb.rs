@@ -90,10 +90,16 @@ impl Site {
 
 async fn site(app: &Arc<App>, ctx: &Ctx, container: &str) -> ApiResult<Site> {
     let (account, container) = (ctx.account.clone(), container.to_string());
-    blocking(app, move |app| match app.locate(&account, &container) {
-        Ok(loc) => Ok(Site::from_meta(&scont::container_meta(&loc)?)),
-        Err(ApiError::NotFound) => Ok(Site::default()),
-        Err(e) => Err(e),
+    blocking(app, move |app| {
+        let meta = app
+            .locate(&account, &container)
+            .and_then(|loc| Ok(scont::container_meta(&loc)?));
+        match meta {
+            Ok(m) => Ok(Site::from_meta(&m)),
+            // A missing container is no site; its absent ACL answers.
+            Err(ApiError::NotFound) => Ok(Site::default()),
+            Err(e) => Err(e),
+        }
     })
     .await
 }

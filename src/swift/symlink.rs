@@ -178,10 +178,13 @@ fn walk(
             location: Some(here.clone()),
             target: Some((account.clone(), container.clone())),
         };
+        if !app.auth.serves(&account) {
+            // tempauth is no authority there: it denies every caller.
+            return Err(fail(super::auth::denied(ctx.id.as_ref())));
+        }
         let tctx = ctx_on(app, ctx, account.clone());
         let l = &app.store.opts.limits;
-        let valid = app.auth.serves(&account)
-            && crate::store::name::check_account(&account, l).is_ok()
+        let valid = crate::store::name::check_account(&account, l).is_ok()
             && crate::store::name::check_container(&container, l).is_ok()
             && crate::store::name::check_object(&object, l).is_ok();
         if !valid {

@@ -369,12 +369,15 @@ pub async fn object_request(
     if vid != "null" && parse_vid(&vid).is_none() {
         return Err(ApiError::BadRequest("Invalid version parameter".into()));
     }
-    if !ctx.is_owner() {
-        return Err(if ctx.id.is_some() {
-            ApiError::Forbidden
-        } else {
-            ApiError::Unauthorized
-        });
+    // A version lives in the hidden container, which has no ACLs: as in
+    // Swift, owners and account ACLs reach it (read-only: GET, HEAD and a
+    // COPY's source; read-write: DELETE too), container ACLs do not. The
+    // null version is the object itself, and making a version current is a
+    // PUT of the object: the container's ACLs, checked above, decide those.
+    if vid != "null" && ctx.method != Method::PUT {
+        let hidden = svers::hidden_name(container);
+        let deletes = ctx.method == Method::DELETE;
+        ctx.authorize(Some(&hidden), true, deletes, None)?;
     }
     let mut plain = ctx.clone();
     plain.query.remove("version-id");
