@@ -254,18 +254,17 @@ impl Dir {
         }
         // SAFETY: the kernel just returned this fd; nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Dir::from_fd(fd)
-    }
-
-    fn from_fd(fd: OwnedFd) -> io::Result<Dir> {
-        let dev = match uses_openat2() {
-            true => None,
-            false => Some(fstat(fd.as_fd())?.dev()),
-        };
         Ok(Dir {
             fd: Arc::new(fd),
-            dev,
+            dev: None,
         })
+    }
+
+    /// Records the directory's device (known from a stat the caller made
+    /// anyway), which the component walk checks lookups against.
+    pub fn with_dev(mut self, dev: u64) -> Dir {
+        self.dev = Some(dev);
+        self
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -275,6 +274,17 @@ impl Dir {
     /// Looks `rel` (plain names joined by `/`) up beneath this directory
     /// and opens it with `flags` (plus `O_NOFOLLOW` unless `follow`).
     pub fn resolve(&self, rel: &str, flags: i32, follow: Follow) -> io::Result<OwnedFd> {
+        Ok(self.resolve_stat(rel, flags, follow)?.0)
+    }
+
+    /// [`Dir::resolve`], with the stat of what it found when the lookup
+    /// made one (the component walk does, for its device check).
+    fn resolve_stat(
+        &self,
+        rel: &str,
+        flags: i32,
+        follow: Follow,
+    ) -> io::Result<(OwnedFd, Option<Stat>)> {
         let path = rel_path(rel)?;
         if uses_openat2() {
             let mut resolve =
@@ -301,17 +311,17 @@ impl Dir {
                         Ordering::Relaxed,
                         Ordering::Relaxed,
                     );
-                    return other;
+                    return other.map(|fd| (fd, None));
                 }
             }
         }
-        self.walk(rel, flags)
+        self.walk(rel, flags).map(|(fd, st)| (fd, Some(st)))
     }
 
     /// The component walk: each directory with `O_PATH | O_NOFOLLOW`, the
     /// last name with `O_NOFOLLOW`; what it reaches must be on the
     /// anchor's device.
-    fn walk(&self, rel: &str, flags: i32) -> io::Result<OwnedFd> {
+    fn walk(&self, rel: &str, flags: i32) -> io::Result<(OwnedFd, Stat)> {
         let dev = match self.dev {
             Some(d) => d,
             None => fstat(self.fd())?.dev(),
@@ -340,28 +350,35 @@ impl Dir {
                 }
                 Err(e) => return Err(e),
             };
-            if last && fstat(fd.as_fd())?.dev() != dev {
-                return Err(io::Error::from_raw_os_error(libc::EXDEV));
+            if last {
+                let st = fstat(fd.as_fd())?;
+                if st.dev() != dev {
+                    return Err(io::Error::from_raw_os_error(libc::EXDEV));
+                }
+                return Ok((fd, st));
             }
             held = Some(fd);
         }
-        held.ok_or_else(einval)
+        Err(einval())
     }
 
     /// The directory `rel` beneath this one (never through a symlink).
     pub fn open_dir(&self, rel: &str) -> io::Result<Dir> {
-        let fd = self.resolve(rel, libc::O_PATH | libc::O_DIRECTORY, Follow::Never)?;
+        let (fd, st) = self.resolve_stat(rel, libc::O_PATH | libc::O_DIRECTORY, Follow::Never)?;
         Ok(Dir {
             fd: Arc::new(fd),
-            dev: self.dev,
+            dev: st.map(|s| s.dev()).or(self.dev),
         })
     }
 
     /// Looks `rel` up with `O_PATH` (no side effects, whatever it is) and
     /// stats it.
     pub fn node(&self, rel: &str, follow: Follow) -> io::Result<Node> {
-        let fd = self.resolve(rel, libc::O_PATH, follow)?;
-        let st = fstat(fd.as_fd())?;
+        let (fd, st) = self.resolve_stat(rel, libc::O_PATH, follow)?;
+        let st = match st {
+            Some(st) => st,
+            None => fstat(fd.as_fd())?,
+        };
         Ok(Node {
             fd,
             st,
@@ -722,7 +739,7 @@ mod tests {
             dev: Some(d.stat().unwrap().dev()),
         };
         f(&walk_dir, &|d: &Dir, rel: &str, _| {
-            d.walk(rel, libc::O_PATH)
+            d.walk(rel, libc::O_PATH).map(|r| r.0)
         });
     }
 

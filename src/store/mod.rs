@@ -238,13 +238,26 @@ impl Store {
         Ok(made)
     }
 
-    /// Opens a policy's device root (checking the mount first).
+    /// Opens a policy's device root, checking the mount (on the open root:
+    /// the stat that check makes also gives the lookups' device).
     pub fn root(&self, p: &Policy) -> Result<Dir> {
-        self.check_mounted(p)?;
-        match Dir::open_root(&p.device) {
-            Ok(d) => Ok(d),
-            Err(e) if is_not_found(&e) => Err(Error::NotMounted(p.name.clone())),
-            Err(e) => Err(e.into()),
+        let not_mounted = || Error::NotMounted(p.name.clone());
+        let root = match Dir::open_root(&p.device) {
+            Ok(d) => d,
+            Err(e) if is_not_found(&e) && p.mount_check => return Err(not_mounted()),
+            Err(e) if is_not_found(&e) => return Err(Error::NotFound),
+            Err(e) => return Err(e.into()),
+        };
+        if !p.mount_check {
+            return Ok(root);
+        }
+        let (Ok(me), Ok(parent)) = (root.stat(), std::fs::metadata(p.device.join(".."))) else {
+            return Err(not_mounted());
+        };
+        if me.dev() != parent.dev() || me.ino() == parent.ino() {
+            Ok(root.with_dev(me.dev()))
+        } else {
+            Err(not_mounted())
         }
     }
 
