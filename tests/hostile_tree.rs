@@ -803,3 +803,49 @@ fn the_fallback_walk_refuses_the_same() {
     assert!(!c.join("a").exists());
     assert_eq!(f.outside(), before);
 }
+
+#[test]
+fn files_sofgate_may_not_read_are_403_and_never_break_listings_or_counts() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: cannot run sofgate as another user");
+        return;
+    }
+    // sofgate as `nobody`; files of root with mode 0600 / 0700 on its device.
+    let s = Builder::new().run_as(65534, 65534).start();
+    s.put_container("c");
+    s.put_object("c/mine", b"sofgate's own");
+    s.put_object("c/sub/theirs", b"will be root's");
+    let c = s.cont_dir("c");
+    let lock = |p: &Path, mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::os::unix::fs::chown(p, Some(0), Some(0)).unwrap();
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    std::fs::write(c.join("root-file"), b"root's data").unwrap();
+    lock(&c.join("root-file"), 0o600);
+    lock(&c.join("sub"), 0o700);
+    for m in ["GET", "HEAD", "POST"] {
+        let r = s.req(m, &v1("c/root-file")).send();
+        assert_eq!(r.status, 403, "{m}: {r:?}");
+        assert!(!r.body.windows(11).any(|w| w == b"root's data"));
+    }
+    assert_eq!(s.get("c/sub/theirs").status, 403);
+    // The rest of the container lists and counts; the unreadable file is
+    // listed from its stat, with no hash; the unreadable directory's
+    // objects are not seen.
+    let rows = s.get("c?format=json").json();
+    let names: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["mine", "root-file"], "{rows}");
+    assert_eq!(rows[1]["hash"], "", "{rows}");
+    assert_eq!(rows[1]["bytes"], 11, "{rows}");
+    let r = s.req("HEAD", &v1("c")).send();
+    assert_eq!(r.header("x-container-object-count"), Some("2"), "{r:?}");
+    assert_eq!(s.get("c/mine").body, b"sofgate's own");
+    assert!(s.is_alive());
+}

@@ -218,6 +218,12 @@ impl Walk<'_> {
         let mut keys = match read_sorted(self.loc, dir, rel) {
             Ok(k) => k,
             Err(e) if is_not_found(&e) && !rel.is_empty() => return Ok(ControlFlow::Continue(())),
+            // A directory sofgate may not read (another user's, mode 0700):
+            // its objects are not listed; the rest of the container is.
+            Err(e) if is_denied(&e) && !rel.is_empty() => {
+                tracing::debug!("not listing {rel:?}: {e}");
+                return Ok(ControlFlow::Continue(()));
+            }
             Err(e) => return Err(e.into()),
         };
         if self.q.reverse {
@@ -292,9 +298,21 @@ impl Walk<'_> {
             })),
             // Gone since the directory was read: not listed.
             Err(super::Error::NotFound) => Ok(None),
+            // A file sofgate may not read: listed with what its stat says.
+            Err(super::Error::Io(e)) if is_denied(&e) => {
+                Ok(dir.stat_at(&k.disk).ok().map(|st| Entry::Object {
+                    name: k.key.clone(),
+                    info: Some(object::unreadable_info(&name, &st)),
+                }))
+            }
             Err(e) => Err(e),
         }
     }
+}
+
+/// EACCES or EPERM: the file is there but sofgate's user may not read it.
+fn is_denied(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM))
 }
 
 /// The marker metadata of the directory `d` (at `place`), if it is one.

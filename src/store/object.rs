@@ -180,6 +180,18 @@ fn derive(file: &File, st: &Stat, name: &str, old: Option<Meta>) -> Result<Meta>
     Ok(m)
 }
 
+/// What a listing shows of a file sofgate may not read: its size, type by
+/// extension and time from its stat, and no ETag (unknown).
+pub(super) fn unreadable_info(name: &str, st: &Stat) -> ObjectInfo {
+    let mut m = Meta::new();
+    m.insert(keys::CONTENT_TYPE.into(), super::mime::guess(name));
+    m.insert(keys::TIMESTAMP.into(), mtime_timestamp(st));
+    ObjectInfo {
+        size: st.len(),
+        meta: m,
+    }
+}
+
 /// An object's file or directory, found beneath its container and held
 /// with `O_PATH` (nothing opened for real yet).
 pub(super) struct Found {

@@ -48,6 +48,12 @@ fn walk_in(dir: &Dir, depth: usize, v: &mut impl Visitor) -> io::Result<()> {
     let entries = match dir.entries() {
         Ok(e) => e,
         Err(e) if is_not_found(&e) => return Ok(()),
+        // A directory below the top that sofgate's user may not read
+        // (another user's, mode 0700): what is in it is not seen.
+        Err(e) if depth > 1 && e.raw_os_error() == Some(libc::EACCES) => {
+            tracing::debug!("a walk skips an unreadable directory: {e}");
+            return Ok(());
+        }
         Err(e) => return Err(e),
     };
     for (name, kind) in entries {
