@@ -515,7 +515,7 @@ fn a_file_of_mode_000_is_served_only_to_a_root_sofgate() {
 fn s_put_and_lock(f: &Fixture) {
     f.s.put_object("c/locked", b"locked data");
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(f.c().join("locked"), std::fs::Permissions::from_mode(0)).unwrap();
+    std::fs::set_permissions(f.c().join("locked"), std::fs::Permissions::from_mode(0o000)).unwrap();
 }
 
 #[test]
@@ -651,6 +651,15 @@ fn versioning_never_acts_through_posix_symlinks() {
         .send();
     assert_eq!(r.status, 201);
     s.put_object("v/o", b"version one");
+    // The current object and its version share one file, on purpose: a
+    // POST still applies to it (and so to that version, as in Swift).
+    let r = s
+        .req("POST", &v1("v/o"))
+        .header("X-Object-Meta-Color", "blue")
+        .send();
+    assert_eq!(r.status, 202, "{r:?}");
+    let r = s.req("HEAD", &v1("v/o")).send();
+    assert_eq!(r.header("x-object-meta-color"), Some("blue"), "{r:?}");
     let v = s.cont_dir("v");
     symlink(f.out.path().join("passwd"), v.join("abs")).unwrap();
     let hidden = s.device().join("AUTH_test/.sofgate-versions/v");

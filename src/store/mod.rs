@@ -24,7 +24,7 @@ pub mod xattr;
 
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub use beneath::{Dir, Follow};
 pub use name::{Limits, ObjPath};
@@ -208,19 +208,6 @@ impl Store {
             .ok_or_else(|| Error::UnknownPolicy(name.to_string()))
     }
 
-    /// Fails with `NotMounted` when the policy wants a mount point and its
-    /// device path is not one (so nothing is written under a bare directory).
-    pub fn check_mounted(&self, p: &Policy) -> Result<()> {
-        if !p.mount_check {
-            return Ok(());
-        }
-        if is_mount_point(&p.device) {
-            Ok(())
-        } else {
-            Err(Error::NotMounted(p.name.clone()))
-        }
-    }
-
     /// The configured owner of `account`'s files, if any.
     pub fn owner_of(&self, account: &str) -> Option<(u32, u32)> {
         self.opts.owners.get(account).copied()
@@ -347,18 +334,11 @@ pub fn is_not_found(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR))
 }
 
-/// True when `path` is the root of a mounted filesystem.
-pub fn is_mount_point(path: &Path) -> bool {
-    let (Ok(me), Ok(parent)) = (std::fs::metadata(path), std::fs::metadata(path.join(".."))) else {
-        return false;
-    };
-    me.dev() != parent.dev() || me.ino() == parent.ino()
-}
-
 #[cfg(test)]
 pub(crate) mod testing {
     //! A store over a temp directory, for the store's unit tests.
     use super::*;
+    use std::path::Path;
 
     pub fn store(dev: &Path) -> Store {
         Store::new(
