@@ -20,6 +20,7 @@ pub mod seen;
 pub mod sidecar;
 pub mod versions;
 pub mod walk;
+pub mod write;
 pub mod xattr;
 
 use std::io;

@@ -81,7 +81,7 @@ fn source(c: &ContainerLoc, name: &ObjPath) -> Result<(Dir, String)> {
 /// symlink) and its disk leaf.
 fn target(store: &Store, c: &ContainerLoc, name: &ObjPath) -> Result<(Dir, String)> {
     let dir = match name.parent() {
-        Some(p) => object::make_parents(store, c, p)?.0,
+        Some(p) => super::write::make_parents(store, c, p)?.0,
         None => c.dir.clone(),
     };
     Ok((dir, name.disk_leaf().into_owned()))
