@@ -858,3 +858,48 @@ fn files_sofgate_may_not_read_are_403_and_never_break_listings_or_counts() {
     assert_eq!(s.get("c/mine").body, b"sofgate's own");
     assert!(s.is_alive());
 }
+
+#[test]
+fn the_expiry_queue_never_leads_outside() {
+    let f = Fixture::with(Builder::new().storage("expirer_interval_secs = 1"));
+    let s = &f.s;
+    let due = now() - 10;
+    let queue = s.device().join(format!(".sofgate/expiring/{due}"));
+    std::fs::create_dir_all(&queue).unwrap();
+    // Entries naming things outside their container.
+    let entry = |a: &str, c: &str, o: &str| {
+        serde_json::json!({"account": a, "container": c, "object": o, "delete_at": due}).to_string()
+    };
+    // From <tmp>/<root>/gold/AUTH_test/c up to <tmp>: a file there without
+    // metadata would get some derived and stored if it were looked at.
+    let out_name = f.out.path().file_name().unwrap().to_str().unwrap();
+    let up = format!("../../../../{out_name}/passwd");
+    assert!(f.c().join(&up).is_file(), "{up}");
+    std::fs::write(queue.join("e0"), entry("AUTH_test", "c", &up)).unwrap();
+    std::fs::write(
+        queue.join("e1"),
+        entry("AUTH_test", "c", "../../AUTH_test2/private/secret"),
+    )
+    .unwrap();
+    std::fs::write(
+        queue.join("e2"),
+        entry("AUTH_test/../AUTH_test2", "private", "secret"),
+    )
+    .unwrap();
+    std::fs::write(
+        queue.join("e3"),
+        entry("AUTH_test2", "private/../private", "secret"),
+    )
+    .unwrap();
+    let before = f.outside();
+    assert!(
+        wait_until(Duration::from_secs(10), || !queue.join("e1").exists()),
+        "the sweep did not run"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(f.outside(), before);
+    assert_eq!(
+        std::fs::read(f.test2().join("private/secret")).unwrap(),
+        PRIVATE
+    );
+}
