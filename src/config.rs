@@ -123,6 +123,13 @@ pub struct StorageConfig {
     /// as their own on the mount.
     #[serde(rename = "owner")]
     pub owners: Vec<OwnerConfig>,
+    /// What a POSIX symlink made on the mount is: `ignore` (no object) or
+    /// `within_container` (served read only when it stays in its container).
+    pub posix_symlinks: crate::store::Symlinks,
+    /// Look names up with `openat2(2)` where the kernel has it; `false`
+    /// forces the component-by-component walk (for tests, or a kernel whose
+    /// `openat2` misbehaves).
+    pub openat2: bool,
 }
 
 /// The POSIX owner of one account's files and directories.
@@ -149,6 +156,8 @@ impl Default for StorageConfig {
             expirer_interval_secs: 300,
             allow_open_expired: false,
             owners: Vec::new(),
+            posix_symlinks: Default::default(),
+            openat2: true,
         }
     }
 }

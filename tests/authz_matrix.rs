@@ -856,7 +856,6 @@ fn dot_dot_probes() -> Vec<Probe> {
 /// and contained opens are fixed by the containment branch; until that is
 /// merged this test is red here (the rest of the matrix is green).
 #[test]
-#[ignore = "red until the containment branch (issue 10/11 item 1) is merged"]
 fn dot_dot_never_reaches_another_account() {
     let w = world();
     let s = &w.s;

@@ -174,7 +174,7 @@ async fn get(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
             m.get("X-Container-Read").map(String::as_str),
         )?;
         let mut usage: Usage = app.store.usage.get(&loc)?;
-        usage.bytes += super::versioning::version_bytes(&loc);
+        usage.bytes += super::versioning::version_bytes(app, &loc);
         let mut b = Response::builder()
             .header("X-Container-Object-Count", usage.objects)
             .header("X-Container-Bytes-Used", usage.bytes)

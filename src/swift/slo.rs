@@ -37,7 +37,7 @@ use crate::http::body::{self, Body};
 use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::store::meta::{keys, Meta};
 use crate::store::object::{self as sobj, ObjectInfo, OpenObject, Writer};
-use crate::store::{name, ContainerLoc};
+use crate::store::{name, ContainerLoc, ObjPath};
 
 /// Marks a manifest in the object's metadata (and on responses).
 pub const SLO_KEY: &str = "X-Static-Large-Object";
@@ -308,8 +308,9 @@ impl<'a> Locs<'a> {
     fn open(&mut self, path: &str) -> Result<OpenObject, StatusCode> {
         let (c, o) = split_seg(path).ok_or(StatusCode::BAD_REQUEST)?;
         let loc = self.get(c)?;
-        name::check_object(o, &self.app.store.opts.limits).map_err(|_| StatusCode::BAD_REQUEST)?;
-        let obj = sobj::open(&self.app.store, &loc, o).map_err(|e| ApiError::from(e).status())?;
+        let o =
+            ObjPath::new(o, &self.app.store.opts.limits).map_err(|_| StatusCode::BAD_REQUEST)?;
+        let obj = sobj::open(&self.app.store, &loc, &o).map_err(|e| ApiError::from(e).status())?;
         if expired(&obj.info) && !super::expirer::open_expired(self.app, self.ctx) {
             return Err(StatusCode::NOT_FOUND);
         }
@@ -461,7 +462,7 @@ pub fn get(
     info: &ObjectInfo,
     file: Option<&File>,
     loc: &ContainerLoc,
-    object: &str,
+    object: &ObjPath,
     head: bool,
 ) -> ApiResult<Option<Response<Body>>> {
     if !is_slo(info) {
@@ -1141,7 +1142,7 @@ fn store_manifest(
     app: &App,
     ctx: &Ctx,
     dst: impl FnOnce() -> ApiResult<ContainerLoc>,
-    object: &str,
+    object: &ObjPath,
     input: &[Input],
     mut meta: Meta,
     client_etag: Option<&str>,
@@ -1272,7 +1273,7 @@ pub async fn put(
     app: Arc<App>,
     ctx: Ctx,
     container: String,
-    object: String,
+    object: ObjPath,
     body: Incoming,
 ) -> ApiResult<Response<Body>> {
     if ctx.headers.contains_key("x-copy-from") {
@@ -1379,7 +1380,7 @@ pub fn copy_manifest(
     ctx: &Ctx,
     src: &OpenObject,
     dst: &ContainerLoc,
-    object: &str,
+    object: &ObjPath,
     meta: Meta,
 ) -> ApiResult<ObjectInfo> {
     let stored = parse_stored(&read_all(&src.file)?)?;
@@ -1493,7 +1494,7 @@ pub async fn delete(
     app: Arc<App>,
     ctx: Ctx,
     container: String,
-    object: String,
+    object: ObjPath,
     version: Option<String>,
 ) -> ApiResult<Response<Body>> {
     let fmt = out_format(&ctx);
@@ -1583,7 +1584,9 @@ pub async fn delete(
                     .ok_or(StatusCode::BAD_REQUEST)
                     .and_then(|(c, o)| {
                         let loc = writer.get(c)?;
-                        sobj::delete(&loc, o).map_err(|e| ApiError::from(e).status())?;
+                        let o = ObjPath::new(o, &app.store.opts.limits)
+                            .map_err(|_| StatusCode::BAD_REQUEST)?;
+                        sobj::delete(&loc, &o).map_err(|e| ApiError::from(e).status())?;
                         app.store.usage.invalidate(&loc);
                         Ok(())
                     })
