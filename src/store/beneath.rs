@@ -388,6 +388,50 @@ impl Dir {
         })
     }
 
+    /// Makes the kernel look the last name of `rel` up afresh after a
+    /// network filesystem answered ESTALE (another node replaced or removed
+    /// the file this client still had cached under that name).
+    ///
+    /// `O_PATH` lookups never ask the server, so they keep finding the stale
+    /// entry; a path-based call that does ask it fails with ESTALE, and the
+    /// kernel then walks that path again revalidating every entry. An xattr
+    /// query of the name (relative to its parent, which is looked up beneath
+    /// this directory as ever; the name itself is not followed) is such a
+    /// call, with no effect of its own.
+    pub fn revalidate(&self, rel: &str) {
+        let (parent, leaf) = match rel.rsplit_once('/') {
+            Some((p, l)) => (Some(p), l),
+            None => (None, rel),
+        };
+        let Ok(leaf) = one_name(leaf) else { return };
+        let held;
+        let dir = match parent {
+            Some(p) => match self.open_dir(p) {
+                Ok(d) => {
+                    held = d;
+                    &held
+                }
+                Err(_) => return,
+            },
+            None => self,
+        };
+        let Some(base) = proc_path(dir.fd()) else {
+            return;
+        };
+        let mut path = base.into_bytes();
+        path.push(b'/');
+        path.extend_from_slice(leaf.as_bytes());
+        let (Ok(path), Ok(attr)) = (CString::new(path), CString::new("user.sofgate.revalidate"))
+        else {
+            return;
+        };
+        // SAFETY: both strings are NUL-terminated; a size query (null
+        // buffer, length 0) writes nothing.
+        unsafe {
+            libc::lgetxattr(path.as_ptr(), attr.as_ptr(), std::ptr::null_mut(), 0);
+        }
+    }
+
     /// This directory as a node (for its xattrs and stat).
     pub fn stat(&self) -> io::Result<Stat> {
         fstat(self.fd())

@@ -341,14 +341,15 @@ fn open_found(store: &Store, found: Found, place: Place<'_>, name: &str) -> Resu
 }
 
 /// Runs `f` again when a network filesystem answers ESTALE (another node's
-/// rename left this client a stale handle): the name is looked up afresh,
-/// a few times.
-fn retry_stale<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
+/// rename left this client a stale handle): the name `rel` of `c` is
+/// revalidated and looked up afresh, a few times.
+fn retry_stale<T>(c: &ContainerLoc, rel: &str, mut f: impl FnMut() -> Result<T>) -> Result<T> {
     let mut tries = 0;
     loop {
         match f() {
             Err(Error::Io(e)) if e.raw_os_error() == Some(libc::ESTALE) && tries < 3 => {
                 tries += 1;
+                c.dir.revalidate(rel);
             }
             other => return other,
         }
@@ -358,8 +359,9 @@ fn retry_stale<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
 /// Opens an object for reading. Directories are objects only when marked.
 pub fn open(store: &Store, c: &ContainerLoc, name: &ObjPath) -> Result<OpenObject> {
     let loc = Loc::of(name);
-    retry_stale(|| {
-        let found = find(c, &loc.rel())?;
+    let rel = loc.rel();
+    retry_stale(c, &rel, || {
+        let found = find(c, &rel)?;
         open_found(store, found, loc.place(c), name)
     })
 }
@@ -451,8 +453,9 @@ fn info_of(store: &Store, found: Found, place: Place<'_>, name: &str) -> Result<
 /// fresh (lookup, fstat, getxattr); otherwise it is opened and checked.
 pub fn head(store: &Store, c: &ContainerLoc, name: &ObjPath) -> Result<ObjectInfo> {
     let loc = Loc::of(name);
-    retry_stale(|| {
-        let found = find(c, &loc.rel())?;
+    let rel = loc.rel();
+    retry_stale(c, &rel, || {
+        let found = find(c, &rel)?;
         info_of(store, found, loc.place(c), name)
     })
 }
