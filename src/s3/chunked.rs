@@ -19,18 +19,17 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, Bytes};
-use http::{HeaderMap, HeaderName, HeaderValue};
 use http_body::{Body, Frame};
 use sha2::{Digest, Sha256};
 
 use super::error::{hex_bytes, S3Error};
 use super::sigv4::ChunkChain;
+use super::trailers::Trailers;
 
 /// Chunks before the last must hold at least this many bytes.
 pub const MIN_CHUNK: u64 = 8192;
 /// Longest chunk header or trailer line.
 pub const MAX_LINE: usize = 4096;
-const TRAILER_SIGNATURE: &str = "x-amz-trailer-signature";
 
 /// Why an aws-chunked body was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +63,14 @@ impl std::fmt::Display for ChunkError {
 }
 
 impl std::error::Error for ChunkError {}
+
+/// A signature that does not hold, with what it should have signed.
+pub(super) fn mismatch(string_to_sign: String, provided: &str) -> ChunkError {
+    ChunkError::Signature {
+        string_to_sign,
+        provided: provided.to_string(),
+    }
+}
 
 impl ChunkError {
     /// The S3 error response (`access_key` for a signature mismatch).
@@ -116,8 +123,7 @@ pub struct AwsChunked<B> {
     last_size: Option<u64>,
     decoded_len: u64,
     seen: u64,
-    expected_trailers: Vec<String>,
-    trailers: HeaderMap,
+    trailers: Trailers,
 }
 
 impl<B> AwsChunked<B> {
@@ -132,10 +138,6 @@ impl<B> AwsChunked<B> {
         trailers: Vec<String>,
         signed_trailer: bool,
     ) -> Self {
-        let mut expected_trailers = trailers;
-        if signed_trailer {
-            expected_trailers.push(TRAILER_SIGNATURE.to_string());
-        }
         AwsChunked {
             inner,
             inner_done: false,
@@ -149,8 +151,7 @@ impl<B> AwsChunked<B> {
             last_size: None,
             decoded_len,
             seen: 0,
-            expected_trailers,
-            trailers: HeaderMap::new(),
+            trailers: Trailers::new(trailers, signed_trailer),
         }
     }
 }
@@ -187,6 +188,14 @@ where
         self.line.extend_from_slice(&self.pending[..upto]);
         self.pending.advance(upto);
         Ok(n.is_some())
+    }
+
+    /// Moves bytes into `line` until it holds two (a CRLF being read);
+    /// true once it does.
+    fn take_two(&mut self) -> bool {
+        let k = (2 - self.line.len()).min(self.pending.len());
+        self.line.extend_from_slice(&self.pending.split_to(k));
+        self.line.len() == 2
     }
 
     /// One step of the decoder: a data piece to send, or `None` to go on.
@@ -226,9 +235,7 @@ where
                 if !more {
                     return Poll::Ready(Err(ChunkError::Incomplete));
                 }
-                let k = (2 - self.line.len()).min(self.pending.len());
-                self.line.extend_from_slice(&self.pending.split_to(k));
-                if self.line.len() == 2 {
+                if self.take_two() {
                     if self.line != b"\r\n" {
                         return Poll::Ready(Err(ChunkError::Incomplete));
                     }
@@ -272,10 +279,7 @@ where
                 return Err(ChunkError::Incomplete);
             }
             if name.trim() != "chunk-signature" {
-                return Err(ChunkError::Signature {
-                    string_to_sign: String::new(),
-                    provided: String::new(),
-                });
+                return Err(mismatch(String::new(), ""));
             }
             let sig = sig.trim();
             if sig.is_empty() || sig.contains(';') {
@@ -295,10 +299,7 @@ where
         if let Some(chain) = &mut self.chain {
             let sts = chain.chunk_string(&sha);
             if !chain.advance(&sts, &self.signature) {
-                return Err(ChunkError::Signature {
-                    string_to_sign: sts,
-                    provided: self.signature.clone(),
-                });
+                return Err(mismatch(sts, &self.signature));
             }
         }
         self.state = if self.last_size == Some(0) {
@@ -311,10 +312,8 @@ where
 
     /// Reads the trailers (or the final CRLF), then checks the length.
     fn trailers_step(&mut self, more: bool) -> Result<(), ChunkError> {
-        if self.expected_trailers.is_empty() {
-            let k = (2 - self.line.len()).min(self.pending.len());
-            self.line.extend_from_slice(&self.pending.split_to(k));
-            if more && self.line.len() < 2 {
+        if self.trailers.none_expected() {
+            if !self.take_two() && more {
                 return Ok(());
             }
             if !self.line.is_empty() && self.line != b"\r\n" {
@@ -337,60 +336,11 @@ where
         if line.is_empty() {
             return self.check_trailers();
         }
-        let text = std::str::from_utf8(line).map_err(|_| ChunkError::MalformedTrailer)?;
-        let (k, v) = text.split_once(':').unwrap_or((text, ""));
-        let k = k.trim().to_ascii_lowercase();
-        if !self.expected_trailers.contains(&k) {
-            return Err(ChunkError::MalformedTrailer);
-        }
-        let name =
-            HeaderName::from_bytes(k.as_bytes()).map_err(|_| ChunkError::MalformedTrailer)?;
-        let value = HeaderValue::from_str(v.trim()).map_err(|_| ChunkError::MalformedTrailer)?;
-        self.trailers.insert(name, value);
-        Ok(())
+        self.trailers.add_line(line)
     }
 
     fn check_trailers(&mut self) -> Result<(), ChunkError> {
-        let signed = self
-            .expected_trailers
-            .iter()
-            .any(|t| t == TRAILER_SIGNATURE);
-        if signed && !self.trailers.contains_key(TRAILER_SIGNATURE) {
-            return Err(ChunkError::Incomplete);
-        }
-        if self.trailers.len() != self.expected_trailers.len() {
-            return Err(ChunkError::MalformedTrailer);
-        }
-        if let (true, Some(chain)) = (signed, &mut self.chain) {
-            let mut lines: Vec<String> = self
-                .trailers
-                .iter()
-                .filter(|(k, _)| k.as_str() != TRAILER_SIGNATURE)
-                .map(|(k, v)| format!("{}:{}\n", k, String::from_utf8_lossy(v.as_bytes())))
-                .collect();
-            lines.sort();
-            let canonical = if lines.is_empty() {
-                "\n".to_string()
-            } else {
-                lines.concat()
-            };
-            let provided = self
-                .trailers
-                .get(TRAILER_SIGNATURE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            let sts = chain.trailer_string(canonical.as_bytes());
-            if !chain.advance(&sts, provided) {
-                return Err(ChunkError::Signature {
-                    string_to_sign: sts,
-                    provided: provided.to_string(),
-                });
-            }
-            self.trailers.remove(TRAILER_SIGNATURE);
-            if self.trailers.is_empty() {
-                return Err(ChunkError::Incomplete);
-            }
-        }
+        self.trailers.check(self.chain.as_mut())?;
         self.finish()
     }
 
@@ -423,11 +373,7 @@ where
                 State::Over => return Poll::Ready(None),
                 State::Done => {
                     self.state = State::Over;
-                    if self.trailers.is_empty() {
-                        return Poll::Ready(None);
-                    }
-                    let t = std::mem::take(&mut self.trailers);
-                    return Poll::Ready(Some(Ok(Frame::trailers(t))));
+                    return Poll::Ready(self.trailers.take().map(|t| Ok(Frame::trailers(t))));
                 }
                 _ => {}
             }

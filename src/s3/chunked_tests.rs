@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::s3::sigv4::{signing_key, ChunkChain};
+use http::HeaderMap;
 use http_body_util::{BodyExt, StreamBody};
 
 const SEED: &str = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9";

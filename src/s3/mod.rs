@@ -28,10 +28,12 @@ pub mod chunked;
 pub mod error;
 pub mod integrity;
 pub mod router;
+pub mod signing;
 pub mod sigv2;
 pub mod sigv4;
 pub mod target;
 pub mod time;
+pub mod trailers;
 pub mod xml;
 
 use std::collections::HashMap;

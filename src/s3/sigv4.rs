@@ -9,22 +9,17 @@
 //! headers' values trimmed with inner whitespace folded, and the value of
 //! `x-amz-content-sha256` (or `UNSIGNED-PAYLOAD`) as the payload line.
 
-use hmac::{Hmac, Mac};
 use http::HeaderMap;
-use sha2::{Digest, Sha256};
 
 use super::auth::ReqView;
 use super::error::{hex_bytes, S3Error, NO_DATE};
+pub use super::signing::{same, sha256_hex, sign, signing_key, ChunkChain, EMPTY_SHA256};
 use super::time;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// Longest life of a presigned URL: a week.
 pub const MAX_EXPIRES: i64 = 604_800;
 /// Largest difference between a request's date and ours (15 min).
 pub const MAX_SKEW: i64 = 900;
-/// SHA-256 of nothing.
-pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// Headers whose presence must be signed (Swift's list).
 const MUST_SIGN: [&str; 4] = ["x-amz-copy", "x-amz-acl", "x-amz-grant", "x-amz-meta"];
@@ -41,40 +36,6 @@ pub struct Claim {
     pub scope: String,
     pub canonical_request: Vec<u8>,
     pub string_to_sign: Vec<u8>,
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut m = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
-    m.update(data);
-    m.finalize().into_bytes().into()
-}
-
-/// `hex(sha256(data))`.
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
-}
-
-/// The signing key of `secret` for a scope (`date/region/service/aws4_request`).
-pub fn signing_key(secret: &str, scope: &str) -> [u8; 32] {
-    let mut key = [b"AWS4", secret.as_bytes()].concat();
-    for piece in scope.split('/') {
-        key = hmac(&key, piece.as_bytes()).to_vec();
-    }
-    key.try_into().unwrap_or([0; 32])
-}
-
-/// `hex(hmac(key, sts))`.
-pub fn sign(key: &[u8; 32], string_to_sign: &[u8]) -> String {
-    hex::encode(hmac(key, string_to_sign))
-}
-
-/// Equal strings, in time that does not depend on where they differ.
-pub fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 /// AWS's URI encoding: all but `A-Za-z0-9-_.~` (and `/` when `path`).
@@ -386,59 +347,6 @@ impl Claim {
     /// The chain that checks an aws-chunked body's chunk signatures.
     pub fn chain(&self, key: [u8; 32]) -> ChunkChain {
         ChunkChain::new(key, &self.amz_date, &self.scope, &self.signature)
-    }
-}
-
-/// The signature chain of an aws-chunked body: each chunk's signature
-/// signs its SHA-256 and the signature before it (the seed is the
-/// request's own signature).
-#[derive(Debug, Clone)]
-pub struct ChunkChain {
-    key: [u8; 32],
-    amz_date: String,
-    scope: String,
-    previous: String,
-}
-
-impl ChunkChain {
-    /// A chain seeded with a request's signature.
-    pub fn new(key: [u8; 32], amz_date: &str, scope: &str, seed: &str) -> ChunkChain {
-        ChunkChain {
-            key,
-            amz_date: amz_date.to_string(),
-            scope: scope.to_string(),
-            previous: seed.to_string(),
-        }
-    }
-
-    /// The string to sign of the next chunk, whose data hashes to `sha256`.
-    pub fn chunk_string(&self, sha256_hex: &str) -> String {
-        format!(
-            "AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n{}\n{EMPTY_SHA256}\n{sha256_hex}",
-            self.amz_date, self.scope, self.previous
-        )
-    }
-
-    /// The string to sign of the trailer chunk (canonical trailers are
-    /// `name:value\n` lines, sorted; `\n` when there are none).
-    pub fn trailer_string(&self, canonical_trailers: &[u8]) -> String {
-        format!(
-            "AWS4-HMAC-SHA256-TRAILER\n{}\n{}\n{}\n{}",
-            self.amz_date,
-            self.scope,
-            self.previous,
-            sha256_hex(canonical_trailers)
-        )
-    }
-
-    /// Checks `provided` against the signature of `string_to_sign` and,
-    /// when it holds, makes it the previous signature of the chain.
-    pub fn advance(&mut self, string_to_sign: &str, provided: &str) -> bool {
-        let ok = same(&sign(&self.key, string_to_sign.as_bytes()), provided);
-        if ok {
-            self.previous = provided.to_string();
-        }
-        ok
     }
 }
 
