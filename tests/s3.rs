@@ -57,8 +57,12 @@ impl Client<'_> {
 
     /// SigV4, Authorization header, signed at `t`.
     fn v4(&self, method: &str, path: &str, t: i64) -> Resp {
+        self.v4_to(&self.host(), method, path, t)
+    }
+
+    /// SigV4 with `Host: host`.
+    fn v4_to(&self, host: &str, method: &str, path: &str, t: i64) -> Resp {
         let amz = time::format_amz(t);
-        let host = self.host();
         let canonical = format!(
             "{method}\n{path}\n\nhost:{host}\nx-amz-content-sha256:{EMPTY}\nx-amz-date:{amz}\n\n\
              host;x-amz-content-sha256;x-amz-date\n{EMPTY}"
@@ -72,7 +76,7 @@ impl Client<'_> {
         );
         self.server
             .anon(method, path)
-            .header("Host", &host)
+            .header("Host", host)
             .header("x-amz-content-sha256", EMPTY)
             .header("x-amz-date", &amz)
             .header("Authorization", &auth)
@@ -106,12 +110,19 @@ impl Client<'_> {
 
     /// SigV2, Authorization header, with `Date` at `t`.
     fn v2(&self, method: &str, path: &str, t: i64) -> Resp {
+        self.v2_to(&self.host(), "", method, path, t)
+    }
+
+    /// SigV2 with `Host: host`, whose bucket `host_bucket` heads the
+    /// signed resource (`/<bucket>/<path>`).
+    fn v2_to(&self, host: &str, host_bucket: &str, method: &str, path: &str, t: i64) -> Resp {
         let date = httpdate::fmt_http_date(
             std::time::UNIX_EPOCH + std::time::Duration::from_secs(t as u64),
         );
-        let sig = self.v2_signature(&format!("{method}\n\n\n{date}\n{path}"));
+        let sig = self.v2_signature(&format!("{method}\n\n\n{date}\n{host_bucket}{path}"));
         self.server
             .anon(method, path)
+            .header("Host", host)
             .header("Date", &date)
             .header("Authorization", &format!("AWS {}:{sig}", self.access))
             .send()
@@ -309,4 +320,32 @@ fn the_s3_door_can_be_closed() {
     assert_ne!(r.status, 200, "{r:?}");
     assert!(r.header("x-amz-request-id").is_none(), "{r:?}");
     assert!(s.anon("GET", "/info").send().json().get("s3api").is_none());
+}
+
+#[test]
+fn virtual_hosted_style_names_the_bucket_in_the_host() {
+    let s = Builder::new()
+        .toml("[s3]\ndomain = [\"s3.example.com\"]")
+        .start();
+    let me = client(&s, "test:tester", "testing");
+    let now = time::now();
+    // The bucket comes from the host: a listing of it, not of the account.
+    let r = me.v4_to("photos.s3.example.com:8080", "GET", "/", now);
+    assert_s3_error(&r, 501, "NotImplemented");
+    assert_eq!(
+        elem(&r, "Message").as_deref(),
+        Some("ListObjects is not implemented yet.")
+    );
+    assert_s3_error(
+        &me.v4_to("Bad_Name.s3.example.com", "GET", "/", now),
+        400,
+        "InvalidBucketName",
+    );
+    // SigV2 signs /<bucket> and then the path.
+    let r = me.v2_to("photos.s3.example.com", "/photos", "GET", "/", now);
+    assert_s3_error(&r, 501, "NotImplemented");
+    let r = me.v2_to("photos.s3.example.com", "", "GET", "/", now);
+    assert_s3_error(&r, 403, "SignatureDoesNotMatch");
+    // The domain itself, and other hosts, are path style.
+    assert_eq!(me.v4_to("s3.example.com", "GET", "/", now).status, 200);
 }
