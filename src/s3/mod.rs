@@ -45,6 +45,7 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::http::body::{self, Body};
+use crate::http::error::Finish;
 use crate::store::container as scont;
 use crate::store::meta::{self, keys};
 use crate::swift::{blocking, App, Ctx};
@@ -252,9 +253,9 @@ async fn list_buckets(app: Arc<App>, req: S3Request) -> Result<Response<Body>, S
             .close();
     }
     let text = w.finish();
-    Ok(Response::builder()
+    Response::builder()
         .header("Content-Type", "application/xml")
         .header("Content-Length", text.len())
-        .body(body::full(text))
-        .unwrap_or_else(|_| Response::new(body::empty())))
+        .finish(body::full(text))
+        .map_err(|e| S3Error::from_api(e, None, None))
 }
