@@ -34,6 +34,7 @@ pub mod sigv4;
 pub mod target;
 pub mod time;
 pub mod trailers;
+pub mod upload;
 pub mod xml;
 
 use std::collections::HashMap;
