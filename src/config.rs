@@ -31,6 +31,32 @@ pub struct Config {
     pub domain_remap: DomainRemapConfig,
     #[serde(default)]
     pub etag_quoter: EtagQuoterConfig,
+    #[serde(default)]
+    pub s3: S3Config,
+}
+
+/// The S3 door (src/s3): requests that carry AWS authentication.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    /// Answer requests signed with AWS SigV4 or SigV2 on the same port
+    /// (else they go to the Swift API, which refuses them: 401).
+    pub enabled: bool,
+    /// The region clients sign for (`us-east-1`, as Swift's s3api `location`).
+    pub region: String,
+    /// Domains under which `<bucket>.<domain>` names a bucket (virtual-hosted
+    /// style); empty: path style only.
+    pub domain: Vec<String>,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            enabled: true,
+            region: "us-east-1".into(),
+            domain: Vec::new(),
+        }
+    }
 }
 
 /// Quoted ETags on object responses (Swift's etag_quoter).
@@ -303,6 +329,7 @@ impl Config {
             cors: CorsConfig::default(),
             domain_remap: DomainRemapConfig::default(),
             etag_quoter: EtagQuoterConfig::default(),
+            s3: S3Config::default(),
         }
     }
 

@@ -146,6 +146,10 @@ impl App {
 
     /// Handles one request; never fails (errors become Swift responses).
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        // The S3 door: requests carrying AWS authentication (src/s3).
+        if crate::s3::is_s3(&self.cfg, &req) {
+            return crate::s3::handle(self, req).await;
+        }
         let head = req.method() == Method::HEAD;
         let trans_id = format!("tx{:021x}", rand::random::<u128>() >> 44);
         let keep_alive = req
