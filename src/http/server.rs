@@ -3,6 +3,7 @@
 //! time, and stopped gracefully.
 
 use std::convert::Infallible;
+use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -29,8 +30,7 @@ const RESERVED_FDS: u64 = 64;
 /// Descriptors one connection may hold: its socket, an object file and a
 /// directory (a PUT's temp file and the anchor of its directory).
 const FDS_PER_CONNECTION: u64 = 3;
-/// Refusals (503 and close) under way at once; past that an extra
-/// connection is closed without an answer.
+/// Refused connections kept open a moment to read what their client sends.
 const MAX_REFUSING: usize = 32;
 const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
 Content-Type: text/plain; charset=UTF-8\r\nContent-Length: 33\r\nRetry-After: 1\r\n\
@@ -220,30 +220,31 @@ fn builder(d: &Deadlines) -> http1::Builder {
     b
 }
 
-/// Answers a connection past `max_connections` with a 503 and closes it,
-/// reading what the client sent first so the close is not a reset that
-/// could discard the answer. Bounded in time and in how many at once.
-fn refuse(mut stream: TcpStream, refusing: &Arc<Semaphore>) {
+/// Answers a connection past `max_connections` with a 503 and closes it.
+/// The answer goes out at once (a fresh socket's send buffer is empty), so
+/// refusing costs the accept loop a few calls and no wait. What the client
+/// sent is read before the close, which would otherwise be a reset that
+/// can discard the answer: what is there now, and, while fewer than
+/// [`MAX_REFUSING`] refusals linger, what comes within a moment.
+fn refuse(stream: TcpStream, refusing: &Arc<Semaphore>) {
+    let Ok(s) = stream.into_std() else {
+        return;
+    };
+    let _ = (&s).write(REFUSAL);
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut sink = [0u8; 4096];
+    // Non-blocking: stops at the first read that would wait.
+    while matches!((&s).read(&mut sink), Ok(n) if n > 0) {}
     let Ok(permit) = refusing.clone().try_acquire_owned() else {
+        return;
+    };
+    let Ok(mut s) = TcpStream::from_std(s) else {
         return;
     };
     tokio::spawn(async move {
         let _permit = permit;
-        let answer = async {
-            stream.write_all(REFUSAL).await?;
-            stream.shutdown().await?;
-            let mut sink = [0u8; 4096];
-            let mut left: usize = 64 * 1024;
-            while left > 0 {
-                let n = stream.read(&mut sink).await?;
-                if n == 0 {
-                    break;
-                }
-                left = left.saturating_sub(n);
-            }
-            Ok::<_, std::io::Error>(())
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(2), answer).await;
+        let linger = async { while s.read(&mut sink).await.is_ok_and(|n| n > 0) {} };
+        let _ = tokio::time::timeout(Duration::from_millis(500), linger).await;
     });
 }
 
