@@ -63,7 +63,7 @@ impl Default for ServerConfig {
             keepalive_timeout_secs: 120,
             max_connections: 4096,
             shutdown_grace_secs: 30,
-            max_blocking_threads: 64,
+            max_blocking_threads: 256,
         }
     }
 }

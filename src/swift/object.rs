@@ -23,9 +23,9 @@ use crate::store::{container as scont, ContainerLoc};
 
 /// Bodies up to this size are read in the request's own blocking call.
 const INLINE_READ: u64 = 64 * 1024;
-/// Request body gathered into one blocking write: large enough that the hop
-/// to the blocking pool costs nothing next to the write, small enough that
-/// one upload holds little.
+/// The most request body one upload gathers while its previous write runs
+/// (then the socket waits): the next write takes it all in one blocking
+/// call, so a slow disk gets large writes and one upload holds little.
 const WRITE_BATCH: usize = 1 << 20;
 /// Bytes of request body held between the socket and the writers, all PUTs
 /// together: with many fast uploads and a slower disk, this (not the count
@@ -510,14 +510,13 @@ impl Disk {
         Ok(())
     }
 
-    /// Starts writing `batch` once the batch before it is written.
-    async fn write(&mut self, batch: Batch) -> ApiResult<()> {
+    /// Starts writing `batch` (the disk must be free: see [`Disk::settle`]).
+    fn start(&mut self, batch: Batch) -> ApiResult<()> {
         if batch.data.is_empty() {
             return Ok(());
         }
-        self.settle().await?;
         let Some(mut w) = self.writer.take() else {
-            return Err(ApiError::Internal("upload writer lost".into()));
+            return Err(ApiError::Internal("upload writer busy or lost".into()));
         };
         self.busy = Some(tokio::task::spawn_blocking(move || {
             for b in batch.data {
@@ -547,13 +546,12 @@ impl Drop for Disk {
 }
 
 /// Streams the request body into `w` and hands it back with everything
-/// written. Frames are gathered into batches of up to [`WRITE_BATCH`], each
-/// written in a short blocking call while the next one arrives; a batch goes
-/// as soon as the client has nothing more at hand, so no thread ever waits on
-/// the client and a stalled upload holds none of the shared budget. A body
+/// written. Whenever the disk is free, what has arrived goes to it in one
+/// short blocking call, and frames gather meanwhile (up to [`WRITE_BATCH`]):
+/// writes are as large as the disk's pace allows, no thread ever waits on
+/// the client, and a stalled upload holds none of the shared budget. A body
 /// that pauses for `client_timeout` fails in the socket (`http::idle`): 408.
 async fn receive_body(mut body: Incoming, w: Writer, max: u64) -> ApiResult<Writer> {
-    use futures_util::FutureExt;
     let mut disk = Disk {
         writer: Some(w),
         busy: None,
@@ -561,17 +559,19 @@ async fn receive_body(mut body: Incoming, w: Writer, max: u64) -> ApiResult<Writ
     let mut batch = Batch::default();
     let mut received = 0u64;
     loop {
-        let frame = match body.frame().now_or_never() {
-            Some(f) => f,
-            None => {
-                disk.write(std::mem::take(&mut batch)).await?;
-                tokio::select! {
-                    f = body.frame() => f,
-                    r = disk.settle(), if disk.busy.is_some() => {
-                        r?;
-                        continue;
-                    }
-                }
+        if disk.busy.is_none() {
+            disk.start(std::mem::take(&mut batch))?;
+        }
+        if batch.len >= WRITE_BATCH {
+            // Enough gathered: the socket waits until the disk is free.
+            disk.settle().await?;
+            continue;
+        }
+        let frame = tokio::select! {
+            f = body.frame() => f,
+            r = disk.settle(), if disk.busy.is_some() => {
+                r?;
+                continue;
             }
         };
         let data = match frame {
@@ -590,9 +590,10 @@ async fn receive_body(mut body: Incoming, w: Writer, max: u64) -> ApiResult<Writ
         let share = match PUT_BUFFERED.try_acquire_many(n) {
             Ok(s) => s,
             Err(_) => {
-                // The budget is spent: this upload's own batch goes first,
-                // then the next data waits in the socket.
-                disk.write(std::mem::take(&mut batch)).await?;
+                // The budget is spent: this upload's own share goes to the
+                // disk (to be given back) before it waits for more.
+                disk.settle().await?;
+                disk.start(std::mem::take(&mut batch))?;
                 PUT_BUFFERED
                     .acquire_many(n)
                     .await
@@ -600,11 +601,9 @@ async fn receive_body(mut body: Incoming, w: Writer, max: u64) -> ApiResult<Writ
             }
         };
         batch.push(data, share);
-        if batch.len >= WRITE_BATCH {
-            disk.write(std::mem::take(&mut batch)).await?;
-        }
     }
-    disk.write(batch).await?;
+    disk.settle().await?;
+    disk.start(batch)?;
     disk.settle().await?;
     disk.writer
         .take()
