@@ -362,3 +362,74 @@ pub fn read_small(file: &File, parts: &[Part], total: u64) -> io::Result<Bytes> 
     }
     Ok(Bytes::from(out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body_of(file: File, parts: Vec<Part>, total: u64, inline: bool) -> FileBody {
+        FileBody {
+            file: Arc::new(file),
+            parts: parts.into(),
+            current: None,
+            step: None,
+            remaining: total,
+            pool: Pool::default(),
+            inline,
+        }
+    }
+
+    #[tokio::test]
+    async fn parts_stream_in_order_from_the_cache_and_from_blocking_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let a: Vec<u8> = (0..3 * CHUNK + 123).map(|i| (i % 253) as u8).collect();
+        let b: Vec<u8> = (0..100u8).collect();
+        std::fs::write(dir.path().join("a"), &a).unwrap();
+        std::fs::write(dir.path().join("b"), &b).unwrap();
+        let mut want = b"head".to_vec();
+        want.extend_from_slice(&a[5..5 + 2 * CHUNK + 7]);
+        want.extend_from_slice(&b[3..13]);
+        want.extend_from_slice(b"tail");
+        for inline in [true, false] {
+            let parts = vec![
+                Part::Bytes(Bytes::from_static(b"head")),
+                Part::File {
+                    offset: 5,
+                    len: 2 * CHUNK as u64 + 7,
+                },
+                Part::Path {
+                    path: dir.path().join("b"),
+                    offset: 3,
+                    len: 10,
+                },
+                Part::Bytes(Bytes::from_static(b"tail")),
+            ];
+            let file = File::open(dir.path().join("a")).unwrap();
+            let body = body_of(file, parts, want.len() as u64, inline);
+            let got = body.collect().await.unwrap().to_bytes();
+            assert!(got == want, "inline {inline}: the body differs");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_shorter_than_its_part_ends_the_body_with_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), vec![1u8; 1000]).unwrap();
+        for inline in [true, false] {
+            let file = File::open(dir.path().join("a")).unwrap();
+            let parts = vec![Part::File {
+                offset: 0,
+                len: 5000,
+            }];
+            let r = body_of(file, parts, 5000, inline).collect().await;
+            assert!(r.is_err(), "inline {inline}: a short file passed");
+        }
+        let missing = vec![Part::Path {
+            path: dir.path().join("gone"),
+            offset: 0,
+            len: 10,
+        }];
+        let file = File::open(dir.path().join("a")).unwrap();
+        assert!(body_of(file, missing, 10, true).collect().await.is_err());
+    }
+}
