@@ -148,6 +148,7 @@ fn serve(
             }
         });
         sofgate::swift::expirer::spawn(app.clone());
+        spawn_heap_trim();
         sofgate::http::server::serve(listener, app, shutdown_signal())
             .await
             .map_err(|e| e.to_string())
@@ -182,6 +183,24 @@ async fn shutdown_signal() {
         () = sigterm => {}
     }
     tracing::info!("stopping: no new connections, finishing requests in flight");
+}
+
+/// Hands the heap's free pages back to the kernel every few seconds. A burst
+/// of concurrent listings leaves their peak in glibc's arenas, freed but
+/// resident (RSS stayed near 110 MB after 100 10k-object listings over 8
+/// connections); `malloc_trim` releases it, taking each arena's lock for
+/// about a millisecond per 100 MB.
+fn spawn_heap_trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    tokio::spawn(async {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            // SAFETY: a plain glibc call; it only releases free memory.
+            let _ = tokio::task::spawn_blocking(|| unsafe { libc::malloc_trim(0) }).await;
+        }
+    });
 }
 
 /// Caps glibc's malloc arenas (unless `MALLOC_ARENA_MAX` says otherwise).
