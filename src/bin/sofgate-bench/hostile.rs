@@ -92,12 +92,72 @@ fn opening(p: &Plan, i: usize) -> Vec<u8> {
     }
 }
 
+/// Receive buffer of each hostile socket. A remote client's buffer is on
+/// its own machine; on loopback the default (autotuned up to
+/// `tcp_rmem`'s maximum, 32 MiB here) would park the whole object in this
+/// kernel, 500 times over, and put all TCP sockets under memory pressure.
+const HOSTILE_RCVBUF: libc::c_int = 64 * 1024;
+
+/// Connects with a small receive buffer (set before the handshake, so the
+/// window it advertises follows it).
+fn connect_small(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    use std::os::fd::FromRawFd;
+    let SocketAddr::V4(v4) = addr else {
+        return TcpStream::connect_timeout(&addr, Duration::from_secs(5));
+    };
+    // SAFETY: plain socket calls on a descriptor this function owns until
+    // it is handed to `TcpStream`; the sockaddr is built in full.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let s = TcpStream::from_raw_fd(fd);
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&HOSTILE_RCVBUF as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+        // Linux bounds connect() by the send timeout.
+        let tv = libc::timeval {
+            tv_sec: 5,
+            tv_usec: 0,
+        };
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        );
+        let sa = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: v4.port().to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(*v4.ip()).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let r = libc::connect(
+            fd,
+            (&sa as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        );
+        if r != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(s)
+    }
+}
+
 /// Opens the hostile connections; those that fail to connect are counted.
 fn open_hostile(p: &Plan, addr: SocketAddr) -> (Vec<TcpStream>, u64) {
     let mut held = Vec::with_capacity(p.conns);
     let mut failed = 0;
     for i in 0..p.conns {
-        let s = match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+        let s = match connect_small(addr) {
             Ok(s) => s,
             Err(_) => {
                 failed += 1;
