@@ -33,6 +33,8 @@ pub struct Config {
     pub etag_quoter: EtagQuoterConfig,
     #[serde(default)]
     pub s3: S3Config,
+    #[serde(default)]
+    pub server: ServerConfig,
 }
 
 /// The S3 door (src/s3): requests that carry AWS authentication.
@@ -56,6 +58,60 @@ impl Default for S3Config {
             region: "us-east-1".into(),
             domain: Vec::new(),
         }
+    }
+}
+
+/// Connections: how long a client may take, how many may be open, how a
+/// stop ends them. Swift's defaults where Swift has them (`client_timeout`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Seconds a client has to send a whole request head, from its first byte
+    /// (a new connection that sends nothing is closed after this too).
+    pub header_timeout_secs: u64,
+    /// Seconds a request body may pause (the request gets 408) and a
+    /// response may wait for the client to read (the connection is dropped).
+    pub client_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection is kept open.
+    pub keepalive_timeout_secs: u64,
+    /// Open connections at most; beyond, a new one is answered 503 and
+    /// closed. Lowered at start to what the open-file limit allows.
+    pub max_connections: usize,
+    /// Seconds in-flight requests get to finish on SIGTERM/SIGINT.
+    pub shutdown_grace_secs: u64,
+    /// Threads of the pool that runs filesystem calls.
+    pub max_blocking_threads: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            header_timeout_secs: 60,
+            client_timeout_secs: 60,
+            keepalive_timeout_secs: 120,
+            max_connections: 4096,
+            shutdown_grace_secs: 30,
+            max_blocking_threads: 256,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Timeouts and counts of at least 1 (0 would refuse every client).
+    fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("header_timeout_secs", self.header_timeout_secs),
+            ("client_timeout_secs", self.client_timeout_secs),
+            ("keepalive_timeout_secs", self.keepalive_timeout_secs),
+            ("max_connections", self.max_connections as u64),
+        ];
+        if let Some((k, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("[server] {k} must be at least 1"));
+        }
+        if self.max_blocking_threads < 4 {
+            return Err("[server] max_blocking_threads must be at least 4".into());
+        }
+        Ok(())
     }
 }
 
@@ -330,6 +386,7 @@ impl Config {
             domain_remap: DomainRemapConfig::default(),
             etag_quoter: EtagQuoterConfig::default(),
             s3: S3Config::default(),
+            server: ServerConfig::default(),
         }
     }
 
@@ -363,6 +420,7 @@ impl Config {
         if self.storage.xattr_chunk < 64 {
             return Err("[storage] xattr_chunk must be at least 64".into());
         }
+        self.server.validate()?;
         self.auth.validate()
     }
 }
@@ -618,6 +676,18 @@ mod tests {
             "[[user]]\naccount = \"g\"\nuser = \"g\"\nkey = \"k\"\ngroups = [\".admin\"]"
         )
         .is_err());
+    }
+
+    #[test]
+    fn server_table_has_defaults_and_checks() {
+        let c: Config = toml::from_str("[server]\nclient_timeout_secs = 5").unwrap();
+        assert_eq!(c.server.client_timeout_secs, 5);
+        assert_eq!(c.server.header_timeout_secs, 60);
+        assert_eq!(c.server.shutdown_grace_secs, 30);
+        let mut c = Config::embedded();
+        c.server.keepalive_timeout_secs = 0;
+        assert!(c.validate().unwrap_err().contains("keepalive_timeout_secs"));
+        assert!(toml::from_str::<Config>("[server]\nclient_timeout = 5").is_err());
     }
 
     #[test]

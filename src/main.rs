@@ -50,6 +50,7 @@ enum Cmd {
 }
 
 fn main() {
+    limit_malloc_arenas();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SOFGATE_LOG")
@@ -115,13 +116,16 @@ fn serve(
     }
     let reap_after = std::time::Duration::from_secs(cfg.storage.reap_temp_after_secs);
     let devices: Vec<PathBuf> = cfg.policies.iter().map(|p| p.device.clone()).collect();
+    sofgate::http::body::set_inline_reads(cfg.storage.quick_reads);
+    let blocking_threads = cfg.server.max_blocking_threads;
     let app = Arc::new(App::new(cfg)?);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(blocking_threads)
         .build()
         .map_err(|e| e.to_string())?;
-    rt.block_on(async move {
+    let served = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(app.cfg.listen)
             .await
             .map_err(|e| format!("listen on {}: {e}", app.cfg.listen))?;
@@ -149,17 +153,72 @@ fn serve(
             }
         });
         sofgate::swift::expirer::spawn(app.clone());
+        spawn_heap_trim();
         sofgate::http::server::serve(listener, app, shutdown_signal())
             .await
             .map_err(|e| e.to_string())
-    })
+    });
+    // Requests dropped at the end of the grace may still be removing their
+    // temp files in blocking tasks: those finish before the process exits
+    // (bounded, in case a filesystem call hangs).
+    rt.shutdown_timeout(std::time::Duration::from_secs(10));
+    served
 }
 
+/// Resolves on SIGTERM or SIGINT.
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("signal handler");
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!("cannot watch SIGTERM: {e}");
+            None
+        }
+    };
+    let sigterm = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+        () = sigterm => {}
+    }
+    tracing::info!("stopping: no new connections, finishing requests in flight");
+}
+
+/// Hands the heap's free pages back to the kernel every few seconds. A burst
+/// of concurrent listings leaves their peak in glibc's arenas, freed but
+/// resident (RSS stayed near 110 MB after 100 10k-object listings over 8
+/// connections); `malloc_trim` releases it, taking each arena's lock for
+/// about a millisecond per 100 MB.
+fn spawn_heap_trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    tokio::spawn(async {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            // SAFETY: a plain glibc call; it only releases free memory.
+            let _ = tokio::task::spawn_blocking(|| unsafe { libc::malloc_trim(0) }).await;
+        }
+    });
+}
+
+/// Caps glibc's malloc arenas (unless `MALLOC_ARENA_MAX` says otherwise).
+/// By default each thread that allocates may get an arena of its own, up to
+/// eight per core, and a listing's garbage stays in whichever arena its
+/// blocking thread used: RSS grew to 231 MB after repeated 10k listings,
+/// and stays near 35 MB with two arenas.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: a plain glibc tunable, set before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
     }
 }

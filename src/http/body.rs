@@ -1,18 +1,24 @@
-//! Response bodies: small ones in memory, objects streamed from their file by
-//! a blocking reader that stays a few chunks ahead of the socket.
+//! Response bodies: small ones in memory, objects streamed from their file
+//! one chunk at a time as the socket takes them. No thread waits on a client:
+//! a chunk whose pages are cached is read on the async worker, any other in a
+//! short blocking call, so a client that stops reading costs its buffers only
+//! (and those go when the connection's write timeout drops it).
 
+use std::collections::VecDeque;
 use std::fs::File;
+use std::future::Future;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
-use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 /// The body type of every response.
 pub type Body = BoxBody<Bytes, io::Error>;
@@ -43,43 +49,26 @@ pub enum Part {
 }
 
 /// Opens the file of a [`Part::Open`] when the body reaches it.
-pub type Opener = Box<dyn FnOnce() -> io::Result<File> + Send>;
+pub type Opener = Box<dyn FnOnce() -> io::Result<File> + Send + Sync>;
 
-/// Read size per chunk.
-const CHUNK: usize = 512 * 1024;
-/// Chunks buffered ahead of the socket.
-const AHEAD: usize = 2;
+/// Bytes read per step. A chunk is read only when hyper asks for one, which
+/// it does once its queue holds less than its buffer size (64 KiB): a client
+/// that stops reading holds about two chunks and a spare, and no thread.
+const CHUNK: usize = 128 * 1024;
 /// How far ahead of the reader the kernel is asked to fetch a file's pages
-/// (`POSIX_FADV_WILLNEED`): the disk works while the chunks in hand go out.
+/// (`POSIX_FADV_WILLNEED`): the disk works while the chunks in hand go out,
+/// and the next reads find their pages in the cache.
 const PREFETCH: u64 = 4 << 20;
 
-struct ChannelBody {
-    rx: mpsc::Receiver<io::Result<Bytes>>,
-    remaining: u64,
-}
+/// Whether chunks already in the page cache are read on the async worker
+/// (`preadv2` with `RWF_NOWAIT`, which fails rather than wait for the disk)
+/// instead of in a blocking call: `[storage] quick_reads`. Process-wide, set
+/// once at start.
+static INLINE_READS: AtomicBool = AtomicBool::new(true);
 
-impl HttpBody for ChannelBody {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        match self.rx.poll_recv(cx) {
-            Poll::Ready(Some(Ok(b))) => {
-                self.remaining = self.remaining.saturating_sub(b.len() as u64);
-                Poll::Ready(Some(Ok(Frame::data(b))))
-            }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.remaining)
-    }
+/// Turns inline page-cache reads on or off (see [`INLINE_READS`]).
+pub fn set_inline_reads(on: bool) {
+    INLINE_READS.store(on, Ordering::Relaxed);
 }
 
 /// Read buffers of one streamed body, handed back once the socket has taken
@@ -96,6 +85,15 @@ impl Pool {
             .ok()
             .and_then(|mut p| p.pop())
             .unwrap_or_else(|| vec![0u8; CHUNK])
+    }
+
+    /// `len` bytes of `buf` as a chunk that returns `buf` when dropped.
+    fn chunk(&self, buf: Vec<u8>, len: usize) -> Bytes {
+        Bytes::from_owner(Pooled {
+            buf,
+            len,
+            pool: self.clone(),
+        })
     }
 }
 
@@ -115,93 +113,233 @@ impl AsRef<[u8]> for Pooled {
 impl Drop for Pooled {
     fn drop(&mut self) {
         if let Ok(mut p) = self.pool.0.lock() {
-            if p.len() <= AHEAD {
+            // One spare: the reader takes a buffer only after the socket
+            // has let go of an earlier one.
+            if p.is_empty() {
                 p.push(std::mem::take(&mut self.buf));
             }
         }
     }
 }
 
-/// Sends `len` bytes of `file` from `offset`; false when the body is over
-/// (the client left, or a read failed and the error was sent).
-fn send_slice(
-    tx: &mpsc::Sender<io::Result<Bytes>>,
-    pool: &Pool,
-    file: &File,
-    offset: u64,
-    len: u64,
-) -> bool {
-    let mut left = len;
-    let mut pos = offset;
-    // Pages up to here are asked for already.
-    let mut fetched = offset;
-    while left > 0 {
-        if len > PREFETCH && fetched < pos + PREFETCH && fetched < offset + len {
-            let upto = (pos + 2 * PREFETCH).min(offset + len);
-            // Only a hint: a filesystem that ignores it reads on demand.
-            let _ = nix::fcntl::posix_fadvise(
-                file.as_raw_fd(),
-                fetched as i64,
-                (upto - fetched) as i64,
-                nix::fcntl::PosixFadviseAdvice::POSIX_FADV_WILLNEED,
-            );
-            fetched = upto;
+/// The part of a file being sent.
+struct Slice {
+    file: Arc<File>,
+    pos: u64,
+    end: u64,
+    /// Pages up to here are asked for already.
+    fetched: u64,
+    /// The slice is long enough for read-ahead hints to pay.
+    hint: bool,
+}
+
+impl Slice {
+    fn new(file: Arc<File>, offset: u64, len: u64) -> Slice {
+        Slice {
+            file,
+            pos: offset,
+            end: offset + len,
+            fetched: offset,
+            hint: len > PREFETCH,
         }
-        let want = left.min(CHUNK as u64) as usize;
-        let mut buf = pool.take();
-        let msg = match file.read_exact_at(&mut buf[..want], pos) {
-            Ok(()) => Ok(Bytes::from_owner(Pooled {
-                buf,
-                len: want,
-                pool: pool.clone(),
-            })),
-            Err(e) => Err(e),
-        };
-        let failed = msg.is_err();
-        if tx.blocking_send(msg).is_err() || failed {
-            return false;
-        }
-        left -= want as u64;
-        pos += want as u64;
     }
-    true
+
+    /// The next chunk's length.
+    fn want(&self) -> usize {
+        (self.end - self.pos).min(CHUNK as u64) as usize
+    }
+
+    /// The range to hint now, when the reader is within `PREFETCH` of the
+    /// pages asked for so far.
+    fn hint_due(&mut self) -> Option<(u64, u64)> {
+        if !self.hint || self.fetched >= self.pos + PREFETCH || self.fetched >= self.end {
+            return None;
+        }
+        let upto = (self.pos + 2 * PREFETCH).min(self.end);
+        let range = (self.fetched, upto - self.fetched);
+        self.fetched = upto;
+        Some(range)
+    }
+}
+
+/// What a blocking step hands back.
+enum Step {
+    /// A `Part::Open` file, opened.
+    Opened(Slice),
+    /// A chunk read.
+    Chunk(Bytes),
+}
+
+/// A streamed file body: one chunk at a time, each read when hyper asks.
+struct FileBody {
+    file: Arc<File>,
+    parts: VecDeque<Part>,
+    current: Option<Slice>,
+    /// A blocking open or read in flight.
+    step: Option<JoinHandle<io::Result<Step>>>,
+    remaining: u64,
+    pool: Pool,
+    inline: bool,
+}
+
+impl FileBody {
+    /// Takes the result of the blocking step in flight.
+    fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Bytes>>> {
+        let Some(h) = self.step.as_mut() else {
+            return Poll::Ready(Ok(None));
+        };
+        let r = ready!(Pin::new(h).poll(cx));
+        self.step = None;
+        match r {
+            Ok(Ok(Step::Opened(s))) => {
+                self.current = Some(s);
+                Poll::Ready(Ok(None))
+            }
+            Ok(Ok(Step::Chunk(b))) => {
+                if let Some(s) = self.current.as_mut() {
+                    s.pos += b.len() as u64;
+                }
+                Poll::Ready(Ok(Some(b)))
+            }
+            Ok(Err(e)) => Poll::Ready(Err(e)),
+            Err(e) => Poll::Ready(Err(io::Error::other(format!("read task failed: {e}")))),
+        }
+    }
+
+    /// The next chunk of the current slice: read here when its pages are
+    /// cached, else started in a blocking call (`None`: poll the step).
+    fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
+        let Some(s) = self.current.as_mut() else {
+            return Ok(None);
+        };
+        let want = s.want();
+        let hint = s.hint_due();
+        let mut buf = self.pool.take();
+        if self.inline && hint.is_none() {
+            match read_cached(&s.file, &mut buf[..want], s.pos) {
+                Ok(n) if n > 0 => {
+                    s.pos += n as u64;
+                    return Ok(Some(self.pool.chunk(buf, n)));
+                }
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}
+                // This filesystem cannot tell: always the blocking way.
+                Err(_) => self.inline = false,
+            }
+        }
+        let (file, pos, pool) = (s.file.clone(), s.pos, self.pool.clone());
+        self.step = Some(tokio::task::spawn_blocking(move || {
+            if let Some((from, len)) = hint {
+                // Only a hint: a filesystem that ignores it reads on demand.
+                let _ = nix::fcntl::posix_fadvise(
+                    file.as_raw_fd(),
+                    from as i64,
+                    len as i64,
+                    nix::fcntl::PosixFadviseAdvice::POSIX_FADV_WILLNEED,
+                );
+            }
+            file.read_exact_at(&mut buf[..want], pos)?;
+            Ok(Step::Chunk(pool.chunk(buf, want)))
+        }));
+        Ok(None)
+    }
+
+    /// Moves to the next part; a literal part is the next frame.
+    fn next_part(&mut self) -> Option<Bytes> {
+        match self.parts.pop_front()? {
+            Part::Bytes(b) => return Some(b),
+            Part::File { offset, len } => {
+                self.current = Some(Slice::new(self.file.clone(), offset, len));
+            }
+            Part::Open { open, offset, len } => {
+                self.step = Some(tokio::task::spawn_blocking(move || {
+                    let f = open()?;
+                    Ok(Step::Opened(Slice::new(Arc::new(f), offset, len)))
+                }));
+            }
+        }
+        None
+    }
+
+    fn frame(&mut self, b: Bytes) -> Poll<Option<io::Result<Frame<Bytes>>>> {
+        self.remaining = self.remaining.saturating_sub(b.len() as u64);
+        Poll::Ready(Some(Ok(Frame::data(b))))
+    }
+}
+
+impl HttpBody for FileBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = &mut *self;
+        loop {
+            match ready!(this.poll_step(cx)) {
+                Ok(Some(b)) => return this.frame(b),
+                Ok(None) => {}
+                Err(e) => {
+                    this.parts.clear();
+                    this.current = None;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+            if this.current.as_ref().is_some_and(|s| s.pos >= s.end) {
+                this.current = None;
+            }
+            if this.current.is_some() {
+                match this.next_chunk() {
+                    Ok(Some(b)) => return this.frame(b),
+                    Ok(None) => continue,
+                    Err(e) => return Poll::Ready(Some(Err(e))),
+                }
+            }
+            if this.parts.is_empty() {
+                return Poll::Ready(None);
+            }
+            if let Some(b) = this.next_part() {
+                return this.frame(b);
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0 && self.step.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+/// Reads at `pos` what the page cache holds, without waiting for the disk:
+/// `EAGAIN` when the first page is not cached.
+fn read_cached(file: &File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+    let iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: one iovec over `buf`, which is writable for its length and
+    // outlives the call; the fd is owned by `file`.
+    let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, pos as i64, libc::RWF_NOWAIT) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
 }
 
 /// Streams `parts` of `file`; `total` is the exact body length.
 pub fn stream_file(file: File, parts: Vec<Part>, total: u64) -> Body {
-    let (tx, rx) = mpsc::channel(AHEAD);
-    let pool = Pool::default();
-    tokio::task::spawn_blocking(move || {
-        for p in parts {
-            match p {
-                Part::Bytes(b) => {
-                    if tx.blocking_send(Ok(b)).is_err() {
-                        return;
-                    }
-                }
-                Part::File { offset, len } => {
-                    if !send_slice(&tx, &pool, &file, offset, len) {
-                        return;
-                    }
-                }
-                Part::Open { open, offset, len } => {
-                    let sent = match open() {
-                        Ok(f) => send_slice(&tx, &pool, &f, offset, len),
-                        Err(e) => {
-                            let _ = tx.blocking_send(Err(e));
-                            false
-                        }
-                    };
-                    if !sent {
-                        return;
-                    }
-                }
-            }
-        }
-    });
-    ChannelBody {
-        rx,
+    FileBody {
+        file: Arc::new(file),
+        parts: parts.into(),
+        current: None,
+        step: None,
         remaining: total,
+        pool: Pool::default(),
+        inline: INLINE_READS.load(Ordering::Relaxed),
     }
     .boxed()
 }
@@ -226,4 +364,79 @@ pub fn read_small(file: &File, parts: Vec<Part>, total: u64) -> io::Result<Bytes
         }
     }
     Ok(Bytes::from(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opener(p: std::path::PathBuf) -> Opener {
+        Box::new(move || File::open(p))
+    }
+
+    fn body_of(file: File, parts: Vec<Part>, total: u64, inline: bool) -> FileBody {
+        FileBody {
+            file: Arc::new(file),
+            parts: parts.into(),
+            current: None,
+            step: None,
+            remaining: total,
+            pool: Pool::default(),
+            inline,
+        }
+    }
+
+    #[tokio::test]
+    async fn parts_stream_in_order_from_the_cache_and_from_blocking_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let a: Vec<u8> = (0..3 * CHUNK + 123).map(|i| (i % 253) as u8).collect();
+        let b: Vec<u8> = (0..100u8).collect();
+        std::fs::write(dir.path().join("a"), &a).unwrap();
+        std::fs::write(dir.path().join("b"), &b).unwrap();
+        let mut want = b"head".to_vec();
+        want.extend_from_slice(&a[5..5 + 2 * CHUNK + 7]);
+        want.extend_from_slice(&b[3..13]);
+        want.extend_from_slice(b"tail");
+        for inline in [true, false] {
+            let parts = vec![
+                Part::Bytes(Bytes::from_static(b"head")),
+                Part::File {
+                    offset: 5,
+                    len: 2 * CHUNK as u64 + 7,
+                },
+                Part::Open {
+                    open: opener(dir.path().join("b")),
+                    offset: 3,
+                    len: 10,
+                },
+                Part::Bytes(Bytes::from_static(b"tail")),
+            ];
+            let file = File::open(dir.path().join("a")).unwrap();
+            let body = body_of(file, parts, want.len() as u64, inline);
+            let got = body.collect().await.unwrap().to_bytes();
+            assert!(got == want, "inline {inline}: the body differs");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_shorter_than_its_part_ends_the_body_with_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), vec![1u8; 1000]).unwrap();
+        for inline in [true, false] {
+            let file = File::open(dir.path().join("a")).unwrap();
+            let parts = vec![Part::File {
+                offset: 0,
+                len: 5000,
+            }];
+            let r = body_of(file, parts, 5000, inline).collect().await;
+            assert!(r.is_err(), "inline {inline}: a short file passed");
+        }
+        let missing = vec![Part::Open {
+            open: opener(dir.path().join("gone")),
+            offset: 0,
+            len: 10,
+        }];
+        let file = File::open(dir.path().join("a")).unwrap();
+        assert!(body_of(file, missing, 10, true).collect().await.is_err());
+    }
 }

@@ -21,6 +21,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0}")]
     Conflict(String),
+    #[error("The server has waited too long for the request to be sent by the client.")]
+    RequestTimeout,
     #[error("The requested Transfer-Encoding is not implemented.")]
     NotImplemented,
     #[error("None of the requested formats is available.")]
@@ -51,6 +53,7 @@ impl ApiError {
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict(_) => StatusCode::CONFLICT,
+            RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             LengthRequired => StatusCode::LENGTH_REQUIRED,
             NotImplemented => StatusCode::NOT_IMPLEMENTED,

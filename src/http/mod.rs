@@ -1,6 +1,8 @@
-//! HTTP plumbing: the server loop, request targets, bodies, and errors.
+//! HTTP plumbing: the server loop, connection deadlines, request targets,
+//! bodies, and errors.
 
 pub mod body;
 pub mod error;
+pub mod idle;
 pub mod request;
 pub mod server;

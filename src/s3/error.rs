@@ -275,6 +275,11 @@ impl S3Error {
             .with("Header", "Transfer-Encoding"),
             A::NotAcceptable => S3Error::invalid_request(&e.to_string()),
             A::LengthRequired => S3Error::missing_content_length(),
+            A::RequestTimeout => err(
+                400,
+                "RequestTimeout",
+                "Your socket connection to the server was not read from or written to within the timeout period.",
+            ),
             A::PreconditionFailed(_) => err(
                 412,
                 "PreconditionFailed",

@@ -23,8 +23,10 @@ use crate::store::{container as scont, ContainerLoc, ObjPath};
 
 /// Bodies up to this size are read in the request's own blocking call.
 const INLINE_READ: u64 = 64 * 1024;
-/// Chunks of request body queued between the socket and one PUT's writer.
-const PUT_QUEUE: usize = 4;
+/// The most request body one upload gathers while its previous write runs
+/// (then the socket waits): the next write takes it all in one blocking
+/// call, so a slow disk gets large writes and one upload holds little.
+const WRITE_BATCH: usize = 1 << 20;
 /// Bytes of request body held between the socket and the writers, all PUTs
 /// together: with many fast uploads and a slower disk, this (not the count
 /// of uploads) bounds the memory they take.
@@ -489,11 +491,159 @@ pub(super) fn created(info: &ObjectInfo) -> Response<Body> {
         .finish_or_500(body::empty())
 }
 
-/// What the body pump hands the writer: data with its share of
+/// Frames of one upload on their way to its writer, with their share of
 /// [`PUT_BUFFERED`], given back once written.
-enum Chunk {
-    Data(Bytes, tokio::sync::SemaphorePermit<'static>),
-    End,
+#[derive(Default)]
+struct Batch {
+    data: Vec<Bytes>,
+    len: usize,
+    share: Option<tokio::sync::SemaphorePermit<'static>>,
+}
+
+impl Batch {
+    fn push(&mut self, data: Bytes, share: tokio::sync::SemaphorePermit<'static>) {
+        self.len += data.len();
+        self.data.push(data);
+        match self.share.as_mut() {
+            Some(s) => s.merge(share),
+            None => self.share = Some(share),
+        }
+    }
+}
+
+/// An upload's writer: at hand, or writing a batch in the blocking pool.
+struct Disk {
+    writer: Option<Writer>,
+    busy: Option<tokio::task::JoinHandle<ApiResult<Writer>>>,
+}
+
+impl Disk {
+    /// Waits for the batch being written, if any. Cancel-safe: the write
+    /// stays in `busy` until it is done.
+    async fn settle(&mut self) -> ApiResult<()> {
+        if let Some(h) = self.busy.as_mut() {
+            let done = h.await;
+            self.busy = None;
+            self.writer =
+                Some(done.map_err(|e| ApiError::Internal(format!("writer failed: {e}")))??);
+        }
+        Ok(())
+    }
+
+    /// Starts writing `batch` (the disk must be free: see [`Disk::settle`]).
+    fn start(&mut self, batch: Batch) -> ApiResult<()> {
+        if batch.data.is_empty() {
+            return Ok(());
+        }
+        let Some(mut w) = self.writer.take() else {
+            return Err(ApiError::Internal("upload writer busy or lost".into()));
+        };
+        self.busy = Some(tokio::task::spawn_blocking(move || {
+            for b in batch.data {
+                // A failure drops `w` here, which removes the temp file.
+                w.write_bytes(b)?;
+            }
+            // The MD5 thread may still hash the last frame: one frame per
+            // upload outside the budget, for a moment.
+            drop(batch.share);
+            Ok(w)
+        }));
+        Ok(())
+    }
+}
+
+impl Drop for Disk {
+    fn drop(&mut self) {
+        // An upload given up: its writer's drop removes the temp file, a
+        // filesystem call that belongs in the blocking pool.
+        if let Some(w) = self.writer.take() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(h) => drop(h.spawn_blocking(move || drop(w))),
+                Err(_) => drop(w),
+            }
+        }
+    }
+}
+
+/// Streams the request body into `w` and hands it back with everything
+/// written. Whenever the disk is free, what has arrived goes to it in one
+/// short blocking call, and frames gather meanwhile (up to [`WRITE_BATCH`]):
+/// writes are as large as the disk's pace allows, no thread ever waits on
+/// the client, and a stalled upload holds none of the shared budget. A body
+/// that pauses for `client_timeout` fails in the socket (`http::idle`): 408.
+async fn receive_body(mut body: Incoming, w: Writer, max: u64) -> ApiResult<Writer> {
+    let mut disk = Disk {
+        writer: Some(w),
+        busy: None,
+    };
+    let mut batch = Batch::default();
+    let mut received = 0u64;
+    loop {
+        if disk.busy.is_none() {
+            disk.start(std::mem::take(&mut batch))?;
+        }
+        if batch.len >= WRITE_BATCH {
+            // Enough gathered: the socket waits until the disk is free.
+            disk.settle().await?;
+            continue;
+        }
+        let frame = tokio::select! {
+            f = body.frame() => f,
+            r = disk.settle(), if disk.busy.is_some() => {
+                r?;
+                continue;
+            }
+        };
+        let data = match frame {
+            None => break,
+            Some(Err(e)) => return Err(body_failed(&e)),
+            Some(Ok(f)) => match f.into_data() {
+                Ok(d) => d,
+                Err(_) => continue, // trailers
+            },
+        };
+        received += data.len() as u64;
+        if received > max {
+            return Err(ApiError::TooLarge("Your request is too large.".into()));
+        }
+        let n = data.len().clamp(1, MAX_FRAME) as u32;
+        let share = match PUT_BUFFERED.try_acquire_many(n) {
+            Ok(s) => s,
+            Err(_) => {
+                // The budget is spent: this upload's own share goes to the
+                // disk (to be given back) before it waits for more.
+                disk.settle().await?;
+                disk.start(std::mem::take(&mut batch))?;
+                PUT_BUFFERED
+                    .acquire_many(n)
+                    .await
+                    .map_err(|_| ApiError::Internal("upload budget closed".into()))?
+            }
+        };
+        batch.push(data, share);
+    }
+    disk.settle().await?;
+    disk.start(batch)?;
+    disk.settle().await?;
+    disk.writer
+        .take()
+        .ok_or_else(|| ApiError::Internal("upload writer lost".into()))
+}
+
+/// The answer to a request body that broke off: 408 when it stalled past
+/// `client_timeout`, else 400.
+fn body_failed(e: &hyper::Error) -> ApiError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return ApiError::RequestTimeout;
+        }
+        cause = c.source();
+    }
+    tracing::debug!("PUT body read failed: {e}");
+    ApiError::BadRequest("Request body incomplete".into())
 }
 
 async fn put(
@@ -571,103 +721,43 @@ async fn put(
         .await;
     }
 
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(PUT_QUEUE);
-    let writer = {
-        let app = app.clone();
-        tokio::task::spawn_blocking(move || -> ApiResult<ObjectInfo> {
-            let loc = authorize(&app, &ctx, &container, true)?;
-            if if_none_match.is_some() && sobj::head(&app.store, &loc, &object).is_ok() {
-                return Err(ApiError::PreconditionFailed(
-                    "The object exists (If-None-Match: *).".into(),
-                ));
-            }
-            super::quota::check(&app, &ctx, &loc, length.unwrap_or(0))?;
-            let mut w = Writer::create(&app.store, &loc, &object)?;
-            // The share of the chunk the MD5 thread may still hold: once the
-            // next chunk is handed over, that one is done with. Never kept
-            // while waiting for the socket (the pumps wait for shares).
-            let mut _hashing = None;
-            loop {
-                let next = match rx.try_recv() {
-                    Ok(c) => Some(c),
-                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
-                        _hashing = None;
-                        rx.blocking_recv()
-                    }
-                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => None,
-                };
-                match next {
-                    Some(Chunk::Data(b, permit)) => {
-                        w.write_bytes(b)?;
-                        _hashing = Some(permit);
-                        if w.size() > max {
-                            return Err(ApiError::TooLarge("Your request is too large.".into()));
-                        }
-                    }
-                    Some(Chunk::End) => break,
-                    // The client went away mid-body: the writer's drop removes the temp file.
-                    None => return Err(ApiError::BadRequest("Request body incomplete".into())),
-                }
-            }
-            if length.is_some_and(|l| l != w.size()) {
-                return Err(ApiError::BadRequest(
-                    "Request body shorter than Content-Length".into(),
-                ));
-            }
-            if length.is_none() {
-                super::quota::check(&app, &ctx, &loc, w.size())?;
-            }
-            let info = super::versioned_writes::commit(
-                &app,
-                &ctx,
-                &loc,
-                &object,
-                w,
-                meta,
-                expected.as_deref(),
-            )?;
-            app.store.usage.invalidate(&loc);
-            super::expirer::note(&app, &loc, &ctx.account, &container, &object, &info.meta);
-            Ok(info)
-        })
-    };
-    let mut body = body;
-    let mut pump_err = None;
-    loop {
-        match body.frame().await {
-            Some(Ok(f)) => {
-                if let Ok(data) = f.into_data() {
-                    // While there is no room, the next data waits in the socket.
-                    let n = data.len().clamp(1, MAX_FRAME) as u32;
-                    let permit = PUT_BUFFERED.acquire_many(n).await.expect("never closed");
-                    if tx.send(Chunk::Data(data, permit)).await.is_err() {
-                        break; // the writer failed; its error is the answer
-                    }
-                }
-            }
-            Some(Err(e)) => {
-                pump_err = Some(e);
-                break;
-            }
-            None => {
-                let _ = tx.send(Chunk::End).await;
-                break;
-            }
+    let (w, loc, ctx, container, object) = blocking(&app, move |app| {
+        let loc = authorize(app, &ctx, &container, true)?;
+        if if_none_match.is_some() && sobj::head(&app.store, &loc, &object).is_ok() {
+            return Err(ApiError::PreconditionFailed(
+                "The object exists (If-None-Match: *).".into(),
+            ));
         }
-    }
-    drop(tx);
-    let res = writer
-        .await
-        .map_err(|e| ApiError::Internal(format!("writer failed: {e}")))?;
-    if let Some(e) = pump_err {
-        tracing::debug!("PUT body read failed: {e}");
-        if res.is_err() || length.is_some() {
-            return Err(res
-                .err()
-                .unwrap_or_else(|| ApiError::BadRequest("Request body incomplete".into())));
+        super::quota::check(app, &ctx, &loc, length.unwrap_or(0))?;
+        let w = Writer::create(&app.store, &loc, &object)?;
+        Ok((w, loc, ctx, container, object))
+    })
+    .await?;
+    let w = receive_body(body, w, max).await?;
+    let info = blocking(&app, move |app| {
+        if length.is_some_and(|l| l != w.size()) {
+            return Err(ApiError::BadRequest(
+                "Request body shorter than Content-Length".into(),
+            ));
         }
-    }
-    Ok(created(&res?))
+        if length.is_none() {
+            super::quota::check(app, &ctx, &loc, w.size())?;
+        }
+        let info = super::versioned_writes::commit(
+            app,
+            &ctx,
+            &loc,
+            &object,
+            w,
+            meta,
+            expected.as_deref(),
+        )?;
+        app.store.usage.invalidate(&loc);
+        super::expirer::note(app, &loc, &ctx.account, &container, &object, &info.meta);
+        Ok(info)
+    })
+    .await?;
+    Ok(created(&info))
 }
 
 /// `container/object` of X-Copy-From or Destination, percent-decoded.

@@ -47,17 +47,19 @@ pub struct Conn {
     end: usize,
     /// The server announced it closes after this response.
     closing: bool,
+    /// Bound on each socket call.
+    timeout: Duration,
 }
 
 fn bad(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 
-fn open(addr: SocketAddr) -> io::Result<TcpStream> {
+fn open(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
     let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
     s.set_nodelay(true)?;
-    s.set_read_timeout(Some(IO_TIMEOUT))?;
-    s.set_write_timeout(Some(IO_TIMEOUT))?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
     Ok(s)
 }
 
@@ -71,7 +73,8 @@ impl Conn {
         Ok(Conn {
             addr: sa,
             host: addr.to_string(),
-            stream: open(sa)?,
+            stream: open(sa, IO_TIMEOUT)?,
+            timeout: IO_TIMEOUT,
             buf: vec![0u8; BUF].into_boxed_slice(),
             pos: 0,
             end: 0,
@@ -79,9 +82,16 @@ impl Conn {
         })
     }
 
+    /// Bounds every later socket call by `d` instead of the default.
+    pub fn set_timeout(&mut self, d: Duration) -> io::Result<()> {
+        self.timeout = d;
+        self.stream.set_read_timeout(Some(d))?;
+        self.stream.set_write_timeout(Some(d))
+    }
+
     /// Replaces the socket with a fresh one (after an error or a close).
     pub fn reconnect(&mut self) -> io::Result<()> {
-        self.stream = open(self.addr)?;
+        self.stream = open(self.addr, self.timeout)?;
         self.pos = 0;
         self.end = 0;
         self.closing = false;

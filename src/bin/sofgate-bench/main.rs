@@ -7,6 +7,7 @@
 //! connection, so the client costs little of the CPU the server needs.
 
 mod client;
+mod hostile;
 mod phase;
 mod raw;
 mod stats;
@@ -146,8 +147,8 @@ enum Cmd {
         #[arg(long)]
         path: PathBuf,
     },
-    /// One URL fetched again and again over one connection (a container
-    /// listing, or /healthcheck for the floor of the HTTP stack).
+    /// One URL fetched again and again over one or more connections (a
+    /// container listing, or /healthcheck for the floor of the HTTP stack).
     Repeat {
         #[command(flatten)]
         http: Http,
@@ -157,6 +158,33 @@ enum Cmd {
         /// The body is a JSON array: report its length (from the first response).
         #[arg(long)]
         json_count: bool,
+        /// Concurrent keep-alive connections.
+        #[arg(long, default_value_t = 1)]
+        conns: usize,
+        #[command(flatten)]
+        bounds: Bounds,
+    },
+    /// Hostile connections held open (slowloris heads, GETs never read,
+    /// stalled uploads) while one normal connection measures GET, PUT and
+    /// listing latency.
+    Hostile {
+        #[command(flatten)]
+        http: Http,
+        /// none, slowloris, noread-get or stalled-put.
+        #[arg(long)]
+        kind: String,
+        /// Hostile connections.
+        #[arg(long, default_value_t = 500)]
+        conns: usize,
+        /// Large public object the never-reading GETs ask for.
+        #[arg(long)]
+        target: String,
+        /// Container of the normal client (and of the stalled uploads).
+        #[arg(long)]
+        container: String,
+        /// Objects o00000000.. in the container, for the normal GETs.
+        #[arg(long)]
+        objects: u64,
         #[command(flatten)]
         bounds: Bounds,
     },
@@ -216,9 +244,31 @@ fn main() {
             http,
             path,
             json_count,
+            conns,
             bounds,
-        } => repeat(&http, &path, json_count, &bounds),
+        } => repeat(&http, &path, json_count, conns, &bounds),
         Cmd::RawList { dir, bounds } => raw_list(&dir, &bounds),
+        Cmd::Hostile {
+            http,
+            kind,
+            conns,
+            target,
+            container,
+            objects,
+            bounds,
+        } => hostile::Kind::parse(&kind).and_then(|kind| {
+            hostile::run(&hostile::Plan {
+                addr: &http.addr,
+                token: &http.token,
+                kind,
+                conns,
+                target: &target,
+                container: container.trim_end_matches('/'),
+                objects,
+                secs: bounds.secs,
+                max_ops: bounds.max_ops,
+            })
+        }),
         Cmd::Md5 { secs } => Ok(raw::md5_speed(secs)),
     };
     match out {
@@ -530,8 +580,17 @@ fn big(
     Ok(v)
 }
 
-fn repeat(http: &Http, url: &str, json_count: bool, bounds: &Bounds) -> Result<Value, String> {
-    let mut c = [Conn::connect(&http.addr).map_err(|e| format!("connect {}: {e}", http.addr))?];
+fn repeat(
+    http: &Http,
+    url: &str,
+    json_count: bool,
+    conns: usize,
+    bounds: &Bounds,
+) -> Result<Value, String> {
+    let mut c = (0..conns.max(1))
+        .map(|_| Conn::connect(&http.addr))
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|e| format!("connect {}: {e}", http.addr))?;
     let tok = http.token.as_str();
     let entries = std::sync::Mutex::new(None::<u64>);
     let done = phase::run(&mut c, bounds.secs, bounds.max_ops, |c, _| {
