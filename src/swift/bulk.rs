@@ -31,7 +31,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::request::normalize_object;
 use crate::store::container as scont;
 use crate::store::meta::{keys, Meta};
-use crate::store::name::{check_container, check_object};
+use crate::store::name::{check_container, check_object, Limits};
 use crate::store::object::{self as sobj, Writer};
 
 /// Most names one bulk delete may carry.
@@ -515,7 +515,7 @@ fn trim_slashes(n: &[u8]) -> &[u8] {
 }
 
 /// The body's names, one a line, URL-decoded (not yet checked as UTF-8).
-fn read_names(input: &mut impl Read, max_path: usize) -> ApiResult<Vec<Vec<u8>>> {
+pub fn read_names(input: &mut impl Read, max_path: usize) -> ApiResult<Vec<Vec<u8>>> {
     let mut names = Vec::new();
     let mut line = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -559,11 +559,7 @@ fn decode_name(line: &[u8]) -> Vec<u8> {
 
 /// Deletes one `container/object` or `container` as a DELETE of it would.
 fn delete_one(app: &App, ctx: &Ctx, name: &str) -> ApiResult<()> {
-    let l = &app.store.opts.limits;
-    let rel = name.trim_start_matches('/');
-    let (container, rest) = rel.split_once('/').unwrap_or((rel, ""));
-    let obj = normalize_object(rest);
-    check_container(container, l)?;
+    let (container, obj) = delete_target(name, &app.store.opts.limits)?;
     if obj.is_empty() {
         ctx.authorize(Some(container), false, true, None)?;
         let loc = app.store.find_container(&ctx.account, container)?;
@@ -574,7 +570,6 @@ fn delete_one(app: &App, ctx: &Ctx, name: &str) -> ApiResult<()> {
         app.versions.forget(&loc);
         app.etags.forget_container(&ctx.account, container);
     } else {
-        check_object(&obj, l)?;
         let loc = object::authorize(app, ctx, container, true)?;
         if let Some(r) = super::versioned_writes::delete(app, ctx, &loc, &obj)? {
             return match r.status() {
@@ -590,6 +585,19 @@ fn delete_one(app: &App, ctx: &Ctx, name: &str) -> ApiResult<()> {
         app.store.usage.invalidate(&loc);
     }
     Ok(())
+}
+
+/// The container and the (normalized, checked) object one line of a bulk
+/// delete names; an empty object names the container itself.
+pub fn delete_target<'a>(name: &'a str, l: &Limits) -> ApiResult<(&'a str, String)> {
+    let rel = name.trim_start_matches('/');
+    let (container, rest) = rel.split_once('/').unwrap_or((rel, ""));
+    let obj = normalize_object(rest);
+    check_container(container, l)?;
+    if !obj.is_empty() {
+        check_object(&obj, l)?;
+    }
+    Ok((container, obj))
 }
 
 // ---- extract archive ----
@@ -700,17 +708,7 @@ fn extract_all(
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let raw = entry.path_bytes().into_owned();
-        let mut rel: &[u8] = raw.strip_prefix(b"./").unwrap_or(&raw);
-        while let Some(r) = rel.strip_prefix(b"/") {
-            rel = r;
-        }
-        let mut path = Vec::with_capacity(base.len() + 1 + rel.len());
-        if !base.is_empty() {
-            path.extend_from_slice(base.as_bytes());
-            path.push(b'/');
-        }
-        path.extend_from_slice(rel);
+        let path = member_path(base, &entry.path_bytes());
         if !path.contains(&b'/') {
             continue; // a file at the top level has no container
         }
@@ -728,18 +726,15 @@ fn extract_all(
                 .push((quoted, status_line(StatusCode::PAYLOAD_TOO_LARGE)));
             continue;
         }
-        let (container, rest) = path.split_once('/').expect("has a slash");
-        let obj = normalize_object(rest);
-        if obj.is_empty() {
-            continue;
-        }
-        let named = check_container(container, &app.store.opts.limits)
-            .and_then(|()| check_object(&obj, &app.store.opts.limits));
-        if let Err(e) = named {
-            s.errors
-                .push((quoted, status_line(ApiError::from(e).status())));
-            continue;
-        }
+        let (container, obj) = match member_target(&path, &app.store.opts.limits) {
+            Ok(Some(t)) => t,
+            Ok(None) => continue,
+            Err(e) => {
+                s.errors
+                    .push((quoted, status_line(ApiError::from(e).status())));
+                continue;
+            }
+        };
         let mut container_failure = None;
         if !accessed.contains(container) {
             match create_container(app, ctx, container) {
@@ -791,6 +786,40 @@ fn extract_all(
     Ok(())
 }
 
+/// `base` and an archive member's path (its `./` and leading slashes
+/// dropped): `container/object`, or `container` alone, not yet checked.
+pub fn member_path(base: &str, raw: &[u8]) -> Vec<u8> {
+    let mut rel: &[u8] = raw.strip_prefix(b"./").unwrap_or(raw);
+    while let Some(r) = rel.strip_prefix(b"/") {
+        rel = r;
+    }
+    let mut path = Vec::with_capacity(base.len() + 1 + rel.len());
+    if !base.is_empty() {
+        path.extend_from_slice(base.as_bytes());
+        path.push(b'/');
+    }
+    path.extend_from_slice(rel);
+    path
+}
+
+/// The container and (normalized, checked) object a member's path names;
+/// `Ok(None)` when it names no object (no slash, or nothing after it).
+pub fn member_target<'a>(
+    path: &'a str,
+    l: &Limits,
+) -> Result<Option<(&'a str, String)>, crate::store::Error> {
+    let Some((container, rest)) = path.split_once('/') else {
+        return Ok(None);
+    };
+    let obj = normalize_object(rest);
+    if obj.is_empty() {
+        return Ok(None);
+    }
+    check_container(container, l)?;
+    check_object(&obj, l)?;
+    Ok(Some((container, obj)))
+}
+
 /// Tar's block size.
 const BLOCK: usize = 512;
 /// Largest pax header entry (`x` or `g`) an archive may carry.
@@ -800,7 +829,7 @@ const MAX_PAX_HEADER: u64 = 64 * 1024;
 /// fails the stream on a GNU long name / long link entry (`L`, `K`) or a pax
 /// header entry (`x`, `g`) larger than its bound. The `tar` crate reads such
 /// entries whole into memory: the check comes before it sees the header.
-struct HeaderGuard<R> {
+pub struct HeaderGuard<R> {
     inner: R,
     max_name: u64,
     max_pax: u64,
@@ -821,7 +850,9 @@ struct HeaderGuard<R> {
 }
 
 impl<R: Read> HeaderGuard<R> {
-    fn new(inner: R, max_name: usize, max_pax: u64) -> Self {
+    /// Guards `inner`: long names up to `max_name` bytes, pax entries up to
+    /// `max_pax`.
+    pub fn new(inner: R, max_name: usize, max_pax: u64) -> Self {
         HeaderGuard {
             inner,
             max_name: max_name as u64,

@@ -149,7 +149,7 @@ fn now_secs() -> u64 {
 }
 
 /// Headers that describe a stored object.
-pub(super) fn object_headers(
+pub fn object_headers(
     mut b: http::response::Builder,
     info: &ObjectInfo,
 ) -> http::response::Builder {
@@ -179,7 +179,7 @@ fn etag_matches(list: &str, etag: &str) -> bool {
 }
 
 /// If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since.
-pub(super) fn check_conditions(ctx: &Ctx, info: &ObjectInfo) -> ApiResult<Option<StatusCode>> {
+pub fn check_conditions(ctx: &Ctx, info: &ObjectInfo) -> ApiResult<Option<StatusCode>> {
     let etag = info.etag();
     let last_modified = info.timestamp().ceil() as u64;
     let if_match = ctx.header("if-match")?;

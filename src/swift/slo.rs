@@ -157,7 +157,7 @@ type Pending = (String, bool, Option<(StatusCode, String)>);
 
 /// One entry of a stored manifest (Swift's internal form).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Stored {
+pub struct Stored {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     data: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -178,7 +178,7 @@ struct Stored {
 
 /// A segment as served: inline bytes or a piece of an object.
 #[derive(Debug, Clone)]
-enum Seg {
+pub enum Seg {
     Data(Bytes),
     Obj {
         name: String,
@@ -191,7 +191,7 @@ enum Seg {
 }
 
 impl Seg {
-    fn len(&self) -> u64 {
+    pub fn len(&self) -> u64 {
         match self {
             Seg::Data(b) => b.len() as u64,
             Seg::Obj { len, .. } => *len,
@@ -199,12 +199,14 @@ impl Seg {
     }
 }
 
-fn parse_stored(raw: &[u8]) -> ApiResult<Vec<Stored>> {
+/// Reads a stored manifest (untrusted: it comes from disk).
+pub fn parse_stored(raw: &[u8]) -> ApiResult<Vec<Stored>> {
     serde_json::from_slice(raw)
         .map_err(|_| ApiError::Internal("Unable to load SLO manifest".into()))
 }
 
-fn annotate(stored: &[Stored]) -> ApiResult<Vec<Seg>> {
+/// The segments a stored manifest serves.
+pub fn annotate(stored: &[Stored]) -> ApiResult<Vec<Seg>> {
     let bad = || ApiError::Internal("Unable to load SLO manifest".into());
     stored
         .iter()
@@ -236,7 +238,7 @@ fn annotate(stored: &[Stored]) -> ApiResult<Vec<Seg>> {
 
 /// The large object's ETag and length from its segments (manifests stored
 /// without the sysmeta).
-fn etag_and_size(stored: &[Stored], segs: &[Seg]) -> (String, u64) {
+pub fn etag_and_size(stored: &[Stored], segs: &[Seg]) -> (String, u64) {
     let mut md5 = Md5::new();
     let mut total = 0;
     for (s, g) in stored.iter().zip(segs) {
@@ -833,7 +835,7 @@ fn to_raw(stored: &[Stored]) -> Vec<BTreeMap<&'static str, Value>> {
 
 /// A segment of a manifest being uploaded, after parsing.
 #[derive(Debug, Clone)]
-enum Input {
+pub enum Input {
     Data(Vec<u8>),
     Path {
         path: String,
@@ -845,7 +847,7 @@ enum Input {
 
 /// Parses and checks a manifest as uploaded; the error is Swift's list of
 /// problems by index.
-fn parse_input(raw: &[u8], container: &str, object: &str) -> ApiResult<Vec<Input>> {
+pub fn parse_input(raw: &[u8], container: &str, object: &str) -> ApiResult<Vec<Input>> {
     let v: Value = serde_json::from_slice(raw)
         .map_err(|_| ApiError::BadRequest("Manifest must be valid JSON.\n".into()))?;
     let Value::Array(items) = v else {
