@@ -129,9 +129,11 @@ fn check_count_and_size(count: usize, size: usize, l: &Limits) -> ApiResult<()> 
 }
 
 /// Seconds since the epoch as an HTTP date, rounded up as Swift does for
-/// Last-Modified.
+/// Last-Modified. An HTTP date has four digits of year: later times (a
+/// timestamp from disk, a temp URL's expiry) are the last second of 9999.
 pub fn http_date(ts: f64) -> String {
-    let secs = ts.ceil().max(0.0) as u64;
+    const LAST: u64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    let secs = (ts.ceil().max(0.0) as u64).min(LAST);
     httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }
 
@@ -206,6 +208,18 @@ mod tests {
             parse_http_date("Tue, 25 Nov 2025 19:42:43 GMT"),
             Some(1764099763)
         );
+    }
+
+    #[test]
+    fn http_dates_past_year_9999_are_the_last_second_of_9999() {
+        // Found by fuzzing (tempurl): a temp URL expiring in 107600 panicked
+        // its GET (`Expires:`), as an X-Timestamp of 1e12 did HEAD and GET.
+        let last = "Fri, 31 Dec 9999 23:59:59 GMT";
+        assert_eq!(http_date(253_402_300_799.0), last);
+        for ts in [253_402_300_800.0, 3_333_333_333_333.0, 1e300, f64::MAX, f64::INFINITY] {
+            assert_eq!(http_date(ts), last, "{ts}");
+        }
+        assert_eq!(http_date(f64::NAN), "Thu, 01 Jan 1970 00:00:00 GMT");
     }
 
     #[test]
