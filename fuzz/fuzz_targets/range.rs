@@ -1,6 +1,7 @@
 //! `Range` headers against any object length: every range lies inside the
 //! object, and the response stays near the object's size (Swift's swob
-//! limits: at most 50 ranges, at most 2 overlapping pairs).
+//! limits: at most 50 ranges, at most 2 overlapping pairs, fewer than 8
+//! when out of order).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use sofgate::swift::range::{resolve, Ranges};

@@ -216,7 +216,13 @@ mod tests {
         // its GET (`Expires:`), as an X-Timestamp of 1e12 did HEAD and GET.
         let last = "Fri, 31 Dec 9999 23:59:59 GMT";
         assert_eq!(http_date(253_402_300_799.0), last);
-        for ts in [253_402_300_800.0, 3_333_333_333_333.0, 1e300, f64::MAX, f64::INFINITY] {
+        for ts in [
+            253_402_300_800.0,
+            3_333_333_333_333.0,
+            1e300,
+            f64::MAX,
+            f64::INFINITY,
+        ] {
             assert_eq!(http_date(ts), last, "{ts}");
         }
         assert_eq!(http_date(f64::NAN), "Thu, 01 Jan 1970 00:00:00 GMT");

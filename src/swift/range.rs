@@ -74,9 +74,37 @@ pub fn resolve(header: Option<&str>, len: u64) -> Ranges {
         .collect();
     if parts.is_empty() {
         Ranges::Unsatisfiable
+    } else if egregious(&parts) {
+        Ranges::Whole
     } else {
         Ranges::Parts(parts)
     }
+}
+
+/// swob's answer to RFC 7233's warning about range sets built to amplify a
+/// response: more than 50 ranges, more than 2 overlapping pairs, or 8 or
+/// more ranges not in ascending order make the header ignored.
+fn egregious(parts: &[(u64, u64)]) -> bool {
+    const MAX_SWOB_RANGES: usize = 50;
+    const MAX_OVERLAPS: usize = 2;
+    const MAX_NONASCENDING: usize = 8;
+    if parts.len() > MAX_SWOB_RANGES {
+        return true;
+    }
+    let mut overlaps = 0;
+    for (i, &(s1, e1)) in parts.iter().enumerate() {
+        for &(s2, e2) in &parts[i + 1..] {
+            if (s1 < s2 && s2 < e1)
+                || (s1 < e2 && e2 < e1)
+                || (s2 < s1 && s1 < e2)
+                || (s2 < e1 && e1 < e2)
+            {
+                overlaps += 1;
+            }
+        }
+    }
+    let ascending = parts.windows(2).all(|w| w[0] <= w[1]);
+    overlaps > MAX_OVERLAPS || (!ascending && parts.len() >= MAX_NONASCENDING)
 }
 
 #[cfg(test)]
@@ -100,6 +128,28 @@ mod tests {
         assert_eq!(
             resolve(Some("bytes=0-0,-1"), 10),
             Ranges::Parts(vec![(0, 1), (9, 10)])
+        );
+    }
+
+    #[test]
+    fn egregious_range_sets_are_ignored_as_swift_does() {
+        // Found by fuzzing (range): 100 copies of `0-` made a response 100
+        // times the object. swob ignores more than 50 ranges, more than 2
+        // overlapping pairs, and 8 or more ranges out of order.
+        let big = 10 << 20;
+        let h = |v: Vec<&str>| format!("bytes={}", v.join(","));
+        assert_eq!(resolve(Some(&h(vec!["0-"; 100])), big), Ranges::Whole);
+        assert_eq!(resolve(Some(&h(vec!["0-0"; 51])), big), Ranges::Whole);
+        assert!(
+            matches!(resolve(Some(&h(vec!["0-0"; 50])), big), Ranges::Parts(p) if p.len() == 50)
+        );
+        assert_eq!(resolve(Some("bytes=0-1,1-2,2-3,0-3"), 10), Ranges::Whole);
+        assert!(matches!(resolve(Some("bytes=0-3,2-5,4-7"), 10), Ranges::Parts(p) if p.len() == 3));
+        let desc: Vec<String> = (0..8).rev().map(|i| format!("{i}-{i}")).collect();
+        let desc: Vec<&str> = desc.iter().map(String::as_str).collect();
+        assert_eq!(resolve(Some(&h(desc.clone())), 10), Ranges::Whole);
+        assert!(
+            matches!(resolve(Some(&h(desc[1..].to_vec())), 10), Ranges::Parts(p) if p.len() == 7)
         );
     }
 
