@@ -191,7 +191,7 @@ pub enum Seg {
 }
 
 impl Seg {
-    pub fn len(&self) -> u64 {
+    fn len(&self) -> u64 {
         match self {
             Seg::Data(b) => b.len() as u64,
             Seg::Obj { len, .. } => *len,
