@@ -220,7 +220,12 @@ pub fn annotate(stored: &[Stored]) -> ApiResult<Vec<Seg>> {
                     let (a, b) = r.split_once('-').ok_or_else(bad)?;
                     let (a, b): (u64, u64) =
                         (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-                    (a, (b + 1).checked_sub(a).ok_or_else(bad)?)
+                    (
+                        a,
+                        b.checked_add(1)
+                            .and_then(|e| e.checked_sub(a))
+                            .ok_or_else(bad)?,
+                    )
                 }
                 None => (0, s.bytes.ok_or_else(bad)?),
             };
@@ -242,7 +247,7 @@ pub fn etag_and_size(stored: &[Stored], segs: &[Seg]) -> (String, u64) {
     let mut md5 = Md5::new();
     let mut total = 0;
     for (s, g) in stored.iter().zip(segs) {
-        total += g.len();
+        total = g.len().saturating_add(total);
         let part = match g {
             Seg::Data(b) => hex::encode(Md5::digest(b)),
             Seg::Obj { .. } => match &s.range {
@@ -1676,6 +1681,19 @@ mod tests {
     fn swift_bytes_is_stripped() {
         assert_eq!(strip_swift_bytes("a/b;swift_bytes=12"), "a/b");
         assert_eq!(strip_swift_bytes("a/b"), "a/b");
+    }
+
+    #[test]
+    fn stored_manifests_with_huge_numbers_do_not_overflow() {
+        // Manifests on disk are untrusted: a range ending at u64::MAX, or
+        // segment sizes that sum past it, overflowed (a panic in debug
+        // builds, a wrong length in release ones).
+        let s = parse_stored(br#"[{"name":"/c/s","range":"0-18446744073709551615"}]"#).unwrap();
+        assert!(annotate(&s).is_err());
+        let big = br#"[{"name":"/c/a","bytes":18446744073709551615},{"name":"/c/b","bytes":2}]"#;
+        let s = parse_stored(big).unwrap();
+        let segs = annotate(&s).unwrap();
+        assert_eq!(etag_and_size(&s, &segs).1, u64::MAX);
     }
 
     #[test]
