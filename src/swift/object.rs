@@ -169,8 +169,9 @@ pub fn object_headers(
     for (k, v) in &info.meta {
         let passthrough = is_user_key(k) || k == "X-Delete-At" || k == dlo::MANIFEST_KEY;
         if passthrough {
-            if let Ok(v) = http::HeaderValue::from_bytes(v.as_bytes()) {
-                b = b.header(k.as_str(), v);
+            let name = http::HeaderName::from_bytes(k.as_bytes());
+            if let (Ok(name), Ok(v)) = (name, http::HeaderValue::from_bytes(v.as_bytes())) {
+                b = b.header(name, v);
             }
         }
     }
@@ -990,13 +991,15 @@ mod tests {
     #[test]
     fn stored_values_no_header_can_carry_are_left_out() {
         // Found by fuzzing (meta, pickle): an ETag, Content-Type or version
-        // id from disk holding a control character failed the response
-        // builder, and the handler's `expect` panicked.
+        // id from disk holding a control character, or a user metadata key
+        // no header name can be, failed the response builder, and the
+        // handler's `expect` panicked.
         let mut meta = Meta::new();
         meta.insert("ETag".into(), "abc\r\nX-Evil: 1".into());
         meta.insert("Content-Type".into(), "text/plain\n".into());
         meta.insert(super::super::versioning::VID_KEY.into(), "1\u{7f}".into());
         meta.insert("X-Object-Meta-Ok".into(), "fine".into());
+        meta.insert("X-Object-Meta-Bad(name".into(), "v".into());
         let info = ObjectInfo { size: 3, meta };
         let resp = object_headers(Response::builder(), &info)
             .body(())
