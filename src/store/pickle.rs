@@ -5,6 +5,7 @@
 //! first element of a tuple or list (the `[value, timestamp]` pairs of
 //! container and account metadata). The next metadata write stores JSON.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_pickle::{DeOptions, HashableValue, Value};
@@ -48,8 +49,174 @@ fn key(k: &HashableValue) -> Option<String> {
     }
 }
 
+/// Most bytes a pickle may expand to: far beyond any real metadata.
+const MAX_EXPANDED: u64 = 4 << 20;
+/// Deepest nesting of containers (real metadata: a dict of pairs).
+const MAX_DEPTH: u32 = 16;
+
+/// Walks the opcodes (building nothing) and refuses a pickle that would
+/// build more than [`MAX_EXPANDED`] bytes or nest deeper than [`MAX_DEPTH`].
+/// A Rust value copied by DUP or a memo GET is a deep copy, not a shared
+/// reference, so a few hundred bytes of DUP and TUPLE2 can ask for
+/// gigabytes: DUP is refused (Python's pickler never writes it) and a GET
+/// may copy only a plain value (Python's pickler writes one for a repeated
+/// str). Stack items: (bytes the item expands to, nesting depth: 0 for a
+/// plain value); `None` is a MARK.
+fn bounded(buf: &[u8]) -> Option<()> {
+    let mut total: u64 = 0;
+    let mut stack: Vec<Option<(u64, u32)>> = Vec::new();
+    let mut memo: HashMap<u64, (u64, u32)> = HashMap::new();
+    let mut i = 0;
+    loop {
+        let op = *take(buf, &mut i, 1)?.first()?;
+        // The item the op pushes, if any; its children are counted already.
+        let pushed: Option<(u64, u32)> = match op {
+            b'.' => return Some(()),
+            b'\x80' => take(buf, &mut i, 1).map(|_| None)?,
+            b'\x95' => take(buf, &mut i, 8).map(|_| None)?,
+            b'(' => {
+                stack.push(None);
+                None
+            }
+            b'N' | b'\x88' | b'\x89' => Some((1, 0)),
+            b'K' | b'M' | b'J' | b'G' => {
+                let n = match op {
+                    b'K' => 1,
+                    b'M' => 2,
+                    b'J' => 4,
+                    _ => 8,
+                };
+                take(buf, &mut i, n)?;
+                Some((n as u64, 0))
+            }
+            b'I' | b'L' | b'F' | b'S' | b'V' => Some((line(buf, &mut i)?.len() as u64, 0)),
+            b'c' => Some((
+                (line(buf, &mut i)?.len() + line(buf, &mut i)?.len()) as u64,
+                0,
+            )),
+            b'U' | b'C' | b'\x8c' | b'\x8a' | b'T' | b'X' | b'B' | b'\x8b' | b'\x8d' | b'\x8e' => {
+                let width = match op {
+                    b'U' | b'C' | b'\x8c' | b'\x8a' => 1,
+                    b'\x8d' | b'\x8e' => 8,
+                    _ => 4,
+                };
+                let n = le(take(buf, &mut i, width)?);
+                take(buf, &mut i, usize::try_from(n).ok()?)?;
+                Some((n + 1, 0))
+            }
+            b')' | b']' | b'}' | b'\x8f' => Some((1, 1)),
+            b't' | b'l' | b'd' | b'\x91' => to_mark(&mut stack).map(|(w, d)| (w + 1, d + 1)),
+            b'\x85' | b'\x86' | b'\x87' | b'R' | b'\x93' => {
+                let n = match op {
+                    b'\x85' => 1,
+                    b'\x87' => 3,
+                    _ => 2,
+                };
+                let mut w = 1;
+                let mut d = 0;
+                for _ in 0..n {
+                    let (iw, id) = stack.pop()??;
+                    w += iw;
+                    d = d.max(id);
+                }
+                // `R` (only `_codecs.encode`, for bytes, gets past the
+                // decoder) and `\x93` (a global) make a plain value.
+                Some((
+                    w,
+                    if matches!(op, b'R' | b'\x93') {
+                        0
+                    } else {
+                        d + 1
+                    },
+                ))
+            }
+            b'a' | b's' | b'e' | b'u' | b'\x90' => {
+                let (w, d) = match op {
+                    b'a' => stack.pop()??,
+                    b's' => {
+                        let (vw, vd) = stack.pop()??;
+                        let (kw, kd) = stack.pop()??;
+                        (vw + kw, vd.max(kd))
+                    }
+                    _ => to_mark(&mut stack)?,
+                };
+                let top = stack.last_mut()?.as_mut()?;
+                *top = (top.0 + w, top.1.max(d + 1));
+                None
+            }
+            b'0' => stack.pop().map(|_| None)?,
+            b'1' => to_mark(&mut stack).map(|_| None)?,
+            b'q' | b'r' | b'p' | b'\x94' => {
+                let key = match op {
+                    b'q' => le(take(buf, &mut i, 1)?),
+                    b'r' => le(take(buf, &mut i, 4)?),
+                    b'p' => decimal(line(buf, &mut i)?)?,
+                    _ => memo.len() as u64,
+                };
+                memo.insert(key, (*stack.last()?)?);
+                None
+            }
+            b'h' | b'j' | b'g' => {
+                let key = match op {
+                    b'h' => le(take(buf, &mut i, 1)?),
+                    b'j' => le(take(buf, &mut i, 4)?),
+                    _ => decimal(line(buf, &mut i)?)?,
+                };
+                let (w, d) = *memo.get(&key)?;
+                if d != 0 {
+                    return None;
+                }
+                total = total.checked_add(w)?;
+                Some((w, 0))
+            }
+            _ => return None, // DUP, objects, extensions: not metadata
+        };
+        if let Some((w, d)) = pushed {
+            total = total.checked_add(1 + if d == 0 { w } else { 0 })?;
+            if total > MAX_EXPANDED || d > MAX_DEPTH {
+                return None;
+            }
+            stack.push(Some((w, d)));
+        }
+    }
+}
+
+/// The next `n` bytes of `buf` at `*i`.
+fn take<'a>(buf: &'a [u8], i: &mut usize, n: usize) -> Option<&'a [u8]> {
+    let s = buf.get(*i..i.checked_add(n)?)?;
+    *i += n;
+    Some(s)
+}
+
+/// The rest of the line at `*i` (its newline dropped).
+fn line<'a>(buf: &'a [u8], i: &mut usize) -> Option<&'a [u8]> {
+    let n = buf.get(*i..)?.iter().position(|b| *b == b'\n')?;
+    let s = take(buf, i, n + 1)?;
+    Some(&s[..n])
+}
+
+fn le(b: &[u8]) -> u64 {
+    b.iter().rev().fold(0, |v, x| v << 8 | u64::from(*x))
+}
+
+fn decimal(b: &[u8]) -> Option<u64> {
+    std::str::from_utf8(b).ok()?.trim().parse().ok()
+}
+
+/// Pops down to the last MARK: the items' total size and deepest nesting.
+fn to_mark(stack: &mut Vec<Option<(u64, u32)>>) -> Option<(u64, u32)> {
+    let at = stack.iter().rposition(Option::is_none)?;
+    Some(
+        stack
+            .drain(at..)
+            .flatten()
+            .fold((0, 0), |(w, d), (iw, id)| (w + iw, d.max(id))),
+    )
+}
+
 /// Decodes a complete pickled dict; `None` if incomplete or not a dict.
 pub fn decode(buf: &[u8]) -> Option<Meta> {
+    bounded(buf)?;
     let v = serde_pickle::value_from_slice(buf, DeOptions::new()).ok()?;
     let Value::Dict(d) = v else { return None };
     Some(
@@ -74,6 +241,28 @@ mod tests {
         assert_eq!(m["Content-Length"], "3");
         assert_eq!(m["X-Object-Meta-T"], "v");
         assert!(decode(&SAMPLE[..SAMPLE.len() - 5]).is_none());
+    }
+
+    #[test]
+    fn refuses_pickles_that_copy_their_way_to_gigabytes() {
+        // Found by fuzzing (pickle): DUP and TUPLE2 in turn double a value
+        // each time (a Rust value is a deep copy, not a shared reference):
+        // 478 bytes asked for more than 1 GiB. Here 22 doublings: 4M nodes.
+        let mut bomb = b"\x80\x02}X\x01\x00\x00\x00aN".to_vec();
+        bomb.extend(b"2\x86".repeat(22));
+        bomb.extend(b"s.");
+        assert!(decode(&bomb).is_none());
+        // The same through the memo: BINPUT a tuple, BINGET it twice.
+        let mut memo = b"\x80\x02}X\x01\x00\x00\x00aN".to_vec();
+        memo.extend(b"q\x00h\x00h\x00\x86".repeat(22));
+        memo.extend(b"s.");
+        assert!(decode(&memo).is_none());
+        // A string shared through the memo, as Python's pickler writes a
+        // repeated object, still reads.
+        let shared =
+            b"\x80\x02}q\x00(X\x01\x00\x00\x00aX\x01\x00\x00\x00vq\x01X\x01\x00\x00\x00bh\x01u.";
+        let m = decode(shared).expect("decodes");
+        assert_eq!((m["a"].as_str(), m["b"].as_str()), ("v", "v"));
     }
 
     #[test]

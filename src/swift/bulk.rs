@@ -31,7 +31,7 @@ use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::http::request::normalize_object;
 use crate::store::container as scont;
 use crate::store::meta::{keys, Meta};
-use crate::store::name::check_container;
+use crate::store::name::{check_container, Limits};
 use crate::store::object::{self as sobj, Writer};
 use crate::store::ObjPath;
 
@@ -509,7 +509,7 @@ fn trim_slashes(n: &[u8]) -> &[u8] {
 }
 
 /// The body's names, one a line, URL-decoded (not yet checked as UTF-8).
-fn read_names(input: &mut impl Read, max_path: usize) -> ApiResult<Vec<Vec<u8>>> {
+pub fn read_names(input: &mut impl Read, max_path: usize) -> ApiResult<Vec<Vec<u8>>> {
     let mut names = Vec::new();
     let mut line = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -553,12 +553,8 @@ fn decode_name(line: &[u8]) -> Vec<u8> {
 
 /// Deletes one `container/object` or `container` as a DELETE of it would.
 fn delete_one(app: &App, ctx: &Ctx, name: &str) -> ApiResult<()> {
-    let l = &app.store.opts.limits;
-    let rel = name.trim_start_matches('/');
-    let (container, rest) = rel.split_once('/').unwrap_or((rel, ""));
-    let obj = normalize_object(rest);
-    check_container(container, l)?;
-    if obj.is_empty() {
+    let (container, obj) = delete_target(name, &app.store.opts.limits)?;
+    let Some(obj) = obj else {
         ctx.authorize(Some(container), false, true, None)?;
         let loc = app.store.find_container(&ctx.account, container)?;
         super::versioning::before_container_delete(app, &loc)?;
@@ -567,23 +563,35 @@ fn delete_one(app: &App, ctx: &Ctx, name: &str) -> ApiResult<()> {
         app.quotas.forget_container(&loc);
         app.versions.forget(&loc);
         app.etags.forget_container(&ctx.account, container);
-    } else {
-        let obj = ObjPath::new(&obj, l)?;
-        let loc = object::authorize(app, ctx, container, true)?;
-        if let Some(r) = super::versioned_writes::delete(app, ctx, &loc, &obj)? {
-            return match r.status() {
-                st if st.is_success() => Ok(()),
-                StatusCode::NOT_FOUND => Err(ApiError::NotFound),
-                StatusCode::CONFLICT => Err(ApiError::Conflict(String::new())),
-                StatusCode::FORBIDDEN => Err(ApiError::Forbidden),
-                StatusCode::PRECONDITION_FAILED => Err(ApiError::PreconditionFailed(String::new())),
-                st => Err(ApiError::Internal(format!("delete answered {st}"))),
-            };
-        }
-        sobj::delete(&loc, &obj)?;
-        app.store.usage.invalidate(&loc);
+        return Ok(());
+    };
+    let loc = object::authorize(app, ctx, container, true)?;
+    if let Some(r) = super::versioned_writes::delete(app, ctx, &loc, &obj)? {
+        return match r.status() {
+            st if st.is_success() => Ok(()),
+            StatusCode::NOT_FOUND => Err(ApiError::NotFound),
+            StatusCode::CONFLICT => Err(ApiError::Conflict(String::new())),
+            StatusCode::FORBIDDEN => Err(ApiError::Forbidden),
+            StatusCode::PRECONDITION_FAILED => Err(ApiError::PreconditionFailed(String::new())),
+            st => Err(ApiError::Internal(format!("delete answered {st}"))),
+        };
     }
+    sobj::delete(&loc, &obj)?;
+    app.store.usage.invalidate(&loc);
     Ok(())
+}
+
+/// The container and the (normalized, checked) object one line of a bulk
+/// delete names; no object names the container itself.
+pub fn delete_target<'a>(name: &'a str, l: &Limits) -> ApiResult<(&'a str, Option<ObjPath>)> {
+    let rel = name.trim_start_matches('/');
+    let (container, rest) = rel.split_once('/').unwrap_or((rel, ""));
+    let obj = normalize_object(rest);
+    check_container(container, l)?;
+    if obj.is_empty() {
+        return Ok((container, None));
+    }
+    Ok((container, Some(ObjPath::new(&obj, l)?)))
 }
 
 // ---- extract archive ----
@@ -694,17 +702,7 @@ fn extract_all(
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let raw = entry.path_bytes().into_owned();
-        let mut rel: &[u8] = raw.strip_prefix(b"./").unwrap_or(&raw);
-        while let Some(r) = rel.strip_prefix(b"/") {
-            rel = r;
-        }
-        let mut path = Vec::with_capacity(base.len() + 1 + rel.len());
-        if !base.is_empty() {
-            path.extend_from_slice(base.as_bytes());
-            path.push(b'/');
-        }
-        path.extend_from_slice(rel);
+        let path = member_path(base, &entry.path_bytes());
         if !path.contains(&b'/') {
             continue; // a file at the top level has no container
         }
@@ -722,15 +720,9 @@ fn extract_all(
                 .push((quoted, status_line(StatusCode::PAYLOAD_TOO_LARGE)));
             continue;
         }
-        let (container, rest) = path.split_once('/').expect("has a slash");
-        let obj = normalize_object(rest);
-        if obj.is_empty() {
-            continue;
-        }
-        let named = check_container(container, &app.store.opts.limits)
-            .and_then(|()| ObjPath::new(&obj, &app.store.opts.limits));
-        let obj = match named {
-            Ok(o) => o,
+        let (container, obj) = match member_target(&path, &app.store.opts.limits) {
+            Ok(Some(t)) => t,
+            Ok(None) => continue,
             Err(e) => {
                 s.errors
                     .push((quoted, status_line(ApiError::from(e).status())));
@@ -788,6 +780,39 @@ fn extract_all(
     Ok(())
 }
 
+/// `base` and an archive member's path (its `./` and leading slashes
+/// dropped): `container/object`, or `container` alone, not yet checked.
+pub fn member_path(base: &str, raw: &[u8]) -> Vec<u8> {
+    let mut rel: &[u8] = raw.strip_prefix(b"./").unwrap_or(raw);
+    while let Some(r) = rel.strip_prefix(b"/") {
+        rel = r;
+    }
+    let mut path = Vec::with_capacity(base.len() + 1 + rel.len());
+    if !base.is_empty() {
+        path.extend_from_slice(base.as_bytes());
+        path.push(b'/');
+    }
+    path.extend_from_slice(rel);
+    path
+}
+
+/// The container and (normalized, checked) object a member's path names;
+/// `Ok(None)` when it names no object (no slash, or nothing after it).
+pub fn member_target<'a>(
+    path: &'a str,
+    l: &Limits,
+) -> Result<Option<(&'a str, ObjPath)>, crate::store::Error> {
+    let Some((container, rest)) = path.split_once('/') else {
+        return Ok(None);
+    };
+    let obj = normalize_object(rest);
+    if obj.is_empty() {
+        return Ok(None);
+    }
+    check_container(container, l)?;
+    Ok(Some((container, ObjPath::new(&obj, l)?)))
+}
+
 /// Tar's block size.
 const BLOCK: usize = 512;
 /// Largest pax header entry (`x` or `g`) an archive may carry.
@@ -797,7 +822,7 @@ const MAX_PAX_HEADER: u64 = 64 * 1024;
 /// fails the stream on a GNU long name / long link entry (`L`, `K`) or a pax
 /// header entry (`x`, `g`) larger than its bound. The `tar` crate reads such
 /// entries whole into memory: the check comes before it sees the header.
-struct HeaderGuard<R> {
+pub struct HeaderGuard<R> {
     inner: R,
     max_name: u64,
     max_pax: u64,
@@ -818,7 +843,9 @@ struct HeaderGuard<R> {
 }
 
 impl<R: Read> HeaderGuard<R> {
-    fn new(inner: R, max_name: usize, max_pax: u64) -> Self {
+    /// Guards `inner`: long names up to `max_name` bytes, pax entries up to
+    /// `max_pax`.
+    pub fn new(inner: R, max_name: usize, max_pax: u64) -> Self {
         HeaderGuard {
             inner,
             max_name: max_name as u64,

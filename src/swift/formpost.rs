@@ -40,7 +40,11 @@ pub fn applies(ctx: &Ctx) -> bool {
 }
 
 fn boundary(ctx: &Ctx) -> Option<String> {
-    let ct = ctx.header("content-type").ok().flatten()?;
+    boundary_of(ctx.header("content-type").ok().flatten()?)
+}
+
+/// The boundary of a `multipart/form-data` Content-Type.
+fn boundary_of(ct: &str) -> Option<String> {
     let (kind, attrs) = parse_disposition(ct);
     (kind == "multipart/form-data")
         .then(|| attrs.get("boundary").cloned())
@@ -92,8 +96,8 @@ fn parse_disposition(v: &str) -> (String, HashMap<String, String>) {
 }
 
 /// A streaming reader of a `multipart/form-data` body.
-struct Form {
-    body: Incoming,
+struct Form<B = Incoming> {
+    body: B,
     buf: BytesMut,
     eof: bool,
     /// `\r\n--<boundary>`.
@@ -111,7 +115,21 @@ fn invalid(msg: &str) -> ApiError {
     ApiError::BadRequest(format!("FormPost: {msg}"))
 }
 
-impl Form {
+impl<B> Form<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+{
+    fn new(body: B, boundary: &str) -> Self {
+        Form {
+            body,
+            buf: BytesMut::new(),
+            eof: false,
+            delim: format!("\r\n--{boundary}").into_bytes(),
+            part_done: true,
+            finished: false,
+        }
+    }
+
     async fn fill(&mut self) -> ApiResult<bool> {
         while !self.eof {
             match self.body.frame().await {
@@ -229,6 +247,35 @@ impl Form {
     }
 }
 
+/// One part of a form: its headers (lowercase names) and its data.
+pub type FormPart = (HashMap<String, String>, Vec<u8>);
+
+/// Reads a whole form as `handle` does, storing nothing: each part's
+/// headers, disposition and data (at most `keep` bytes of it).
+pub async fn read_form<B>(body: B, content_type: &str, keep: usize) -> ApiResult<Vec<FormPart>>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+{
+    let b = boundary_of(content_type).ok_or_else(|| invalid("no boundary"))?;
+    let mut form = Form::new(body, &b);
+    form.start().await?;
+    let mut parts = Vec::new();
+    while let Some(mut h) = form.next_part().await? {
+        let (disp, attrs) = parse_disposition(h.get("content-disposition").map_or("", |v| v));
+        h.insert(":disposition".into(), disp);
+        for (k, v) in attrs {
+            h.insert(format!(":{k}"), v);
+        }
+        let mut data = Vec::new();
+        while let Some(c) = form.chunk().await? {
+            let room = keep - data.len();
+            data.extend_from_slice(&c[..c.len().min(room)]);
+        }
+        parts.push((h, data));
+    }
+    Ok(parts)
+}
+
 /// What one file upload came to.
 struct Outcome {
     status: StatusCode,
@@ -245,14 +292,7 @@ pub async fn handle(
 ) -> ApiResult<Response<Body>> {
     let path = decode_path(raw_path)?;
     let b = boundary(&ctx).ok_or_else(|| invalid("no boundary"))?;
-    let mut form = Form {
-        body,
-        buf: BytesMut::new(),
-        eof: false,
-        delim: format!("\r\n--{b}").into_bytes(),
-        part_done: true,
-        finished: false,
-    };
+    let mut form = Form::new(body, &b);
     form.start().await?;
     let keys = keys(&app, &ctx, &path).await?;
     let mut attrs: HashMap<String, String> = HashMap::new();

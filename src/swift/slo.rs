@@ -157,7 +157,7 @@ type Pending = (String, bool, Option<(StatusCode, String)>);
 
 /// One entry of a stored manifest (Swift's internal form).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Stored {
+pub struct Stored {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     data: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -178,7 +178,7 @@ struct Stored {
 
 /// A segment as served: inline bytes or a piece of an object.
 #[derive(Debug, Clone)]
-enum Seg {
+pub enum Seg {
     Data(Bytes),
     Obj {
         name: String,
@@ -199,12 +199,14 @@ impl Seg {
     }
 }
 
-fn parse_stored(raw: &[u8]) -> ApiResult<Vec<Stored>> {
+/// Reads a stored manifest (untrusted: it comes from disk).
+pub fn parse_stored(raw: &[u8]) -> ApiResult<Vec<Stored>> {
     serde_json::from_slice(raw)
         .map_err(|_| ApiError::Internal("Unable to load SLO manifest".into()))
 }
 
-fn annotate(stored: &[Stored]) -> ApiResult<Vec<Seg>> {
+/// The segments a stored manifest serves.
+pub fn annotate(stored: &[Stored]) -> ApiResult<Vec<Seg>> {
     let bad = || ApiError::Internal("Unable to load SLO manifest".into());
     stored
         .iter()
@@ -218,7 +220,12 @@ fn annotate(stored: &[Stored]) -> ApiResult<Vec<Seg>> {
                     let (a, b) = r.split_once('-').ok_or_else(bad)?;
                     let (a, b): (u64, u64) =
                         (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-                    (a, (b + 1).checked_sub(a).ok_or_else(bad)?)
+                    (
+                        a,
+                        b.checked_add(1)
+                            .and_then(|e| e.checked_sub(a))
+                            .ok_or_else(bad)?,
+                    )
                 }
                 None => (0, s.bytes.ok_or_else(bad)?),
             };
@@ -236,11 +243,11 @@ fn annotate(stored: &[Stored]) -> ApiResult<Vec<Seg>> {
 
 /// The large object's ETag and length from its segments (manifests stored
 /// without the sysmeta).
-fn etag_and_size(stored: &[Stored], segs: &[Seg]) -> (String, u64) {
+pub fn etag_and_size(stored: &[Stored], segs: &[Seg]) -> (String, u64) {
     let mut md5 = Md5::new();
     let mut total = 0;
     for (s, g) in stored.iter().zip(segs) {
-        total += g.len();
+        total = g.len().saturating_add(total);
         let part = match g {
             Seg::Data(b) => hex::encode(Md5::digest(b)),
             Seg::Obj { .. } => match &s.range {
@@ -830,7 +837,7 @@ fn to_raw(stored: &[Stored]) -> Vec<BTreeMap<&'static str, Value>> {
 
 /// A segment of a manifest being uploaded, after parsing.
 #[derive(Debug, Clone)]
-enum Input {
+pub enum Input {
     Data(Vec<u8>),
     Path {
         path: String,
@@ -842,7 +849,7 @@ enum Input {
 
 /// Parses and checks a manifest as uploaded; the error is Swift's list of
 /// problems by index.
-fn parse_input(raw: &[u8], container: &str, object: &str) -> ApiResult<Vec<Input>> {
+pub fn parse_input(raw: &[u8], container: &str, object: &str) -> ApiResult<Vec<Input>> {
     let v: Value = serde_json::from_slice(raw)
         .map_err(|_| ApiError::BadRequest("Manifest must be valid JSON.\n".into()))?;
     let Value::Array(items) = v else {
@@ -1683,6 +1690,19 @@ mod tests {
     fn swift_bytes_is_stripped() {
         assert_eq!(strip_swift_bytes("a/b;swift_bytes=12"), "a/b");
         assert_eq!(strip_swift_bytes("a/b"), "a/b");
+    }
+
+    #[test]
+    fn stored_manifests_with_huge_numbers_do_not_overflow() {
+        // Manifests on disk are untrusted: a range ending at u64::MAX, or
+        // segment sizes that sum past it, overflowed (a panic in debug
+        // builds, a wrong length in release ones).
+        let s = parse_stored(br#"[{"name":"/c/s","range":"0-18446744073709551615"}]"#).unwrap();
+        assert!(annotate(&s).is_err());
+        let big = br#"[{"name":"/c/a","bytes":18446744073709551615},{"name":"/c/b","bytes":2}]"#;
+        let s = parse_stored(big).unwrap();
+        let segs = annotate(&s).unwrap();
+        assert_eq!(etag_and_size(&s, &segs).1, u64::MAX);
     }
 
     #[test]

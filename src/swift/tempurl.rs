@@ -155,7 +155,7 @@ fn parse_sig(sig: &str) -> Option<(Digest, String)> {
 /// `temp_url_expires` as seconds: an integer or ISO 8601 UTC
 /// (`YYYY-MM-DDTHH:MM:SSZ`).
 /// `None` when unreadable or already past.
-fn parse_expires(v: &str, now: u64) -> Option<u64> {
+pub fn parse_expires(v: &str, now: u64) -> Option<u64> {
     let secs = match v.trim().parse::<i64>() {
         Ok(n) => n,
         Err(_) => parse_iso(v)?,
@@ -199,7 +199,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 
 /// Is `ip` inside `range` (an address or a network in CIDR form, host bits
 /// clear)?
-fn ip_in_range(ip: IpAddr, range: &str) -> bool {
+pub fn ip_in_range(ip: IpAddr, range: &str) -> bool {
     let (addr, len) = match range.split_once('/') {
         Some((a, l)) => (a, Some(l)),
         None => (range, None),
@@ -254,7 +254,7 @@ pub(super) fn keys_of(m: &Meta, kind: &str) -> Vec<String> {
 }
 
 /// Is `sig` (any accepted form) the HMAC of `msg` by one of `keys`?
-pub(super) fn signed_by(sig: &str, msg: &[u8], keys: &[String]) -> bool {
+pub fn signed_by(sig: &str, msg: &[u8], keys: &[String]) -> bool {
     let Some((digest, hex)) = parse_sig(sig) else {
         return false;
     };

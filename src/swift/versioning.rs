@@ -26,7 +26,7 @@
 use std::sync::Arc;
 
 use http::response::Builder;
-use http::{Method, Response, StatusCode};
+use http::{HeaderValue, Method, Response, StatusCode};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 use super::versioned_writes::{self as vw, DELETE_MARKER};
@@ -220,9 +220,9 @@ pub fn after_commit(app: &App, loc: &ContainerLoc, object: &ObjPath, vid: &str) 
 
 /// Adds `X-Object-Version-Id` for an object that has one.
 pub fn version_header(b: Builder, info: &ObjectInfo) -> Builder {
-    match info.meta.get(VID_KEY) {
-        Some(v) => b.header("X-Object-Version-Id", v),
-        None => b,
+    match info.meta.get(VID_KEY).map(|v| HeaderValue::from_str(v)) {
+        Some(Ok(v)) => b.header("X-Object-Version-Id", v),
+        _ => b,
     }
 }
 
