@@ -379,9 +379,11 @@ impl Config {
     /// uploads or never read anything is refused.
     pub fn validate_maintenance(&self) -> Result<(), String> {
         if self.storage.reap_temp_after_secs == 0 {
-            return Err("[storage] reap_temp_after_secs must be at least 1: the periodic sweep \
+            return Err(
+                "[storage] reap_temp_after_secs must be at least 1: the periodic sweep \
                         would remove the temp files of uploads in progress"
-                .into());
+                    .into(),
+            );
         }
         if self.scrub.interval_secs > 0 && self.scrub.max_rate == 0 {
             return Err("[scrub] max_rate must be more than 0 bytes per second".into());

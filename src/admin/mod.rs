@@ -183,17 +183,18 @@ pub struct Job {
 impl Job {
     /// `account/container/object`, for reports.
     pub fn path(&self) -> String {
-        format!("{}/{}/{}", self.loc.account, self.loc.name, self.name.as_str())
+        format!(
+            "{}/{}/{}",
+            self.loc.account,
+            self.loc.name,
+            self.name.as_str()
+        )
     }
 }
 
 /// Runs `work` on `jobs` threads over the jobs `produce` hands out (a
 /// bounded queue: the walk stays a little ahead of the hashing).
-pub fn pool(
-    jobs: usize,
-    produce: impl FnOnce(&mut dyn FnMut(Job)),
-    work: impl Fn(Job) + Sync,
-) {
+pub fn pool(jobs: usize, produce: impl FnOnce(&mut dyn FnMut(Job)), work: impl Fn(Job) + Sync) {
     let jobs = jobs.max(1);
     let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(jobs * 64);
     let rx = Mutex::new(rx);
@@ -238,7 +239,14 @@ mod tests {
             Scope::parse(Some("AUTH_a/c"), &s).unwrap(),
             Scope::Container("AUTH_a".into(), "c".into())
         );
-        for bad in ["..", "AUTH_a/..", ".sofgate", "AUTH_a/.sofgate-versions", "a/b/c", ""] {
+        for bad in [
+            "..",
+            "AUTH_a/..",
+            ".sofgate",
+            "AUTH_a/.sofgate-versions",
+            "a/b/c",
+            "",
+        ] {
             assert!(Scope::parse(Some(bad), &s).is_err(), "{bad}");
         }
     }

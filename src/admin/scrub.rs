@@ -199,7 +199,10 @@ impl Scrub<'_> {
                 } else {
                     String::new()
                 };
-                let detail = format!("metadata sidecar without its object, {} s old", idle.as_secs());
+                let detail = format!(
+                    "metadata sidecar without its object, {} s old",
+                    idle.as_secs()
+                );
                 self.problem("orphan_sidecar", path, detail, action);
             }
             Met::BadLongName { dir, leaf, is_dir } => {
@@ -210,8 +213,9 @@ impl Scrub<'_> {
                     _ => String::new(),
                 };
                 let what = if is_dir { "directory" } else { "file" };
-                let detail =
-                    format!("{what} in the escaped long-name form without a valid user.sofgate.name");
+                let detail = format!(
+                    "{what} in the escaped long-name form without a valid user.sofgate.name"
+                );
                 self.problem("bad_long_name", path, detail, action);
             }
         }
@@ -262,7 +266,9 @@ impl Scrub<'_> {
                         audit::object_dir(&job.loc, &job.name)
                             .and_then(|dir| {
                                 let (leaf, rel) = (job.name.disk_leaf(), job.name.disk_path());
-                                audit::quarantine(self.store, &job.loc, &dir, &leaf, &rel, key, note)
+                                audit::quarantine(
+                                    self.store, &job.loc, &dir, &leaf, &rel, key, note,
+                                )
                             })
                             .map(|q| {
                                 object::remove_empty_parents(&job.loc, &job.name);

@@ -236,14 +236,17 @@ pub fn check(loc: &ContainerLoc, name: &ObjPath, pace: &mut dyn FnMut(u64)) -> R
     };
     let (Some(etag), Some(len)) = (
         m.get(keys::ETAG).cloned(),
-        m.get(keys::CONTENT_LENGTH).and_then(|l| l.parse::<u64>().ok()),
+        m.get(keys::CONTENT_LENGTH)
+            .and_then(|l| l.parse::<u64>().ok()),
     ) else {
         return done(Verdict::Unreadable, Some(m));
     };
     let mtime = object::exact_mtime(st.mtime(), st.mtime_nsec());
     let same_mtime = match m.get(keys::PUT_MTIME) {
-        Some(t) => meta::parse_timestamp(t).map(meta::normalize_timestamp)
-            == meta::parse_timestamp(&mtime).map(meta::normalize_timestamp),
+        Some(t) => {
+            meta::parse_timestamp(t).map(meta::normalize_timestamp)
+                == meta::parse_timestamp(&mtime).map(meta::normalize_timestamp)
+        }
         None => len == st.len(),
     };
     if !same_mtime {
@@ -397,7 +400,10 @@ mod tests {
         let p = t.path().join("AUTH_a/c/o");
         std::fs::write(&p, b"hello").unwrap();
         let n = obj("o");
-        assert_eq!(check(&c, &n, &mut |_| {}).unwrap().verdict, Verdict::NoMetadata);
+        assert_eq!(
+            check(&c, &n, &mut |_| {}).unwrap().verdict,
+            Verdict::NoMetadata
+        );
         object::refresh(s.meta_ctx(), &c, &n, &mut |_| {}).unwrap();
         assert_eq!(check(&c, &n, &mut |_| {}).unwrap().verdict, Verdict::Good);
         // A flipped byte, mtime kept: a mismatch.
@@ -410,7 +416,11 @@ mod tests {
             .set_modified(mtime)
             .unwrap();
         let ck = check(&c, &n, &mut |_| {}).unwrap();
-        assert!(matches!(ck.verdict, Verdict::Mismatch(_)), "{:?}", ck.verdict);
+        assert!(
+            matches!(ck.verdict, Verdict::Mismatch(_)),
+            "{:?}",
+            ck.verdict
+        );
         // An edit on the mount (new mtime): stale, not corrupt.
         std::fs::write(&p, b"edited").unwrap();
         let ck = check(&c, &n, &mut |_| {}).unwrap();

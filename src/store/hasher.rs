@@ -174,7 +174,9 @@ mod tests {
         // Waiting or being hashed: not queued twice; done: found fresh.
         s.hasher.offer(&c, &name);
         wait_idle(&s.hasher);
-        let raw = xattr::get(dir.join("f.txt"), "user.swift.metadata").unwrap().unwrap();
+        let raw = xattr::get(dir.join("f.txt"), "user.swift.metadata")
+            .unwrap()
+            .unwrap();
         let m = crate::store::meta::decode(&raw).unwrap();
         assert_eq!(m["ETag"], "5d41402abc4b2a76b9719d911017c592");
         assert_eq!(s.stats.hash_done.get(), 1);
@@ -192,7 +194,10 @@ mod tests {
         std::os::unix::fs::symlink(&outside, t.path().join("AUTH_a/c/d")).unwrap();
         s.hasher.offer(&c, &obj("d/f"));
         wait_idle(&s.hasher);
-        assert_eq!(xattr::get(outside.join("f"), "user.swift.metadata").unwrap(), None);
+        assert_eq!(
+            xattr::get(outside.join("f"), "user.swift.metadata").unwrap(),
+            None
+        );
         assert_eq!(s.stats.hash_done.get(), 0);
     }
 }

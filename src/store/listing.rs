@@ -299,8 +299,14 @@ impl Walk<'_> {
         let Ok(name) = ObjPath::from_parts(k.key.clone()) else {
             return Ok(None);
         };
-        let listed =
-            object::head_entry(self.store, self.loc, dir, &k.disk, &name, self.budget.as_mut());
+        let listed = object::head_entry(
+            self.store,
+            self.loc,
+            dir,
+            &k.disk,
+            &name,
+            self.budget.as_mut(),
+        );
         match listed {
             Ok(Listed::Known(info)) => Ok(Some(Entry::Object {
                 name: k.key.clone(),

@@ -186,8 +186,19 @@ fn derive(
 /// file, and is not stored.
 pub fn changed_since(file: &File, st: &Stat) -> io::Result<bool> {
     let now = super::beneath::fstat(file.as_fd())?;
-    Ok((now.len(), now.mtime(), now.mtime_nsec(), now.ctime(), now.ctime_nsec())
-        != (st.len(), st.mtime(), st.mtime_nsec(), st.ctime(), st.ctime_nsec()))
+    Ok((
+        now.len(),
+        now.mtime(),
+        now.mtime_nsec(),
+        now.ctime(),
+        now.ctime_nsec(),
+    ) != (
+        st.len(),
+        st.mtime(),
+        st.mtime_nsec(),
+        st.ctime(),
+        st.ctime_nsec(),
+    ))
 }
 
 /// What a listing shows of a file sofgate may not read: its size, type by
@@ -416,7 +427,10 @@ pub fn refresh(
     pace: &mut dyn FnMut(u64),
 ) -> Result<(ObjectInfo, Derived)> {
     let loc = Loc::of(name);
-    let node = c.dir.node(&loc.rel(), Follow::Never).map_err(lookup_error)?;
+    let node = c
+        .dir
+        .node(&loc.rel(), Follow::Never)
+        .map_err(lookup_error)?;
     if !node.st.is_file() {
         return Err(Error::NotFound);
     }
@@ -578,7 +592,10 @@ pub(super) enum Listed {
     /// Not hashed: over the page's budget. Its size and time from its
     /// stat, no ETag; `queue` when the background hasher may store
     /// metadata on it (not a hard link, not through a symlink).
-    Unhashed { info: ObjectInfo, queue: bool },
+    Unhashed {
+        info: ObjectInfo,
+        queue: bool,
+    },
 }
 
 /// [`head`] of the entry `leaf` (a disk name) of `dir`, a directory of the
