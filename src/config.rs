@@ -690,6 +690,28 @@ mod tests {
     }
 
     #[test]
+    fn maintenance_keys_are_checked() {
+        let mut c = embedded();
+        assert_eq!(c.storage.listing_hash_budget_bytes, 64 << 20);
+        assert_eq!(c.scrub.interval_secs, 0);
+        c.storage.reap_temp_after_secs = 0;
+        let err = c.validate().unwrap_err();
+        assert!(err.contains("reap_temp_after_secs"), "{err}");
+        c.storage.reap_temp_after_secs = 1;
+        c.scrub.interval_secs = 60;
+        c.scrub.max_rate = 0;
+        assert!(c.validate().unwrap_err().contains("[scrub] max_rate"));
+        c.scrub.max_rate = 1 << 20;
+        c.validate().unwrap();
+        let parsed: Config = toml::from_str(
+            "[scrub]\ninterval_secs = 5\nfix = true\n[storage]\nlisting_hash_budget_ms = 0\n",
+        )
+        .unwrap();
+        assert!(parsed.scrub.fix && parsed.scrub.max_rate == 20 << 20);
+        assert_eq!(parsed.storage.listing_hash_budget_ms, 0);
+    }
+
+    #[test]
     fn unknown_keys_are_rejected() {
         assert!(toml::from_str::<Config>("listn = \"1.2.3.4:5\"").is_err());
     }

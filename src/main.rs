@@ -230,7 +230,7 @@ fn report<T: serde::Serialize>(json: bool, s: &T, human: impl FnOnce(&T)) -> Res
 
 fn index(config: Option<PathBuf>, run: &RunArgs, target: Option<String>) -> Result<(), String> {
     use sofgate::admin::{self, index, progress::Progress};
-    let store = admin::open_store(config.as_deref())?;
+    let (_, store) = admin::open_store(config.as_deref())?;
     let scope = admin::Scope::parse(target.as_deref(), &store)?;
     let progress = Progress::new("index", true);
     let s = index::run(&store, &scope, &run.opts(), &progress)?;
@@ -248,15 +248,11 @@ fn scrub(
     target: Option<String>,
 ) -> Result<(), String> {
     use sofgate::admin::{self, progress::Progress, scrub};
-    let cfg_age = match &config {
-        Some(p) => Config::load(p)?.storage.reap_temp_after_secs,
-        None => Config::embedded().storage.reap_temp_after_secs,
-    };
-    let store = admin::open_store(config.as_deref())?;
+    let (cfg, store) = admin::open_store(config.as_deref())?;
     let scope = admin::Scope::parse(target.as_deref(), &store)?;
     let opts = scrub::ScrubOpts {
         fix,
-        reap_after: std::time::Duration::from_secs(cfg_age.max(1)),
+        reap_after: std::time::Duration::from_secs(cfg.storage.reap_temp_after_secs.max(1)),
     };
     let progress = Progress::new("scrub", true);
     let s = scrub::run(&store, &scope, &run.opts(), opts, &progress)?;

@@ -34,6 +34,8 @@ pub struct Summary {
     /// Files with other names (hard links) or that refused the write:
     /// hashed, not written (reads derive their metadata each time).
     pub not_stored: u64,
+    /// Files gone (deleted or replaced by something else) since the walk met them.
+    pub gone: u64,
     /// Files that could not be read (listed on stderr).
     pub errors: u64,
     /// Bytes read to hash.
@@ -49,6 +51,7 @@ struct Counts {
     indexed: AtomicU64,
     changed: AtomicU64,
     not_stored: AtomicU64,
+    gone: AtomicU64,
     errors: AtomicU64,
 }
 
@@ -97,7 +100,7 @@ pub fn run(
             Ok((_, Derived::Changed)) => &counts.changed,
             Ok((_, Derived::NotStored)) => &counts.not_stored,
             // Gone since the walk saw it: nothing to index.
-            Err(Error::NotFound) => &counts.fresh,
+            Err(Error::NotFound) => &counts.gone,
             Err(e) => {
                 progress.note(&format!("{}: {e}", job.path()));
                 &counts.errors
@@ -119,6 +122,7 @@ pub fn run(
         indexed: get(&counts.indexed),
         changed: get(&counts.changed),
         not_stored: get(&counts.not_stored),
+        gone: get(&counts.gone),
         errors: get(&counts.errors),
         bytes_hashed: hashed,
         seconds,

@@ -61,7 +61,7 @@ pub struct RunOpts {
 }
 
 /// Loads the config (or the embedded default) and builds its store.
-pub fn open_store(config: Option<&Path>) -> Result<Store, String> {
+pub fn open_store(config: Option<&Path>) -> Result<(Config, Store), String> {
     let cfg = match config {
         Some(p) => Config::load(p)?,
         None => Config::embedded(),
@@ -72,7 +72,8 @@ pub fn open_store(config: Option<&Path>) -> Result<Store, String> {
     cfg.validate_maintenance()?;
     // Quarantine directories get the configured mode exactly.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
-    cfg.store()
+    let store = cfg.store()?;
+    Ok((cfg, store))
 }
 
 /// Parses a rate: bytes per second, with an optional `K`, `M` or `G`

@@ -107,6 +107,16 @@ impl Hasher {
         true
     }
 
+    /// Is the file of `name` in `loc` waiting or being hashed? A listing
+    /// leaves such a file to the hasher instead of reading it twice.
+    pub fn is_pending(&self, loc: &ContainerLoc, name: &ObjPath) -> bool {
+        let st = self.shared.state.lock().expect("lock");
+        !st.keys.is_empty()
+            && st
+                .keys
+                .contains(&(loc.key.clone(), name.as_str().to_string()))
+    }
+
     /// Files waiting or being hashed.
     pub fn pending(&self) -> usize {
         self.shared.state.lock().expect("lock").keys.len()

@@ -299,14 +299,13 @@ impl Walk<'_> {
         let Ok(name) = ObjPath::from_parts(k.key.clone()) else {
             return Ok(None);
         };
-        let listed = object::head_entry(
-            self.store,
-            self.loc,
-            dir,
-            &k.disk,
-            &name,
-            self.budget.as_mut(),
-        );
+        // A file the background hasher has already is not read here too.
+        let mut spent = super::Budget::spent();
+        let budget = match self.budget.as_mut() {
+            Some(_) if self.store.hasher.is_pending(self.loc, &name) => Some(&mut spent),
+            b => b,
+        };
+        let listed = object::head_entry(self.store, self.loc, dir, &k.disk, &name, budget);
         match listed {
             Ok(Listed::Known(info)) => Ok(Some(Entry::Object {
                 name: k.key.clone(),
