@@ -1,10 +1,15 @@
 """Checks shared by the testfs and GlusterFS suites: ordinary API use on one
 node, and two nodes (two mounts of one volume, one sofgate on each)."""
 
+import json
 import os
+import socket
+import stat
+import subprocess
+import threading
 import time
 
-from harness import md5, swift_meta, temp_files
+from harness import http, md5, swift_meta, temp_files
 
 
 def ordinary_api(r, node, files):
@@ -162,3 +167,191 @@ def two_nodes(r, a, b, files_a, files_b, settle=0.0):
     r.check("no temp files left", temp_files(files_a) == [], temp_files(files_a))
     if lag:
         print(f"    cross-node visibility: max {max(lag) * 1000:.1f} ms over {len(lag)} probes")
+
+
+# --- the shared tree is hostile ------------------------------------------------------------------
+
+OUTSIDE = b"root:x:0:0:a file outside the device\n"
+OUTSIDE_SECRET = b"a secret file outside the device\n"
+PRIVATE = b"another account's private object\n"
+
+
+def fingerprint(root):
+    """Names, kinds, modes, sizes, inodes, mtimes, contents and user xattrs of a tree
+    (symlinks not followed, FIFOs and devices never opened)."""
+    out = []
+    for d, dirs, files in os.walk(root, followlinks=False):
+        for n in sorted(dirs + files):
+            p = os.path.join(d, n)
+            st = os.lstat(p)
+            if stat.S_ISREG(st.st_mode):
+                with open(p, "rb") as f:
+                    content = md5(f.read())
+            elif stat.S_ISLNK(st.st_mode):
+                content = os.readlink(p)
+            else:
+                content = "-"
+            try:
+                xa = sorted((k, os.getxattr(p, k, follow_symlinks=False))
+                            for k in os.listxattr(p, follow_symlinks=False) if k.startswith("user."))
+            except OSError:
+                xa = []
+            out.append((os.path.relpath(p, root), st.st_mode, st.st_size, st.st_ino,
+                        st.st_mtime_ns, content, xa))
+    return sorted(out)
+
+
+def _no_leak(resp):
+    return not any(s in resp.body for s in (OUTSIDE, OUTSIDE_SECRET, PRIVATE))
+
+
+def hostile_tree(r, node, plant, settle=0.0):
+    """Things planted on the shared tree with ordinary system calls (`plant` is the tree as
+    another user of the volume sees it) never lead `node` outside the container, block it,
+    or let one account change another's objects."""
+    c = "hostile"
+    r.status("PUT container", node.req("PUT", c), 201)
+    r.status("PUT an object beside what is planted", node.req("PUT", f"{c}/real", body=b"real"), 201)
+    out = os.path.join(os.path.dirname(os.path.abspath(plant)), f"outside-{node.name}")
+    os.makedirs(os.path.join(out, "dir"), exist_ok=True)
+    with open(os.path.join(out, "passwd"), "wb") as f:
+        f.write(OUTSIDE)
+    with open(os.path.join(out, "dir", "secret"), "wb") as f:
+        f.write(OUTSIDE_SECRET)
+    other = os.path.join(plant, "AUTH_other")
+    os.makedirs(os.path.join(other, "priv"), exist_ok=True)
+    secret = os.path.join(other, "priv", "secret")
+    with open(secret, "wb") as f:
+        f.write(PRIVATE)
+    cdir = os.path.join(plant, "AUTH_test", c)
+    os.symlink(os.path.join(out, "passwd"), os.path.join(cdir, "abs"))
+    os.symlink("../../AUTH_other/priv/secret", os.path.join(cdir, "rel"))
+    os.symlink(os.path.join(out, "dir"), os.path.join(cdir, "d"))
+    os.symlink("../../AUTH_other/priv", os.path.join(cdir, "x"))
+    os.mkfifo(os.path.join(cdir, "fifo"))
+    specials = ["fifo"]
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(os.path.join(cdir, "sock"))
+        specials.append("sock")
+    except OSError as e:
+        print(f"    (no socket file on this mount: {e})")
+    try:
+        os.mknod(os.path.join(cdir, "null"), 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        specials.append("null")
+    except OSError as e:
+        print(f"    (no device node on this mount: {e})")
+    os.link(secret, os.path.join(cdir, "hl"))
+    before = fingerprint(out) + fingerprint(other)
+    time.sleep(settle)
+
+    for name in ("abs", "rel"):
+        for m in ("GET", "HEAD", "POST", "DELETE"):
+            resp = node.req(m, f"{c}/{name}")
+            r.check(f"{m} of a symlink to a file outside ({name}) -> 404, nothing leaked",
+                    resp.status == 404 and _no_leak(resp), resp)
+        r.status(f"PUT over the symlink {name}", node.req("PUT", f"{c}/{name}", body=b"x"), 409)
+        r.check(f"... {name} is still the symlink",
+                os.path.islink(os.path.join(cdir, name)))
+    for name in ("d/secret", "x/secret"):
+        for m in ("GET", "HEAD", "DELETE"):
+            resp = node.req(m, f"{c}/{name}")
+            r.check(f"{m} through a symlinked directory ({name}) -> 404, nothing leaked",
+                    resp.status == 404 and _no_leak(resp), resp)
+        d = name.split("/")[0]
+        r.status(f"PUT through the symlinked directory {d}",
+                 node.req("PUT", f"{c}/{d}/new", body=b"x"), 409)
+    for q in ("", "?format=json"):
+        resp = node.req("GET", c + q)
+        names = [o["name"] for o in resp.json()] if q else resp.body.decode().split()
+        r.check(f"listing{q or ' (plain)'} shows only regular files", names == ["hl", "real"],
+                names)
+    resp = node.req("GET", f"{c}?prefix=d/")
+    r.check("listing under a symlinked directory is empty", resp.status == 204, resp)
+
+    # A FIFO: GETs of it never hold a worker; the server keeps answering.
+    results = []
+    getters = [threading.Thread(target=lambda: results.append(node.req("GET", f"{c}/fifo").status))
+               for _ in range(16)]
+    for t in getters:
+        t.start()
+    slowest = 0.0
+    for _ in range(5):
+        t0 = time.monotonic()
+        resp = http(node.addr, "GET", "/healthcheck")
+        slowest = max(slowest, time.monotonic() - t0)
+        r.check("/healthcheck answers while 16 GETs of a FIFO run", resp.status == 200, resp)
+    for t in getters:
+        t.join(30)
+    r.check(f"... within 100 ms (slowest {slowest * 1000:.1f} ms)", slowest < 0.1, slowest)
+    r.check("16 GETs of the FIFO -> 404", results == [404] * 16, results)
+    for name in specials:
+        for m in ("GET", "HEAD", "DELETE"):
+            r.status(f"{m} of a special file ({name})", node.req(m, f"{c}/{name}"), 404)
+        r.status(f"PUT over a special file ({name})", node.req("PUT", f"{c}/{name}", body=b"x"), 409)
+
+    # A hard link into another account: read as its maker chose, never changed through it.
+    resp = node.req("GET", f"{c}/hl")
+    r.check("GET of a hard link made on the mount reads it", resp.status == 200 and resp.body == PRIVATE,
+            resp)
+    r.status("POST to the hard-linked file", node.req("POST", f"{c}/hl", {"X-Object-Meta-A": "1"}), 409)
+    r.status("PUT over the hard link", node.req("PUT", f"{c}/hl", body=b"replaced"), 201)
+    r.status("DELETE it", node.req("DELETE", f"{c}/hl"), 204)
+    r.check("the other account's file is unchanged", open(secret, "rb").read() == PRIVATE)
+    resp = node.req("HEAD", c)
+    r.check("the container counts only its real object",
+            resp.header("x-container-object-count") == "1", resp.headers)
+    r.check("nothing outside the container changed", fingerprint(out) + fingerprint(other) == before)
+    sock.close()
+    for name in ["abs", "rel", "d", "x"] + specials:
+        os.unlink(os.path.join(cdir, name))
+    r.status("DELETE the object", node.req("DELETE", f"{c}/real"), 204)
+    time.sleep(settle)
+    r.status("DELETE the container once the planted things are gone", node.req("DELETE", c), 204)
+
+
+def index_then_list(r, node, plant, sofgate_bin, settle=0.0, fs=None):
+    """`sofgate index` on files copied in; a listing afterwards shows every true MD5 (and, with
+    testfs counters, reads no file data)."""
+    c = "indexed"
+    r.status("PUT container", node.req("PUT", c), 201)
+    cdir = os.path.join(plant, "AUTH_test", c)
+    want = {}
+    for i in range(20):
+        name = f"copied/{i % 4}/f{i:02}.bin"
+        data = os.urandom(1000 + i * 5000)
+        os.makedirs(os.path.dirname(os.path.join(cdir, name)), exist_ok=True)
+        with open(os.path.join(cdir, name), "wb") as f:
+            f.write(data)
+        want[name] = md5(data)
+    if fs:
+        # The counter does count: a listing of a file without metadata reads it.
+        r.status("PUT container", node.req("PUT", "probe"), 201)
+        probe = os.path.join(plant, "AUTH_test", "probe", "new")
+        with open(probe, "wb") as f:
+            f.write(b"x" * 10000)
+        time.sleep(0.2)
+        fs.control("reset")
+        node.req("GET", "probe?format=json")
+        read = fs.counters().get("read_bytes")
+        r.check(f"a listing hashing a new file reads it (read_bytes {read})", read >= 10000, read)
+        os.unlink(probe)
+        node.req("DELETE", "probe")
+    time.sleep(settle)
+    run = subprocess.run([sofgate_bin, "index", "--config", node.config, "--json", f"AUTH_test/{c}"],
+                         capture_output=True, timeout=120)
+    r.check("sofgate index exits 0", run.returncode == 0, run)
+    summary = json.loads(run.stdout or b"{}")
+    r.check("... and indexed all 20 files", summary.get("indexed") == 20, summary)
+    if fs:
+        time.sleep(0.2)
+        fs.control("reset")
+    resp = node.req("GET", f"{c}?format=json")
+    got = {o["name"]: o["hash"] for o in resp.json()}
+    r.check("the listing afterwards has every true MD5", got == want, got)
+    if fs:
+        read = fs.counters().get("read_bytes")
+        r.check(f"... and read no file data (read_bytes {read})", read == 0, read)
+    for name in want:
+        node.req("DELETE", f"{c}/{name}")
+    r.status("DELETE container", node.req("DELETE", c), 204)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """sofgate over HTTP on a real GlusterFS volume mounted twice (node A on one
-mount, node B on the other): ordinary API use, the node-A/node-B checks,
+mount, node B on the other): ordinary API use, the node-A/node-B checks, a
+hostile tree planted through mount B, `sofgate index`,
 read-after-write across the nodes, and metadata at the ext4 brick's xattr limit.
 
 Usage: gluster_suite.py SOFGATE_BIN MOUNT_A MOUNT_B (with MT_WORK set; run.sh
@@ -74,6 +75,10 @@ def suite(r):
         checks.ordinary_api(r, a, MOUNT_A)
     with r.section("node A and node B on two GlusterFS mounts"):
         checks.two_nodes(r, a, b, MOUNT_A, MOUNT_B, settle=2.0)
+    with r.section("the shared tree is hostile (planted through mount B, served by node A)"):
+        checks.hostile_tree(r, a, MOUNT_B, settle=1.5)
+    with r.section("sofgate index on files copied in through mount B"):
+        checks.index_then_list(r, a, MOUNT_B, BIN, settle=1.5)
     with r.section("read-after-write across the nodes"):
         read_after_write(r, a, b)
     with r.section("metadata and the ext4 brick's xattr room"):

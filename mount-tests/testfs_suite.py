@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """sofgate over HTTP on testfs: two testfs mounts of one backing directory
-(node A, node B, one sofgate on each), ordinary API use, faults injected
+(node A, node B, one sofgate on each), ordinary API use, a hostile tree
+(symlinks, FIFO, socket, device node, hard link planted on the backing
+directory), `sofgate index` then a listing that reads nothing, faults injected
 through mount A's control file (ENOSPC, EIO, latency), the filesystem calls
 of one request, and mount_check after mount A is unmounted.
 
@@ -173,6 +175,10 @@ def suite(r):
         checks.ordinary_api(r, a, backing)
     with r.section("node A and node B on two mounts of one backing directory"):
         checks.two_nodes(r, a, b, dev_a, dev_b)
+    with r.section("the shared tree is hostile (planted on the backing directory)"):
+        checks.hostile_tree(r, a, backing)
+    with r.section("sofgate index, then a listing that reads no file data"):
+        checks.index_then_list(r, a, dev_a, BIN, fs=fs_a)
     with r.section("filesystem calls per request"):
         fs_calls(r, a, fs_a)
     with r.section("ENOSPC mid-upload"):

@@ -35,6 +35,8 @@ pub struct Config {
     pub s3: S3Config,
     #[serde(default)]
     pub server: ServerConfig,
+    #[serde(default)]
+    pub scrub: ScrubConfig,
 }
 
 /// The S3 door (src/s3): requests that carry AWS authentication.
@@ -115,6 +117,29 @@ impl ServerConfig {
     }
 }
 
+/// The periodic background scrub inside the server (see `sofgate scrub`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScrubConfig {
+    /// Seconds between the starts of two scrubs of every device; 0: off.
+    pub interval_secs: u64,
+    /// Bytes of object data read per second, at most.
+    pub max_rate: u64,
+    /// Quarantine or re-derive what is found (as `sofgate scrub --fix`);
+    /// off: only count and log it.
+    pub fix: bool,
+}
+
+impl Default for ScrubConfig {
+    fn default() -> Self {
+        ScrubConfig {
+            interval_secs: 0,
+            max_rate: 20 << 20,
+            fix: false,
+        }
+    }
+}
+
 /// Quoted ETags on object responses (Swift's etag_quoter).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -187,8 +212,15 @@ pub struct StorageConfig {
     /// each to the blocking pool. Turn off where one file read can stall
     /// for long (a slow network mount).
     pub quick_reads: bool,
-    /// Temp files older than this many seconds are removed at start.
+    /// Temp files whose last change is older than this many seconds are
+    /// removed, at start and by a sweep every as many seconds.
     pub reap_temp_after_secs: u64,
+    /// A listing page reads at most this many bytes of files without fresh
+    /// metadata to hash them; rows past it show an empty hash and are
+    /// hashed in the background.
+    pub listing_hash_budget_bytes: u64,
+    /// ... and spends at most this many milliseconds doing so.
+    pub listing_hash_budget_ms: u64,
     /// Container object counts and bytes are reused this long (writes through
     /// this node refresh them at once; others' changes show after this).
     pub usage_cache_secs: u64,
@@ -233,6 +265,8 @@ impl Default for StorageConfig {
             fsync_dir: true,
             quick_reads: true,
             reap_temp_after_secs: 3600,
+            listing_hash_budget_bytes: 64 << 20,
+            listing_hash_budget_ms: 250,
             usage_cache_secs: 10,
             read_pickled_metadata: false,
             expirer_interval_secs: 300,
@@ -387,6 +421,7 @@ impl Config {
             etag_quoter: EtagQuoterConfig::default(),
             s3: S3Config::default(),
             server: ServerConfig::default(),
+            scrub: ScrubConfig::default(),
         }
     }
 
@@ -421,7 +456,68 @@ impl Config {
             return Err("[storage] xattr_chunk must be at least 64".into());
         }
         self.server.validate()?;
+        self.validate_maintenance()?;
         self.auth.validate()
+    }
+
+    /// The keys of the sweeps and the scrub: what would remove live
+    /// uploads or never read anything is refused.
+    pub fn validate_maintenance(&self) -> Result<(), String> {
+        if self.storage.reap_temp_after_secs == 0 {
+            return Err(
+                "[storage] reap_temp_after_secs must be at least 1: the periodic sweep \
+                        would remove the temp files of uploads in progress"
+                    .into(),
+            );
+        }
+        if self.scrub.interval_secs > 0 && self.scrub.max_rate == 0 {
+            return Err("[scrub] max_rate must be more than 0 bytes per second".into());
+        }
+        Ok(())
+    }
+
+    /// The store this config describes: policies, layout options, and the
+    /// process-wide switches (legacy pickles, `openat2`).
+    pub fn store(&self) -> Result<crate::store::Store, String> {
+        use crate::store;
+        let mut policies = Vec::new();
+        let any_default = self.policies.iter().any(|p| p.default);
+        for (i, p) in self.policies.iter().enumerate() {
+            policies.push(store::Policy {
+                name: p.name.clone(),
+                index: i,
+                device: p.device.clone(),
+                mount_check: p.mount_check,
+                default: p.default || (!any_default && i == 0),
+            });
+        }
+        let s = &self.storage;
+        let opts = store::Options {
+            file_mode: parse_mode(&s.file_mode)?,
+            dir_mode: parse_mode(&s.dir_mode)?,
+            xattr_chunk: s.xattr_chunk,
+            fsync_dir: s.fsync_dir,
+            quick_reads: s.quick_reads,
+            usage_ttl: std::time::Duration::from_secs(s.usage_cache_secs),
+            owners: s
+                .owners
+                .iter()
+                .map(|o| (o.account.clone(), (o.uid, o.gid)))
+                .collect(),
+            limits: store::Limits {
+                max_account_name_length: self.limits.max_account_name_length,
+                max_container_name_length: self.limits.max_container_name_length,
+                max_object_name_length: self.limits.max_object_name_length,
+            },
+            posix_symlinks: s.posix_symlinks,
+            listing_hash: store::HashBudget {
+                bytes: s.listing_hash_budget_bytes,
+                time: std::time::Duration::from_millis(s.listing_hash_budget_ms),
+            },
+        };
+        store::pickle::set_enabled(s.read_pickled_metadata);
+        store::beneath::set_openat2(s.openat2);
+        Ok(store::Store::new(policies, opts))
     }
 }
 
@@ -688,6 +784,28 @@ mod tests {
         c.server.keepalive_timeout_secs = 0;
         assert!(c.validate().unwrap_err().contains("keepalive_timeout_secs"));
         assert!(toml::from_str::<Config>("[server]\nclient_timeout = 5").is_err());
+    }
+
+    #[test]
+    fn maintenance_keys_are_checked() {
+        let mut c = embedded();
+        assert_eq!(c.storage.listing_hash_budget_bytes, 64 << 20);
+        assert_eq!(c.scrub.interval_secs, 0);
+        c.storage.reap_temp_after_secs = 0;
+        let err = c.validate().unwrap_err();
+        assert!(err.contains("reap_temp_after_secs"), "{err}");
+        c.storage.reap_temp_after_secs = 1;
+        c.scrub.interval_secs = 60;
+        c.scrub.max_rate = 0;
+        assert!(c.validate().unwrap_err().contains("[scrub] max_rate"));
+        c.scrub.max_rate = 1 << 20;
+        c.validate().unwrap();
+        let parsed: Config = toml::from_str(
+            "[scrub]\ninterval_secs = 5\nfix = true\n[storage]\nlisting_hash_budget_ms = 0\n",
+        )
+        .unwrap();
+        assert!(parsed.scrub.fix && parsed.scrub.max_rate == 20 << 20);
+        assert_eq!(parsed.storage.listing_hash_budget_ms, 0);
     }
 
     #[test]

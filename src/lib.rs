@@ -1,6 +1,7 @@
 //! sofgate: the OpenStack Swift API served straight onto the files of a
 //! shared filesystem, with no object-server hop.
 
+pub mod admin;
 pub mod config;
 pub mod http;
 pub mod s3;

@@ -1,5 +1,6 @@
-//! Command line: `sofgate serve` runs the gateway; `sofgate testfs` mounts
-//! the FUSE test filesystem.
+//! Command line: `sofgate serve` runs the gateway; `sofgate index` and
+//! `sofgate scrub` prepare and check a volume; `sofgate testfs` mounts the
+//! FUSE test filesystem.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,6 +33,32 @@ enum Cmd {
         #[arg(long)]
         device: Option<PathBuf>,
     },
+    /// Give every file without fresh metadata its metadata (MD5,
+    /// Content-Type, timestamp), beside running gateways; resumable.
+    Index {
+        /// TOML config file (default: the embedded one, device ./data).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        run: RunArgs,
+        /// ACCOUNT or ACCOUNT/CONTAINER (default: everything).
+        target: Option<String>,
+    },
+    /// Check every object's content against its ETag and length, and find
+    /// leftovers; exits 2 when problems remain, 1 on errors.
+    Scrub {
+        /// TOML config file (default: the embedded one, device ./data).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Quarantine mismatches, orphan sidecars and files with bad long
+        /// names; re-derive unreadable metadata; remove orphan temp files.
+        #[arg(long)]
+        fix: bool,
+        /// ACCOUNT or ACCOUNT/CONTAINER (default: everything).
+        target: Option<String>,
+    },
     /// Mount a passthrough view of DIR at MOUNTPOINT with counters and fault
     /// injection (see the control file); runs until unmounted or signalled.
     Testfs {
@@ -47,6 +74,30 @@ enum Cmd {
         /// Where to mount.
         mountpoint: PathBuf,
     },
+}
+
+/// Options of `index` and `scrub`.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Files hashed at once (default: one per CPU).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Bytes of file data read per second, at most (K, M, G: powers of 1024).
+    #[arg(long, value_name = "BYTES", value_parser = sofgate::admin::parse_rate)]
+    max_rate: Option<u64>,
+    /// Print the final summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+impl RunArgs {
+    fn opts(&self) -> sofgate::admin::RunOpts {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        sofgate::admin::RunOpts {
+            jobs: self.jobs.unwrap_or(cpus).max(1),
+            max_rate: self.max_rate,
+        }
+    }
 }
 
 fn main() {
@@ -65,6 +116,17 @@ fn main() {
             listen,
             device,
         } => serve(config, listen, device),
+        Cmd::Index {
+            config,
+            run,
+            target,
+        } => index(config, &run, target),
+        Cmd::Scrub {
+            config,
+            run,
+            fix,
+            target,
+        } => scrub(config, &run, fix, target),
         Cmd::Testfs {
             backing,
             xattr_room,
@@ -153,6 +215,7 @@ fn serve(
             }
         });
         sofgate::swift::expirer::spawn(app.clone());
+        sofgate::admin::background::spawn(app.clone());
         spawn_heap_trim();
         sofgate::http::server::serve(listener, app, shutdown_signal())
             .await
@@ -163,6 +226,54 @@ fn serve(
     // (bounded, in case a filesystem call hangs).
     rt.shutdown_timeout(std::time::Duration::from_secs(10));
     served
+}
+
+/// Prints a summary as JSON (with `--json`) or for people.
+fn report<T: serde::Serialize>(json: bool, s: &T, human: impl FnOnce(&T)) -> Result<(), String> {
+    if json {
+        println!("{}", serde_json::to_string(s).map_err(|e| e.to_string())?);
+    } else {
+        human(s);
+    }
+    Ok(())
+}
+
+fn index(config: Option<PathBuf>, run: &RunArgs, target: Option<String>) -> Result<(), String> {
+    use sofgate::admin::{self, index, progress::Progress};
+    let (_, store) = admin::open_store(config.as_deref())?;
+    let scope = admin::Scope::parse(target.as_deref(), &store)?;
+    let progress = Progress::new("index", true);
+    let s = index::run(&store, &scope, &run.opts(), &progress)?;
+    report(run.json, &s, index::print)?;
+    if s.errors > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn scrub(
+    config: Option<PathBuf>,
+    run: &RunArgs,
+    fix: bool,
+    target: Option<String>,
+) -> Result<(), String> {
+    use sofgate::admin::{self, progress::Progress, scrub};
+    let (cfg, store) = admin::open_store(config.as_deref())?;
+    let scope = admin::Scope::parse(target.as_deref(), &store)?;
+    let opts = scrub::ScrubOpts {
+        fix,
+        reap_after: std::time::Duration::from_secs(cfg.storage.reap_temp_after_secs.max(1)),
+    };
+    let progress = Progress::new("scrub", true);
+    let s = scrub::run(&store, &scope, &run.opts(), opts, &progress)?;
+    report(run.json, &s, scrub::print)?;
+    if s.errors > 0 {
+        std::process::exit(1);
+    }
+    if s.problems_left() > 0 {
+        std::process::exit(2);
+    }
+    Ok(())
 }
 
 /// Resolves on SIGTERM or SIGINT.

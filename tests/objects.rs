@@ -1020,17 +1020,23 @@ fn deleting_a_marker_with_children_keeps_them_and_unmarks_the_directory() {
 
 #[test]
 fn stale_temp_files_are_reaped_at_start_and_fresh_ones_kept() {
-    let a = Server::start();
+    // Idle means neither data nor inode changed (mtime and ctime): a
+    // backdated mtime alone does not make a temp file stale, so this one
+    // really sits for longer than `reap_temp_after_secs`.
+    let a = common::Builder::new()
+        .storage("reap_temp_after_secs = 3\n")
+        .start();
     a.put_container("c");
     let dir = a.cont_dir("c");
     let stale = dir.join(".o.0123456789abcdef.sgtmp");
-    let fresh = dir.join(".p.fedcba9876543210.sgtmp");
+    let backdated = dir.join(".p.fedcba9876543210.sgtmp");
     std::fs::write(&stale, b"crashed upload").unwrap();
-    std::fs::write(&fresh, b"upload in progress elsewhere").unwrap();
+    std::thread::sleep(Duration::from_millis(3500));
+    std::fs::write(&backdated, b"upload in progress elsewhere").unwrap();
     let old = std::time::SystemTime::now() - Duration::from_secs(2 * 3600);
     std::fs::File::options()
         .write(true)
-        .open(&stale)
+        .open(&backdated)
         .unwrap()
         .set_modified(old)
         .unwrap();
@@ -1039,7 +1045,10 @@ fn stale_temp_files_are_reaped_at_start_and_fresh_ones_kept() {
         wait_until(Duration::from_secs(5), || !stale.exists()),
         "stale temp kept"
     );
-    assert!(fresh.exists(), "a fresh temp file was removed");
+    assert!(
+        backdated.exists(),
+        "a temp file changed just now (its mtime set to the past) was removed"
+    );
 }
 
 #[test]

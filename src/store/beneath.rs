@@ -112,6 +112,17 @@ impl Stat {
             + std::time::Duration::new(self.mtime().max(0) as u64, self.mtime_nsec() as u32);
         std::time::SystemTime::now().duration_since(m).ok()
     }
+    /// Time since the last change of the data or the inode (mtime or ctime,
+    /// whichever is later). An upload's temp file moves with every write,
+    /// and the `futimens` that finally sets its mtime to the past moves
+    /// its ctime, so this is how long the file has been left alone.
+    pub fn idle(&self) -> Option<std::time::Duration> {
+        let at = |s: i64, n: i64| {
+            std::time::UNIX_EPOCH + std::time::Duration::new(s.max(0) as u64, n as u32)
+        };
+        let last = at(self.mtime(), self.mtime_nsec()).max(at(self.ctime(), self.ctime_nsec()));
+        std::time::SystemTime::now().duration_since(last).ok()
+    }
 }
 
 /// `fstat(2)`.
@@ -552,6 +563,22 @@ impl Dir {
                 a.as_ptr(),
                 to.fd.as_raw_fd(),
                 b.as_ptr(),
+            )
+        })
+    }
+
+    /// [`Dir::rename`] that fails with `EEXIST` instead of replacing
+    /// what `to_name` is (`renameat2(RENAME_NOREPLACE)`).
+    pub fn rename_noreplace(&self, name: &str, to: &Dir, to_name: &str) -> io::Result<()> {
+        let (a, b) = (one_name(name)?, one_name(to_name)?);
+        // SAFETY: both names are NUL-terminated.
+        check(unsafe {
+            libc::renameat2(
+                self.fd.as_raw_fd(),
+                a.as_ptr(),
+                to.fd.as_raw_fd(),
+                b.as_ptr(),
+                libc::RENAME_NOREPLACE,
             )
         })
     }

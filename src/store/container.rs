@@ -466,10 +466,21 @@ pub fn delete(loc: &ContainerLoc) -> Result<()> {
     }
 }
 
-/// Removes temp files older than `age` left by crashed uploads, anywhere
-/// beneath the device root `dev` (walked by fds: never through a symlink or
-/// across a mount).
+/// Removes temp files left alone for longer than `age` (by mtime and
+/// ctime: see [`super::beneath::Stat::idle`]), left by cut uploads,
+/// anywhere beneath the device root `dev` (walked by fds: never through a
+/// symlink or across a mount). For the sweep at start.
 pub fn reap_temp_files(dev: &std::path::Path, age: Duration) -> usize {
+    match Dir::open_root(dev) {
+        Ok(root) => reap_temp_beneath(&root, age),
+        Err(_) => 0,
+    }
+}
+
+/// [`reap_temp_files`] beneath an open device root. A temp file still
+/// being written (by this node or another) changes with every write and
+/// is never that idle; each is checked again just before it goes.
+pub fn reap_temp_beneath(root: &Dir, age: Duration) -> usize {
     struct Reaper {
         age: Duration,
         n: usize,
@@ -477,26 +488,45 @@ pub fn reap_temp_files(dev: &std::path::Path, age: Duration) -> usize {
     impl Visitor for Reaper {
         fn visit(&mut self, item: &Item<'_>) -> io::Result<bool> {
             if item.kind == Kind::File && item.depth >= 3 && is_temp_name(item.name) {
-                let old = item
+                let idle = item
                     .parent
                     .stat_at(item.name)
                     .ok()
                     .filter(|st| st.is_file())
-                    .and_then(|st| st.age())
+                    .and_then(|st| st.idle())
                     .is_some_and(|d| d > self.age);
-                if old && item.parent.unlink(item.name).is_ok() {
+                if idle && item.parent.unlink(item.name).is_ok() {
                     self.n += 1;
                 }
             }
             Ok(item.kind == Kind::Dir)
         }
     }
-    let Ok(root) = Dir::open_root(dev) else {
-        return 0;
-    };
     let mut r = Reaper { age, n: 0 };
-    if let Err(e) = walk::walk(&root, &mut r) {
-        tracing::warn!("reaping temp files under {}: {e}", dev.display());
+    if let Err(e) = walk::walk(root, &mut r) {
+        tracing::warn!("reaping temp files: {e}");
     }
     r.n
+}
+
+impl Store {
+    /// The periodic sweep: [`reap_temp_beneath`] on every device that is
+    /// mounted (a device is walked once, however many policies name it).
+    pub fn reap_temp(&self, age: Duration) -> usize {
+        let mut done: Vec<&std::path::Path> = Vec::new();
+        let mut n = 0;
+        for p in &self.policies {
+            if done.contains(&p.device.as_path()) {
+                continue;
+            }
+            done.push(&p.device);
+            match self.root(p) {
+                Ok(root) => n += reap_temp_beneath(&root, age),
+                Err(e) => tracing::debug!("temp sweep skips policy {}: {e}", p.name),
+            }
+        }
+        self.stats.temp_sweeps.add(1);
+        self.stats.temp_reaped.add(n as u64);
+        n
+    }
 }

@@ -11,7 +11,7 @@ use std::ops::ControlFlow;
 use super::beneath::{is_refused, Dir, Kind as FileKind};
 use super::meta;
 use super::name::{self, ObjPath};
-use super::object::{self, is_internal_name, ObjectInfo};
+use super::object::{self, is_internal_name, Listed, ObjectInfo};
 use super::sidecar::{self, Place};
 use super::walk::MAX_DEPTH;
 use super::xattr::Target;
@@ -34,6 +34,11 @@ pub struct Query {
     /// Swift's `path=`: the files and markers directly inside `prefix`
     /// (which ends in `/` or is empty), nothing deeper, not `prefix` itself.
     pub path: bool,
+    /// Hash files without fresh metadata only within the store's
+    /// `listing_hash` budget (a client's listing page); rows past it have
+    /// no ETag and go to the background hasher. Off: every row is hashed
+    /// (listings sofgate reads itself, such as large-object segments).
+    pub bounded: bool,
 }
 
 /// One row of a listing.
@@ -82,6 +87,8 @@ struct Walk<'a> {
     /// Names under the last emitted subdir are folded into it.
     skip: Option<String>,
     out: Vec<Entry>,
+    /// What this page may still hash inline (`None`: no limit).
+    budget: Option<super::Budget>,
 }
 
 /// Lists a container.
@@ -99,6 +106,7 @@ pub fn list(store: &Store, loc: &ContainerLoc, q: &Query) -> Result<Vec<Entry>> 
         hi,
         skip: None,
         out: Vec::new(),
+        budget: q.bounded.then(|| store.opts.listing_hash.start()),
     };
     if q.limit == 0 {
         return Ok(w.out);
@@ -266,7 +274,7 @@ impl Walk<'_> {
         Ok(ControlFlow::Continue(()))
     }
 
-    fn object(&self, dir: &Dir, k: &Key) -> Result<Option<Entry>> {
+    fn object(&mut self, dir: &Dir, k: &Key) -> Result<Option<Entry>> {
         let place = Place {
             anchor: dir,
             parent: "",
@@ -291,11 +299,28 @@ impl Walk<'_> {
         let Ok(name) = ObjPath::from_parts(k.key.clone()) else {
             return Ok(None);
         };
-        match object::head_entry(self.store, self.loc, dir, &k.disk, &name) {
-            Ok(info) => Ok(Some(Entry::Object {
+        // A file the background hasher has already is not read here too.
+        let mut spent = super::Budget::spent();
+        let budget = match self.budget.as_mut() {
+            Some(_) if self.store.hasher.is_pending(self.loc, &name) => Some(&mut spent),
+            b => b,
+        };
+        let listed = object::head_entry(self.store, self.loc, dir, &k.disk, &name, budget);
+        match listed {
+            Ok(Listed::Known(info)) => Ok(Some(Entry::Object {
                 name: k.key.clone(),
                 info: Some(info),
             })),
+            Ok(Listed::Unhashed { info, queue }) => {
+                self.store.stats.listing_unhashed_rows.add(1);
+                if queue {
+                    self.store.hasher.offer(self.loc, &name);
+                }
+                Ok(Some(Entry::Object {
+                    name: k.key.clone(),
+                    info: Some(info),
+                }))
+            }
             // Gone since the directory was read: not listed.
             Err(super::Error::NotFound) => Ok(None),
             // A file sofgate may not read: listed with what its stat says.

@@ -7,9 +7,11 @@
 //! ([`Store::locate`]) and its objects are looked up beneath it, so nothing
 //! planted in the tree (symlinks, mounts, `..` in a name) can lead outside.
 
+pub mod audit;
 pub mod beneath;
 pub mod container;
 pub mod expiry;
+pub mod hasher;
 pub mod listing;
 pub mod meta;
 pub mod mime;
@@ -18,6 +20,7 @@ pub mod object;
 pub mod pickle;
 pub mod seen;
 pub mod sidecar;
+pub mod stats;
 pub mod versions;
 pub mod walk;
 pub mod write;
@@ -104,6 +107,65 @@ pub struct Options {
     pub limits: Limits,
     /// What a POSIX symlink in a container is.
     pub posix_symlinks: Symlinks,
+    /// How much hashing one listing page may do inline.
+    pub listing_hash: HashBudget,
+}
+
+/// `[storage] listing_hash_budget_bytes` / `_ms`: the most file data one
+/// listing page reads, and the most time it spends, hashing files whose
+/// metadata is missing or stale. Past it, rows show no hash and the files
+/// go to the background [`hasher`].
+#[derive(Debug, Clone, Copy)]
+pub struct HashBudget {
+    pub bytes: u64,
+    pub time: std::time::Duration,
+}
+
+impl HashBudget {
+    /// No limit (internal listings: large-object segments, versions).
+    pub const UNLIMITED: HashBudget = HashBudget {
+        bytes: u64::MAX,
+        time: std::time::Duration::MAX,
+    };
+
+    /// The budget of one page, starting now.
+    pub fn start(&self) -> Budget {
+        Budget {
+            bytes: self.bytes,
+            until: std::time::Instant::now().checked_add(self.time),
+        }
+    }
+}
+
+/// What is left of one page's [`HashBudget`].
+#[derive(Debug)]
+pub struct Budget {
+    bytes: u64,
+    until: Option<std::time::Instant>,
+}
+
+impl Budget {
+    /// A budget with nothing left (empty files are still hashed).
+    pub fn spent() -> Budget {
+        Budget {
+            bytes: 0,
+            until: None,
+        }
+    }
+
+    /// May a file of `len` bytes be hashed now? Takes its bytes if so. An
+    /// empty file costs no read and is always allowed.
+    pub fn take(&mut self, len: u64) -> bool {
+        if len == 0 {
+            return true;
+        }
+        let in_time = self.until.is_none_or(|t| std::time::Instant::now() < t);
+        if !in_time || len > self.bytes {
+            return false;
+        }
+        self.bytes -= len;
+        true
+    }
 }
 
 /// `[storage] posix_symlinks`: what a POSIX symlink made on the mount is.
@@ -126,7 +188,13 @@ pub struct Store {
     /// Container object counts and bytes, so HEADs need not walk each time.
     pub usage: container::UsageCache,
     /// Objects' ctimes as last validated by this node.
-    pub seen: seen::Seen,
+    pub seen: std::sync::Arc<seen::Seen>,
+    /// Counters of the background work (sweeps, hashing, scrub), for
+    /// logs and metrics.
+    pub stats: std::sync::Arc<stats::Stats>,
+    /// Hashes, in the background, the files listings met without fresh
+    /// metadata.
+    pub hasher: hasher::Hasher,
 }
 
 /// A container's identity: `<device>/<account>/<container>` as text, for
@@ -185,11 +253,16 @@ impl ContainerLoc {
 impl Store {
     pub fn new(policies: Vec<Policy>, opts: Options) -> Self {
         let usage = container::UsageCache::new(opts.usage_ttl);
+        let seen = std::sync::Arc::new(seen::Seen::default());
+        let stats = std::sync::Arc::new(stats::Stats::default());
+        let hasher = hasher::Hasher::new(seen.clone(), stats.clone(), opts.xattr_chunk);
         Store {
             policies,
             opts,
             usage,
-            seen: Default::default(),
+            seen,
+            stats,
+            hasher,
         }
     }
 
@@ -364,6 +437,7 @@ pub(crate) mod testing {
                     max_object_name_length: 1024,
                 },
                 posix_symlinks: Symlinks::Ignore,
+                listing_hash: HashBudget::UNLIMITED,
             },
         )
     }

@@ -100,8 +100,9 @@ pub struct OpenObject {
     pub info: ObjectInfo,
 }
 
-/// True when stored metadata still describes the file as it is now.
-fn is_fresh(m: &Meta, st: &Stat) -> bool {
+/// True when stored metadata still describes the file as it is now (by
+/// size and mtime; this node's memory of ctimes is [`super::seen`]).
+pub fn is_fresh(m: &Meta, st: &Stat) -> bool {
     let (Some(len), Some(_), Some(_)) = (
         m.get(keys::CONTENT_LENGTH),
         m.get(keys::ETAG),
@@ -125,7 +126,7 @@ fn is_fresh(m: &Meta, st: &Stat) -> bool {
 /// decimals. (Were it the same 16 characters as `X-Timestamp`, ext4's xattr
 /// hash would cancel the two out, and every object with the same content and
 /// type would land in one hash bucket: PUTs and listings 5-8x slower.)
-pub(super) fn exact_mtime(secs: i64, nanos: i64) -> String {
+pub(crate) fn exact_mtime(secs: i64, nanos: i64) -> String {
     format!("{secs}.{nanos:09}")
 }
 
@@ -133,10 +134,10 @@ fn mtime_timestamp(st: &Stat) -> String {
     meta::normalize_timestamp(st.mtime() as f64 + st.mtime_nsec() as f64 / 1e9)
 }
 
-/// Builds metadata for a file that has none (or stale metadata): MD5 of the
-/// content, type from the extension, timestamp from mtime. User metadata and
-/// an explicit Content-Type already there are kept.
-fn derive(file: &File, st: &Stat, name: &str, old: Option<Meta>) -> Result<Meta> {
+/// The MD5 (hex) and length of everything in `file`, read in 1 MiB pieces;
+/// `pace` is told the size of each piece once it is read (rate limits,
+/// progress).
+pub fn md5_of(file: &File, pace: &mut dyn FnMut(u64)) -> io::Result<(String, u64)> {
     let mut md5 = Md5::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut off = 0u64;
@@ -147,14 +148,29 @@ fn derive(file: &File, st: &Stat, name: &str, old: Option<Meta>) -> Result<Meta>
         }
         md5.update(&buf[..n]);
         off += n as u64;
+        pace(n as u64);
     }
+    Ok((hex::encode(md5.finalize()), off))
+}
+
+/// Builds metadata for a file that has none (or stale metadata): MD5 of the
+/// content, type from the extension, timestamp from mtime. User metadata and
+/// an explicit Content-Type already there are kept.
+fn derive(
+    file: &File,
+    st: &Stat,
+    name: &str,
+    old: Option<Meta>,
+    pace: &mut dyn FnMut(u64),
+) -> Result<Meta> {
+    let (etag, len) = md5_of(file, pace)?;
     let mut m = old.unwrap_or_default();
     let ts = mtime_timestamp(st);
     if !m.contains_key(keys::CONTENT_TYPE) {
         m.insert(keys::CONTENT_TYPE.into(), super::mime::guess(name));
     }
-    m.insert(keys::ETAG.into(), hex::encode(md5.finalize()));
-    m.insert(keys::CONTENT_LENGTH.into(), off.to_string());
+    m.insert(keys::ETAG.into(), etag);
+    m.insert(keys::CONTENT_LENGTH.into(), len.to_string());
     m.insert(keys::TIMESTAMP.into(), ts);
     m.insert(
         keys::PUT_MTIME.into(),
@@ -163,6 +179,26 @@ fn derive(file: &File, st: &Stat, name: &str, old: Option<Meta>) -> Result<Meta>
     m.insert(keys::TYPE.into(), "Object".into());
     m.insert(keys::OBJECT_TYPE.into(), meta::OBJ_FILE.into());
     Ok(m)
+}
+
+/// Has the open file changed (size, mtime or ctime) since `st` was taken?
+/// Metadata derived from a read that raced a change may not describe the
+/// file, and is not stored.
+pub fn changed_since(file: &File, st: &Stat) -> io::Result<bool> {
+    let now = super::beneath::fstat(file.as_fd())?;
+    Ok((
+        now.len(),
+        now.mtime(),
+        now.mtime_nsec(),
+        now.ctime(),
+        now.ctime_nsec(),
+    ) != (
+        st.len(),
+        st.mtime(),
+        st.mtime_nsec(),
+        st.ctime(),
+        st.ctime_nsec(),
+    ))
 }
 
 /// What a listing shows of a file sofgate may not read: its size, type by
@@ -226,7 +262,7 @@ impl Loc {
 
 /// A failed lookup as the store answers it: a name that is missing, or
 /// that the anchor refused (a symlink, a mount, an escape), is not found.
-pub(super) fn lookup_error(e: io::Error) -> Error {
+pub(crate) fn lookup_error(e: io::Error) -> Error {
     if is_not_found(&e) || is_refused(&e) {
         Error::NotFound
     } else {
@@ -280,6 +316,84 @@ fn fresh_meta(store: &Store, t: Target<'_>, st: &Stat, place: Place<'_>) -> Opti
     }
 }
 
+/// How the metadata of a file was had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derived {
+    /// The stored metadata was fresh: the content was not read (or read
+    /// and found the same).
+    Fresh,
+    /// Derived from the content and stored on the file.
+    Stored,
+    /// Derived but not stored: the file has other names, was reached
+    /// through a symlink, or the filesystem refused the write.
+    NotStored,
+    /// The file changed while it was read: what was derived is not stored
+    /// (and may not describe it).
+    Changed,
+}
+
+/// What deriving metadata needs of the store: this node's memory of
+/// ctimes and the xattr chunk size (a background thread holds these, not
+/// the store).
+#[derive(Clone, Copy)]
+pub struct MetaCtx<'a> {
+    pub seen: &'a super::seen::Seen,
+    pub chunk: usize,
+}
+
+impl Store {
+    pub fn meta_ctx(&self) -> MetaCtx<'_> {
+        MetaCtx {
+            seen: &self.seen,
+            chunk: self.opts.xattr_chunk,
+        }
+    }
+}
+
+/// The metadata of the open regular file `file` (`st`: its stat when it
+/// was found): the stored metadata when fresh, else derived from the
+/// content (`pace` told of each piece read) and, when `may_store` and the
+/// file did not change meanwhile, stored back with the same write as an
+/// upload's metadata. User metadata already there is kept.
+pub fn settle(
+    ctx: MetaCtx<'_>,
+    file: &File,
+    st: &Stat,
+    place: Place<'_>,
+    name: &str,
+    may_store: bool,
+    pace: &mut dyn FnMut(u64),
+) -> Result<(Meta, Derived)> {
+    let stored = sidecar::load(Target::Fd(file.as_fd()), place)?;
+    let fresh = stored.as_ref().is_some_and(|m| is_fresh(m, st));
+    if fresh && ctx.seen.unchanged(st) {
+        if let Some(m) = stored {
+            return Ok((m, Derived::Fresh));
+        }
+    }
+    let m = derive(file, st, name, stored.clone(), pace)?;
+    if changed_since(file, st)? {
+        return Ok((m, Derived::Changed));
+    }
+    if fresh {
+        // Only ctime moved: if the content is the same, nothing to rewrite.
+        if let Some(old) = stored.filter(|o| o.get(keys::ETAG) == m.get(keys::ETAG)) {
+            ctx.seen.record(st);
+            return Ok((old, Derived::Fresh));
+        }
+    }
+    if !may_store {
+        return Ok((m, Derived::NotStored));
+    }
+    // Storing it back is an optimisation only: a read-only mount still serves.
+    if let Err(e) = sidecar::save(Target::Fd(file.as_fd()), place, &m, ctx.chunk) {
+        tracing::debug!("could not store derived metadata for {name}: {e}");
+        return Ok((m, Derived::NotStored));
+    }
+    ctx.seen.forget(st);
+    Ok((m, Derived::Stored))
+}
+
 /// Reads (and repairs if needed) the metadata of an open regular file.
 fn file_meta(
     store: &Store,
@@ -288,31 +402,46 @@ fn file_meta(
     place: Place<'_>,
     name: &str,
 ) -> Result<Meta> {
+    let may_store = found.may_store();
     let st = &found.node.st;
-    let stored = sidecar::load(Target::Fd(file.as_fd()), place)?;
-    let fresh = stored.as_ref().is_some_and(|m| is_fresh(m, st));
-    if fresh && store.seen.unchanged(st) {
-        if let Some(m) = stored {
-            return Ok(m);
-        }
-    }
-    let m = derive(file, st, name, stored.clone())?;
-    if fresh {
-        // Only ctime moved: if the content is the same, nothing to rewrite.
-        if let Some(old) = stored.filter(|o| o.get(keys::ETAG) == m.get(keys::ETAG)) {
-            store.seen.record(st);
-            return Ok(old);
-        }
-    }
-    if !found.may_store() {
-        return Ok(m);
-    }
-    // Storing it back is an optimisation only: a read-only mount still serves.
-    if let Err(e) = sidecar::save(Target::Fd(file.as_fd()), place, &m, store.opts.xattr_chunk) {
-        tracing::debug!("could not store derived metadata for {name}: {e}");
-    }
-    store.seen.forget(st);
+    let (m, _) = settle(
+        store.meta_ctx(),
+        file,
+        st,
+        place,
+        name,
+        may_store,
+        &mut |_| {},
+    )?;
     Ok(m)
+}
+
+/// For tools that go through a whole container (index, scrub, the
+/// background hasher): makes the metadata of the regular file of `name`
+/// fresh as a read would, and says how. Never through a symlink; a file
+/// with other names (a hard link) is hashed but not written to.
+pub fn refresh(
+    ctx: MetaCtx<'_>,
+    c: &ContainerLoc,
+    name: &ObjPath,
+    pace: &mut dyn FnMut(u64),
+) -> Result<(ObjectInfo, Derived)> {
+    let loc = Loc::of(name);
+    let node = c
+        .dir
+        .node(&loc.rel(), Follow::Never)
+        .map_err(lookup_error)?;
+    if !node.st.is_file() {
+        return Err(Error::NotFound);
+    }
+    let file = node.open_read().map_err(lookup_error)?;
+    let may_store = node.st.nlink() <= 1;
+    let (meta, how) = settle(ctx, &file, &node.st, loc.place(c), name, may_store, pace)?;
+    let size = match how {
+        Derived::Changed => super::beneath::fstat(file.as_fd())?.len(),
+        _ => node.st.len(),
+    };
+    Ok((ObjectInfo { size, meta }, how))
 }
 
 /// Opens what `find` found: a regular file for reading, or a marker.
@@ -460,16 +589,30 @@ pub fn head(store: &Store, c: &ContainerLoc, name: &ObjPath) -> Result<ObjectInf
     })
 }
 
+/// What a listing shows of one file.
+pub(super) enum Listed {
+    Known(ObjectInfo),
+    /// Not hashed: over the page's budget. Its size and time from its
+    /// stat, no ETag; `queue` when the background hasher may store
+    /// metadata on it (not a hard link, not through a symlink).
+    Unhashed {
+        info: ObjectInfo,
+        queue: bool,
+    },
+}
+
 /// [`head`] of the entry `leaf` (a disk name) of `dir`, a directory of the
 /// container met by a listing, named `name`. A symlink is looked up again
-/// from the container, whose link policy decides.
+/// from the container, whose link policy decides. A file whose metadata
+/// must be derived is hashed only while `budget` allows.
 pub(super) fn head_entry(
     store: &Store,
     c: &ContainerLoc,
     dir: &Dir,
     leaf: &str,
     name: &ObjPath,
-) -> Result<ObjectInfo> {
+    budget: Option<&mut super::Budget>,
+) -> Result<Listed> {
     let place = Place {
         anchor: dir,
         parent: "",
@@ -483,7 +626,36 @@ pub(super) fn head_entry(
         },
         Err(e) => return Err(lookup_error(e)),
     };
-    info_of(store, found, place, name)
+    match found.node.kind() {
+        Kind::File | Kind::Dir => {}
+        _ => return Err(Error::NotFound),
+    }
+    if let Some(info) = quick_info(store, &found, place) {
+        return Ok(Listed::Known(info));
+    }
+    if found.node.kind() == Kind::Dir {
+        return Err(Error::NotFound);
+    }
+    let st = found.node.st;
+    if let Some(b) = budget {
+        if !b.take(st.len()) {
+            // The Content-Type a client gave survives until it is hashed.
+            let stored = found
+                .node
+                .handle()
+                .ok()
+                .and_then(|h| sidecar::load(Target::Handle(&h), place).ok().flatten());
+            let mut info = unreadable_info(name, &st);
+            if let Some(ct) = stored.and_then(|mut m| m.remove(keys::CONTENT_TYPE)) {
+                info.meta.insert(keys::CONTENT_TYPE.into(), ct);
+            }
+            return Ok(Listed::Unhashed {
+                info,
+                queue: found.may_store(),
+            });
+        }
+    }
+    Ok(Listed::Known(open_found(store, found, place, name)?.info))
 }
 
 /// Looks an object up for a change: never through a symlink. A name that

@@ -99,6 +99,9 @@ pub fn query(q: &HashMap<String, String>, max: usize) -> ApiResult<(Query, bool)
         limit,
         with_meta: false,
         path: false,
+        // A client's page hashes new files only within the configured
+        // budget; the rest show `"hash": ""` until hashed in the background.
+        bounded: true,
     };
     let mut no_subdirs = false;
     if let Some(p) = q.get("path") {

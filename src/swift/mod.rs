@@ -101,42 +101,10 @@ impl App {
     /// Builds the service from a validated config.
     pub fn new(cfg: Config) -> Result<App, String> {
         cfg.validate()?;
-        let mut policies = Vec::new();
-        let any_default = cfg.policies.iter().any(|p| p.default);
-        for (i, p) in cfg.policies.iter().enumerate() {
-            policies.push(store::Policy {
-                name: p.name.clone(),
-                index: i,
-                device: p.device.clone(),
-                mount_check: p.mount_check,
-                default: p.default || (!any_default && i == 0),
-            });
-        }
-        let opts = store::Options {
-            file_mode: crate::config::parse_mode(&cfg.storage.file_mode)?,
-            dir_mode: crate::config::parse_mode(&cfg.storage.dir_mode)?,
-            xattr_chunk: cfg.storage.xattr_chunk,
-            fsync_dir: cfg.storage.fsync_dir,
-            quick_reads: cfg.storage.quick_reads,
-            usage_ttl: std::time::Duration::from_secs(cfg.storage.usage_cache_secs),
-            owners: cfg
-                .storage
-                .owners
-                .iter()
-                .map(|o| (o.account.clone(), (o.uid, o.gid)))
-                .collect(),
-            limits: store::Limits {
-                max_account_name_length: cfg.limits.max_account_name_length,
-                max_container_name_length: cfg.limits.max_container_name_length,
-                max_object_name_length: cfg.limits.max_object_name_length,
-            },
-            posix_symlinks: cfg.storage.posix_symlinks,
-        };
-        store::pickle::set_enabled(cfg.storage.read_pickled_metadata);
-        store::beneath::set_openat2(cfg.storage.openat2);
+        let store = cfg.store()?;
         Ok(App {
             auth: Auth::new(cfg.auth.clone()),
-            store: Store::new(policies, opts),
+            store,
             quotas: Default::default(),
             versions: Default::default(),
             etags: Default::default(),
