@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub mod keystone;
+pub use keystone::KeystoneConfig;
+
 /// Everything sofgate reads from its config file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +34,9 @@ pub struct Config {
     pub domain_remap: DomainRemapConfig,
     #[serde(default)]
     pub etag_quoter: EtagQuoterConfig,
+    /// Keystone authentication beside tempauth; absent: off.
+    #[serde(default)]
+    pub keystone: Option<KeystoneConfig>,
 }
 
 /// Quoted ETags on object responses (Swift's etag_quoter).
@@ -292,6 +298,7 @@ impl Config {
             },
             limits: Limits::default(),
             cors: CorsConfig::default(),
+            keystone: None,
             domain_remap: DomainRemapConfig::default(),
             etag_quoter: EtagQuoterConfig::default(),
         }
@@ -326,6 +333,9 @@ impl Config {
         parse_mode(&self.storage.dir_mode)?;
         if self.storage.xattr_chunk < 64 {
             return Err("[storage] xattr_chunk must be at least 64".into());
+        }
+        if let Some(k) = &self.keystone {
+            k.validate()?;
         }
         self.auth.validate()
     }
