@@ -267,7 +267,8 @@ fn operator_owns_its_project_account_members_need_acls() {
     let s = sofgate(k, &admin, "");
     let p = project(k, &admin);
     let q = project(k, &admin);
-    let op = login(k, &user(k, &admin, &p, &["swiftoperator"]), &p);
+    let op_u = user(k, &admin, &p, &["swiftoperator"]);
+    let op = login(k, &op_u, &p);
     let bob_u = user(k, &admin, &p, &["member"]);
     let bob = login(k, &bob_u, &p);
     let other_op = login(k, &user(k, &admin, &q, &["admin"]), &q);
@@ -340,6 +341,27 @@ fn operator_owns_its_project_account_members_need_acls() {
         403
     );
 
+    // Across projects (both in the default domain) names match too, also
+    // for the destination account of a COPY.
+    let qacct = format!("/v1/AUTH_{}", q.id);
+    let r = as_(&s, "PUT", &format!("{qacct}/in"), &other_op)
+        .header("X-Container-Write", &format!("{}:{}", p.name, op_u.name))
+        .send();
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = as_(&s, "COPY", &format!("{acct}/c/o"), &op)
+        .header("Destination-Account", &format!("AUTH_{}", q.id))
+        .header("Destination", "in/copied")
+        .send();
+    assert_eq!(r.status, 201, "cross-account COPY by name ACL: {r:?}");
+    assert_eq!(
+        status(as_(&s, "PUT", &format!("{qacct}/in/x"), &op).body(b"x")),
+        201
+    );
+    assert_eq!(
+        status(as_(&s, "PUT", &format!("{qacct}/in/x"), &bob).body(b"x")),
+        403
+    );
+
     // Tempauth works beside Keystone, and /info says keystoneauth.
     assert_eq!(s.req("PUT", "/v1/AUTH_test/t").send().status, 201);
     let info = s.anon("GET", "/info").send().json();
@@ -349,6 +371,12 @@ fn operator_owns_its_project_account_members_need_acls() {
     assert_eq!(
         domain["X-Account-Sysmeta-Project-Domain-Id"][0], "default",
         "{domain}"
+    );
+    let r = as_(&s, "HEAD", &acct, &op).send();
+    assert_eq!(
+        r.header("x-account-project-domain-id"),
+        Some("default"),
+        "{r:?}"
     );
 }
 
@@ -571,6 +599,17 @@ fn revoked_token_is_refused_once_its_cache_time_is_over() {
     assert_eq!(status(as_(&quick, "HEAD", &c, &t2)), 204);
 }
 
+/// Stops a Keystone when the test ends, passed or not.
+struct StopOnDrop<'a>(&'a Keystone);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/keystone-down.sh"))
+            .arg(&self.0.dir)
+            .status();
+    }
+}
+
 fn tempurl(key: &str, path: &str) -> String {
     let expires = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -595,6 +634,7 @@ fn keystone_stopped_mid_run_503_for_tokens_while_anonymous_and_tempurl_work() {
     let Some(k) = usable(started.as_ref()) else {
         return;
     };
+    let _stop = StopOnDrop(k);
     let admin = k.admin();
     let s = sofgate(k, &admin, "cache_secs = 1\n");
     let p = project(k, &admin);

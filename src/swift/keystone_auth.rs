@@ -49,9 +49,9 @@ pub struct KeystoneIdentity {
     readable: Vec<String>,
     /// User and project are in the default domain: names may match ACLs.
     names_ok: bool,
-    /// A foreign account known to belong to a project of the default domain
-    /// (looked up for this request), where names may match too.
-    pub names_ok_account: Option<String>,
+    /// Foreign accounts of this request known to belong to projects of the
+    /// default domain (looked up per request), where names may match too.
+    pub names_ok_accounts: Vec<String>,
 }
 
 /// Works out the rights of `user` (plus a service token's roles).
@@ -98,7 +98,7 @@ pub fn compose(
         names_ok: cfg.allow_names_in_acls
             && (user.user_domain_id.is_empty() || &user.user_domain_id == default)
             && (user.project_domain_id.is_empty() || &user.project_domain_id == default),
-        names_ok_account: None,
+        names_ok_accounts: Vec::new(),
     }
 }
 
@@ -117,7 +117,7 @@ impl KeystoneIdentity {
     fn named_in(&self, groups: &[String], account: &str) -> bool {
         let names = self.names_ok
             && (self.own_accounts.iter().any(|a| a == account)
-                || self.names_ok_account.as_deref() == Some(account));
+                || self.names_ok_accounts.iter().any(|a| a == account));
         let mut projects = vec!["*"];
         let mut users = vec!["*", self.user_id.as_str()];
         if let Some(p) = &self.project_id {
@@ -171,26 +171,45 @@ pub fn authorize(k: &KeystoneIdentity, a: &Access<'_>) -> ApiResult<bool> {
     Err(ApiError::Forbidden)
 }
 
+/// Headers that name a further account of a request, whose ACLs it meets.
+const OTHER_ACCOUNTS: [&str; 3] = [
+    "destination-account",
+    "x-copy-from-account",
+    "x-symlink-target-account",
+];
+
 /// Per-request account facts keystoneauth keeps in account metadata: the
 /// domain of the account's project. A container PUT or account POST by an
 /// owner records it (`_unknown` when a reseller admin from another project
-/// makes the account); a request on a foreign account learns whether names
-/// may match its ACLs. Runs on the blocking pool, only when it matters.
+/// makes the account); for foreign accounts the request names (its own,
+/// a copy's or a symlink's), it learns whether names may match their ACLs.
+/// Runs on the blocking pool, only when it matters.
 pub async fn account_facts(
     app: &Arc<App>,
     id: &mut Option<Identity>,
     account: &str,
-    method: &Method,
+    req: &http::Request<hyper::body::Incoming>,
     makes_account: bool,
 ) -> ApiResult<()> {
     let Some(k) = id.as_mut().and_then(|i| i.keystone.as_mut()) else {
         return Ok(());
     };
-    let own = k.own_accounts.iter().any(|a| a == account);
-    let record =
-        makes_account && k.owns(account) && (method == Method::PUT || method == Method::POST);
-    let lookup = k.names_ok && !own;
-    if !record && !lookup {
+    let record = makes_account
+        && k.owns(account)
+        && (req.method() == Method::PUT || req.method() == Method::POST);
+    let mut foreign: Vec<String> = Vec::new();
+    if k.names_ok {
+        let named = OTHER_ACCOUNTS
+            .iter()
+            .filter_map(|h| req.headers().get(*h)?.to_str().ok())
+            .filter_map(|a| percent_encoding::percent_decode_str(a).decode_utf8().ok());
+        for a in std::iter::once(account.to_string()).chain(named.map(|a| a.into_owned())) {
+            if !k.own_accounts.contains(&a) && !foreign.contains(&a) && !a.contains('/') {
+                foreign.push(a);
+            }
+        }
+    }
+    if !record && foreign.is_empty() {
         return Ok(());
     }
     let (acct, kc) = (account.to_string(), k.clone());
@@ -199,29 +218,44 @@ pub async fn account_facts(
         .as_ref()
         .map(|ks| ks.config().default_domain_id.clone())
         .unwrap_or_default();
-    let names_ok = super::blocking(app, move |app| {
-        let stored = scont::account_meta(&app.store, &acct).ok();
-        let domain = stored.as_ref().and_then(|m| m.get(DOMAIN_SYSMETA).cloned());
-        if record && domain.as_deref().is_none_or(|d| d == UNKNOWN_DOMAIN) {
-            let new = match (own, &stored) {
-                (true, _) => Some(kc.project_domain_id.clone()),
-                (false, None) => Some(UNKNOWN_DOMAIN.to_string()),
-                (false, Some(_)) => None,
-            };
-            if let Some(d) = new.filter(|d| !d.is_empty()) {
-                scont::update_account_meta(&app.store, &acct, |m| {
-                    m.insert(DOMAIN_SYSMETA.into(), d);
-                })?;
-            }
+    let known = super::blocking(app, move |app| {
+        if record {
+            record_domain(app, &acct, &kc)?;
         }
-        // An account with no recorded domain predates Keystone here (legacy).
-        Ok(stored.is_some() && domain.is_none_or(|d| d == default))
+        // An account with no recorded domain predates Keystone (legacy).
+        Ok(foreign
+            .into_iter()
+            .filter(|a| {
+                scont::account_meta(&app.store, a)
+                    .is_ok_and(|m| m.get(DOMAIN_SYSMETA).is_none_or(|d| *d == default))
+            })
+            .collect::<Vec<_>>())
     })
     .await?;
-    if lookup && names_ok {
-        if let Some(k) = id.as_mut().and_then(|i| i.keystone.as_mut()) {
-            Arc::make_mut(k).names_ok_account = Some(account.to_string());
-        }
+    if let Some(k) = id.as_mut().and_then(|i| i.keystone.as_mut()) {
+        Arc::make_mut(k).names_ok_accounts = known;
+    }
+    Ok(())
+}
+
+/// Records the domain of `account`'s project when it is not known yet.
+fn record_domain(app: &App, account: &str, k: &KeystoneIdentity) -> ApiResult<()> {
+    let stored = scont::account_meta(&app.store, account).ok();
+    let domain = stored.as_ref().and_then(|m| m.get(DOMAIN_SYSMETA));
+    if domain.is_some_and(|d| d != UNKNOWN_DOMAIN) {
+        return Ok(());
+    }
+    let new = if k.own_accounts.iter().any(|a| a == account) {
+        k.project_domain_id.clone()
+    } else if stored.is_none() {
+        UNKNOWN_DOMAIN.to_string()
+    } else {
+        return Ok(());
+    };
+    if !new.is_empty() {
+        scont::update_account_meta(&app.store, account, |m| {
+            m.insert(DOMAIN_SYSMETA.into(), new);
+        })?;
     }
     Ok(())
 }
@@ -333,7 +367,7 @@ mod tests {
         assert!(!ok("p:bob", "AUTH_q-id"));
         assert!(!ok("member", "AUTH_q-id"));
         let mut known = bob.clone();
-        known.names_ok_account = Some("AUTH_q-id".into());
+        known.names_ok_accounts = vec!["AUTH_q-id".into()];
         assert!(authorize(&known, &access("AUTH_q-id", Some("p:bob"), true, false)).is_ok());
         // Users of another domain never match by name.
         let far = who(&token("bob", "p", "elsewhere", &["member"]), None);

@@ -271,7 +271,7 @@ impl App {
             Target::Account { .. } => req.method() == Method::POST,
             _ => false,
         };
-        keystone_auth::account_facts(&self, &mut id, &account, req.method(), makes_account).await?;
+        keystone_auth::account_facts(&self, &mut id, &account, &req, makes_account).await?;
         // An account ACL may grant a token's holder some access.
         let grant = match &id {
             Some(i) if !i.owns(&account) && i.keystone.is_none() => {
