@@ -37,7 +37,13 @@ die() {
   exit 1
 }
 # up URL: Keystone answers its version document.
-up() { curl -sf -m 3 "$1" 2>/dev/null | grep -q '"v3'; }
+up() {
+  "$VENV/bin/python" - "$1" <<'PY' 2>/dev/null
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=3) as r:
+    sys.exit(0 if b'"v3' in r.read() else 1)
+PY
+}
 # ours: the pid in the pid file, when that process still runs for this state directory.
 ours() {
   local pid
@@ -47,7 +53,6 @@ ours() {
   echo "$pid"
 }
 
-command -v curl >/dev/null || { say "FAILED: curl is missing"; exit 1; }
 mkdir -p "$S"/{pids,log}
 S="$(cd "$S" && pwd)"
 
