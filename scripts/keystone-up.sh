@@ -69,6 +69,10 @@ fi
 
 # --- install ----------------------------------------------------------------------------------
 t0=$(now)
+# Several bring-ups may start at once (parallel tests): one installs, the others wait.
+mkdir -p "$(dirname "$VENV")" || die "cannot make $(dirname "$VENV")"
+exec 9>"$VENV.lock"
+flock -w 900 9 || die "waited 900 s for another install into $VENV"
 if ! "$VENV/bin/python" -c 'import keystone, gunicorn' 2>/dev/null \
     || [ "$(cat "$VENV/.keystone-version" 2>/dev/null)" != "$KEYSTONE_VERSION" ]; then
   say "installing keystone $KEYSTONE_VERSION into $VENV"
@@ -79,6 +83,7 @@ if ! "$VENV/bin/python" -c 'import keystone, gunicorn' 2>/dev/null \
     || die "pip install keystone==$KEYSTONE_VERSION gunicorn"
   echo "$KEYSTONE_VERSION" > "$VENV/.keystone-version"
 fi
+exec 9>&-
 install_secs=$(secs "$t0" "$(now)")
 
 # --- configuration and database (first run only) ------------------------------------------------
