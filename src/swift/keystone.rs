@@ -219,7 +219,12 @@ impl Keystone {
     /// The service user's token, fetched when missing, near its end, or
     /// when `renew` says Keystone refused it.
     async fn service_token(&self, renew: bool) -> Result<String, String> {
-        let mut held = self.service.lock().await;
+        // One login at a time; while Keystone is slow the others wait, but
+        // never longer than one call may take.
+        let wait = Duration::from_secs(self.cfg.timeout_secs);
+        let mut held = tokio::time::timeout(wait, self.service.lock())
+            .await
+            .map_err(|_| "waited too long for the service user's login".to_string())?;
         if let Some(s) = held
             .as_ref()
             .filter(|s| !renew && s.renew_at > Instant::now())
