@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
 # Runs OpenStack Swift's own functional tests (PyPI `swift`, pinned) against a
 # sofgate started here on a temp device. Usage:
-#   scripts/functests.sh [--keystone] [pytest args...]
-#       default: the whole suite but s3api, with tempauth (auth_version = 1);
-#       --keystone: the same against a real Keystone started here
-#       (scripts/keystone-up.sh; auth_version = 3, users made by
-#       scripts/keystone_fixtures.py), checked against its own known-failures
-#       file, scripts/functests-keystone-known-failures.txt.
+#   scripts/functests.sh [pytest args...]     default: the whole suite but s3api
+#   scripts/functests.sh --keystone [pytest args...]
+#       the same against a real Keystone started here (scripts/keystone-up.sh;
+#       auth_version = 3, users made by scripts/keystone_fixtures.py), checked
+#       against its own known-failures file,
+#       scripts/functests-keystone-known-failures.txt
+#   scripts/functests.sh --s3 [pytest args...]
+#       Swift's S3 suites (boto 2 and boto3) through the S3 door; default
+#       test/functional/s3api and test/s3api; known failures are listed in
+#       scripts/s3-known-failures.txt
 # Env: SOFGATE_BIN (default target/release/sofgate, built if missing),
 #      FUNCTESTS_DIR (cache of the sdist and venv, default .functests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+s3=
 keystone=
-if [ "${1:-}" = --keystone ]; then keystone=1; shift; fi
-known="$root/scripts/functests-known-failures.txt"
-[ -z "$keystone" ] || known="$root/scripts/functests-keystone-known-failures.txt"
+case "${1:-}" in
+  --s3) s3=1; shift ;;
+  --keystone) keystone=1; shift ;;
+esac
 SWIFT_VERSION=2.38.3
 cache=${FUNCTESTS_DIR:-$root/.functests}
 mkdir -p "$cache"
@@ -27,10 +33,11 @@ if [ ! -d "$src/test/functional" ]; then
   tar xzf "$cache/swift-$SWIFT_VERSION.tar.gz" -C "$cache"
 fi
 venv="$cache/venv"
-if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c 'import swift, swiftclient' 2>/dev/null; then
+# boto 2 (the functional s3api tests) imports `imp`: Python 3.11 at most.
+if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c 'import swift, swiftclient, boto3, boto' 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    "$cache/swift-$SWIFT_VERSION.tar.gz" pytest pytest-subtests python-swiftclient
+    "$cache/swift-$SWIFT_VERSION.tar.gz" pytest pytest-subtests python-swiftclient boto3 boto
 fi
 # Keystone v3 logins (swiftclient) and test_access_control's lookups.
 if [ -n "$keystone" ] && ! "$venv/bin/python" -c 'import keystoneclient.v3' 2>/dev/null; then
@@ -93,6 +100,12 @@ admin = true
 account = "test"
 user = "tester3"
 key = "testing3"
+# The S3 suites' second user is in the first user's account.
+[[auth.user]]
+account = "test"
+user = "tester2"
+key = "testing2"
+admin = true
 [[auth.user]]
 account = "admin"
 user = "admin"
@@ -182,21 +195,46 @@ password6 = admin
 # Swift-on-File (leading and repeated slashes collapse).
 normalized_urls = True
 storage_domain = example.com
+# S3 (access key account:user, secret key = the user's key); the endpoint
+# defaults to the auth_uri's host.
+s3_access_key = test:tester
+s3_secret_key = testing
+s3_access_key2 = test:tester2
+s3_secret_key2 = testing2
+s3_access_key3 = test:tester3
+s3_secret_key3 = testing3
+[s3api_test]
+endpoint = http://$addr
+region = us-east-1
+access_key1 = test:tester
+secret_key1 = testing
+access_key2 = test:tester2
+secret_key2 = testing2
+access_key3 = test:tester3
+secret_key3 = testing3
+# S3 ACLs map onto Swift container ACLs (Swift's s3api with s3_acl = false).
+s3_acl_tests_enabled = False
 CONF
 fi
 
 export SWIFT_TEST_CONFIG_FILE="$work/test.conf" SWIFT_TEST_IN_PROCESS=0
 cd "$src"
-if [ $# -eq 0 ]; then
+known="$root/scripts/functests-known-failures.txt"
+if [ -n "$s3" ]; then
+  known="$root/scripts/s3-known-failures.txt"
+  [ $# -eq 0 ] && set -- test/functional/s3api test/s3api
+elif [ $# -eq 0 ]; then
   # The whole suite but s3api (sofgate has no S3 API): tests.py and every
   # test_*.py; files of features /info does not advertise skip themselves.
   set -- test/functional/tests.py $(cd "$src" && ls test/functional/test_*.py)
 fi
+[ -z "$keystone" ] || known="$root/scripts/functests-keystone-known-failures.txt"
 status=0
 "$venv/bin/pytest" -q -p no:cacheprovider -o addopts="" --junitxml="$work/junit.xml" "$@" \
   > "$work/pytest.out" 2>&1 || status=$?
 tail -n 40 "$work/pytest.out"
 if [ -n "${FUNCTESTS_KEEP_LOG:-}" ]; then cp "$work/pytest.out" "$FUNCTESTS_KEEP_LOG"; fi
+if [ -n "${FUNCTESTS_KEEP_JUNIT:-}" ]; then cp "$work/junit.xml" "$FUNCTESTS_KEEP_JUNIT"; fi
 [ -s "$work/junit.xml" ] || { echo "pytest produced no results (exit $status)"; exit 1; }
 # Per-file counts, then the verdict: any failure not in the known list fails.
 "$venv/bin/python" - "$work/junit.xml" "$known" <<'PY'
@@ -210,9 +248,10 @@ for line in open(sys.argv[2]):
 c = collections.defaultdict(lambda: [0, 0, 0])
 failed, passed = [], set()
 for tc in ET.parse(sys.argv[1]).iter('testcase'):
+    # classname: the module's dotted path, then the class.
     parts = tc.get('classname', '').split('.')
-    f = parts[2] if len(parts) > 2 else '?'
-    tid = 'test/functional/%s.py::%s::%s' % (f, parts[-1], tc.get('name'))
+    f = '/'.join(parts[:-1]) + '.py' if len(parts) > 1 else '?'
+    tid = '%s::%s::%s' % (f, parts[-1], tc.get('name'))
     if tc.find('skipped') is not None:
         k = 2
     elif tc.find('failure') is not None or tc.find('error') is not None:
@@ -222,11 +261,12 @@ for tc in ET.parse(sys.argv[1]).iter('testcase'):
         k = 0
         passed.add(tid)
     c[f][k] += 1
-print(f"{'file':<24}{'pass':>6}{'fail':>6}{'skip':>6}")
+w = max([len(f) for f in c] + [5]) + 2
+print(f"{'file':<{w}}{'pass':>6}{'fail':>6}{'skip':>6}")
 for f, (p, x, s) in sorted(c.items()):
-    print(f"{f:<24}{p:>6}{x:>6}{s:>6}")
+    print(f"{f:<{w}}{p:>6}{x:>6}{s:>6}")
 t = [sum(v[i] for v in c.values()) for i in range(3)]
-print(f"{'total':<24}{t[0]:>6}{t[1]:>6}{t[2]:>6}")
+print(f"{'total':<{w}}{t[0]:>6}{t[1]:>6}{t[2]:>6}")
 unexpected = [t for t in failed if t not in known]
 for t in sorted(set(known) & passed):
     print(f"now passing (remove from the known list): {t}")

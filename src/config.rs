@@ -34,9 +34,35 @@ pub struct Config {
     pub domain_remap: DomainRemapConfig,
     #[serde(default)]
     pub etag_quoter: EtagQuoterConfig,
+    #[serde(default)]
+    pub s3: S3Config,
     /// Keystone authentication beside tempauth; absent: off.
     #[serde(default)]
     pub keystone: Option<KeystoneConfig>,
+}
+
+/// The S3 door (src/s3): requests that carry AWS authentication.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    /// Answer requests signed with AWS SigV4 or SigV2 on the same port
+    /// (else they go to the Swift API, which refuses them: 401).
+    pub enabled: bool,
+    /// The region clients sign for (`us-east-1`, as Swift's s3api `location`).
+    pub region: String,
+    /// Domains under which `<bucket>.<domain>` names a bucket (virtual-hosted
+    /// style); empty: path style only.
+    pub domain: Vec<String>,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            enabled: true,
+            region: "us-east-1".into(),
+            domain: Vec::new(),
+        }
+    }
 }
 
 /// Quoted ETags on object responses (Swift's etag_quoter).
@@ -129,6 +155,13 @@ pub struct StorageConfig {
     /// as their own on the mount.
     #[serde(rename = "owner")]
     pub owners: Vec<OwnerConfig>,
+    /// What a POSIX symlink made on the mount is: `ignore` (no object) or
+    /// `within_container` (served read only when it stays in its container).
+    pub posix_symlinks: crate::store::Symlinks,
+    /// Look names up with `openat2(2)` where the kernel has it; `false`
+    /// forces the component-by-component walk (for tests, or a kernel whose
+    /// `openat2` misbehaves).
+    pub openat2: bool,
 }
 
 /// The POSIX owner of one account's files and directories.
@@ -155,6 +188,8 @@ impl Default for StorageConfig {
             expirer_interval_secs: 300,
             allow_open_expired: false,
             owners: Vec::new(),
+            posix_symlinks: Default::default(),
+            openat2: true,
         }
     }
 }
@@ -301,6 +336,7 @@ impl Config {
             keystone: None,
             domain_remap: DomainRemapConfig::default(),
             etag_quoter: EtagQuoterConfig::default(),
+            s3: S3Config::default(),
         }
     }
 

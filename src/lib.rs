@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod http;
+pub mod s3;
 pub mod store;
 pub mod swift;
 pub mod testfs;

@@ -5,7 +5,6 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -34,13 +33,17 @@ pub enum Part {
         offset: u64,
         len: u64,
     },
-    /// A slice of another file, opened when reached (large-object segments).
-    Path {
-        path: PathBuf,
+    /// A slice of another file, opened when reached (large-object
+    /// segments): `open` finds it where it belongs (beneath its container).
+    Open {
+        open: Opener,
         offset: u64,
         len: u64,
     },
 }
+
+/// Opens the file of a [`Part::Open`] when the body reaches it.
+pub type Opener = Box<dyn FnOnce() -> io::Result<File> + Send>;
 
 /// Read size per chunk.
 const CHUNK: usize = 512 * 1024;
@@ -181,8 +184,8 @@ pub fn stream_file(file: File, parts: Vec<Part>, total: u64) -> Body {
                         return;
                     }
                 }
-                Part::Path { path, offset, len } => {
-                    let sent = match File::open(&path) {
+                Part::Open { open, offset, len } => {
+                    let sent = match open() {
                         Ok(f) => send_slice(&tx, &pool, &f, offset, len),
                         Err(e) => {
                             let _ = tx.blocking_send(Err(e));
@@ -205,20 +208,20 @@ pub fn stream_file(file: File, parts: Vec<Part>, total: u64) -> Body {
 
 /// Reads `parts` into memory; for bodies small enough that a thread hop
 /// costs more than the copy.
-pub fn read_small(file: &File, parts: &[Part], total: u64) -> io::Result<Bytes> {
+pub fn read_small(file: &File, parts: Vec<Part>, total: u64) -> io::Result<Bytes> {
     let mut out = Vec::with_capacity(total as usize);
     for p in parts {
         match p {
-            Part::Bytes(b) => out.extend_from_slice(b),
+            Part::Bytes(b) => out.extend_from_slice(&b),
             Part::File { offset, len } => {
                 let start = out.len();
-                out.resize(start + *len as usize, 0);
-                file.read_exact_at(&mut out[start..], *offset)?;
+                out.resize(start + len as usize, 0);
+                file.read_exact_at(&mut out[start..], offset)?;
             }
-            Part::Path { path, offset, len } => {
+            Part::Open { open, offset, len } => {
                 let start = out.len();
-                out.resize(start + *len as usize, 0);
-                File::open(path)?.read_exact_at(&mut out[start..], *offset)?;
+                out.resize(start + len as usize, 0);
+                open()?.read_exact_at(&mut out[start..], offset)?;
             }
         }
     }

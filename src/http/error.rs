@@ -188,6 +188,9 @@ impl From<store::Error> for ApiError {
                 Some(libc::E2BIG) => ApiError::InsufficientStorage(
                     "Metadata does not fit in the filesystem's extended attributes.".into(),
                 ),
+                // A file on the mount that sofgate's user may not read or
+                // change (another uid's mode 0600, say): this request only.
+                Some(libc::EACCES) => ApiError::Forbidden,
                 _ => ApiError::Internal(format!("storage error: {e}")),
             },
         }

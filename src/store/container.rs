@@ -3,16 +3,16 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::path::Path;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::beneath::{is_refused, Dir, Follow, Kind};
 use super::meta::{self, keys, Meta};
 use super::object::{is_internal_name, is_temp_name};
-use super::sidecar;
+use super::sidecar::{self, Place};
+use super::walk::{self, Item, Visitor};
 use super::xattr::Target;
-use super::{is_not_found, ContainerLoc, Error, Policy, Result, Store};
+use super::{is_not_found, name, ContainerLoc, Error, LocKey, Policy, Result, Store};
 
 /// Objects and bytes in a container or account.
 #[derive(Debug, Clone, Copy, Default)]
@@ -21,72 +21,116 @@ pub struct Usage {
     pub bytes: u64,
 }
 
-fn read_dir_meta(p: &Path) -> Result<Meta> {
-    match sidecar::load(Target::Path(p), p) {
+/// The metadata of the directory `d`, found at `place`.
+fn read_dir_meta(d: &Dir, place: Place<'_>) -> Result<Meta> {
+    let h = d.handle()?;
+    match sidecar::load(Target::Handle(&h), place) {
         Ok(m) => Ok(m.unwrap_or_default()),
         Err(e) if is_not_found(&e) => Err(Error::NotFound),
         Err(e) => Err(e.into()),
     }
 }
 
-fn write_dir_meta(store: &Store, p: &Path, m: &Meta) -> Result<()> {
+fn write_dir_meta(store: &Store, d: &Dir, place: Place<'_>, m: &Meta) -> Result<()> {
+    let h = d.handle()?;
     sidecar::store(
-        Target::Path(p),
-        p,
+        Target::Handle(&h),
+        place,
         &meta::encode_pairs(m),
         store.opts.xattr_chunk,
     )?;
     Ok(())
 }
 
+/// The account directory `account` beneath `root` (`NotFound` if missing).
+fn open_account(store: &Store, root: &Dir, account: &str) -> Result<Dir> {
+    name::check_account(account, &store.opts.limits)?;
+    root.open_dir(account).map_err(|e| {
+        if is_not_found(&e) || is_refused(&e) {
+            Error::NotFound
+        } else {
+            e.into()
+        }
+    })
+}
+
+/// A directory that must exist at `name` in `parent`: a symlink or file
+/// there is a conflict (sofgate does not replace what it did not make).
+fn open_made(parent: &Dir, name: &str) -> Result<Dir> {
+    parent.open_dir(name).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ENOTDIR) || is_refused(&e) {
+            Error::Conflict(format!(
+                "{name:?} on the filesystem is not a directory sofgate can use"
+            ))
+        } else {
+            e.into()
+        }
+    })
+}
+
 /// Makes sure the account directory exists on a policy's device.
 pub fn ensure_account(store: &Store, p: &Policy, account: &str) -> Result<()> {
-    store.check_mounted(p)?;
-    let dir = store.account_dir(p, account);
-    if store.make_dir(&dir, account)? {
+    name::check_account(account, &store.opts.limits)?;
+    let root = store.root(p)?;
+    if store.make_dir_in(&root, account, account)? {
+        let d = open_made(&root, account)?;
         let mut m = Meta::new();
         let ts = meta::now_timestamp();
         m.insert(keys::TYPE.into(), "Account".into());
         m.insert(keys::TIMESTAMP.into(), ts.clone());
         m.insert(keys::PUT_TIMESTAMP.into(), ts);
-        write_dir_meta(store, &dir, &m)?;
+        write_dir_meta(store, &d, account_place(&root, account), &m)?;
     }
     Ok(())
 }
 
+fn account_place<'a>(root: &'a Dir, account: &'a str) -> Place<'a> {
+    Place {
+        anchor: root,
+        parent: "",
+        leaf: account,
+    }
+}
+
 /// Account metadata (kept on the default policy's device).
 pub fn account_meta(store: &Store, account: &str) -> Result<Meta> {
-    let p = store.default_policy();
-    store.check_mounted(p)?;
-    read_dir_meta(&store.account_dir(p, account))
+    let root = store.root(store.default_policy())?;
+    let d = open_account(store, &root, account)?;
+    read_dir_meta(&d, account_place(&root, account))
 }
 
 /// Replaces account metadata with `f(old)`.
 pub fn update_account_meta(store: &Store, account: &str, f: impl FnOnce(&mut Meta)) -> Result<()> {
     let p = store.default_policy();
     ensure_account(store, p, account)?;
-    let dir = store.account_dir(p, account);
-    let mut m = read_dir_meta(&dir)?;
+    let root = store.root(p)?;
+    let d = open_made(&root, account)?;
+    let place = account_place(&root, account);
+    let mut m = read_dir_meta(&d, place)?;
     f(&mut m);
-    write_dir_meta(store, &dir, &m)
+    write_dir_meta(store, &d, place, &m)
 }
 
-/// Container names of an account on every device, sorted, without duplicates.
+/// Container names of an account on every device, sorted, without
+/// duplicates: directories with valid container names (no symlinks).
 pub fn list_containers(store: &Store, account: &str) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for p in &store.policies {
-        store.check_mounted(p)?;
-        let rd = match std::fs::read_dir(store.account_dir(p, account)) {
-            Ok(rd) => rd,
-            Err(e) if is_not_found(&e) => continue,
-            Err(e) => return Err(e.into()),
+        let root = store.root(p)?;
+        let d = match open_account(store, &root, account) {
+            Ok(d) => d,
+            Err(Error::NotFound) => continue,
+            Err(e) => return Err(e),
         };
-        for ent in rd {
-            let ent = ent?;
-            if !ent.file_type()?.is_dir() || ent.file_name() == super::versions::HIDDEN {
-                continue;
-            }
-            if let Ok(n) = ent.file_name().into_string() {
+        for (n, kind) in d.entries()? {
+            let kind = match kind {
+                Some(k) => k,
+                None => match d.stat_at(&n) {
+                    Ok(st) => st.kind(),
+                    Err(_) => continue,
+                },
+            };
+            if kind == Kind::Dir && name::check_container(&n, &store.opts.limits).is_ok() {
                 names.push(n);
             }
         }
@@ -105,13 +149,21 @@ pub fn create(
     policy: &Policy,
     user: Meta,
 ) -> Result<bool> {
+    name::check_container(container, &store.opts.limits)?;
     ensure_account(store, policy, account)?;
-    let dir = store.account_dir(policy, account).join(container);
-    let created = store.make_dir(&dir, account)?;
+    let root = store.root(policy)?;
+    let acct = open_made(&root, account)?;
+    let created = store.make_dir_in(&acct, container, account)?;
+    let dir = open_made(&acct, container)?;
+    let place = Place {
+        anchor: &acct,
+        parent: "",
+        leaf: container,
+    };
     let mut m = if created {
         Meta::new()
     } else {
-        read_dir_meta(&dir)?
+        read_dir_meta(&dir, place)?
     };
     if created {
         let ts = meta::now_timestamp();
@@ -124,7 +176,7 @@ pub fn create(
         m.insert(keys::PUT_TIMESTAMP.into(), meta::now_timestamp());
     }
     apply_user_meta(&mut m, user);
-    write_dir_meta(store, &dir, &m)?;
+    write_dir_meta(store, &dir, place, &m)?;
     Ok(created)
 }
 
@@ -141,15 +193,27 @@ pub fn apply_user_meta(m: &mut Meta, user: Meta) {
 
 /// Container metadata.
 pub fn container_meta(loc: &ContainerLoc) -> Result<Meta> {
-    read_dir_meta(&loc.dir)
+    let (parent, leaf) = loc.place();
+    let place = Place {
+        anchor: &loc.root,
+        parent: &parent,
+        leaf,
+    };
+    read_dir_meta(&loc.dir, place)
 }
 
 /// Merges metadata into a container's.
 pub fn update_container_meta(store: &Store, loc: &ContainerLoc, user: Meta) -> Result<Meta> {
-    let mut m = read_dir_meta(&loc.dir)?;
+    let (parent, leaf) = loc.place();
+    let place = Place {
+        anchor: &loc.root,
+        parent: &parent,
+        leaf,
+    };
+    let mut m = read_dir_meta(&loc.dir, place)?;
     apply_user_meta(&mut m, user);
     m.insert(keys::PUT_TIMESTAMP.into(), meta::now_timestamp());
-    write_dir_meta(store, &loc.dir, &m)?;
+    write_dir_meta(store, &loc.dir, place, &m)?;
     Ok(m)
 }
 
@@ -162,7 +226,7 @@ pub fn update_container_meta(store: &Store, loc: &ContainerLoc, user: Meta) -> R
 #[derive(Debug)]
 pub struct UsageCache {
     ttl: Duration,
-    map: Arc<Mutex<HashMap<PathBuf, Counted>>>,
+    map: Arc<Mutex<HashMap<LocKey, Counted>>>,
 }
 
 /// Walks faster than this are redone inline; slower ones in the background.
@@ -185,7 +249,7 @@ impl UsageCache {
         }
     }
 
-    fn count(map: &Mutex<HashMap<PathBuf, Counted>>, loc: &ContainerLoc) -> Result<Usage> {
+    fn count(map: &Mutex<HashMap<LocKey, Counted>>, loc: &ContainerLoc) -> Result<Usage> {
         let t = Instant::now();
         let usage = usage(loc)?;
         let mut m = map.lock().expect("lock");
@@ -193,7 +257,7 @@ impl UsageCache {
             m.clear();
         }
         m.insert(
-            loc.dir.clone(),
+            loc.key.clone(),
             Counted {
                 at: Instant::now(),
                 usage,
@@ -210,7 +274,7 @@ impl UsageCache {
     pub fn get(&self, loc: &ContainerLoc) -> Result<Usage> {
         {
             let mut m = self.map.lock().expect("lock");
-            if let Some(e) = m.get_mut(&loc.dir) {
+            if let Some(e) = m.get_mut(&loc.key) {
                 // A walk may not take more than a tenth of the time: a big
                 // tree is recounted less often than the TTL says.
                 if !e.dirty && e.at.elapsed() < self.ttl.max(e.cost * 10) {
@@ -222,7 +286,7 @@ impl UsageCache {
                         let (map, loc) = (self.map.clone(), loc.clone());
                         std::thread::spawn(move || {
                             if Self::count(&map, &loc).is_err() {
-                                map.lock().expect("lock").remove(&loc.dir);
+                                map.lock().expect("lock").remove(&loc.key);
                             }
                         });
                     }
@@ -235,93 +299,204 @@ impl UsageCache {
 
     /// Marks `loc`'s count as out of date after a change through this node.
     pub fn invalidate(&self, loc: &ContainerLoc) {
-        if let Some(e) = self.map.lock().expect("lock").get_mut(&loc.dir) {
+        if let Some(e) = self.map.lock().expect("lock").get_mut(&loc.key) {
             e.dirty = true;
         }
     }
 
     /// Forgets `loc` (a container deleted or made anew).
     pub fn forget(&self, loc: &ContainerLoc) {
-        self.map.lock().expect("lock").remove(&loc.dir);
+        self.map.lock().expect("lock").remove(&loc.key);
     }
 }
 
-/// Objects and bytes in a container, by walking it.
-pub fn usage(loc: &ContainerLoc) -> Result<Usage> {
-    let mut u = Usage::default();
-    let walker = walkdir::WalkDir::new(&loc.dir).min_depth(1).into_iter();
-    for ent in walker.filter_entry(|e| !e.file_name().to_str().is_some_and(is_internal_name)) {
-        let ent = match ent {
-            Ok(e) => e,
-            Err(e) if e.io_error().is_some_and(is_not_found) => continue,
-            Err(e) => return Err(io::Error::from(e).into()),
-        };
-        let ft = ent.file_type();
-        if ft.is_file() {
-            u.objects += 1;
-            u.bytes += ent.metadata().map(|m| m.len()).unwrap_or(0);
-        } else if ft.is_dir() {
-            let m = sidecar::load(Target::Path(ent.path()), ent.path())
-                .ok()
-                .flatten();
-            if m.as_ref().is_some_and(meta::is_marker) {
-                u.objects += 1;
+/// Counts what a container's walk meets: regular files and marker
+/// directories (and, with the container's link policy, symlinks served as
+/// files); internal names, FIFOs, sockets and devices are not objects.
+struct Counter<'a> {
+    loc: &'a ContainerLoc,
+    usage: Usage,
+    /// The disk path of the directory being walked, for symlinks (their
+    /// resolution is checked from the container).
+    path: Vec<String>,
+}
+
+impl Visitor for Counter<'_> {
+    fn visit(&mut self, item: &Item<'_>) -> io::Result<bool> {
+        if is_internal_name(item.name) {
+            return Ok(false);
+        }
+        self.path.truncate(item.depth - 1);
+        match item.kind {
+            Kind::File => match item.parent.stat_at(item.name) {
+                Ok(st) if st.is_file() => {
+                    self.usage.objects += 1;
+                    self.usage.bytes += st.len();
+                }
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(e),
+            },
+            Kind::Dir => {
+                let Some(d) = item.dir else {
+                    return Ok(false);
+                };
+                let place = Place {
+                    anchor: item.parent,
+                    parent: "",
+                    leaf: item.name,
+                };
+                let h = d.handle()?;
+                let m = sidecar::load(Target::Handle(&h), place).ok().flatten();
+                if m.as_ref().is_some_and(meta::is_marker) {
+                    self.usage.objects += 1;
+                }
+                self.path.push(item.name.to_string());
+                return Ok(true);
             }
+            Kind::Symlink if self.loc.links == Follow::Beneath => {
+                let mut rel = self.path.join("/");
+                if !rel.is_empty() {
+                    rel.push('/');
+                }
+                rel.push_str(item.name);
+                if let Ok(n) = self.loc.dir.node(&rel, Follow::Beneath) {
+                    if n.st.is_file() {
+                        self.usage.objects += 1;
+                        self.usage.bytes += n.st.len();
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(false)
+    }
+}
+
+/// Objects and bytes in a container, by walking it (by fds: never through
+/// a symlink or across a mount).
+pub fn usage(loc: &ContainerLoc) -> Result<Usage> {
+    let mut c = Counter {
+        loc,
+        usage: Usage::default(),
+        path: Vec::new(),
+    };
+    walk::walk(&loc.dir, &mut c)?;
+    Ok(c.usage)
+}
+
+/// Bytes of the regular files of `loc` that have no other name (versions
+/// that are not also current objects).
+pub fn unshared_bytes(loc: &ContainerLoc) -> u64 {
+    struct Sum(u64);
+    impl Visitor for Sum {
+        fn visit(&mut self, item: &Item<'_>) -> io::Result<bool> {
+            if is_internal_name(item.name) {
+                return Ok(false);
+            }
+            if item.kind == Kind::File {
+                if let Ok(st) = item.parent.stat_at(item.name) {
+                    if st.is_file() && st.nlink() == 1 {
+                        self.0 += st.len();
+                    }
+                }
+            }
+            Ok(item.kind == Kind::Dir)
         }
     }
-    Ok(u)
+    let mut s = Sum(0);
+    let _ = walk::walk(&loc.dir, &mut s);
+    s.0
+}
+
+/// Removes the empty directories of a walk, deepest first.
+struct Rmdirs {
+    failed: bool,
+}
+
+impl Visitor for Rmdirs {
+    fn visit(&mut self, item: &Item<'_>) -> io::Result<bool> {
+        if item.kind != Kind::Dir || item.dir.is_none() {
+            // Anything but a directory left in a container without objects
+            // (a symlink, a FIFO, an upload's temp file) keeps it.
+            self.failed = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+    fn leave(&mut self, item: &Item<'_>) -> io::Result<()> {
+        super::sidecar::remove(item.parent, item.name);
+        match item.parent.rmdir(item.name) {
+            Ok(()) => {}
+            Err(e) if is_not_found(&e) => {}
+            Err(_) => self.failed = true,
+        }
+        Ok(())
+    }
 }
 
 /// Deletes an empty container: `NotEmpty` if it holds any object. Empty
-/// directories left inside (made on the mount) go with it.
+/// directories left inside (made on the mount) go with it; anything else
+/// (a symlink, a FIFO) keeps it (`NotEmpty`).
 pub fn delete(loc: &ContainerLoc) -> Result<()> {
     if usage(loc)?.objects > 0 {
         return Err(Error::NotEmpty);
     }
-    let dirs: Vec<_> = walkdir::WalkDir::new(&loc.dir)
-        .min_depth(1)
-        .contents_first(true)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_dir())
-        .map(|e| e.into_path())
-        .collect();
-    for d in dirs {
-        match std::fs::remove_dir(&d) {
-            Ok(()) => {}
-            Err(e) if is_not_found(&e) => {}
-            Err(_) => return Err(Error::NotEmpty),
-        }
+    let mut r = Rmdirs { failed: false };
+    walk::walk(&loc.dir, &mut r)?;
+    if r.failed {
+        return Err(Error::NotEmpty);
     }
-    match std::fs::remove_dir(&loc.dir) {
-        Ok(()) => Ok(()),
+    let (parent, leaf) = loc.place();
+    let up = loc.root.open_dir(&parent).map_err(|e| {
+        if is_not_found(&e) || is_refused(&e) {
+            Error::NotFound
+        } else {
+            e.into()
+        }
+    })?;
+    match up.rmdir(leaf) {
+        Ok(()) => {
+            super::sidecar::remove(&up, leaf);
+            Ok(())
+        }
         Err(e) if is_not_found(&e) => Err(Error::NotFound),
         Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => Err(Error::NotEmpty),
         Err(e) => Err(e.into()),
     }
 }
 
-/// Removes temp files older than `age` left by crashed uploads.
-pub fn reap_temp_files(dev: &Path, age: std::time::Duration) -> usize {
-    let mut n = 0;
-    let now = std::time::SystemTime::now();
-    for ent in walkdir::WalkDir::new(dev)
-        .min_depth(3)
-        .into_iter()
-        .filter_map(|e| e.ok())
-    {
-        if !ent.file_type().is_file() || !ent.file_name().to_str().is_some_and(is_temp_name) {
-            continue;
-        }
-        let old = ent
-            .metadata()
-            .ok()
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| now.duration_since(t).ok())
-            .is_some_and(|d| d > age);
-        if old && std::fs::remove_file(ent.path()).is_ok() {
-            n += 1;
+/// Removes temp files older than `age` left by crashed uploads, anywhere
+/// beneath the device root `dev` (walked by fds: never through a symlink or
+/// across a mount).
+pub fn reap_temp_files(dev: &std::path::Path, age: Duration) -> usize {
+    struct Reaper {
+        age: Duration,
+        n: usize,
+    }
+    impl Visitor for Reaper {
+        fn visit(&mut self, item: &Item<'_>) -> io::Result<bool> {
+            if item.kind == Kind::File && item.depth >= 3 && is_temp_name(item.name) {
+                let old = item
+                    .parent
+                    .stat_at(item.name)
+                    .ok()
+                    .filter(|st| st.is_file())
+                    .and_then(|st| st.age())
+                    .is_some_and(|d| d > self.age);
+                if old && item.parent.unlink(item.name).is_ok() {
+                    self.n += 1;
+                }
+            }
+            Ok(item.kind == Kind::Dir)
         }
     }
-    n
+    let Ok(root) = Dir::open_root(dev) else {
+        return 0;
+    };
+    let mut r = Reaper { age, n: 0 };
+    if let Err(e) = walk::walk(&root, &mut r) {
+        tracing::warn!("reaping temp files under {}: {e}", dev.display());
+    }
+    r.n
 }

@@ -10,16 +10,19 @@
 //! node having done it first (a missing object or entry is no error).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
-use super::{is_not_found, object, Error, Result, Store};
+use super::beneath::{is_refused, Dir, Kind};
+use super::{is_not_found, object, Error, ObjPath, Result, Store};
 
 /// Directory at the device root that holds sofgate's own state; it is no
 /// account (see [`super::name::check_account`]).
 pub const STATE_DIR: &str = ".sofgate";
+
+/// An entry file larger than this is no entry of ours.
+const MAX_ENTRY: u64 = 64 * 1024;
 
 /// One queued object.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -30,32 +33,35 @@ pub struct Entry {
     pub delete_at: u64,
 }
 
-fn queue_dir(device: &Path) -> PathBuf {
-    device.join(STATE_DIR).join("expiring")
-}
-
 fn entry_name(e: &Entry) -> String {
     let key = format!("{}/{}/{}", e.account, e.container, e.object);
     hex::encode(Md5::digest(key.as_bytes()))
 }
 
-/// Queues `e` on `device` (the device of the object's container).
-pub fn record(store: &Store, device: &Path, e: &Entry) -> Result<()> {
-    let dir = queue_dir(device).join(e.delete_at.to_string());
-    let mut b = std::fs::DirBuilder::new();
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, store.opts.dir_mode);
-    b.recursive(true).create(&dir)?;
+/// Makes (if needed) and opens the directory `name` in `parent`.
+fn make_open(store: &Store, parent: &Dir, name: &str) -> Result<Dir> {
+    parent.mkdir(name, store.opts.dir_mode)?;
+    Ok(parent.open_dir(name)?)
+}
+
+/// Queues `e` on the device whose root is `root` (the device of the
+/// object's container).
+pub fn record(store: &Store, root: &Dir, e: &Entry) -> Result<()> {
+    let state = make_open(store, root, STATE_DIR)?;
+    let queue = make_open(store, &state, "expiring")?;
+    let dir = make_open(store, &queue, &e.delete_at.to_string())?;
     let name = entry_name(e);
     // Named like an upload's temp file, so a crash leaves nothing that the
     // start-up sweep of stale temp files would not remove.
-    let tmp = dir.join(format!(".{name}.{:016x}.sgtmp", rand::random::<u64>()));
+    let tmp = format!(".{name}.{:016x}.sgtmp", rand::random::<u64>());
+    let body = serde_json::to_vec(e).map_err(|e| Error::Io(std::io::Error::other(e)))?;
     let res = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec(e).expect("serializable"))?;
-        std::fs::rename(&tmp, dir.join(&name))
+        let mut f = dir.create_file(&tmp, 0o644)?;
+        f.write_all(&body)?;
+        dir.rename(&tmp, &dir, &name)
     })();
     if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        let _ = dir.unlink(&tmp);
     }
     Ok(res?)
 }
@@ -63,68 +69,78 @@ pub fn record(store: &Store, device: &Path, e: &Entry) -> Result<()> {
 /// Removes every due object on every device: those whose queued time is at
 /// or before `now` and that still expire then. Returns how many went.
 pub fn reap(store: &Store, now: u64) -> usize {
-    let mut done: Vec<&Path> = Vec::new();
+    let mut done: Vec<&std::path::Path> = Vec::new();
     let mut n = 0;
     for p in &store.policies {
-        if done.contains(&p.device.as_path()) || store.check_mounted(p).is_err() {
+        if done.contains(&p.device.as_path()) {
             continue;
         }
+        let Ok(root) = store.root(p) else {
+            continue;
+        };
         done.push(&p.device);
-        n += reap_device(store, &p.device, now);
+        n += reap_device(store, &root, now);
     }
     n
 }
 
-fn reap_device(store: &Store, device: &Path, now: u64) -> usize {
-    let Ok(rd) = std::fs::read_dir(queue_dir(device)) else {
+fn reap_device(store: &Store, root: &Dir, now: u64) -> usize {
+    let Ok(queue) = root.open_dir(&format!("{STATE_DIR}/expiring")) else {
         return 0;
     };
-    let mut due: Vec<(u64, PathBuf)> = rd
-        .filter_map(|d| d.ok())
-        .filter_map(|d| {
-            let at = d.file_name().to_str()?.parse::<u64>().ok()?;
-            (at <= now).then(|| (at, d.path()))
+    let Ok(names) = queue.entries() else {
+        return 0;
+    };
+    let mut due: Vec<(u64, String)> = names
+        .into_iter()
+        .filter_map(|(n, _)| {
+            let at = n.parse::<u64>().ok()?;
+            (at <= now).then_some((at, n))
         })
         .collect();
     due.sort();
-    let mut n = 0;
-    for (at, dir) in due {
-        let Ok(rd) = std::fs::read_dir(&dir) else {
+    let mut count = 0;
+    for (at, dname) in due {
+        let Ok(dir) = queue.open_dir(&dname) else {
             continue;
         };
-        for ent in rd.filter_map(|d| d.ok()) {
-            let name = ent.file_name();
-            if name.to_str().is_none_or(object::is_temp_name) {
+        let Ok(entries) = dir.entries() else {
+            continue;
+        };
+        for (name, kind) in entries {
+            if object::is_temp_name(&name) || kind.is_some_and(|k| k != Kind::File) {
                 continue;
             }
-            let path = ent.path();
-            match reap_one(store, &path, at) {
-                Ok(true) => n += 1,
+            match reap_one(store, &dir, &name, at) {
+                Ok(true) => count += 1,
                 Ok(false) => {}
                 Err(e) => {
                     // Left for the next round (a device error, say).
-                    tracing::warn!("expiring {}: {e}", path.display());
+                    tracing::warn!("expiring {dname}/{name}: {e}");
                     continue;
                 }
             }
-            if let Err(e) = std::fs::remove_file(&path) {
+            if let Err(e) = dir.unlink(&name) {
                 if !is_not_found(&e) {
-                    tracing::warn!("removing {}: {e}", path.display());
+                    tracing::warn!("removing {dname}/{name}: {e}");
                 }
             }
         }
         // Gone once empty; still there if another node is adding to it.
-        let _ = std::fs::remove_dir(&dir);
+        let _ = queue.rmdir(&dname);
     }
-    n
+    count
 }
 
-/// Deletes the entry's object if it still expires at `at`; `Ok(true)` when
-/// this call removed it.
-fn reap_one(store: &Store, path: &Path, at: u64) -> Result<bool> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if is_not_found(&e) => return Ok(false),
+/// Deletes the object of the entry `name` of `dir` if it still expires at
+/// `at`; `Ok(true)` when this call removed it. The entry names the object
+/// by account, container and object name: all checked as a client's names
+/// would be before anything is looked up.
+fn reap_one(store: &Store, dir: &Dir, name: &str, at: u64) -> Result<bool> {
+    let bytes = match dir.read_small_file(name, MAX_ENTRY) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Ok(false),
+        Err(e) if is_not_found(&e) || is_refused(&e) => return Ok(false),
         Err(e) => return Err(e.into()),
     };
     let Ok(e) = serde_json::from_slice::<Entry>(&bytes) else {
@@ -133,12 +149,15 @@ fn reap_one(store: &Store, path: &Path, at: u64) -> Result<bool> {
     if e.delete_at != at {
         return Ok(false);
     }
-    let loc = match store.find_container(&e.account, &e.container) {
+    let Ok(object) = ObjPath::new(&e.object, &store.opts.limits) else {
+        return Ok(false);
+    };
+    let loc = match store.locate(&e.account, &e.container) {
         Ok(l) => l,
-        Err(Error::NotFound) => return Ok(false),
+        Err(Error::NotFound) | Err(Error::BadName(_)) => return Ok(false),
         Err(err) => return Err(err),
     };
-    let info = match object::head(store, &loc, &e.object) {
+    let info = match object::head(store, &loc, &object) {
         Ok(i) => i,
         Err(Error::NotFound) => return Ok(false),
         Err(err) => return Err(err),
@@ -150,7 +169,7 @@ fn reap_one(store: &Store, path: &Path, at: u64) -> Result<bool> {
     if current != Some(at) {
         return Ok(false);
     }
-    match object::delete(&loc, &e.object) {
+    match object::delete(&loc, &object) {
         Ok(()) => {
             store.usage.invalidate(&loc);
             Ok(true)

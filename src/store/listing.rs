@@ -7,14 +7,20 @@
 //! becomes a `subdir` entry without being read.
 
 use std::ops::ControlFlow;
-use std::path::Path;
 
+use super::beneath::{is_refused, Dir, Kind as FileKind};
 use super::meta;
+use super::name::{self, ObjPath};
 use super::object::{self, is_internal_name, ObjectInfo};
+use super::sidecar::{self, Place};
+use super::walk::MAX_DEPTH;
 use super::xattr::Target;
-use super::{is_not_found, name, ContainerLoc, Result, Store};
+use super::{is_not_found, ContainerLoc, Follow, Result, Store};
 
-/// What to list.
+/// What to list. `prefix`, `marker`, `end_marker` and `delimiter` are only
+/// compared with names, never joined to a path: the one directory a
+/// listing starts in is the part of `prefix` up to its last `/`, descended
+/// only when it is made of valid names (see [`name::prefix_dir`]).
 #[derive(Debug, Clone, Default)]
 pub struct Query {
     pub prefix: String,
@@ -58,6 +64,14 @@ enum Kind {
     Subtree,
 }
 
+/// One name of a directory: its sort key (the full object name, `a/` for a
+/// directory), what it is, and its disk name there.
+struct Key {
+    key: String,
+    kind: Kind,
+    disk: String,
+}
+
 struct Walk<'a> {
     store: &'a Store,
     loc: &'a ContainerLoc,
@@ -89,32 +103,58 @@ pub fn list(store: &Store, loc: &ContainerLoc, q: &Query) -> Result<Vec<Entry>> 
     if q.limit == 0 {
         return Ok(w.out);
     }
-    // Start in the deepest directory the prefix names in full.
-    let start = match q.prefix.rfind('/') {
-        Some(i) => &q.prefix[..=i],
-        None => "",
+    // Start in the deepest directory the prefix names in full; a prefix
+    // whose directories could not hold objects (`..`, empty, ...) matches
+    // nothing.
+    let Some(start_dir) = name::prefix_dir(&q.prefix) else {
+        return Ok(w.out);
+    };
+    let (start, dir, own) = if start_dir.is_empty() {
+        (String::new(), loc.dir.clone(), None)
+    } else {
+        let Ok(start_name) = ObjPath::from_parts(format!("{start_dir}/")) else {
+            return Ok(w.out);
+        };
+        let dir = match loc.dir.open_dir(&start_name.disk_path()) {
+            Ok(d) => d,
+            Err(e) if is_not_found(&e) || is_refused(&e) => return Ok(w.out),
+            Err(e) => return Err(e.into()),
+        };
+        (start_name.to_string(), dir, Some(start_name))
     };
     // A prefix ending in `/` matches the marker of the directory it names,
     // which lives one level up: listed before its children (after, reversed).
-    let own_marker = !q.path && !start.is_empty() && w.in_bounds(start);
-    if own_marker && !q.reverse && w.marker_entry(start)?.is_break() {
+    let own_marker = own.filter(|_| !q.path && w.in_bounds(&start));
+    if let Some(n) = own_marker.as_ref().filter(|_| !q.reverse) {
+        if w.own_marker(&dir, n).is_break() {
+            return Ok(w.out);
+        }
+    }
+    if w.dir(&dir, &start, 0)?.is_break() {
         return Ok(w.out);
     }
-    if w.dir(start)?.is_break() {
-        return Ok(w.out);
-    }
-    if own_marker && q.reverse {
-        let _ = w.marker_entry(start)?;
+    if let Some(n) = own_marker.as_ref().filter(|_| q.reverse) {
+        let _ = w.own_marker(&dir, n);
     }
     Ok(w.out)
 }
 
 impl Walk<'_> {
-    fn marker_entry(&mut self, n: &str) -> Result<ControlFlow<()>> {
-        Ok(match self.object(n, Kind::DirSelf)? {
-            Some(e) => self.push(e),
+    /// The marker of the start directory itself, if it is one.
+    fn own_marker(&mut self, dir: &Dir, n: &ObjPath) -> ControlFlow<()> {
+        let (parent, leaf) = (n.disk_parent(), n.disk_leaf());
+        let place = Place {
+            anchor: &self.loc.dir,
+            parent: &parent,
+            leaf: &leaf,
+        };
+        match marker(dir, place) {
+            Some(info) => self.push(Entry::Object {
+                name: n.to_string(),
+                info: Some(info),
+            }),
             None => ControlFlow::Continue(()),
-        })
+        }
     }
 
     fn in_bounds(&self, n: &str) -> bool {
@@ -172,40 +212,47 @@ impl Walk<'_> {
         matches!(&self.skip, Some(s) if n.starts_with(s.as_str()))
     }
 
-    /// Lists directory `rel` (`""` or ending in `/`).
-    fn dir(&mut self, rel: &str) -> Result<ControlFlow<()>> {
-        let path = if rel.is_empty() {
-            self.loc.dir.clone()
-        } else {
-            name::join(&self.loc.dir, rel.trim_end_matches('/'))
-        };
-        let mut keys = match read_sorted(&path, rel) {
+    /// Lists the directory `dir`, named `rel` (`""` or ending in `/`),
+    /// `depth` levels below the container.
+    fn dir(&mut self, dir: &Dir, rel: &str, depth: usize) -> Result<ControlFlow<()>> {
+        let mut keys = match read_sorted(self.loc, dir, rel) {
             Ok(k) => k,
             Err(e) if is_not_found(&e) && !rel.is_empty() => return Ok(ControlFlow::Continue(())),
+            // A directory sofgate may not read (another user's, mode 0700):
+            // its objects are not listed; the rest of the container is.
+            Err(e) if is_denied(&e) && !rel.is_empty() => {
+                tracing::debug!("not listing {rel:?}: {e}");
+                return Ok(ControlFlow::Continue(()));
+            }
             Err(e) => return Err(e.into()),
         };
         if self.q.reverse {
             keys.reverse();
         }
-        for (key, kind) in keys {
-            let flow = match kind {
+        for k in keys {
+            let flow = match k.kind {
                 Kind::Subtree => {
-                    if self.q.path || !self.subtree_relevant(&key) {
+                    if self.q.path || !self.subtree_relevant(&k.key) || depth + 1 >= MAX_DEPTH {
                         continue;
                     }
-                    match self.fold(&key) {
-                        Some(s) if key.starts_with(&s) => self.emit_subdir(s),
-                        _ => self.dir(&key)?,
+                    match self.fold(&k.key) {
+                        Some(s) if k.key.starts_with(&s) => self.emit_subdir(s),
+                        _ => match dir.open_dir(&k.disk) {
+                            Ok(sub) => self.dir(&sub, &k.key, depth + 1)?,
+                            // Gone, or replaced by a symlink or a mount since read.
+                            Err(e) if is_not_found(&e) || is_refused(&e) => continue,
+                            Err(e) => return Err(e.into()),
+                        },
                     }
                 }
                 Kind::File | Kind::DirSelf => {
-                    if !self.in_bounds(&key) || self.skipped(&key) {
+                    if !self.in_bounds(&k.key) || self.skipped(&k.key) {
                         continue;
                     }
-                    if let Some(s) = self.fold(&key) {
+                    if let Some(s) = self.fold(&k.key) {
                         self.emit_subdir(s)
                     } else {
-                        match self.object(&key, kind)? {
+                        match self.object(dir, &k)? {
                             Some(e) => self.push(e),
                             None => ControlFlow::Continue(()),
                         }
@@ -219,117 +266,164 @@ impl Walk<'_> {
         Ok(ControlFlow::Continue(()))
     }
 
-    fn object(&self, n: &str, kind: Kind) -> Result<Option<Entry>> {
-        if kind == Kind::DirSelf {
-            let p = name::join(&self.loc.dir, n);
-            let m = super::sidecar::load(Target::Path(&p), &p).ok().flatten();
-            return Ok(match m {
-                Some(m) if meta::is_marker(&m) => Some(Entry::Object {
-                    name: n.to_string(),
-                    info: Some(ObjectInfo { size: 0, meta: m }),
-                }),
-                _ => None,
-            });
+    fn object(&self, dir: &Dir, k: &Key) -> Result<Option<Entry>> {
+        let place = Place {
+            anchor: dir,
+            parent: "",
+            leaf: &k.disk,
+        };
+        if k.kind == Kind::DirSelf {
+            let info = match dir.open_dir(&k.disk) {
+                Ok(d) => marker(&d, place),
+                Err(_) => None,
+            };
+            return Ok(info.map(|i| Entry::Object {
+                name: k.key.clone(),
+                info: Some(i),
+            }));
         }
         if !self.q.with_meta {
             return Ok(Some(Entry::Object {
-                name: n.to_string(),
+                name: k.key.clone(),
                 info: None,
             }));
         }
-        match object::head(self.store, self.loc, n) {
+        let Ok(name) = ObjPath::from_parts(k.key.clone()) else {
+            return Ok(None);
+        };
+        match object::head_entry(self.store, self.loc, dir, &k.disk, &name) {
             Ok(info) => Ok(Some(Entry::Object {
-                name: n.to_string(),
+                name: k.key.clone(),
                 info: Some(info),
             })),
             // Gone since the directory was read: not listed.
             Err(super::Error::NotFound) => Ok(None),
+            // A file sofgate may not read: listed with what its stat says.
+            Err(super::Error::Io(e)) if is_denied(&e) => {
+                Ok(dir.stat_at(&k.disk).ok().map(|st| Entry::Object {
+                    name: k.key.clone(),
+                    info: Some(object::unreadable_info(&name, &st)),
+                }))
+            }
             Err(e) => Err(e),
         }
     }
 }
 
+/// EACCES or EPERM: the file is there but sofgate's user may not read it.
+fn is_denied(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM))
+}
+
+/// The marker metadata of the directory `d` (at `place`), if it is one.
+fn marker(d: &Dir, place: Place<'_>) -> Option<ObjectInfo> {
+    let h = d.handle().ok()?;
+    match sidecar::load(Target::Handle(&h), place).ok().flatten() {
+        Some(m) if meta::is_marker(&m) => Some(ObjectInfo { size: 0, meta: m }),
+        _ => None,
+    }
+}
+
 /// Reads one directory into sort keys: files as `rel+name`, directories as
-/// both `rel+name` (a possible marker object) and `rel+name/` (its children);
-/// an escaped long component by the full name in its xattr.
-fn read_sorted(path: &Path, rel: &str) -> std::io::Result<Vec<(String, Kind)>> {
+/// both `rel+name/` (a possible marker object) and `rel+name/` (its
+/// children); an escaped long component by the full name in its xattr.
+/// FIFOs, sockets and devices are left out; so are symlinks, unless the
+/// container's link policy serves them and the link leads to a regular
+/// file inside the container (listed as a file, never descended).
+fn read_sorted(loc: &ContainerLoc, dir: &Dir, rel: &str) -> std::io::Result<Vec<Key>> {
     let mut keys = Vec::new();
-    for ent in std::fs::read_dir(path)? {
-        let ent = ent?;
-        let Ok(n) = ent.file_name().into_string() else {
-            tracing::debug!("skipping non-UTF-8 name in {}", path.display());
-            continue;
-        };
-        if is_internal_name(&n) {
+    for (disk, kind) in dir.entries()? {
+        if is_internal_name(&disk) {
             continue;
         }
+        let kind = match kind {
+            Some(k) => k,
+            None => match dir.stat_at(&disk) {
+                Ok(st) => st.kind(),
+                Err(_) => continue,
+            },
+        };
         // A long component: listed under its full name, or not at all.
-        let n = if name::is_long_name(&n) {
-            match name::full_name(Target::Path(&ent.path()), &n) {
-                Ok(Some(full)) => full,
-                _ => {
-                    tracing::debug!("skipping {n:?} in {}: no full name", path.display());
+        let n = if name::is_long_name(&disk) {
+            match long_name(dir, &disk) {
+                Some(full) => full,
+                None => {
+                    tracing::debug!("skipping {disk:?} in {rel:?}: no full name");
                     continue;
                 }
             }
         } else {
-            n
+            disk.clone()
         };
-        let mut ft = ent.file_type()?;
-        if ft.is_symlink() {
-            match std::fs::metadata(ent.path()) {
-                Ok(m) => ft = m.file_type(),
-                Err(_) => continue,
-            }
-        }
         let full = format!("{rel}{n}");
-        if ft.is_dir() {
-            keys.push((format!("{full}/"), Kind::DirSelf));
-            keys.push((format!("{full}/"), Kind::Subtree));
-        } else if ft.is_file() {
-            keys.push((full, Kind::File));
+        match kind {
+            FileKind::Dir => {
+                keys.push(Key {
+                    key: format!("{full}/"),
+                    kind: Kind::DirSelf,
+                    disk: disk.clone(),
+                });
+                keys.push(Key {
+                    key: format!("{full}/"),
+                    kind: Kind::Subtree,
+                    disk,
+                });
+            }
+            FileKind::File => keys.push(Key {
+                key: full,
+                kind: Kind::File,
+                disk,
+            }),
+            FileKind::Symlink if served_link(loc, &full) => keys.push(Key {
+                key: full,
+                kind: Kind::File,
+                disk,
+            }),
+            _ => {}
         }
     }
-    keys.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()).then(a.1.cmp(&b.1)));
+    keys.sort_unstable_by(|a, b| {
+        a.key
+            .as_bytes()
+            .cmp(b.key.as_bytes())
+            .then(a.kind.cmp(&b.kind))
+    });
     Ok(keys)
+}
+
+/// The full name of the escaped entry `disk` of `dir`, if it has a valid one.
+fn long_name(dir: &Dir, disk: &str) -> Option<String> {
+    let node = dir.node(disk, Follow::Never).ok()?;
+    let h = node.handle().ok()?;
+    name::full_name(Target::Handle(&h), disk).ok().flatten()
+}
+
+/// Is the symlink named `full` served as a file (by the container's policy)?
+fn served_link(loc: &ContainerLoc, full: &str) -> bool {
+    loc.links == Follow::Beneath
+        && ObjPath::from_parts(full.to_string())
+            .ok()
+            .is_some_and(|n| object::find(loc, &n.disk_path()).is_ok())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Limits, Options, Policy};
+    use crate::store::testing::{self, obj};
+    use std::path::{Path, PathBuf};
 
     fn store(dir: &Path) -> (Store, ContainerLoc) {
-        let s = Store::new(
-            vec![Policy {
-                name: "gold".into(),
-                index: 0,
-                device: dir.to_path_buf(),
-                mount_check: false,
-                default: true,
-            }],
-            Options {
-                file_mode: 0o644,
-                dir_mode: 0o755,
-                xattr_chunk: 65536,
-                fsync_dir: false,
-                quick_reads: true,
-                usage_ttl: std::time::Duration::from_secs(0),
-                owners: Default::default(),
-                limits: Limits {
-                    max_account_name_length: 256,
-                    max_container_name_length: 255,
-                    max_object_name_length: 1024,
-                },
-            },
-        );
-        let c = dir.join("AUTH_a").join("c");
-        std::fs::create_dir_all(&c).unwrap();
-        (s, ContainerLoc { policy: 0, dir: c })
+        let s = testing::store(dir);
+        let c = testing::container(&s, "AUTH_a", "c");
+        (s, c)
+    }
+
+    fn cdir(loc: &ContainerLoc) -> PathBuf {
+        PathBuf::from(loc.key.to_string())
     }
 
     fn touch(loc: &ContainerLoc, rel: &str) {
-        let p = name::join(&loc.dir, rel);
+        let p = cdir(loc).join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, rel.as_bytes()).unwrap();
     }
@@ -356,7 +450,7 @@ mod tests {
         for n in ["a/b", "a-c", "a0", "b", "A", "é", "a/a/z"] {
             touch(&loc, n);
         }
-        std::fs::write(loc.dir.join(".x.0123456789abcdef.sgtmp"), b"tmp").unwrap();
+        std::fs::write(cdir(&loc).join(".x.0123456789abcdef.sgtmp"), b"tmp").unwrap();
         assert_eq!(
             names(&s, &loc, q()),
             ["A", "a-c", "a/a/z", "a/b", "a0", "b", "é"]
@@ -489,7 +583,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let (s, loc) = store(d.path());
         touch(&loc, "plain/f");
-        object::put_dir_marker(&s, &loc, "m", Default::default()).unwrap();
+        object::put_dir_marker(&s, &loc, &obj("m/"), Default::default()).unwrap();
         touch(&loc, "m/x");
         touch(&loc, "m-");
         assert_eq!(names(&s, &loc, q()), ["m-", "m/", "m/x", "plain/f"]);
@@ -517,8 +611,8 @@ mod tests {
     fn path_lists_one_level_with_markers() {
         let d = tempfile::tempdir().unwrap();
         let (s, loc) = store(d.path());
-        object::put_dir_marker(&s, &loc, "d", Default::default()).unwrap();
-        object::put_dir_marker(&s, &loc, "d/sub", Default::default()).unwrap();
+        object::put_dir_marker(&s, &loc, &obj("d/"), Default::default()).unwrap();
+        object::put_dir_marker(&s, &loc, &obj("d/sub/"), Default::default()).unwrap();
         touch(&loc, "d/f");
         touch(&loc, "d/sub/deep");
         touch(&loc, "d/plain/deep");

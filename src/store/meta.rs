@@ -474,17 +474,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f");
         std::fs::write(&p, b"").unwrap();
+        let f = std::fs::File::open(&p).unwrap();
+        let t = || Target::Fd(std::os::fd::AsFd::as_fd(&f));
         let mut m = Meta::new();
         m.insert("X-Object-Meta-Long".into(), "v".repeat(300));
-        write_raw(Target::Path(&p), &encode(&m), 100).unwrap();
-        assert!(xattr::get(Target::Path(&p), "user.swift.metadata3")
-            .unwrap()
-            .is_some());
-        assert_eq!(read(Target::Path(&p)).unwrap().unwrap(), m);
+        write_raw(t(), &encode(&m), 100).unwrap();
+        assert!(xattr::get(t(), "user.swift.metadata3").unwrap().is_some());
+        assert_eq!(read(t()).unwrap().unwrap(), m);
         // Shrinking rewrites the first chunk and drops the stale tail.
         let mut small = Meta::new();
         small.insert("a".into(), "b".into());
-        write_raw(Target::Path(&p), &encode(&small), 100).unwrap();
-        assert_eq!(read(Target::Path(&p)).unwrap().unwrap(), small);
+        write_raw(t(), &encode(&small), 100).unwrap();
+        assert_eq!(read(t()).unwrap().unwrap(), small);
     }
 }

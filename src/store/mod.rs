@@ -1,7 +1,13 @@
 //! The filesystem layer: Swift names onto files and directories under a
 //! device path, metadata in xattrs, atomic object writes, sorted listings.
 //! Nothing here knows about HTTP.
+//!
+//! Every filesystem call is made relative to a directory fd opened beneath
+//! the device ([`beneath`]): a container is located once per request
+//! ([`Store::locate`]) and its objects are looked up beneath it, so nothing
+//! planted in the tree (symlinks, mounts, `..` in a name) can lead outside.
 
+pub mod beneath;
 pub mod container;
 pub mod expiry;
 pub mod listing;
@@ -13,13 +19,16 @@ pub mod pickle;
 pub mod seen;
 pub mod sidecar;
 pub mod versions;
+pub mod walk;
+pub mod write;
 pub mod xattr;
 
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-pub use name::Limits;
+pub use beneath::{Dir, Follow};
+pub use name::{Limits, ObjPath};
 
 /// Everything that can go wrong in the store, by what the caller must do.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +59,9 @@ impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         match e.raw_os_error() {
             Some(libc::ENOSPC) | Some(libc::EDQUOT) => Error::NoSpace,
+            // A lookup the anchor refused (a symlink on the way, a mount,
+            // an escape) found nothing sofgate may serve.
+            Some(libc::ELOOP) | Some(libc::EXDEV) => Error::NotFound,
             _ => Error::Io(e),
         }
     }
@@ -90,6 +102,20 @@ pub struct Options {
     /// Owner (uid, gid) of the files and directories of an account.
     pub owners: std::collections::HashMap<String, (u32, u32)>,
     pub limits: Limits,
+    /// What a POSIX symlink in a container is.
+    pub posix_symlinks: Symlinks,
+}
+
+/// `[storage] posix_symlinks`: what a POSIX symlink made on the mount is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Symlinks {
+    /// No object: 404, never listed, descended or counted.
+    #[default]
+    Ignore,
+    /// Served, read only, as its target when its whole resolution stays
+    /// inside its own container (needs `openat2`); any other as `Ignore`.
+    WithinContainer,
 }
 
 /// The store: policies and how to lay objects out on their devices.
@@ -103,26 +129,56 @@ pub struct Store {
     pub seen: seen::Seen,
 }
 
-/// A container resolved to its device.
+/// A container's identity: `<device>/<account>/<container>` as text, for
+/// cache keys and messages. It is no path: all I/O goes through the
+/// container's open [`Dir`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LocKey(String);
+
+impl std::fmt::Display for LocKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A container located on its device and opened: the anchor of every
+/// lookup of its objects.
 #[derive(Debug, Clone)]
 pub struct ContainerLoc {
     pub policy: usize,
-    pub dir: PathBuf,
+    pub key: LocKey,
+    /// The account it belongs to.
+    pub account: String,
+    /// Its name (`.sofgate-versions/<container>` for a hidden versions
+    /// container).
+    pub name: String,
+    /// The device root (for the container's own sidecar, the account's
+    /// versions containers, the expiry queue).
+    pub root: Dir,
+    /// The container's directory.
+    pub dir: Dir,
+    /// How reads follow POSIX symlinks in it.
+    pub links: Follow,
 }
 
 impl ContainerLoc {
-    /// The account the container belongs to (its parent directory's name).
+    /// The account the container belongs to.
     pub fn account(&self) -> &str {
-        let mut p = self.dir.parent();
-        // A hidden versions container sits one level deeper.
-        if p.and_then(|p| p.file_name())
-            .is_some_and(|n| n == versions::HIDDEN)
-        {
-            p = p.and_then(|p| p.parent());
+        &self.account
+    }
+
+    /// Where the container directory's own sidecar is: beside it, in its
+    /// parent directory beneath the device.
+    pub fn place(&self) -> (String, &str) {
+        match self.name.rsplit_once('/') {
+            Some((hidden, leaf)) => (format!("{}/{hidden}", self.account), leaf),
+            None => (self.account.clone(), self.name.as_str()),
         }
-        p.and_then(|p| p.file_name())
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
+    }
+
+    /// True for a hidden versions container.
+    pub fn is_hidden(&self) -> bool {
+        self.name.contains('/')
     }
 }
 
@@ -153,50 +209,101 @@ impl Store {
             .ok_or_else(|| Error::UnknownPolicy(name.to_string()))
     }
 
-    /// Fails with `NotMounted` when the policy wants a mount point and its
-    /// device path is not one (so nothing is written under a bare directory).
-    pub fn check_mounted(&self, p: &Policy) -> Result<()> {
-        if !p.mount_check {
-            return Ok(());
-        }
-        if is_mount_point(&p.device) {
-            Ok(())
-        } else {
-            Err(Error::NotMounted(p.name.clone()))
-        }
-    }
-
     /// The configured owner of `account`'s files, if any.
     pub fn owner_of(&self, account: &str) -> Option<(u32, u32)> {
         self.opts.owners.get(account).copied()
     }
 
-    /// Makes one directory with the configured mode (and owner, for
-    /// `account`); `Ok(false)` when it already exists.
-    pub fn make_dir(&self, path: &Path, account: &str) -> io::Result<bool> {
-        use std::os::unix::fs::DirBuilderExt;
-        match std::fs::DirBuilder::new()
-            .mode(self.opts.dir_mode)
-            .create(path)
-        {
-            Ok(()) => {
-                if let Some((uid, gid)) = self.owner_of(account) {
-                    std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
-                }
-                Ok(true)
+    /// Makes one directory `name` in `parent` with the configured mode (and
+    /// owner, for `account`); `Ok(false)` when the name exists already.
+    pub fn make_dir_in(&self, parent: &Dir, name: &str, account: &str) -> io::Result<bool> {
+        let made = parent.mkdir(name, self.opts.dir_mode)?;
+        if made {
+            if let Some((uid, gid)) = self.owner_of(account) {
+                parent.chown_at(name, uid, gid)?;
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(e),
+        }
+        Ok(made)
+    }
+
+    /// Opens a policy's device root, checking the mount (on the open root:
+    /// the stat that check makes also gives the lookups' device).
+    pub fn root(&self, p: &Policy) -> Result<Dir> {
+        let not_mounted = || Error::NotMounted(p.name.clone());
+        let root = match Dir::open_root(&p.device) {
+            Ok(d) => d,
+            Err(e) if is_not_found(&e) && p.mount_check => return Err(not_mounted()),
+            Err(e) if is_not_found(&e) => return Err(Error::NotFound),
+            Err(e) => return Err(e.into()),
+        };
+        if !p.mount_check {
+            return Ok(root);
+        }
+        let (Ok(me), Ok(parent)) = (root.stat(), std::fs::metadata(p.device.join(".."))) else {
+            return Err(not_mounted());
+        };
+        if me.dev() != parent.dev() || me.ino() == parent.ino() {
+            Ok(root.with_dev(me.dev()))
+        } else {
+            Err(not_mounted())
         }
     }
 
-    /// Path of an account directory on a policy's device.
-    pub fn account_dir(&self, p: &Policy, account: &str) -> PathBuf {
-        p.device.join(account)
+    /// How reads follow POSIX symlinks, by `[storage] posix_symlinks`.
+    pub fn links(&self) -> Follow {
+        match self.opts.posix_symlinks {
+            Symlinks::WithinContainer if beneath::uses_openat2() => Follow::Beneath,
+            _ => Follow::Never,
+        }
     }
 
-    /// Finds the device holding a container: the default policy first.
-    pub fn find_container(&self, account: &str, container: &str) -> Result<ContainerLoc> {
+    /// Opens `container` of `account` on policy `p` (`NotFound` when it is
+    /// not there). `container` may be a hidden versions container's name.
+    pub fn open_container(
+        &self,
+        p: &Policy,
+        account: &str,
+        container: &str,
+    ) -> Result<ContainerLoc> {
+        let root = self.root(p)?;
+        self.open_container_in(p, root, account, container)
+    }
+
+    fn open_container_in(
+        &self,
+        p: &Policy,
+        root: Dir,
+        account: &str,
+        container: &str,
+    ) -> Result<ContainerLoc> {
+        let l = &self.opts.limits;
+        name::check_account(account, l)?;
+        match container.strip_prefix(versions::HIDDEN) {
+            Some(inner) => match inner.strip_prefix('/') {
+                Some(c) => name::check_container(c, l)?,
+                None => name::check_container(container, l)?,
+            },
+            None => name::check_container(container, l)?,
+        }
+        let dir = match root.open_dir(&format!("{account}/{container}")) {
+            Ok(d) => d,
+            Err(e) if is_not_found(&e) || beneath::is_refused(&e) => return Err(Error::NotFound),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(ContainerLoc {
+            policy: p.index,
+            key: LocKey(format!("{}/{account}/{container}", p.device.display())),
+            account: account.to_string(),
+            name: container.to_string(),
+            root,
+            dir,
+            links: self.links(),
+        })
+    }
+
+    /// Finds and opens the device holding a container: the default policy
+    /// first.
+    pub fn locate(&self, account: &str, container: &str) -> Result<ContainerLoc> {
         let default = self.default_policy().index;
         let order = std::iter::once(default).chain(
             self.policies
@@ -207,19 +314,19 @@ impl Store {
         let mut last_err = Error::NotFound;
         for i in order {
             let p = &self.policies[i];
-            if let Err(e) = self.check_mounted(p) {
-                last_err = e;
-                continue;
-            }
-            let dir = p.device.join(account).join(container);
-            match std::fs::metadata(&dir) {
-                Ok(m) if m.is_dir() => return Ok(ContainerLoc { policy: i, dir }),
-                Ok(_) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(e.into()),
+            match self.open_container(p, account, container) {
+                Ok(loc) => return Ok(loc),
+                Err(Error::NotFound) => {}
+                Err(e @ Error::NotMounted(_)) => last_err = e,
+                Err(e) => return Err(e),
             }
         }
         Err(last_err)
+    }
+
+    /// [`Store::locate`] (the name it had).
+    pub fn find_container(&self, account: &str, container: &str) -> Result<ContainerLoc> {
+        self.locate(account, container)
     }
 }
 
@@ -228,10 +335,47 @@ pub fn is_not_found(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR))
 }
 
-/// True when `path` is the root of a mounted filesystem.
-pub fn is_mount_point(path: &Path) -> bool {
-    let (Ok(me), Ok(parent)) = (std::fs::metadata(path), std::fs::metadata(path.join(".."))) else {
-        return false;
-    };
-    me.dev() != parent.dev() || me.ino() == parent.ino()
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A store over a temp directory, for the store's unit tests.
+    use super::*;
+    use std::path::Path;
+
+    pub fn store(dev: &Path) -> Store {
+        Store::new(
+            vec![Policy {
+                name: "gold".into(),
+                index: 0,
+                device: dev.to_path_buf(),
+                mount_check: false,
+                default: true,
+            }],
+            Options {
+                file_mode: 0o644,
+                dir_mode: 0o755,
+                xattr_chunk: 65536,
+                fsync_dir: false,
+                quick_reads: true,
+                usage_ttl: std::time::Duration::from_secs(0),
+                owners: Default::default(),
+                limits: Limits {
+                    max_account_name_length: 256,
+                    max_container_name_length: 255,
+                    max_object_name_length: 1024,
+                },
+                posix_symlinks: Symlinks::Ignore,
+            },
+        )
+    }
+
+    /// Makes the container `<dev>/<account>/<container>` and opens it.
+    pub fn container(s: &Store, account: &str, container: &str) -> ContainerLoc {
+        let dev = &s.policies[0].device;
+        std::fs::create_dir_all(dev.join(account).join(container)).unwrap();
+        s.locate(account, container).unwrap()
+    }
+
+    pub fn obj(name: &str) -> ObjPath {
+        ObjPath::from_parts(name.to_string()).unwrap()
+    }
 }

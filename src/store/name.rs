@@ -15,7 +15,6 @@
 
 use std::borrow::Cow;
 use std::io;
-use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
 
@@ -85,9 +84,13 @@ pub fn full_name(t: Target<'_>, disk: &str) -> io::Result<Option<String>> {
     let Some(v) = xattr::get(t, FULL_NAME_XATTR)? else {
         return Ok(None);
     };
-    Ok(String::from_utf8(v)
-        .ok()
-        .filter(|full| disk_component(full) == disk))
+    // The stored name is as untrusted as the disk: it must be one valid
+    // component that really escapes to this disk name.
+    Ok(String::from_utf8(v).ok().filter(|full| {
+        full.len() > NAME_MAX
+            && check_object_component(full).is_ok()
+            && disk_component(full) == disk
+    }))
 }
 
 fn bad(msg: impl Into<String>) -> Error {
@@ -161,6 +164,14 @@ pub fn check_object(name: &str, l: &Limits) -> Result<(), Error> {
             l.max_object_name_length
         )));
     }
+    check_components(name)?;
+    Ok(())
+}
+
+/// Checks each `/`-separated component of an object name (a trailing `/`
+/// names a directory marker): not empty, `.` or `..`, no NUL, no internal
+/// or escaped disk name.
+fn check_components(name: &str) -> Result<(), Error> {
     if name.is_empty() {
         return Err(bad("Object name cannot be empty"));
     }
@@ -173,26 +184,142 @@ pub fn check_object(name: &str, l: &Limits) -> Result<(), Error> {
         ));
     }
     for c in body.split('/') {
-        check_component("Object", c)?;
-        if super::object::is_internal_name(c) {
-            return Err(bad("Object name component is reserved for temporary files"));
-        }
-        if is_long_name(c) {
-            return Err(bad("Object name component is reserved for long names"));
-        }
+        check_object_component(c)?;
     }
     Ok(())
 }
 
-/// Joins an already-validated relative object name under `base` (a
-/// trailing slash is dropped: `dir/` is the directory `dir`), each component
-/// by its disk name.
-pub fn join(base: &Path, rel: &str) -> PathBuf {
-    let mut p = base.to_path_buf();
-    for c in rel.trim_end_matches('/').split('/') {
-        p.push(&*disk_component(c));
+/// Checks one component of an object name.
+pub fn check_object_component(c: &str) -> Result<(), Error> {
+    check_component("Object", c)?;
+    if c.contains('/') {
+        return Err(bad("Object name component cannot contain /"));
+    }
+    if super::object::is_internal_name(c) {
+        return Err(bad("Object name component is reserved for temporary files"));
+    }
+    if is_long_name(c) {
+        return Err(bad("Object name component is reserved for long names"));
+    }
+    Ok(())
+}
+
+/// A valid object name: the only way a name reaches the store's object,
+/// listing and versions functions. It cannot be built from a string with an
+/// empty, `.` or `..` component, a NUL, or a component in one of sofgate's
+/// own disk forms (temp files, sidecars, escaped long names), so no object
+/// name can climb out of its container or alias an internal file. A
+/// trailing `/` names a directory marker.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ObjPath(String);
+
+impl ObjPath {
+    /// Checks a client's object name (with the configured length limit).
+    pub fn new(name: &str, l: &Limits) -> Result<ObjPath, Error> {
+        check_object(name, l)?;
+        Ok(ObjPath(name.to_string()))
+    }
+
+    /// A name made of components read from disk or composed by sofgate
+    /// (checked the same way, but with no overall length limit: a tree
+    /// made on the mount may be deeper than a client may name).
+    pub fn from_parts(name: String) -> Result<ObjPath, Error> {
+        check_components(&name)?;
+        Ok(ObjPath(name))
+    }
+
+    /// `self/<comp>` (a version file under an object's name, say).
+    pub fn child(&self, comp: &str) -> Result<ObjPath, Error> {
+        check_object_component(comp)?;
+        Ok(ObjPath(format!("{}/{comp}", self.trimmed())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True for a name ending in `/` (a directory marker).
+    pub fn is_dir_name(&self) -> bool {
+        self.0.ends_with('/')
+    }
+
+    /// The name without a trailing `/`.
+    pub fn trimmed(&self) -> &str {
+        self.0.trim_end_matches('/')
+    }
+
+    /// The parent's name (`a/b` of `a/b/c`), if any.
+    pub fn parent(&self) -> Option<&str> {
+        self.trimmed().rsplit_once('/').map(|(p, _)| p)
+    }
+
+    /// The last component.
+    pub fn leaf(&self) -> &str {
+        let t = self.trimmed();
+        t.rsplit_once('/').map_or(t, |(_, l)| l)
+    }
+
+    /// The disk path of the whole name, relative to its container.
+    pub fn disk_path(&self) -> String {
+        disk_path(self.trimmed())
+    }
+
+    /// The disk path of the parent directory (`""`: the container itself).
+    pub fn disk_parent(&self) -> String {
+        self.parent().map(disk_path).unwrap_or_default()
+    }
+
+    /// The disk name of the last component.
+    pub fn disk_leaf(&self) -> Cow<'_, str> {
+        disk_component(self.leaf())
+    }
+}
+
+impl std::ops::Deref for ObjPath {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ObjPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Debug for ObjPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+/// The disk path of valid components joined by `/` (each by its disk name).
+fn disk_path(name: &str) -> String {
+    let mut p = String::with_capacity(name.len());
+    for c in name.split('/') {
+        if !p.is_empty() {
+            p.push('/');
+        }
+        p.push_str(&disk_component(c));
     }
     p
+}
+
+/// The directories a listing `prefix` names in full (the part up to its
+/// last `/`), as a name to descend into: `Some("")` for none, `None` when
+/// one of them could not be an object's directory (empty, `.`, `..`, NUL,
+/// an internal or escaped disk name): such a prefix matches nothing.
+pub fn prefix_dir(prefix: &str) -> Option<&str> {
+    let Some(i) = prefix.rfind('/') else {
+        return Some("");
+    };
+    let dir = &prefix[..i];
+    if dir.split('/').all(|c| check_object_component(c).is_ok()) {
+        Some(dir)
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -238,9 +365,55 @@ mod tests {
     }
 
     #[test]
-    fn join_builds_nested_paths() {
-        assert_eq!(join(Path::new("/d"), "a/b/c"), PathBuf::from("/d/a/b/c"));
-        assert_eq!(join(Path::new("/d"), "a/b/"), PathBuf::from("/d/a/b"));
+    fn object_paths_cannot_hold_bad_names() {
+        let l = limits();
+        let p = ObjPath::new("a/b/c", &l).unwrap();
+        assert_eq!((p.parent(), p.leaf()), (Some("a/b"), "c"));
+        assert_eq!(
+            (p.disk_parent(), p.disk_path()),
+            ("a/b".into(), "a/b/c".into())
+        );
+        let m = ObjPath::new("a/b/", &l).unwrap();
+        assert!(m.is_dir_name());
+        assert_eq!(
+            (m.parent(), m.leaf(), m.disk_path()),
+            (Some("a"), "b", "a/b".into())
+        );
+        let long = "x".repeat(300);
+        let deep = ObjPath::new(&format!("{long}/o"), &l).unwrap();
+        assert_eq!(deep.disk_parent(), disk_component(&long));
+        for bad in [
+            "a/../b",
+            "..",
+            "a/./b",
+            "",
+            "a//b",
+            "/a",
+            "a\0b",
+            ".x.0123456789abcdef.sgtmp",
+        ] {
+            assert!(ObjPath::new(bad, &l).is_err(), "{bad:?}");
+            assert!(ObjPath::from_parts(bad.to_string()).is_err(), "{bad:?}");
+        }
+        assert!(p.child("..").is_err() && p.child("v/w").is_err());
+        assert_eq!(p.child("0001.00000").unwrap().as_str(), "a/b/c/0001.00000");
+    }
+
+    #[test]
+    fn a_prefix_is_descended_only_through_valid_directories() {
+        assert_eq!(prefix_dir("abc"), Some(""));
+        assert_eq!(prefix_dir("a/b/c"), Some("a/b"));
+        assert_eq!(prefix_dir("a/b/"), Some("a/b"));
+        for bad in [
+            "../x",
+            "../../AUTH_test/priv/",
+            "a/../../b",
+            "/etc/host",
+            "a//b",
+            "./a",
+        ] {
+            assert_eq!(prefix_dir(bad), None, "{bad}");
+        }
     }
 
     #[test]
@@ -293,16 +466,28 @@ mod tests {
 
     #[test]
     fn the_full_name_is_kept_in_an_xattr_and_checked() {
+        use crate::store::beneath::{Dir, Follow};
         let dir = tempfile::tempdir().unwrap();
         let long = "z".repeat(600);
         let d = disk_component(&long).into_owned();
-        let p = dir.path().join(&d);
-        std::fs::write(&p, b"x").unwrap();
-        assert_eq!(full_name(Target::Path(&p), &d).unwrap(), None);
-        record_full_name(Target::Path(&p), &long).unwrap();
-        assert_eq!(full_name(Target::Path(&p), &d).unwrap(), Some(long));
+        std::fs::write(dir.path().join(&d), b"x").unwrap();
+        let root = Dir::open_root(dir.path()).unwrap();
+        let node = root.node(&d, Follow::Never).unwrap();
+        let h = node.handle().unwrap();
+        let t = Target::Handle(&h);
+        assert_eq!(full_name(t, &d).unwrap(), None);
+        record_full_name(t, &long).unwrap();
+        assert_eq!(full_name(t, &d).unwrap(), Some(long));
         // A name that does not map to this disk name is not believed.
-        record_full_name(Target::Path(&p), &"q".repeat(600)).unwrap();
-        assert_eq!(full_name(Target::Path(&p), &d).unwrap(), None);
+        record_full_name(t, &"q".repeat(600)).unwrap();
+        assert_eq!(full_name(t, &d).unwrap(), None);
+        // Nor one that would be a path, though it hashes to the disk name.
+        let sneaky = format!("{}/../../x", "z".repeat(300));
+        let d2 = disk_component(&sneaky).into_owned();
+        std::fs::write(dir.path().join(&d2), b"x").unwrap();
+        let node = root.node(&d2, Follow::Never).unwrap();
+        let h = node.handle().unwrap();
+        record_full_name(Target::Handle(&h), &sneaky).unwrap();
+        assert_eq!(full_name(Target::Handle(&h), &d2).unwrap(), None);
     }
 }

@@ -8,8 +8,9 @@
 //! yet trusts size and mtime.
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
 use std::sync::Mutex;
+
+use super::beneath::Stat;
 
 /// Most files remembered; past it the memory starts over.
 const MAX_ENTRIES: usize = 500_000;
@@ -25,11 +26,11 @@ pub struct Seen {
     map: Mutex<HashMap<Key, Stamp>>,
 }
 
-fn key(st: &std::fs::Metadata) -> Key {
+fn key(st: &Stat) -> Key {
     (st.dev(), st.ino())
 }
 
-fn stamp(st: &std::fs::Metadata) -> Stamp {
+fn stamp(st: &Stat) -> Stamp {
     let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
     (
         st.len(),
@@ -44,7 +45,7 @@ impl Seen {
     /// edit that hid itself); otherwise remembers the file and answers true.
     /// A different size or mtime means another version (or a reused inode),
     /// which the metadata itself has vouched for.
-    pub fn unchanged(&self, st: &std::fs::Metadata) -> bool {
+    pub fn unchanged(&self, st: &Stat) -> bool {
         let mut map = self.map.lock().expect("lock");
         let now = stamp(st);
         match map.get(&key(st)) {
@@ -60,12 +61,12 @@ impl Seen {
     }
 
     /// Records the file as it is now as valid.
-    pub fn record(&self, st: &std::fs::Metadata) {
+    pub fn record(&self, st: &Stat) {
         self.map.lock().expect("lock").insert(key(st), stamp(st));
     }
 
     /// Forgets a file whose ctime this node just changed itself.
-    pub fn forget(&self, st: &std::fs::Metadata) {
+    pub fn forget(&self, st: &Stat) {
         self.map.lock().expect("lock").remove(&key(st));
     }
 }

@@ -10,11 +10,10 @@
 //! internal names: never listed, served or counted.
 
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
 
+use super::beneath::Dir;
 use super::meta::{self, Meta};
 use super::name::NAME_MAX;
 use super::xattr::Target;
@@ -23,21 +22,54 @@ use super::xattr::Target;
 const SUFFIX: &str = ".sgmeta";
 /// The key of the pointer left in the xattr.
 const POINTER_KEY: &str = "X-Sofgate-Sidecar";
+/// A sidecar larger than this is not read (treated as no metadata): the
+/// metadata sofgate writes is far smaller, and a planted huge one must not
+/// cost memory or end up in a response header.
+pub const MAX_SIZE: u64 = 1 << 20;
 
 /// True for the name of a sidecar file.
 pub fn is_sidecar_name(n: &str) -> bool {
     n.len() > 1 + SUFFIX.len() && n.starts_with('.') && n.ends_with(SUFFIX)
 }
 
-/// Where the sidecar of `path` (an object file or directory) lives.
-pub fn sidecar_path(path: &Path) -> Option<PathBuf> {
-    let leaf = path.file_name()?.to_str()?;
-    let name = if 1 + leaf.len() + SUFFIX.len() <= NAME_MAX {
+/// Where an object's (or directory's) sidecar is: beside the disk name
+/// `leaf`, in the directory `parent` beneath `anchor` (`""`: `anchor`
+/// itself).
+#[derive(Clone, Copy)]
+pub struct Place<'a> {
+    pub anchor: &'a Dir,
+    pub parent: &'a str,
+    pub leaf: &'a str,
+}
+
+impl Place<'_> {
+    /// The directory holding the leaf (and its sidecar).
+    pub fn dir(&self) -> io::Result<Dir> {
+        if self.parent.is_empty() {
+            Ok(self.anchor.clone())
+        } else {
+            self.anchor.open_dir(self.parent)
+        }
+    }
+
+    /// The sidecar's path beneath the anchor.
+    fn sidecar_rel(&self) -> String {
+        let n = sidecar_name(self.leaf);
+        if self.parent.is_empty() {
+            n
+        } else {
+            format!("{}/{n}", self.parent)
+        }
+    }
+}
+
+/// The sidecar file name of the disk name `leaf`.
+pub fn sidecar_name(leaf: &str) -> String {
+    if 1 + leaf.len() + SUFFIX.len() <= NAME_MAX {
         format!(".{leaf}{SUFFIX}")
     } else {
         format!(".{}{SUFFIX}", hex::encode(Md5::digest(leaf.as_bytes())))
-    };
-    Some(path.with_file_name(name))
+    }
 }
 
 fn no_room(e: &io::Error) -> bool {
@@ -47,48 +79,42 @@ fn no_room(e: &io::Error) -> bool {
     )
 }
 
-fn read_sidecar(path: &Path) -> io::Result<Option<Meta>> {
-    let Some(sc) = sidecar_path(path) else {
-        return Ok(None);
-    };
-    match meta::read_file_bounded(&sc) {
-        Ok(bytes) => Ok(meta::decode(&bytes)),
-        Err(e) if super::is_not_found(&e) => Ok(None),
-        Err(e) => Err(e),
-    }
+fn read_sidecar(place: Place<'_>) -> io::Result<Option<Meta>> {
+    Ok(place
+        .anchor
+        .read_small_file(&place.sidecar_rel(), MAX_SIZE)?
+        .and_then(|b| meta::decode(&b)))
 }
 
-/// Reads the metadata of `path` (through `t`, its fd or path): the xattr,
-/// else the sidecar. `Ok(None)` when there is none.
-pub fn load(t: Target<'_>, path: &Path) -> io::Result<Option<Meta>> {
+/// Reads the metadata of the leaf of `place` (through `t`, its fd or
+/// handle): the xattr, else the sidecar. `Ok(None)` when there is none.
+pub fn load(t: Target<'_>, place: Place<'_>) -> io::Result<Option<Meta>> {
     match meta::read(t) {
         Ok(Some(m)) if !m.contains_key(POINTER_KEY) => Ok(Some(m)),
-        Ok(_) => read_sidecar(path),
-        Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => read_sidecar(path),
+        Ok(_) => read_sidecar(place),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => read_sidecar(place),
         Err(e) => Err(e),
     }
 }
 
-/// Stores encoded metadata for `path`, in xattrs when they have room, else
-/// in the sidecar (written to a temp file and renamed, so never half-written).
-pub fn store(t: Target<'_>, path: &Path, bytes: &[u8], chunk: usize) -> io::Result<()> {
+/// Stores encoded metadata for the leaf of `place`, in xattrs when they
+/// have room, else in the sidecar (written to a temp file and renamed, so
+/// never half-written).
+pub fn store(t: Target<'_>, place: Place<'_>, bytes: &[u8], chunk: usize) -> io::Result<()> {
     match meta::write_raw(t, bytes, chunk) {
         Ok(()) => Ok(()),
         Err(e) if no_room(&e) => {
-            let sc = sidecar_path(path).ok_or(e)?;
-            let tmp = sc.with_file_name(format!(".sc.{:016x}.sgtmp", rand::random::<u64>()));
+            let dir = place.dir()?;
+            let sc = sidecar_name(place.leaf);
+            let tmp = format!(".sc.{:016x}.sgtmp", rand::random::<u64>());
             let res = (|| {
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o644)
-                    .open(&tmp)?;
+                let mut f = dir.create_file(&tmp, 0o644)?;
                 f.write_all(bytes)?;
                 f.sync_all()?;
-                std::fs::rename(&tmp, &sc)
+                dir.rename(&tmp, &dir, &sc)
             })();
             if res.is_err() {
-                let _ = std::fs::remove_file(&tmp);
+                let _ = dir.unlink(&tmp);
             }
             res?;
             let pointer = format!("{{\"{POINTER_KEY}\":\"1\"}}");
@@ -100,44 +126,77 @@ pub fn store(t: Target<'_>, path: &Path, bytes: &[u8], chunk: usize) -> io::Resu
     }
 }
 
-/// Stores object metadata (plain JSON) for `path`; see [`store`].
-pub fn save(t: Target<'_>, path: &Path, m: &Meta, chunk: usize) -> io::Result<()> {
-    store(t, path, &meta::encode(m), chunk)
+/// Stores object metadata (plain JSON) for `place`; see [`store`].
+pub fn save(t: Target<'_>, place: Place<'_>, m: &Meta, chunk: usize) -> io::Result<()> {
+    store(t, place, &meta::encode(m), chunk)
 }
 
-/// Removes the sidecar of `path`, if any.
-pub fn remove(path: &Path) {
-    if let Some(sc) = sidecar_path(path) {
-        let _ = std::fs::remove_file(sc);
-    }
+/// Removes the sidecar of the disk name `leaf` in `dir`, if any.
+pub fn remove(dir: &Dir, leaf: &str) {
+    let _ = dir.unlink(&sidecar_name(leaf));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::beneath::Follow;
 
     #[test]
     fn names_are_bounded_and_recognised() {
-        let p = sidecar_path(Path::new("/d/photo.jpg")).unwrap();
-        assert_eq!(p, Path::new("/d/.photo.jpg.sgmeta"));
-        let long = sidecar_path(&Path::new("/d").join("x".repeat(250))).unwrap();
-        let n = long.file_name().unwrap().to_str().unwrap();
-        assert!(n.len() <= NAME_MAX && is_sidecar_name(n));
+        assert_eq!(sidecar_name("photo.jpg"), ".photo.jpg.sgmeta");
+        let long = sidecar_name(&"x".repeat(250));
+        assert!(long.len() <= NAME_MAX && is_sidecar_name(&long));
         assert!(!is_sidecar_name(".sgmeta") && !is_sidecar_name("a.sgmeta"));
     }
 
     #[test]
     fn metadata_too_big_for_xattrs_goes_to_the_sidecar_and_back() {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("obj");
-        std::fs::write(&p, b"data").unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        std::fs::write(dir.path().join("d/obj"), b"data").unwrap();
+        let root = Dir::open_root(dir.path()).unwrap();
+        let node = root.node("d/obj", Follow::Never).unwrap();
+        let h = node.handle().unwrap();
+        let (t, place) = (
+            Target::Handle(&h),
+            Place {
+                anchor: &root,
+                parent: "d",
+                leaf: "obj",
+            },
+        );
         let mut m = Meta::new();
         // Far more than ext4's ~4 KiB (and than one 64 KiB value on others).
         m.insert("X-Object-Meta-Big".into(), "v".repeat(70_000));
-        store(Target::Path(&p), &p, &meta::encode(&m), 65536).unwrap();
-        assert_eq!(load(Target::Path(&p), &p).unwrap().unwrap(), m);
+        store(t, place, &meta::encode(&m), 65536).unwrap();
+        assert!(dir.path().join("d/.obj.sgmeta").is_file());
+        assert_eq!(load(t, place).unwrap().unwrap(), m);
         let small: Meta = [("a".to_string(), "b".to_string())].into();
-        store(Target::Path(&p), &p, &meta::encode(&small), 65536).unwrap();
-        assert_eq!(load(Target::Path(&p), &p).unwrap().unwrap(), small);
+        store(t, place, &meta::encode(&small), 65536).unwrap();
+        assert_eq!(load(t, place).unwrap().unwrap(), small);
+    }
+
+    #[test]
+    fn a_huge_or_odd_sidecar_is_no_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("obj"), b"data").unwrap();
+        let root = Dir::open_root(dir.path()).unwrap();
+        let node = root.node("obj", Follow::Never).unwrap();
+        let h = node.handle().unwrap();
+        let place = Place {
+            anchor: &root,
+            parent: "",
+            leaf: "obj",
+        };
+        let t = Target::Handle(&h);
+        crate::store::xattr::set(t, meta::KEY, b"{\"X-Sofgate-Sidecar\":\"1\"}").unwrap();
+        let mut big = b"{\"a\":\"".to_vec();
+        big.resize(MAX_SIZE as usize + 10, b'x');
+        big.extend_from_slice(b"\"}");
+        std::fs::write(dir.path().join(".obj.sgmeta"), &big).unwrap();
+        assert_eq!(load(t, place).unwrap(), None);
+        std::fs::remove_file(dir.path().join(".obj.sgmeta")).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join(".obj.sgmeta")).unwrap();
+        assert_eq!(load(t, place).unwrap(), None);
     }
 }

@@ -16,13 +16,17 @@
 //! changes that version's metadata too, as in Swift, and no data is copied.
 
 use std::io;
-use std::path::Path;
 
+use super::beneath::{Dir, Kind, Stat};
+use super::object::{self, ObjectInfo};
 use super::xattr::Target;
-use super::{is_not_found, name, object, sidecar, ContainerLoc, Error, Result, Store};
+use super::{is_not_found, name, sidecar, ContainerLoc, Error, ObjPath, Result, Store};
 
 /// The account's directory of hidden versions containers.
 pub const HIDDEN: &str = ".sofgate-versions";
+
+/// Where object versioning keeps an object's version id in its metadata.
+pub const VERSION_ID_KEY: &str = "X-Object-Sysmeta-Version-Id";
 
 /// The internal container name (`.sofgate-versions/<container>`) of the
 /// versions of `container`; unreachable by clients, resolvable as any
@@ -31,53 +35,90 @@ pub fn hidden_name(container: &str) -> String {
     format!("{HIDDEN}/{container}")
 }
 
-/// The hidden versions container of `c` (on its device).
-pub fn hidden_loc(c: &ContainerLoc) -> ContainerLoc {
-    let name = c.dir.file_name().unwrap_or_default();
-    let acct = c.dir.parent().unwrap_or(&c.dir);
-    ContainerLoc {
-        policy: c.policy,
-        dir: acct.join(HIDDEN).join(name),
+/// The hidden versions container of `c`, if it exists.
+pub fn hidden(store: &Store, c: &ContainerLoc) -> Result<Option<ContainerLoc>> {
+    if c.is_hidden() {
+        return Ok(None);
+    }
+    match store.open_container(&store.policies[c.policy], &c.account, &hidden_name(&c.name)) {
+        Ok(h) => Ok(Some(h)),
+        Err(Error::NotFound) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
-/// Makes `c` (and the account's hidden directory) exist.
-pub fn ensure_dir(store: &Store, c: &ContainerLoc) -> Result<()> {
-    if let Some(p) = c.dir.parent() {
-        store.make_dir(p, c.account())?;
+/// The hidden versions container of `c`, made (with the account's hidden
+/// directory) when missing.
+pub fn ensure_hidden(store: &Store, c: &ContainerLoc) -> Result<ContainerLoc> {
+    if let Some(h) = hidden(store, c)? {
+        return Ok(h);
     }
-    store.make_dir(&c.dir, c.account())?;
-    Ok(())
+    let acct = c.root.open_dir(&c.account)?;
+    store.make_dir_in(&acct, HIDDEN, &c.account)?;
+    let all = acct.open_dir(HIDDEN)?;
+    store.make_dir_in(&all, &c.name, &c.account)?;
+    hidden(store, c)?.ok_or(Error::NotFound)
 }
 
-/// Makes `dst_rel` of `dst` another name of the file `src_rel` of `src`,
-/// replacing what `dst_rel` was (a link under a temp name, renamed over).
+/// The directory of the existing object `name` of `c` and its disk leaf,
+/// when that is a regular file.
+fn source(c: &ContainerLoc, name: &ObjPath) -> Result<(Dir, String)> {
+    let dir = if name.parent().is_none() {
+        c.dir.clone()
+    } else {
+        c.dir.open_dir(&name.disk_parent())?
+    };
+    let leaf = name.disk_leaf().into_owned();
+    match dir.stat_at(&leaf) {
+        Ok(st) if st.is_file() => Ok((dir, leaf)),
+        Ok(_) => Err(Error::NotFound),
+        Err(e) if is_not_found(&e) => Err(Error::NotFound),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The directory `name` of `c` goes in (made as needed, never through a
+/// symlink) and its disk leaf.
+fn target(store: &Store, c: &ContainerLoc, name: &ObjPath) -> Result<(Dir, String)> {
+    let dir = match name.parent() {
+        Some(p) => super::write::make_parents(store, c, p)?.0,
+        None => c.dir.clone(),
+    };
+    Ok((dir, name.disk_leaf().into_owned()))
+}
+
+fn dir_conflict(name: &str) -> Error {
+    Error::Conflict(format!(
+        "A directory named {name:?} exists: an object cannot replace it"
+    ))
+}
+
+/// Makes `dst_name` of `dst` another name of the file `src_name` of `src`,
+/// replacing what `dst_name` was (a link under a temp name, renamed over).
 pub fn link_over(
     store: &Store,
     src: &ContainerLoc,
-    src_rel: &str,
+    src_name: &ObjPath,
     dst: &ContainerLoc,
-    dst_rel: &str,
+    dst_name: &ObjPath,
 ) -> Result<()> {
-    let (s, d) = (name::join(&src.dir, src_rel), name::join(&dst.dir, dst_rel));
-    parents(store, dst, dst_rel)?;
-    let tmp = d.with_file_name(format!(".lnk.{:016x}.sgtmp", rand::random::<u64>()));
-    match std::fs::hard_link(&s, &tmp) {
+    let (sd, sl) = source(src, src_name)?;
+    let (dd, dl) = target(store, dst, dst_name)?;
+    let tmp = format!(".lnk.{:016x}.sgtmp", rand::random::<u64>());
+    match sd.link(&sl, &dd, &tmp) {
         Ok(()) => {}
         Err(e) if is_not_found(&e) => return Err(Error::NotFound),
         Err(e) => return Err(e.into()),
     }
-    if let Err(e) = std::fs::rename(&tmp, &d) {
-        let _ = std::fs::remove_file(&tmp);
+    if let Err(e) = dd.rename(&tmp, &dd, &dl) {
+        let _ = dd.unlink(&tmp);
         return Err(match e.raw_os_error() {
-            Some(libc::EISDIR) | Some(libc::ENOTEMPTY) => Error::Conflict(format!(
-                "A directory named {dst_rel:?} exists: an object cannot replace it"
-            )),
+            Some(libc::EISDIR) | Some(libc::ENOTEMPTY) => dir_conflict(dst_name),
             _ => e.into(),
         });
     }
-    carry_sidecar(&s, &d, true)?;
-    record_long_leaf(&d, dst_rel)
+    carry_sidecar(&sd, &sl, &dd, &dl, true)?;
+    record_long_leaf(&dd, &dl, dst_name)
 }
 
 /// What a link or rename did.
@@ -90,21 +131,14 @@ pub enum Moved {
     CrossDevice,
 }
 
-/// Gives the file `d` (the object `rel`) its full name when its last
-/// component is a long one: the inode came from another name, whose full
-/// name it carries, if any.
-fn record_long_leaf(d: &Path, rel: &str) -> Result<()> {
-    let leaf = rel.rsplit('/').next().unwrap_or(rel);
-    if leaf.len() > name::NAME_MAX {
-        name::record_full_name(Target::Path(d), leaf)?;
-    }
-    Ok(())
-}
-
-/// Creates the parent directories of `rel` in `c`.
-fn parents(store: &Store, c: &ContainerLoc, rel: &str) -> Result<()> {
-    if let Some((parent, _)) = rel.rsplit_once('/') {
-        object::make_parents(store, c, parent)?;
+/// Gives the file `leaf` of `dir` (the object `name`) its full name when
+/// its last component is a long one: the inode came from another name,
+/// whose full name it carries, if any.
+fn record_long_leaf(dir: &Dir, leaf: &str, name: &ObjPath) -> Result<()> {
+    if name.leaf().len() > name::NAME_MAX {
+        let node = dir.node(leaf, super::Follow::Never)?;
+        let h = node.handle()?;
+        name::record_full_name(Target::Handle(&h), name.leaf())?;
     }
     Ok(())
 }
@@ -113,38 +147,45 @@ fn is_cross_device(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EXDEV)
 }
 
-/// Gives the sidecar of `src`, if any, to `dst` too (link) or instead
-/// (rename); without one, a stale sidecar of `dst` goes.
-fn carry_sidecar(src: &Path, dst: &Path, keep_src: bool) -> Result<()> {
-    let (Some(s), Some(d)) = (sidecar::sidecar_path(src), sidecar::sidecar_path(dst)) else {
-        return Ok(());
-    };
-    if !s.exists() {
-        sidecar::remove(dst);
-        return Ok(());
+/// Gives the sidecar of `sl` in `sd`, if any, to `dl` in `dd` too (link) or
+/// instead (rename); without one, a stale sidecar of the target goes.
+fn carry_sidecar(sd: &Dir, sl: &str, dd: &Dir, dl: &str, keep_src: bool) -> Result<()> {
+    let (s, d) = (sidecar::sidecar_name(sl), sidecar::sidecar_name(dl));
+    match sd.stat_at(&s) {
+        Ok(st) if st.is_file() => {}
+        _ => {
+            sidecar::remove(dd, dl);
+            return Ok(());
+        }
     }
-    let _ = std::fs::remove_file(&d);
+    let _ = dd.unlink(&d);
     if keep_src {
-        std::fs::hard_link(&s, &d).or_else(|_| std::fs::copy(&s, &d).map(|_| ()))?;
+        if sd.link(&s, dd, &d).is_err() {
+            let bytes = sd
+                .read_small_file(&s, sidecar::MAX_SIZE)?
+                .unwrap_or_default();
+            let mut f = dd.create_file(&d, 0o644)?;
+            io::Write::write_all(&mut f, &bytes)?;
+        }
     } else {
-        std::fs::rename(&s, &d)?;
+        sd.rename(&s, dd, &d)?;
     }
     Ok(())
 }
 
-/// Makes the object `src_rel` of `src` also readable as `dst_rel` of `dst`
-/// (its parents made as needed). `NotFound` when the source is not a file;
-/// a target that exists already is left as it is.
+/// Makes the object `src_name` of `src` also readable as `dst_name` of
+/// `dst` (its parents made as needed). `NotFound` when the source is not a
+/// regular file; a target that exists already is left as it is.
 pub fn link(
     store: &Store,
     src: &ContainerLoc,
-    src_rel: &str,
+    src_name: &ObjPath,
     dst: &ContainerLoc,
-    dst_rel: &str,
+    dst_name: &ObjPath,
 ) -> Result<Moved> {
-    let (s, d) = (name::join(&src.dir, src_rel), name::join(&dst.dir, dst_rel));
-    parents(store, dst, dst_rel)?;
-    match std::fs::hard_link(&s, &d) {
+    let (sd, sl) = source(src, src_name)?;
+    let (dd, dl) = target(store, dst, dst_name)?;
+    match sd.link(&sl, &dd, &dl) {
         Ok(()) => {}
         Err(e) if is_cross_device(&e) => return Ok(Moved::CrossDevice),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(Moved::Existed),
@@ -153,135 +194,184 @@ pub fn link(
         }
         Err(e) => return Err(e.into()),
     }
-    carry_sidecar(&s, &d, true)?;
-    record_long_leaf(&d, dst_rel)?;
+    carry_sidecar(&sd, &sl, &dd, &dl, true)?;
+    record_long_leaf(&dd, &dl, dst_name)?;
     Ok(Moved::Done)
 }
 
-/// Moves the object `src_rel` of `src` to `dst_rel` of `dst`, replacing
+/// Moves the object `src_name` of `src` to `dst_name` of `dst`, replacing
 /// what is there, and removes the empty directories it leaves.
 pub fn rename(
     store: &Store,
     src: &ContainerLoc,
-    src_rel: &str,
+    src_name: &ObjPath,
     dst: &ContainerLoc,
-    dst_rel: &str,
+    dst_name: &ObjPath,
 ) -> Result<Moved> {
-    let (s, d) = (name::join(&src.dir, src_rel), name::join(&dst.dir, dst_rel));
-    match std::fs::symlink_metadata(&s) {
-        Ok(st) if st.is_file() || st.file_type().is_symlink() => {}
-        Ok(_) => return Err(Error::NotFound),
-        Err(e) if is_not_found(&e) => return Err(Error::NotFound),
-        Err(e) => return Err(e.into()),
+    let (sd, sl) = source(src, src_name)?;
+    let (dd, dl) = target(store, dst, dst_name)?;
+    if let Ok(st) = dd.stat_at(&dl) {
+        if matches!(st.kind(), Kind::Symlink | Kind::Other) {
+            return Err(Error::Conflict(format!(
+                "{:?} is a symlink or special file on the filesystem: it is left as it is",
+                dst_name.as_str()
+            )));
+        }
     }
-    parents(store, dst, dst_rel)?;
-    match std::fs::rename(&s, &d) {
+    match sd.rename(&sl, &dd, &dl) {
         Ok(()) => {}
         Err(e) if is_cross_device(&e) => return Ok(Moved::CrossDevice),
         Err(e) if is_not_found(&e) => return Err(Error::NotFound),
         Err(e) if matches!(e.raw_os_error(), Some(libc::EISDIR) | Some(libc::ENOTEMPTY)) => {
-            return Err(Error::Conflict(format!(
-                "A directory named {dst_rel:?} exists: an object cannot replace it"
-            )))
+            return Err(dir_conflict(dst_name))
         }
         Err(e) => return Err(e.into()),
     }
-    carry_sidecar(&s, &d, false)?;
-    record_long_leaf(&d, dst_rel)?;
+    carry_sidecar(&sd, &sl, &dd, &dl, false)?;
+    record_long_leaf(&dd, &dl, dst_name)?;
     if store.opts.fsync_dir {
-        if let Some(p) = d.parent() {
-            std::fs::File::open(p)?.sync_all()?;
+        dd.open_read()?.sync_all()?;
+    }
+    object::remove_empty_parents(src, src_name);
+    Ok(Moved::Done)
+}
+
+/// Is the file `st` (the object `name` of `c`, with `info`) object
+/// versioning's own pair: the current object and its newest version, and
+/// nothing else? Only then may metadata be written to a file with two names.
+pub fn is_own_version_link(c: &ContainerLoc, name: &ObjPath, info: &ObjectInfo, st: &Stat) -> bool {
+    let Some(vid) = info.meta.get(VERSION_ID_KEY) else {
+        return false;
+    };
+    if st.nlink() != 2 || c.is_hidden() {
+        return false;
+    }
+    let rel = match name.child(vid) {
+        Ok(v) => v.disk_path(),
+        Err(_) => return false,
+    };
+    let Ok(acct) = c.root.open_dir(&format!("{}/{HIDDEN}", c.account)) else {
+        return false;
+    };
+    let Ok(h) = acct.open_dir(&c.name) else {
+        return false;
+    };
+    h.node(&rel, super::Follow::Never)
+        .is_ok_and(|v| v.st.is_file() && (v.st.dev(), v.st.ino()) == (st.dev(), st.ino()))
+}
+
+/// Does a file stand on the way to `<h>/<name>/` (a kept version of another
+/// object, `a`'s versions when writing `a/<id>`)? Such a write could not
+/// link its version after the write.
+pub fn path_blocked(h: &ContainerLoc, name: &ObjPath) -> bool {
+    let mut cur = h.dir.clone();
+    for comp in name.trimmed().split('/') {
+        let disk = name::disk_component(comp);
+        match cur.stat_at(&disk) {
+            Ok(st) if st.is_dir() => match cur.open_dir(&disk) {
+                Ok(d) => cur = d,
+                Err(_) => return true,
+            },
+            Ok(_) => return true,
+            Err(_) => return false,
         }
     }
-    object::remove_empty_parents(src, src_rel);
-    Ok(Moved::Done)
+    false
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Limits, Options, Policy};
+    use crate::store::testing::{self, obj};
+    use std::path::PathBuf;
 
-    fn store(dev: &Path) -> Store {
-        Store::new(
-            vec![Policy {
-                name: "gold".into(),
-                index: 0,
-                device: dev.into(),
-                mount_check: false,
-                default: true,
-            }],
-            Options {
-                file_mode: 0o644,
-                dir_mode: 0o755,
-                xattr_chunk: 65536,
-                fsync_dir: false,
-                quick_reads: true,
-                usage_ttl: std::time::Duration::from_secs(1),
-                owners: Default::default(),
-                limits: Limits {
-                    max_account_name_length: 256,
-                    max_container_name_length: 255,
-                    max_object_name_length: 1024,
-                },
-            },
-        )
+    fn cdir(c: &ContainerLoc) -> PathBuf {
+        PathBuf::from(c.key.to_string())
     }
 
     #[test]
     fn link_keeps_the_old_inode_and_rename_brings_it_back() {
         let dev = tempfile::tempdir().unwrap();
-        let s = store(dev.path());
-        let c = ContainerLoc {
-            policy: 0,
-            dir: dev.path().join("a/c"),
-        };
-        let v = ContainerLoc {
-            policy: 0,
-            dir: dev.path().join("a/v"),
-        };
-        std::fs::create_dir_all(c.dir.join("x")).unwrap();
-        std::fs::create_dir_all(&v.dir).unwrap();
-        std::fs::write(c.dir.join("x/o"), b"old").unwrap();
-        assert_eq!(link(&s, &c, "x/o", &v, "003x/o/1").unwrap(), Moved::Done);
+        let s = testing::store(dev.path());
+        let c = testing::container(&s, "a", "c");
+        let v = testing::container(&s, "a", "v");
+        std::fs::create_dir_all(cdir(&c).join("x")).unwrap();
+        std::fs::write(cdir(&c).join("x/o"), b"old").unwrap();
+        assert_eq!(
+            link(&s, &c, &obj("x/o"), &v, &obj("003x/o/1")).unwrap(),
+            Moved::Done
+        );
         // A write replaces the name with a new inode; the version keeps the old.
-        std::fs::write(c.dir.join("x/.tmp"), b"new").unwrap();
-        std::fs::rename(c.dir.join("x/.tmp"), c.dir.join("x/o")).unwrap();
-        assert_eq!(std::fs::read(v.dir.join("003x/o/1")).unwrap(), b"old");
+        std::fs::write(cdir(&c).join("x/.tmp"), b"new").unwrap();
+        std::fs::rename(cdir(&c).join("x/.tmp"), cdir(&c).join("x/o")).unwrap();
+        assert_eq!(std::fs::read(cdir(&v).join("003x/o/1")).unwrap(), b"old");
         assert!(matches!(
-            link(&s, &c, "x/missing", &v, "009x/missing/1"),
+            link(&s, &c, &obj("x/missing"), &v, &obj("009x/missing/1")),
             Err(Error::NotFound)
         ));
-        assert_eq!(rename(&s, &v, "003x/o/1", &c, "x/o").unwrap(), Moved::Done);
-        assert_eq!(std::fs::read(c.dir.join("x/o")).unwrap(), b"old");
+        assert_eq!(
+            rename(&s, &v, &obj("003x/o/1"), &c, &obj("x/o")).unwrap(),
+            Moved::Done
+        );
+        assert_eq!(std::fs::read(cdir(&c).join("x/o")).unwrap(), b"old");
         // The version's empty directories went with it.
-        assert!(!v.dir.join("003x").exists());
+        assert!(!cdir(&v).join("003x").exists());
+    }
+
+    #[test]
+    fn a_symlink_is_never_linked_or_moved() {
+        let dev = tempfile::tempdir().unwrap();
+        let s = testing::store(dev.path());
+        let c = testing::container(&s, "a", "c");
+        let v = testing::container(&s, "a", "v");
+        let outside = dev.path().join("outside");
+        std::fs::write(&outside, b"secret").unwrap();
+        std::os::unix::fs::symlink(&outside, cdir(&c).join("l")).unwrap();
+        assert!(matches!(
+            link(&s, &c, &obj("l"), &v, &obj("001l/1")),
+            Err(Error::NotFound)
+        ));
+        assert!(matches!(
+            rename(&s, &c, &obj("l"), &v, &obj("001l/1")),
+            Err(Error::NotFound)
+        ));
+        assert!(cdir(&c).join("l").is_symlink());
+        assert!(!cdir(&v).join("001l").exists());
     }
 
     #[test]
     fn a_file_moved_to_a_long_name_gets_that_full_name() {
-        use crate::store::xattr::Target;
         let dev = tempfile::tempdir().unwrap();
-        let s = store(dev.path());
-        let c = ContainerLoc {
-            policy: 0,
-            dir: dev.path().join("a/c"),
-        };
-        std::fs::create_dir_all(&c.dir).unwrap();
-        std::fs::write(c.dir.join("o"), b"data").unwrap();
+        let s = testing::store(dev.path());
+        let c = testing::container(&s, "a", "c");
+        std::fs::write(cdir(&c).join("o"), b"data").unwrap();
         let long = "l".repeat(400);
         let deep = format!("{}/{long}", "d".repeat(300));
-        assert_eq!(link(&s, &c, "o", &c, &long).unwrap(), Moved::Done);
-        assert_eq!(rename(&s, &c, "o", &c, &deep).unwrap(), Moved::Done);
+        assert_eq!(
+            link(&s, &c, &obj("o"), &c, &obj(&long)).unwrap(),
+            Moved::Done
+        );
+        assert_eq!(
+            rename(&s, &c, &obj("o"), &c, &obj(&deep)).unwrap(),
+            Moved::Done
+        );
         for rel in [&long, &deep] {
-            let p = name::join(&c.dir, rel);
-            let disk = p.file_name().unwrap().to_str().unwrap();
-            let full = name::full_name(Target::Path(&p), disk).unwrap();
+            let n = obj(rel);
+            let node = c
+                .dir
+                .node(&n.disk_path(), crate::store::Follow::Never)
+                .unwrap();
+            let h = node.handle().unwrap();
+            let full = name::full_name(Target::Handle(&h), &n.disk_leaf()).unwrap();
             assert_eq!(full.as_deref(), Some(long.as_str()));
         }
-        let d = name::join(&c.dir, &"d".repeat(300));
-        let disk = d.file_name().unwrap().to_str().unwrap();
-        let full = name::full_name(Target::Path(&d), disk).unwrap();
+        let d = obj(&"d".repeat(300));
+        let node = c
+            .dir
+            .node(&d.disk_path(), crate::store::Follow::Never)
+            .unwrap();
+        let h = node.handle().unwrap();
+        let full = name::full_name(Target::Handle(&h), &d.disk_leaf()).unwrap();
         assert_eq!(full, Some("d".repeat(300)));
     }
 }

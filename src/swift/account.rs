@@ -14,7 +14,14 @@ use crate::store::container as scont;
 use crate::store::meta::{self, keys};
 
 pub async fn handle(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
-    // Only owners act on an account; ACLs never apply here.
+    // No account management: like Swift's proxy with
+    // allow_account_management off, PUT and DELETE are no methods of an
+    // account, 405 before anyone is asked who the caller is.
+    if !matches!(ctx.method, Method::GET | Method::HEAD | Method::POST) {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    // Owners and account ACLs (read-only, read-write: reads; admin: all);
+    // container ACLs never apply here.
     ctx.authorize(
         None,
         false,
@@ -23,8 +30,7 @@ pub async fn handle(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
     )?;
     match ctx.method {
         Method::GET | Method::HEAD => get(app, ctx).await,
-        Method::POST => post(app, ctx).await,
-        _ => Err(ApiError::MethodNotAllowed),
+        _ => post(app, ctx).await,
     }
 }
 

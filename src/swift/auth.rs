@@ -238,19 +238,22 @@ pub struct Access<'a> {
     pub grant: Option<Grant>,
 }
 
+/// tempauth's refusal: 403 to a caller with a token, 401 to one without
+/// (a temp URL that does not reach is as good as none).
+pub fn denied(id: Option<&Identity>) -> ApiError {
+    if id.is_some_and(|i| i.user != super::tempurl::USER) {
+        ApiError::Forbidden
+    } else {
+        ApiError::Unauthorized
+    }
+}
+
 /// Decides as tempauth does. `Ok(true)` means the caller owns the account.
 pub fn authorize(id: Option<&Identity>, a: &Access<'_>) -> ApiResult<bool> {
     if let Some(k) = id.and_then(|i| i.keystone.as_deref()) {
         return super::keystone_auth::authorize(k, a);
     }
-    let deny = || {
-        // A temp URL that does not reach is as good as none.
-        if id.is_some_and(|i| i.user != super::tempurl::USER) {
-            ApiError::Forbidden
-        } else {
-            ApiError::Unauthorized
-        }
-    };
+    let deny = || denied(id);
     if let Some(id) = id {
         if id.owns(a.account) {
             return Ok(true);

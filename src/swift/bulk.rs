@@ -31,8 +31,9 @@ use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::http::request::normalize_object;
 use crate::store::container as scont;
 use crate::store::meta::{keys, Meta};
-use crate::store::name::{check_container, check_object};
+use crate::store::name::check_container;
 use crate::store::object::{self as sobj, Writer};
+use crate::store::ObjPath;
 
 /// Most names one bulk delete may carry.
 pub const MAX_DELETES_PER_REQUEST: usize = 10_000;
@@ -567,7 +568,7 @@ fn delete_one(app: &App, ctx: &Ctx, name: &str) -> ApiResult<()> {
         app.versions.forget(&loc);
         app.etags.forget_container(&ctx.account, container);
     } else {
-        check_object(&obj, l)?;
+        let obj = ObjPath::new(&obj, l)?;
         let loc = object::authorize(app, ctx, container, true)?;
         if let Some(r) = super::versioned_writes::delete(app, ctx, &loc, &obj)? {
             return match r.status() {
@@ -727,12 +728,15 @@ fn extract_all(
             continue;
         }
         let named = check_container(container, &app.store.opts.limits)
-            .and_then(|()| check_object(&obj, &app.store.opts.limits));
-        if let Err(e) = named {
-            s.errors
-                .push((quoted, status_line(ApiError::from(e).status())));
-            continue;
-        }
+            .and_then(|()| ObjPath::new(&obj, &app.store.opts.limits));
+        let obj = match named {
+            Ok(o) => o,
+            Err(e) => {
+                s.errors
+                    .push((quoted, status_line(ApiError::from(e).status())));
+                continue;
+            }
+        };
         let mut container_failure = None;
         if !accessed.contains(container) {
             match create_container(app, ctx, container) {
@@ -1054,7 +1058,7 @@ fn store_file(
     app: &App,
     ctx: &Ctx,
     container: &str,
-    obj: &str,
+    obj: &ObjPath,
     meta: Meta,
     size: u64,
     src: &mut impl Read,

@@ -155,7 +155,17 @@ async fn get(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
     let (mut q, no_subdirs) = listing::query(&ctx.query, app.cfg.limits.container_listing_limit)?;
     q.with_meta = fmt != Format::Plain;
     blocking(&app, move |app| {
-        let loc = app.store.find_container(&ctx.account, &container)?;
+        let loc = match app.store.find_container(&ctx.account, &container) {
+            Ok(loc) => loc,
+            // As Swift's proxy: the missing container's (absent) read ACL
+            // is asked first, so only those who could read it learn that
+            // it is not there.
+            Err(StoreError::NotFound) => {
+                ctx.authorize(Some(&container), false, false, None)?;
+                return Err(ApiError::NotFound);
+            }
+            Err(e) => return Err(e.into()),
+        };
         let m = scont::container_meta(&loc)?;
         let owner = ctx.authorize(
             Some(&container),
@@ -164,7 +174,7 @@ async fn get(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
             m.get("X-Container-Read").map(String::as_str),
         )?;
         let mut usage: Usage = app.store.usage.get(&loc)?;
-        usage.bytes += super::versioning::version_bytes(&loc);
+        usage.bytes += super::versioning::version_bytes(app, &loc);
         let mut b = Response::builder()
             .header("X-Container-Object-Count", usage.objects)
             .header("X-Container-Bytes-Used", usage.bytes)

@@ -16,7 +16,8 @@ use crate::store::container as scont;
 use crate::store::listing::{self, Entry, Query};
 use crate::store::meta::keys;
 use crate::store::name;
-use crate::store::object::ObjectInfo;
+use crate::store::object::{self as sobj, ObjectInfo};
+use crate::store::{ContainerLoc, ObjPath};
 
 /// Where the manifest value is kept in the object's metadata.
 pub const MANIFEST_KEY: &str = "X-Object-Manifest";
@@ -25,13 +26,23 @@ pub const MAX_SEGMENTS: usize = 10_000;
 /// Bodies up to this size are read at once.
 const INLINE_READ: u64 = 64 * 1024;
 
-/// Checks an `X-Object-Manifest` header: `<container>/<prefix>`.
+/// Checks an `X-Object-Manifest` header: `<container>/<prefix>`, with a
+/// valid container name and a prefix whose directories could hold objects
+/// (no `.`, `..` or empty component: such a prefix could only point
+/// somewhere else).
 pub fn check_manifest_header(v: &str) -> ApiResult<()> {
     let bad =
         || ApiError::BadRequest("X-Object-Manifest must be in the format container/prefix".into());
     let v = decode_path(v.trim())?;
     match v.split_once('/') {
-        Some((c, _)) if !c.is_empty() && !v.starts_with('/') => Ok(()),
+        Some((c, prefix)) if !c.is_empty() && !v.starts_with('/') => {
+            if c == "." || c == ".." || name::prefix_dir(prefix).is_none() {
+                return Err(ApiError::BadRequest(
+                    "X-Object-Manifest names a container or prefix that cannot exist".into(),
+                ));
+            }
+            Ok(())
+        }
         _ => Err(bad()),
     }
 }
@@ -51,12 +62,22 @@ pub fn segments(app: &App, ctx: &Ctx, manifest: &str) -> ApiResult<(Vec<Segment>
     let (container, prefix) = m
         .split_once('/')
         .ok_or_else(|| ApiError::Internal("stored manifest is malformed".into()))?;
-    name::check_container(container, &app.store.opts.limits)?;
+    // A manifest is read from disk: one that names `.`/`..` (planted there,
+    // never accepted by a PUT) is refused, not followed.
+    if name::check_container(container, &app.store.opts.limits).is_err()
+        || name::prefix_dir(prefix).is_none()
+    {
+        return Err(ApiError::Conflict(
+            "The stored X-Object-Manifest names a container or prefix that cannot exist".into(),
+        ));
+    }
     let loc = authorize(app, ctx, container, false)?;
+    // A missing segment container's listing is a 404, which Swift's DLO
+    // answers as it is (an existing one without segments is empty).
+    let m = scont::container_meta(&loc)?;
     // Swift lists the segments with the caller's rights: a referrer needs
     // `.rlistings`, not just read access to the objects.
     if !ctx.is_owner() {
-        let m = scont::container_meta(&loc).unwrap_or_default();
         let acl = m.get("X-Container-Read").map(String::as_str);
         ctx.authorize(Some(container), false, false, acl)?;
     }
@@ -83,16 +104,35 @@ pub fn segments(app: &App, ctx: &Ctx, manifest: &str) -> ApiResult<(Vec<Segment>
             if i.is_dir_marker() {
                 continue;
             }
+            let Ok(name) = ObjPath::from_parts(name) else {
+                continue;
+            };
             md5.update(i.etag().as_bytes());
             total += i.size;
-            segs.push((name::join(&loc.dir, &name), i.size));
+            segs.push(Segment {
+                loc: loc.clone(),
+                name,
+                size: i.size,
+            });
         }
     }
     Ok((segs, hex::encode(md5.finalize()), total))
 }
 
-/// A segment file and its size.
-pub type Segment = (std::path::PathBuf, u64);
+/// A segment: an object of an open container, and its size.
+pub struct Segment {
+    loc: ContainerLoc,
+    name: ObjPath,
+    size: u64,
+}
+
+/// Opens a segment's file beneath its container (a regular file only).
+fn open_segment(loc: &ContainerLoc, name: &ObjPath) -> std::io::Result<std::fs::File> {
+    sobj::open_data(loc, name).map_err(|e| match e {
+        crate::store::Error::Io(e) => e,
+        e => std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string()),
+    })
+}
 
 /// Serves a manifest: segments listed, length and ETag computed, ranges
 /// mapped onto the segments.
@@ -152,19 +192,37 @@ pub fn respond(
     let parts = slice(&segs, start, len);
     let placeholder = std::fs::File::open("/dev/null").map_err(crate::store::Error::from)?;
     let body = if len <= INLINE_READ {
-        body::full(body::read_small(&placeholder, &parts, len).map_err(crate::store::Error::from)?)
+        body::full(body::read_small(&placeholder, parts, len).map_err(crate::store::Error::from)?)
     } else {
         body::stream_file(placeholder, parts, len)
     };
     b.finish(body)
 }
 
-/// The pieces of segments that cover `[start, start + len)`.
+/// The pieces of segments that cover `[start, start + len)`, each opened
+/// beneath its container when the body reaches it.
 pub fn slice(segs: &[Segment], start: u64, len: u64) -> Vec<Part> {
+    let sizes: Vec<u64> = segs.iter().map(|s| s.size).collect();
+    pieces(&sizes, start, len)
+        .into_iter()
+        .map(|(i, offset, len)| {
+            let (loc, name) = (segs[i].loc.clone(), segs[i].name.clone());
+            Part::Open {
+                open: Box::new(move || open_segment(&loc, &name)),
+                offset,
+                len,
+            }
+        })
+        .collect()
+}
+
+/// Which segments (by index, with offset and length within each) cover
+/// `[start, start + len)` of segments of `sizes`.
+fn pieces(sizes: &[u64], start: u64, len: u64) -> Vec<(usize, u64, u64)> {
     let end = start + len;
-    let mut parts = Vec::new();
+    let mut out = Vec::new();
     let mut at = 0u64;
-    for (path, size) in segs {
+    for (i, size) in sizes.iter().enumerate() {
         let (s, e) = (at, at + size);
         at = e;
         if e <= start || s >= end || *size == 0 {
@@ -172,13 +230,9 @@ pub fn slice(segs: &[Segment], start: u64, len: u64) -> Vec<Part> {
         }
         let from = start.max(s) - s;
         let to = end.min(e) - s;
-        parts.push(Part::Path {
-            path: path.clone(),
-            offset: from,
-            len: to - from,
-        });
+        out.push((i, from, to - from));
     }
-    parts
+    out
 }
 
 #[cfg(test)]
@@ -187,23 +241,10 @@ mod tests {
 
     #[test]
     fn slices_cover_exactly_the_range() {
-        let segs = vec![
-            ("a".into(), 5),
-            ("b".into(), 0),
-            ("c".into(), 5),
-            ("d".into(), 5),
-        ];
-        let lens = |p: Vec<Part>| -> Vec<(u64, u64)> {
-            p.into_iter()
-                .map(|p| match p {
-                    Part::Path { offset, len, .. } => (offset, len),
-                    _ => unreachable!(),
-                })
-                .collect()
-        };
-        assert_eq!(lens(slice(&segs, 0, 15)), vec![(0, 5), (0, 5), (0, 5)]);
-        assert_eq!(lens(slice(&segs, 3, 5)), vec![(3, 2), (0, 3)]);
-        assert_eq!(lens(slice(&segs, 12, 3)), vec![(2, 3)]);
+        let sizes = [5, 0, 5, 5];
+        assert_eq!(pieces(&sizes, 0, 15), vec![(0, 0, 5), (2, 0, 5), (3, 0, 5)]);
+        assert_eq!(pieces(&sizes, 3, 5), vec![(0, 3, 2), (2, 0, 3)]);
+        assert_eq!(pieces(&sizes, 12, 3), vec![(3, 2, 3)]);
     }
 
     #[test]
@@ -212,5 +253,16 @@ mod tests {
         assert!(check_manifest_header("c/").is_ok());
         assert!(check_manifest_header("c").is_err());
         assert!(check_manifest_header("/c/p").is_err());
+        for bad in [
+            "b/../../AUTH_test/priv/secret",
+            "b/x/../y",
+            "../AUTH_test/p",
+            "b/..%2F..%2Fetc%2Fhostname",
+            "b//x",
+        ] {
+            assert!(check_manifest_header(bad).is_err(), "{bad}");
+        }
+        assert!(check_manifest_header("b/..prefix").is_ok());
+        assert!(check_manifest_header("b/seg/ments-").is_ok());
     }
 }

@@ -44,8 +44,7 @@ pub fn note(app: &App, loc: &ContainerLoc, account: &str, container: &str, objec
         object: object.to_string(),
         delete_at: at,
     };
-    let device = &app.store.policies[loc.policy].device;
-    if let Err(err) = expiry::record(&app.store, device, &e) {
+    if let Err(err) = expiry::record(&app.store, &loc.root, &e) {
         tracing::warn!("could not queue {account}/{container}/{object} for expiry: {err}");
     }
 }

@@ -466,14 +466,17 @@ async fn upload(
     let object = normalize_object(it.next().unwrap_or(""));
     let l = &app.store.opts.limits;
     crate::store::name::check_container(&container, l)?;
-    if let Err(e) = crate::store::name::check_object(&object, l) {
-        let e = ApiError::from(e);
-        return Ok(Outcome {
-            status: e.status(),
-            message: String::new(),
-            body: Some(e.to_string()),
-        });
-    }
+    let object = match crate::store::ObjPath::new(&object, l) {
+        Ok(o) => o,
+        Err(e) => {
+            let e = ApiError::from(e);
+            return Ok(Outcome {
+                status: e.status(),
+                message: String::new(),
+                body: Some(e.to_string()),
+            });
+        }
+    };
     if object.ends_with('/') {
         return Ok(Outcome {
             status: StatusCode::BAD_REQUEST,

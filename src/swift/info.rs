@@ -78,6 +78,9 @@ pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
     if !app.cfg.domain_remap.storage_domain.is_empty() {
         v["domain_remap"] = json!({ "default_reseller_prefix": app.cfg.auth.reseller_prefix.trim_end_matches('_') });
     }
+    if let Some(s3) = crate::s3::info(&app.cfg) {
+        v["s3api"] = s3;
+    }
     let text = v.to_string();
     let b = Response::builder()
         .header("Content-Type", "application/json; charset=UTF-8")

@@ -134,8 +134,10 @@ impl App {
                 max_container_name_length: cfg.limits.max_container_name_length,
                 max_object_name_length: cfg.limits.max_object_name_length,
             },
+            posix_symlinks: cfg.storage.posix_symlinks,
         };
         store::pickle::set_enabled(cfg.storage.read_pickled_metadata);
+        store::beneath::set_openat2(cfg.storage.openat2);
         Ok(App {
             auth: Auth::new(cfg.auth.clone()),
             store: Store::new(policies, opts),
@@ -149,6 +151,10 @@ impl App {
 
     /// Handles one request; never fails (errors become Swift responses).
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        // The S3 door: requests carrying AWS authentication (src/s3).
+        if crate::s3::is_s3(&self.cfg, &req) {
+            return crate::s3::handle(self, req).await;
+        }
         let head = req.method() == Method::HEAD;
         let trans_id = format!("tx{:021x}", rand::random::<u128>() >> 44);
         let keep_alive = req
@@ -329,7 +335,7 @@ impl App {
                 container, object, ..
             } => {
                 store::name::check_container(&container, l)?;
-                store::name::check_object(&object, l)?;
+                let object = store::ObjPath::new(&object, l)?;
                 if web {
                     // Staticweb looks at the plain answer first, as Swift's does.
                     let (c, o) = (container.clone(), object.clone());
@@ -394,18 +400,10 @@ impl App {
         account_acl::grant(m.get(account_acl::SYSMETA_KEY).map(String::as_str), id)
     }
 
-    /// Resolves a container to its device (checking the mount).
+    /// Finds a container on its device and opens it (checking the mount):
+    /// every lookup of its objects is made beneath it.
     pub fn locate(&self, account: &str, container: &str) -> ApiResult<ContainerLoc> {
-        if self.store.policies.len() == 1 {
-            // One device: no lookup; a missing container shows up as ENOENT.
-            let p = &self.store.policies[0];
-            self.store.check_mounted(p)?;
-            return Ok(ContainerLoc {
-                policy: 0,
-                dir: p.device.join(account).join(container),
-            });
-        }
-        Ok(self.store.find_container(account, container)?)
+        Ok(self.store.locate(account, container)?)
     }
 }
 

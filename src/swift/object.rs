@@ -19,7 +19,7 @@ use crate::http::body::{self, Body, Part};
 use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::store::meta::{self, keys, Meta};
 use crate::store::object::{self as sobj, ObjectInfo, Writer};
-use crate::store::{container as scont, ContainerLoc};
+use crate::store::{container as scont, ContainerLoc, ObjPath};
 
 /// Bodies up to this size are read in the request's own blocking call.
 const INLINE_READ: u64 = 64 * 1024;
@@ -39,7 +39,7 @@ pub async fn handle(
     app: Arc<App>,
     ctx: Ctx,
     container: String,
-    object: String,
+    object: ObjPath,
     body: Incoming,
 ) -> ApiResult<Response<Body>> {
     let (a, c, arc) = (ctx.account.clone(), container.clone(), app.clone());
@@ -51,7 +51,7 @@ async fn dispatch(
     app: Arc<App>,
     ctx: Ctx,
     container: String,
-    object: String,
+    object: ObjPath,
     body: Incoming,
 ) -> ApiResult<Response<Body>> {
     if let Some(r) = super::versioning::object_request(&app, &ctx, &container, &object).await? {
@@ -77,7 +77,7 @@ async fn dispatch(
         Method::POST => post(app, ctx, container, object).await,
         Method::DELETE => delete(app, ctx, container, object).await,
         ref m if m.as_str() == "COPY" => {
-            let (c, o) = super::versioning::copy_source(&ctx, container, object);
+            let (c, o) = super::versioning::copy_source(&ctx, container, object.to_string());
             copy(app, ctx, c, o).await
         }
         _ => Err(ApiError::MethodNotAllowed),
@@ -211,7 +211,7 @@ pub(super) async fn get(
     app: Arc<App>,
     ctx: Ctx,
     container: String,
-    object: String,
+    object: ObjPath,
 ) -> ApiResult<Response<Body>> {
     let head = ctx.method == Method::HEAD;
     let arc = app.clone();
@@ -357,7 +357,7 @@ fn get_response(ctx: &Ctx, obj: sobj::OpenObject, expires: bool) -> ApiResult<Re
     };
     b = b.header("Content-Length", total);
     let body = if total <= INLINE_READ {
-        body::full(body::read_small(&obj.file, &parts, total).map_err(crate::store::Error::from)?)
+        body::full(body::read_small(&obj.file, parts, total).map_err(crate::store::Error::from)?)
     } else {
         body::stream_file(obj.file, parts, total)
     };
@@ -500,7 +500,7 @@ async fn put(
     app: Arc<App>,
     ctx: Ctx,
     container: String,
-    object: String,
+    object: ObjPath,
     body: Incoming,
 ) -> ApiResult<Response<Body>> {
     if ctx.headers.contains_key("x-copy-from") {
@@ -513,7 +513,7 @@ async fn put(
         let src = ctx.header("x-copy-from")?.unwrap_or_default().to_string();
         let (sc, so) = split_copy_path(&src)?;
         let src_account = ctx.header("x-copy-from-account")?.map(str::to_string);
-        return do_copy(app, ctx, src_account, sc, so, container, object).await;
+        return do_copy(app, ctx, src_account, sc, so, container, object.to_string()).await;
     }
     if ctx.headers.contains_key("x-symlink-target") {
         return symlink::put(app, ctx, container, object, body).await;
@@ -725,10 +725,12 @@ async fn do_copy(
         if !super::versioning::is_hidden(&src_container) {
             crate::store::name::check_container(&src_container, l)?;
         }
-        crate::store::name::check_object(&src_object, l)?;
         crate::store::name::check_container(&container, l)?;
-        crate::store::name::check_object(&object, l)?;
     }
+    let (src_object, object) = {
+        let l = &app.store.opts.limits;
+        (ObjPath::new(&src_object, l)?, ObjPath::new(&object, l)?)
+    };
     let fresh = ctx
         .header("x-fresh-metadata")?
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
@@ -828,8 +830,8 @@ async fn do_copy(
             super::quota::check(app, &ctx, &dst_loc, len)?;
             let mut w = Writer::create(&app.store, &dst_loc, &object)?;
             for part in dlo::slice(&segs, start, len) {
-                if let Part::Path { path, offset, len } = part {
-                    let mut f = std::fs::File::open(&path).map_err(crate::store::Error::from)?;
+                if let Part::Open { open, offset, len } = part {
+                    let mut f = open().map_err(crate::store::Error::from)?;
                     f.seek(std::io::SeekFrom::Start(offset))
                         .map_err(crate::store::Error::from)?;
                     w.copy_from(&mut f.take(len))?;
@@ -880,7 +882,7 @@ async fn post(
     app: Arc<App>,
     ctx: Ctx,
     container: String,
-    object: String,
+    object: ObjPath,
 ) -> ApiResult<Response<Body>> {
     symlink::check_post(&ctx)?;
     let mut new = collect_meta(&ctx.headers, "object", &app.cfg.limits)?;
@@ -944,7 +946,7 @@ async fn delete(
     app: Arc<App>,
     ctx: Ctx,
     container: String,
-    object: String,
+    object: ObjPath,
 ) -> ApiResult<Response<Body>> {
     let if_delete_at = match ctx.header("x-if-delete-at")? {
         Some(v) => Some(
@@ -989,7 +991,7 @@ mod tests {
         for p in &parts {
             n += match p {
                 Part::Bytes(b) => b.len() as u64,
-                Part::File { len, .. } | Part::Path { len, .. } => *len,
+                Part::File { len, .. } | Part::Open { len, .. } => *len,
             };
         }
         assert_eq!(n, total);

@@ -184,7 +184,7 @@ impl Cache {
 }
 
 fn container_key(loc: &ContainerLoc) -> String {
-    format!("c{}", loc.dir.display())
+    format!("c{}", loc.key)
 }
 
 fn account_key(account: &str) -> String {
@@ -204,7 +204,7 @@ pub fn check(app: &App, ctx: &Ctx, loc: &ContainerLoc, size: u64) -> ApiResult<(
     );
     if cb.is_some() || cc.is_some() {
         let mut u = app.store.usage.get(loc)?;
-        u.bytes += super::versioning::version_bytes(loc);
+        u.bytes += super::versioning::version_bytes(app, loc);
         if cb.is_some_and(|q| u.bytes + size > q) || cc.is_some_and(|q| u.objects + 1 > q) {
             return Err(exceeded("Upload exceeds quota."));
         }

@@ -37,7 +37,7 @@ use crate::http::body::{self, Body};
 use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::store::meta::{keys, Meta};
 use crate::store::object::{self as sobj, ObjectInfo, OpenObject, Writer};
-use crate::store::{name, ContainerLoc};
+use crate::store::{name, ContainerLoc, ObjPath};
 
 /// Marks a manifest in the object's metadata (and on responses).
 pub const SLO_KEY: &str = "X-Static-Large-Object";
@@ -308,8 +308,9 @@ impl<'a> Locs<'a> {
     fn open(&mut self, path: &str) -> Result<OpenObject, StatusCode> {
         let (c, o) = split_seg(path).ok_or(StatusCode::BAD_REQUEST)?;
         let loc = self.get(c)?;
-        name::check_object(o, &self.app.store.opts.limits).map_err(|_| StatusCode::BAD_REQUEST)?;
-        let obj = sobj::open(&self.app.store, &loc, o).map_err(|e| ApiError::from(e).status())?;
+        let o =
+            ObjPath::new(o, &self.app.store.opts.limits).map_err(|_| StatusCode::BAD_REQUEST)?;
+        let obj = sobj::open(&self.app.store, &loc, &o).map_err(|e| ApiError::from(e).status())?;
         if expired(&obj.info) && !super::expirer::open_expired(self.app, self.ctx) {
             return Err(StatusCode::NOT_FOUND);
         }
@@ -461,7 +462,7 @@ pub fn get(
     info: &ObjectInfo,
     file: Option<&File>,
     loc: &ContainerLoc,
-    object: &str,
+    object: &ObjPath,
     head: bool,
 ) -> ApiResult<Option<Response<Body>>> {
     if !is_slo(info) {
@@ -1133,13 +1134,15 @@ fn build(app: &App, ctx: &Ctx, input: &[Input]) -> Result<(Vec<u8>, String, u64)
 }
 
 /// Writes a checked manifest with `meta` (the object's Content-Type and
-/// user metadata).
+/// user metadata) into the container `dst` locates and authorizes. That
+/// comes last, as in Swift's slo: the segments are checked (as the caller)
+/// first, so a segment problem is a 400 whatever the caller may write.
 #[allow(clippy::too_many_arguments)]
 fn store_manifest(
     app: &App,
     ctx: &Ctx,
-    loc: &ContainerLoc,
-    object: &str,
+    dst: impl FnOnce() -> ApiResult<ContainerLoc>,
+    object: &ObjPath,
     input: &[Input],
     mut meta: Meta,
     client_etag: Option<&str>,
@@ -1152,6 +1155,10 @@ fn store_manifest(
     if client_etag.is_some_and(|e| e != slo_etag) {
         return Outcome::EtagMismatch;
     }
+    let loc = &match dst() {
+        Ok(l) => l,
+        Err(e) => return Outcome::Failed(e),
+    };
     let ct = meta
         .get(keys::CONTENT_TYPE)
         .map(|c| strip_swift_bytes(c).to_string())
@@ -1266,7 +1273,7 @@ pub async fn put(
     app: Arc<App>,
     ctx: Ctx,
     container: String,
-    object: String,
+    object: ObjPath,
     body: Incoming,
 ) -> ApiResult<Response<Body>> {
     if ctx.headers.contains_key("x-copy-from") {
@@ -1323,11 +1330,11 @@ pub async fn put(
     let fmt = out_format(&ctx);
     let heartbeat = ctx.query.get("heartbeat").is_some_and(|v| truthy(v));
     let work = move |app: &App| -> ApiResult<Outcome> {
-        let loc = authorize(app, &ctx, &container, true)?;
+        let dst = || authorize(app, &ctx, &container, true);
         Ok(store_manifest(
             app,
             &ctx,
-            &loc,
+            dst,
             &object,
             &input,
             meta,
@@ -1373,7 +1380,7 @@ pub fn copy_manifest(
     ctx: &Ctx,
     src: &OpenObject,
     dst: &ContainerLoc,
-    object: &str,
+    object: &ObjPath,
     meta: Meta,
 ) -> ApiResult<ObjectInfo> {
     let stored = parse_stored(&read_all(&src.file)?)?;
@@ -1391,7 +1398,16 @@ pub fn copy_manifest(
             }),
         })
         .collect::<ApiResult<_>>()?;
-    match store_manifest(app, ctx, dst, object, &input, meta, None, false) {
+    match store_manifest(
+        app,
+        ctx,
+        || Ok(dst.clone()),
+        object,
+        &input,
+        meta,
+        None,
+        false,
+    ) {
         Outcome::Created(info, _) => Ok(info),
         Outcome::Problems(p) => Err(ApiError::BadRequest(report(
             out_format(ctx),
@@ -1478,7 +1494,7 @@ pub async fn delete(
     app: Arc<App>,
     ctx: Ctx,
     container: String,
-    object: String,
+    object: ObjPath,
     version: Option<String>,
 ) -> ApiResult<Response<Body>> {
     let fmt = out_format(&ctx);
@@ -1568,7 +1584,9 @@ pub async fn delete(
                     .ok_or(StatusCode::BAD_REQUEST)
                     .and_then(|(c, o)| {
                         let loc = writer.get(c)?;
-                        sobj::delete(&loc, o).map_err(|e| ApiError::from(e).status())?;
+                        let o = ObjPath::new(o, &app.store.opts.limits)
+                            .map_err(|_| StatusCode::BAD_REQUEST)?;
+                        sobj::delete(&loc, &o).map_err(|e| ApiError::from(e).status())?;
                         app.store.usage.invalidate(&loc);
                         Ok(())
                     })

@@ -26,6 +26,7 @@ use crate::store::container as scont;
 use crate::store::listing::{self as slist, Entry, Query};
 use crate::store::meta::{Meta, DIR_CONTENT_TYPE};
 use crate::store::object as sobj;
+use crate::store::ObjPath;
 
 /// Marks a response as a generated listing (a temp URL then serves it
 /// inline, even at a container's root).
@@ -90,10 +91,16 @@ impl Site {
 
 async fn site(app: &Arc<App>, ctx: &Ctx, container: &str) -> ApiResult<Site> {
     let (account, container) = (ctx.account.clone(), container.to_string());
-    blocking(app, move |app| match app.locate(&account, &container) {
-        Ok(loc) => Ok(Site::from_meta(&scont::container_meta(&loc)?)),
-        Err(ApiError::NotFound) => Ok(Site::default()),
-        Err(e) => Err(e),
+    blocking(app, move |app| {
+        let meta = app
+            .locate(&account, &container)
+            .and_then(|loc| Ok(scont::container_meta(&loc)?));
+        match meta {
+            Ok(m) => Ok(Site::from_meta(&m)),
+            // A missing container is no site; its absent ACL answers.
+            Err(ApiError::NotFound) => Ok(Site::default()),
+            Err(e) => Err(e),
+        }
     })
     .await
 }
@@ -111,9 +118,9 @@ fn is_ok_or_redirect(s: StatusCode) -> bool {
 async fn fetch(app: &Arc<App>, ctx: &Ctx, container: &str, name: &str) -> Response<Body> {
     let head = ctx.method == Method::HEAD;
     let name = normalize_object(name);
-    if name.is_empty() || crate::store::name::check_object(&name, &app.store.opts.limits).is_err() {
+    let Ok(name) = ObjPath::new(&name, &app.store.opts.limits) else {
         return ApiError::NotFound.into_response(head);
-    }
+    };
     let r = api_object::get(app.clone(), ctx.clone(), container.to_string(), name).await;
     settle(r, head)
 }
@@ -206,7 +213,7 @@ pub async fn object(
     app: Arc<App>,
     ctx: Ctx,
     container: String,
-    object: String,
+    object: ObjPath,
     raw_path: &str,
     plain: ApiResult<Response<Body>>,
 ) -> ApiResult<Response<Body>> {
@@ -319,7 +326,10 @@ async fn list(
         let mut markers = Vec::new();
         for e in &out {
             if let Entry::Subdir(d) = e {
-                if let Ok(info) = sobj::head(&app.store, &loc, d) {
+                let Ok(name) = ObjPath::from_parts(d.clone()) else {
+                    continue;
+                };
+                if let Ok(info) = sobj::head(&app.store, &loc, &name) {
                     if info.is_dir_marker() {
                         markers.push(Entry::Object {
                             name: d.trim_end_matches('/').to_string(),

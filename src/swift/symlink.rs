@@ -27,7 +27,7 @@ use crate::http::body::Body;
 use crate::http::error::{ApiError, ApiResult};
 use crate::store::meta::{keys, Meta};
 use crate::store::object::{self as sobj, ObjectInfo, OpenObject, Writer};
-use crate::store::ContainerLoc;
+use crate::store::{ContainerLoc, ObjPath};
 
 pub const TARGET: &str = "X-Object-Sysmeta-Symlink-Target";
 pub const TARGET_ACCOUNT: &str = "X-Object-Sysmeta-Symlink-Target-Account";
@@ -89,7 +89,7 @@ fn location(account: &str, container: &str, object: &str) -> String {
 }
 
 /// Account, container and object of a target (decoded).
-type ObjPath = (String, String, String);
+type TargetPath = (String, String, String);
 
 /// True unless `?symlink=get` asks for a link itself.
 pub fn follows(ctx: &Ctx) -> bool {
@@ -102,7 +102,7 @@ pub fn is_link(info: &ObjectInfo) -> bool {
 }
 
 /// Where a link stored in `account` points: account, container, object.
-fn target_of(info: &ObjectInfo, account: &str) -> Option<ObjPath> {
+fn target_of(info: &ObjectInfo, account: &str) -> Option<TargetPath> {
     let t = unquote(info.meta.get(TARGET)?)?;
     let (c, o) = t.split_once('/')?;
     let a = match info.meta.get(TARGET_ACCOUNT) {
@@ -141,7 +141,7 @@ pub(super) struct End {
     pub ctx: Ctx,
     pub container: String,
     pub loc: ContainerLoc,
-    pub object: String,
+    pub object: ObjPath,
     pub info: ObjectInfo,
 }
 
@@ -166,7 +166,7 @@ fn too_many() -> ApiError {
 fn walk(
     app: &App,
     ctx: &Ctx,
-    (mut account, mut container, mut object): ObjPath,
+    (mut account, mut container, mut object): TargetPath,
     mut want_etag: Option<String>,
     dynamic: bool,
     mut hops: usize,
@@ -178,17 +178,20 @@ fn walk(
             location: Some(here.clone()),
             target: Some((account.clone(), container.clone())),
         };
+        if !app.auth.serves(&account) {
+            // tempauth is no authority there: it denies every caller.
+            return Err(fail(super::auth::denied(ctx.id.as_ref())));
+        }
         let tctx = ctx_on(app, ctx, account.clone());
         let l = &app.store.opts.limits;
-        let valid = app.auth.serves(&account)
-            && crate::store::name::check_account(&account, l).is_ok()
-            && crate::store::name::check_container(&container, l).is_ok()
-            && crate::store::name::check_object(&object, l).is_ok();
-        if !valid {
+        // A target is a name from disk: checked as a client's would be.
+        let valid = crate::store::name::check_account(&account, l).is_ok()
+            && crate::store::name::check_container(&container, l).is_ok();
+        let Some(obj) = ObjPath::new(&object, l).ok().filter(|_| valid) else {
             return Err(fail(ApiError::NotFound));
-        }
+        };
         let loc = authorize(app, &tctx, &container, false).map_err(fail)?;
-        let info = sobj::head(&app.store, &loc, &object).map_err(|e| fail(e.into()))?;
+        let info = sobj::head(&app.store, &loc, &obj).map_err(|e| fail(e.into()))?;
         if expired(&info) && !super::expirer::open_expired(app, ctx) {
             return Err(fail(ApiError::NotFound));
         }
@@ -223,7 +226,7 @@ fn walk(
             ctx: tctx,
             container,
             loc,
-            object,
+            object: obj,
             info,
         };
         return Ok((end, here));
@@ -329,7 +332,7 @@ fn parse_put(
     ctx: &Ctx,
     container: &str,
     object: &str,
-) -> ApiResult<(ObjPath, bool, Option<String>)> {
+) -> ApiResult<(TargetPath, bool, Option<String>)> {
     let raw = ctx.header("x-symlink-target")?.unwrap_or_default();
     let bad = || ApiError::PreconditionFailed(FORM.into());
     let t = unquote(raw).ok_or_else(bad)?;
@@ -381,7 +384,7 @@ pub(super) async fn put(
     app: Arc<App>,
     ctx: Ctx,
     container: String,
-    object: String,
+    object: ObjPath,
     body: Incoming,
 ) -> ApiResult<Response<Body>> {
     let zero = || ApiError::BadRequest("Symlink requests require a zero byte body".into());

@@ -25,7 +25,6 @@
 //! once).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -40,7 +39,7 @@ use crate::store::listing::{self as slist, Entry};
 use crate::store::meta::{self, keys, Meta};
 use crate::store::object::{self as sobj, ObjectInfo, Writer};
 use crate::store::versions::{self as svers, Moved};
-use crate::store::{container as scont, ContainerLoc, Error as StoreError};
+use crate::store::{container as scont, ContainerLoc, Error as StoreError, LocKey, ObjPath};
 
 /// Content-Type of a history-mode delete marker.
 pub const DELETE_MARKER: &str = "application/x-deleted;swift_versions_deleted=1";
@@ -71,7 +70,7 @@ pub fn info() -> serde_json::Value {
 /// directory.
 #[derive(Default)]
 pub struct Cache {
-    entries: Mutex<HashMap<PathBuf, (Instant, Meta)>>,
+    entries: Mutex<HashMap<LocKey, (Instant, Meta)>>,
 }
 
 impl Cache {
@@ -80,14 +79,14 @@ impl Cache {
         self.entries
             .lock()
             .expect("versions cache")
-            .remove(&loc.dir);
+            .remove(&loc.key);
     }
 }
 
 /// The versioning keys of a container's metadata (blocking; cached).
 pub fn settings(app: &App, loc: &ContainerLoc) -> ApiResult<Meta> {
     let ttl = app.store.opts.usage_ttl;
-    if let Some((at, m)) = app.versions.entries.lock().expect("cache").get(&loc.dir) {
+    if let Some((at, m)) = app.versions.entries.lock().expect("cache").get(&loc.key) {
         if at.elapsed() < ttl {
             return Ok(m.clone());
         }
@@ -98,7 +97,7 @@ pub fn settings(app: &App, loc: &ContainerLoc) -> ApiResult<Meta> {
     if e.len() > 100_000 {
         e.clear();
     }
-    e.insert(loc.dir.clone(), (Instant::now(), m.clone()));
+    e.insert(loc.key.clone(), (Instant::now(), m.clone()));
     Ok(m)
 }
 
@@ -196,6 +195,11 @@ fn prefix(object: &str) -> String {
     format!("{:03x}{object}/", object.len())
 }
 
+/// [`version_name`] as the object name it is in the archive.
+fn version_path(object: &ObjPath, ts: f64) -> ApiResult<ObjPath> {
+    Ok(ObjPath::from_parts(version_name(object, ts))?)
+}
+
 /// The archive container of `setting` (412 when it does not exist).
 fn archive_loc(app: &App, ctx: &Ctx, s: &Setting) -> ApiResult<ContainerLoc> {
     match app.store.find_container(&ctx.account, &s.location) {
@@ -212,7 +216,7 @@ fn archive_loc(app: &App, ctx: &Ctx, s: &Setting) -> ApiResult<ContainerLoc> {
 /// stays as it was, and no extra name shares its inode).
 pub struct Archived {
     loc: ContainerLoc,
-    name: String,
+    name: ObjPath,
     kept: bool,
 }
 
@@ -236,7 +240,7 @@ pub fn archive(
     app: &App,
     ctx: &Ctx,
     loc: &ContainerLoc,
-    object: &str,
+    object: &ObjPath,
 ) -> ApiResult<Option<Archived>> {
     let Some(s) = setting(app, loc)? else {
         return Ok(None);
@@ -247,7 +251,7 @@ pub fn archive(
         Err(e) => return Err(e.into()),
     };
     let vloc = archive_loc(app, ctx, &s)?;
-    let name = version_name(object, info.timestamp());
+    let name = version_path(object, info.timestamp())?;
     let how = keep_copy(app, loc, object, &vloc, &name, false)?;
     app.store.usage.invalidate(&vloc);
     if how == Moved::Existed {
@@ -265,7 +269,7 @@ pub fn commit(
     app: &App,
     ctx: &Ctx,
     loc: &ContainerLoc,
-    object: &str,
+    object: &ObjPath,
     w: Writer,
     m: Meta,
     etag: Option<&str>,
@@ -289,9 +293,9 @@ pub fn commit(
 fn keep_copy(
     app: &App,
     src: &ContainerLoc,
-    src_rel: &str,
+    src_rel: &ObjPath,
     dst: &ContainerLoc,
-    dst_rel: &str,
+    dst_rel: &ObjPath,
     moving: bool,
 ) -> ApiResult<Moved> {
     let store = &app.store;
@@ -324,7 +328,7 @@ pub fn delete(
     app: &App,
     ctx: &Ctx,
     loc: &ContainerLoc,
-    object: &str,
+    object: &ObjPath,
 ) -> ApiResult<Option<Response<Body>>> {
     if let Some(r) = super::versioning::delete(app, loc, object)? {
         return Ok(Some(r));
@@ -355,14 +359,14 @@ pub fn delete(
 fn delete_push(
     app: &App,
     loc: &ContainerLoc,
-    object: &str,
+    object: &ObjPath,
     vloc: &ContainerLoc,
 ) -> ApiResult<Option<()>> {
     let existed = match sobj::head(&app.store, loc, object) {
         Ok(i) if i.is_dir_marker() => return Ok(None),
         Ok(i) if super::object::expired(&i) => false,
         Ok(i) => {
-            let name = version_name(object, i.timestamp());
+            let name = version_path(object, i.timestamp())?;
             keep_copy(app, loc, object, vloc, &name, true)?;
             true
         }
@@ -370,7 +374,7 @@ fn delete_push(
         Err(e) => return Err(e.into()),
     };
     let now = meta::parse_timestamp(&meta::now_timestamp()).unwrap_or(0.0);
-    let w = Writer::create(&app.store, vloc, &version_name(object, now))?;
+    let w = Writer::create(&app.store, vloc, &version_path(object, now)?)?;
     let mut m = Meta::new();
     m.insert(keys::CONTENT_TYPE.into(), DELETE_MARKER.into());
     w.commit(m, None)?;
@@ -387,9 +391,12 @@ fn restore(
     vloc: &ContainerLoc,
     version: &str,
     loc: &ContainerLoc,
-    object: &str,
+    object: &ObjPath,
 ) -> ApiResult<bool> {
-    match keep_copy(app, vloc, version, loc, object, true) {
+    let Ok(version) = ObjPath::from_parts(version.to_string()) else {
+        return Ok(false);
+    };
+    match keep_copy(app, vloc, &version, loc, object, true) {
         Ok(_) => Ok(true),
         Err(ApiError::NotFound) => Ok(false),
         Err(e) => Err(e),
@@ -400,7 +407,7 @@ fn restore(
 fn delete_pop(
     app: &App,
     loc: &ContainerLoc,
-    object: &str,
+    object: &ObjPath,
     vloc: &ContainerLoc,
 ) -> ApiResult<Option<()>> {
     let q = slist::Query {
@@ -427,7 +434,9 @@ fn delete_pop(
                     break;
                 }
             }
-            sobj::delete(vloc, top.name())?;
+            if let Ok(top) = ObjPath::from_parts(top.name().to_string()) {
+                sobj::delete(vloc, &top)?;
+            }
             return Ok(Some(()));
         }
         if restore(app, vloc, top.name(), loc, object)? {

@@ -37,11 +37,11 @@ use crate::store::listing::{self as slist, Entry};
 use crate::store::meta::{self, keys, Meta};
 use crate::store::object::{self as sobj, ObjectInfo, Writer};
 use crate::store::versions as svers;
-use crate::store::{container as scont, ContainerLoc, Error as StoreError};
+use crate::store::{container as scont, ContainerLoc, Error as StoreError, ObjPath};
 
 const ENABLED_KEY: &str = "X-Container-Sysmeta-Versions-Enabled";
 /// The version id of an object, in its metadata.
-pub const VID_KEY: &str = "X-Object-Sysmeta-Version-Id";
+pub const VID_KEY: &str = svers::VERSION_ID_KEY;
 
 const PATH_SET: &AsciiSet = &CONTROLS
     .add(b' ')
@@ -119,31 +119,19 @@ pub fn container_response(b: Builder, m: &Meta) -> Builder {
 
 /// Bytes held by the versions of a container besides its current objects
 /// (blocking): files of the hidden container with no other link.
-pub fn version_bytes(loc: &ContainerLoc) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let h = svers::hidden_loc(loc);
-    if !h.dir.is_dir() {
-        return 0;
+pub fn version_bytes(app: &App, loc: &ContainerLoc) -> u64 {
+    match svers::hidden(&app.store, loc) {
+        Ok(Some(h)) => scont::unshared_bytes(&h),
+        _ => 0,
     }
-    walkdir::WalkDir::new(&h.dir)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            e.file_type().is_file() && !e.file_name().to_str().is_some_and(sobj::is_internal_name)
-        })
-        .filter_map(|e| e.metadata().ok())
-        .filter(|m| m.nlink() == 1)
-        .map(|m| m.len())
-        .sum()
 }
 
 /// Before a container is deleted: 409 while versions are left; else the
 /// hidden versions container goes (blocking).
 pub fn before_container_delete(app: &App, loc: &ContainerLoc) -> ApiResult<()> {
-    let h = svers::hidden_loc(loc);
-    if !h.dir.is_dir() {
+    let Some(h) = svers::hidden(&app.store, loc)? else {
         return Ok(());
-    }
+    };
     if scont::usage(&h)?.objects > 0 {
         return Err(ApiError::Conflict(
             "Delete all versions before deleting container.".into(),
@@ -166,8 +154,9 @@ fn parse_vid(v: &str) -> Option<f64> {
     (t >= 0.0 && v.bytes().all(|b| b.is_ascii_digit() || b == b'.')).then_some(t)
 }
 
-fn version_rel(object: &str, vid: &str) -> String {
-    format!("{object}/{vid}")
+/// The name of `object`'s version `vid` in the hidden container.
+fn version_rel(object: &ObjPath, vid: &str) -> ApiResult<ObjPath> {
+    Ok(object.child(vid)?)
 }
 
 fn is_marker_info(i: &ObjectInfo) -> bool {
@@ -176,14 +165,13 @@ fn is_marker_info(i: &ObjectInfo) -> bool {
 
 /// Keeps a current object without a version id (a "null" version) among the
 /// versions, under its timestamp.
-fn keep_null(app: &App, loc: &ContainerLoc, object: &str, info: &ObjectInfo) -> ApiResult<()> {
+fn keep_null(app: &App, loc: &ContainerLoc, object: &ObjPath, info: &ObjectInfo) -> ApiResult<()> {
     if info.meta.contains_key(VID_KEY) || info.is_dir_marker() {
         return Ok(());
     }
-    let h = svers::hidden_loc(loc);
-    svers::ensure_dir(&app.store, &h)?;
+    let h = svers::ensure_hidden(&app.store, loc)?;
     let vid = meta::normalize_timestamp(info.timestamp());
-    svers::link(&app.store, loc, object, &h, &version_rel(object, &vid))?;
+    svers::link(&app.store, loc, object, &h, &version_rel(object, &vid)?)?;
     app.store.usage.invalidate(&h);
     Ok(())
 }
@@ -194,23 +182,18 @@ fn keep_null(app: &App, loc: &ContainerLoc, object: &str, info: &ObjectInfo) -> 
 pub fn before_commit(
     app: &App,
     loc: &ContainerLoc,
-    object: &str,
+    object: &ObjPath,
     m: &mut Meta,
 ) -> ApiResult<Option<String>> {
     m.remove(VID_KEY);
-    if state(app, loc)? != Some(true) || object.ends_with('/') {
+    if state(app, loc)? != Some(true) || object.is_dir_name() {
         return Ok(None);
     }
     // The versions of `object` go in the directory `<hidden>/<object>/`: a
     // version file of another object on that path (`a`'s versions when
     // writing `a/<id>`) would make the link fail after the write, so refuse
     // before anything is written.
-    let h = svers::hidden_loc(loc);
-    let dir = crate::store::name::join(&h.dir, object);
-    let clash = dir
-        .ancestors()
-        .take_while(|a| *a != h.dir && a.starts_with(&h.dir))
-        .any(|a| std::fs::symlink_metadata(a).is_ok_and(|m| m.is_file()));
+    let clash = svers::hidden(&app.store, loc)?.is_some_and(|h| svers::path_blocked(&h, object));
     if clash {
         return Err(ApiError::Conflict(
             "The name clashes with a kept version of another object".into(),
@@ -228,10 +211,9 @@ pub fn before_commit(
 }
 
 /// Links the object just written in as its version `vid`.
-pub fn after_commit(app: &App, loc: &ContainerLoc, object: &str, vid: &str) -> ApiResult<()> {
-    let h = svers::hidden_loc(loc);
-    svers::ensure_dir(&app.store, &h)?;
-    svers::link(&app.store, loc, object, &h, &version_rel(object, vid))?;
+pub fn after_commit(app: &App, loc: &ContainerLoc, object: &ObjPath, vid: &str) -> ApiResult<()> {
+    let h = svers::ensure_hidden(&app.store, loc)?;
+    svers::link(&app.store, loc, object, &h, &version_rel(object, vid)?)?;
     app.store.usage.invalidate(&h);
     Ok(())
 }
@@ -270,7 +252,11 @@ pub fn decorate(
 
 /// DELETE of a current object (no version id) with versioning on: a delete
 /// marker, then the object goes. `None` when versioning is not on.
-pub fn delete(app: &App, loc: &ContainerLoc, object: &str) -> ApiResult<Option<Response<Body>>> {
+pub fn delete(
+    app: &App,
+    loc: &ContainerLoc,
+    object: &ObjPath,
+) -> ApiResult<Option<Response<Body>>> {
     if state(app, loc)? != Some(true) {
         return Ok(None);
     }
@@ -280,19 +266,17 @@ pub fn delete(app: &App, loc: &ContainerLoc, object: &str) -> ApiResult<Option<R
             keep_null(app, loc, object, &i)?;
             if let Some(v) = i.meta.get(VID_KEY) {
                 // A current version whose link was lost is kept all the same.
-                let h = svers::hidden_loc(loc);
-                svers::ensure_dir(&app.store, &h)?;
-                svers::link(&app.store, loc, object, &h, &version_rel(object, v))?;
+                let h = svers::ensure_hidden(&app.store, loc)?;
+                svers::link(&app.store, loc, object, &h, &version_rel(object, v)?)?;
             }
             !super::object::expired(&i)
         }
         Err(StoreError::NotFound) => false,
         Err(e) => return Err(e.into()),
     };
-    let h = svers::hidden_loc(loc);
-    svers::ensure_dir(&app.store, &h)?;
+    let h = svers::ensure_hidden(&app.store, loc)?;
     let vid = now();
-    let w = Writer::create(&app.store, &h, &version_rel(object, &vid))?;
+    let w = Writer::create(&app.store, &h, &version_rel(object, &vid)?)?;
     let mut m = Meta::new();
     m.insert(keys::CONTENT_TYPE.into(), DELETE_MARKER.into());
     m.insert(keys::TIMESTAMP.into(), vid.clone());
@@ -337,7 +321,7 @@ pub async fn object_request(
     app: &Arc<App>,
     ctx: &Ctx,
     container: &str,
-    object: &str,
+    object: &ObjPath,
 ) -> ApiResult<Option<Response<Body>>> {
     let Some(vid) = ctx.query.get("version-id").cloned() else {
         return Ok(None);
@@ -369,12 +353,15 @@ pub async fn object_request(
     if vid != "null" && parse_vid(&vid).is_none() {
         return Err(ApiError::BadRequest("Invalid version parameter".into()));
     }
-    if !ctx.is_owner() {
-        return Err(if ctx.id.is_some() {
-            ApiError::Forbidden
-        } else {
-            ApiError::Unauthorized
-        });
+    // A version lives in the hidden container, which has no ACLs: as in
+    // Swift, owners and account ACLs reach it (read-only: GET, HEAD and a
+    // COPY's source; read-write: DELETE too), container ACLs do not. The
+    // null version is the object itself, and making a version current is a
+    // PUT of the object: the container's ACLs, checked above, decide those.
+    if vid != "null" && ctx.method != Method::PUT {
+        let hidden = svers::hidden_name(container);
+        let deletes = ctx.method == Method::DELETE;
+        ctx.authorize(Some(&hidden), true, deletes, None)?;
     }
     let mut plain = ctx.clone();
     plain.query.remove("version-id");
@@ -383,8 +370,8 @@ pub async fn object_request(
         ref m if m.as_str() == "COPY" => Ok(None),
         Method::GET | Method::HEAD => {
             if vid == "null" {
-                let r =
-                    super::object::get(app.clone(), plain, container.into(), object.into()).await?;
+                let r = super::object::get(app.clone(), plain, container.into(), object.clone())
+                    .await?;
                 if r.headers().contains_key("x-object-version-id") {
                     return Err(ApiError::NotFound);
                 }
@@ -397,13 +384,15 @@ pub async fn object_request(
             }
             let (c, o, v, a) = (
                 container.to_string(),
-                object.to_string(),
+                object.clone(),
                 vid.clone(),
                 ctx.account.clone(),
             );
             let marker = blocking(app, move |app| {
-                let h = svers::hidden_loc(&app.locate(&a, &c)?);
-                Ok(sobj::head(&app.store, &h, &version_rel(&o, &v))
+                let Some(h) = svers::hidden(&app.store, &app.locate(&a, &c)?)? else {
+                    return Ok(false);
+                };
+                Ok(sobj::head(&app.store, &h, &version_rel(&o, &v)?)
                     .is_ok_and(|i| is_marker_info(&i)))
             })
             .await?;
@@ -419,7 +408,7 @@ pub async fn object_request(
                 app.clone(),
                 plain,
                 svers::hidden_name(container),
-                version_rel(object, &vid),
+                version_rel(object, &vid)?,
             )
             .await?;
             if let Ok(v) = http::HeaderValue::from_str(&vid) {
@@ -432,13 +421,13 @@ pub async fn object_request(
             app.clone(),
             plain,
             container.to_string(),
-            object.to_string(),
+            object.clone(),
             Some(vid),
         )
         .await
         .map(Some),
         Method::DELETE => {
-            let (c, o) = (container.to_string(), object.to_string());
+            let (c, o) = (container.to_string(), object.clone());
             blocking(app, move |app| delete_version(app, &plain, &c, &o, &vid))
                 .await
                 .map(Some)
@@ -457,7 +446,7 @@ pub async fn object_request(
                 None if !chunked => return Err(ApiError::LengthRequired),
                 _ => {}
             }
-            let (c, o) = (container.to_string(), object.to_string());
+            let (c, o) = (container.to_string(), object.clone());
             blocking(app, move |app| make_current(app, &plain, &c, &o, &vid))
                 .await
                 .map(Some)
@@ -470,7 +459,7 @@ pub async fn object_request(
 /// [`object_request`]), else the object itself.
 pub fn copy_source(ctx: &Ctx, container: String, object: String) -> (String, String) {
     match ctx.query.get("version-id").filter(|v| *v != "null") {
-        Some(v) => (svers::hidden_name(&container), version_rel(&object, v)),
+        Some(v) => (svers::hidden_name(&container), format!("{object}/{v}")),
         None => (container, object),
     }
 }
@@ -492,7 +481,7 @@ pub fn open_version(
     app: &App,
     ctx: &Ctx,
     container: &str,
-    object: &str,
+    object: &ObjPath,
     vid: &str,
 ) -> ApiResult<sobj::OpenObject> {
     let loc = super::object::authorize(app, ctx, container, false)?;
@@ -503,11 +492,8 @@ pub fn open_version(
         }
         return Ok(o);
     }
-    Ok(sobj::open(
-        &app.store,
-        &svers::hidden_loc(&loc),
-        &version_rel(object, vid),
-    )?)
+    let h = svers::hidden(&app.store, &loc)?.ok_or(ApiError::NotFound)?;
+    Ok(sobj::open(&app.store, &h, &version_rel(object, vid)?)?)
 }
 
 /// DELETE `?version-id=`: that version goes; the current object too when
@@ -516,7 +502,7 @@ pub fn delete_version(
     app: &App,
     ctx: &Ctx,
     container: &str,
-    object: &str,
+    object: &ObjPath,
     vid: &str,
 ) -> ApiResult<Response<Body>> {
     let loc = super::object::authorize(app, ctx, container, true)?;
@@ -539,13 +525,18 @@ pub fn delete_version(
         app.store.usage.invalidate(&loc);
         now_current = "null".into();
     }
-    let h = svers::hidden_loc(&loc);
-    let status = match sobj::delete(&h, &version_rel(object, vid)) {
-        Ok(()) => StatusCode::NO_CONTENT,
-        Err(StoreError::NotFound) => StatusCode::NOT_FOUND,
-        Err(e) => return Err(e.into()),
+    let status = match svers::hidden(&app.store, &loc)? {
+        Some(h) => {
+            let s = match sobj::delete(&h, &version_rel(object, vid)?) {
+                Ok(()) => StatusCode::NO_CONTENT,
+                Err(StoreError::NotFound) => StatusCode::NOT_FOUND,
+                Err(e) => return Err(e.into()),
+            };
+            app.store.usage.invalidate(&h);
+            s
+        }
+        None => StatusCode::NOT_FOUND,
     };
-    app.store.usage.invalidate(&h);
     empty_response(status)
         .header("X-Object-Version-Id", vid)
         .header("X-Object-Current-Version-Id", now_current)
@@ -557,12 +548,12 @@ fn make_current(
     app: &App,
     ctx: &Ctx,
     container: &str,
-    object: &str,
+    object: &ObjPath,
     vid: &str,
 ) -> ApiResult<Response<Body>> {
     let loc = super::object::authorize(app, ctx, container, true)?;
-    let h = svers::hidden_loc(&loc);
-    let rel = version_rel(object, vid);
+    let h = svers::hidden(&app.store, &loc)?.ok_or(ApiError::NotFound)?;
+    let rel = version_rel(object, vid)?;
     let info = match sobj::head(&app.store, &h, &rel) {
         Ok(i) => i,
         Err(StoreError::NotFound) => return Err(ApiError::NotFound),
@@ -685,9 +676,8 @@ pub fn listing(
             }
         }
     }
-    let h = svers::hidden_loc(loc);
     let mut versions: Vec<Row> = Vec::new();
-    if h.dir.is_dir() {
+    if let Some(h) = svers::hidden(&app.store, loc)? {
         for e in slist::list(&app.store, &h, &all)? {
             if let Entry::Object {
                 name,

@@ -42,6 +42,8 @@ pub struct Builder {
     policies: Vec<PolicySpec>,
     storage: String,
     extra: String,
+    /// Run the server as this (uid, gid) instead of the test's user.
+    user: Option<(u32, u32)>,
 }
 
 impl Default for Builder {
@@ -58,7 +60,15 @@ impl Builder {
             policies: Vec::new(),
             storage: String::new(),
             extra: String::new(),
+            user: None,
         }
+    }
+
+    /// Runs the server as `uid`/`gid` (the test must be root): its devices
+    /// are given to that user.
+    pub fn run_as(mut self, uid: u32, gid: u32) -> Self {
+        self.user = Some((uid, gid));
+        self
     }
 
     pub fn secret(mut self, s: &str) -> Self {
@@ -131,7 +141,15 @@ impl Builder {
         toml.push_str(&self.extra);
         let config = root.path().join("sofgate.toml");
         std::fs::write(&config, toml).unwrap();
-        let mut s = Server::spawn(&config, devices);
+        if let Some((uid, gid)) = self.user {
+            use std::os::unix::fs::PermissionsExt;
+            let open = std::fs::Permissions::from_mode(0o755);
+            std::fs::set_permissions(root.path(), open).unwrap();
+            for (_, dev) in &devices {
+                std::os::unix::fs::chown(dev, Some(uid), Some(gid)).unwrap();
+            }
+        }
+        let mut s = Server::spawn_as(&config, devices, self.user);
         s.root = Some(root);
         s
     }
@@ -172,6 +190,14 @@ impl Server {
     }
 
     fn spawn(config: &Path, devices: Vec<(String, PathBuf)>) -> Server {
+        Server::spawn_as(config, devices, None)
+    }
+
+    fn spawn_as(
+        config: &Path,
+        devices: Vec<(String, PathBuf)>,
+        user: Option<(u32, u32)>,
+    ) -> Server {
         let log = config.with_file_name(format!(
             "sofgate-{}.log",
             std::time::SystemTime::now()
@@ -179,15 +205,18 @@ impl Server {
                 .unwrap()
                 .as_nanos()
         ));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sofgate"))
-            .arg("serve")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sofgate"));
+        cmd.arg("serve")
             .arg("--config")
             .arg(config)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start sofgate");
+            .stderr(std::fs::File::create(&log).unwrap());
+        if let Some((uid, gid)) = user {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(uid).gid(gid);
+        }
+        let mut child = cmd.spawn().expect("start sofgate");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         // Keeps draining stdout so that later prints never hit a closed pipe.

@@ -1,0 +1,196 @@
+//! Who an S3 request speaks for. The access key is tempauth's
+//! `account:user`, the secret key that user's `key` in `[[auth.user]]` (as
+//! Swift's s3api with tempauth); a request whose signature holds gets the
+//! very `Identity` a tempauth token of that user carries, on the account
+//! `<reseller_prefix><account>`, so every later decision is the Swift
+//! core's (`.admin` owns the account; others get what ACLs grant).
+
+use http::HeaderMap;
+
+use super::error::S3Error;
+use super::sigv4::ChunkChain;
+use super::{sigv2, sigv4};
+use crate::config::UserConfig;
+use crate::swift::auth::Identity;
+use crate::swift::App;
+
+/// The parts of a request that signatures cover.
+#[derive(Clone, Copy)]
+pub struct ReqView<'a> {
+    pub method: &'a str,
+    /// The path as sent, still percent-encoded.
+    pub raw_path: &'a str,
+    /// Query parameters, decoded, in the order sent.
+    pub query: &'a [(String, String)],
+    pub headers: &'a HeaderMap,
+    /// The bucket named by the `Host` (virtual-hosted style), if any.
+    pub bucket_in_host: Option<&'a str>,
+}
+
+/// Which AWS signature a request carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    V4,
+    V2,
+}
+
+/// The signature kind of a request, `None` when it carries no AWS
+/// authentication (then it is a Swift request). `query_keys` are the raw
+/// (still encoded) parameter names.
+pub fn kind<'a>(
+    headers: &HeaderMap,
+    mut query_keys: impl Iterator<Item = &'a str>,
+) -> Option<Kind> {
+    let auth = headers.get("authorization").map(|v| v.as_bytes());
+    if auth.is_some_and(|a| a.starts_with(b"AWS4-HMAC-SHA256 ")) {
+        return Some(Kind::V4);
+    }
+    let mut v2 = auth.is_some_and(|a| a.starts_with(b"AWS "));
+    let mut v4 = false;
+    for k in query_keys.by_ref() {
+        match k {
+            "X-Amz-Credential" | "X-Amz-Algorithm" => v4 = true,
+            "AWSAccessKeyId" => v2 = true,
+            _ => {}
+        }
+    }
+    if v4 {
+        Some(Kind::V4)
+    } else if v2 {
+        Some(Kind::V2)
+    } else {
+        None
+    }
+}
+
+/// A signature claim, checked for form and time.
+#[derive(Debug, Clone)]
+pub enum Claim {
+    V4(sigv4::Claim),
+    V2(sigv2::Claim),
+}
+
+impl Claim {
+    pub fn access_key(&self) -> &str {
+        match self {
+            Claim::V4(c) => &c.access_key,
+            Claim::V2(c) => &c.access_key,
+        }
+    }
+}
+
+/// Parses the request's claim (dates, expiry, form of the credential).
+pub fn parse(kind: Kind, req: &ReqView<'_>, region: &str, now: i64) -> Result<Claim, S3Error> {
+    Ok(match kind {
+        Kind::V4 => Claim::V4(sigv4::parse(req, region, now)?),
+        Kind::V2 => Claim::V2(sigv2::parse(req, now)?),
+    })
+}
+
+/// A request whose signature holds.
+pub struct Caller {
+    pub identity: Identity,
+    /// `account:user`, as S3 shows the owner.
+    pub access_key: String,
+    /// The chain of an aws-chunked body's signatures (SigV4 only).
+    pub chain: Option<ChunkChain>,
+}
+
+/// The tempauth user of an access key (`account:user`).
+pub fn user<'a>(users: &'a [UserConfig], access_key: &str) -> Option<&'a UserConfig> {
+    let (account, name) = access_key.split_once(':')?;
+    users
+        .iter()
+        .find(|u| u.account == account && u.user == name)
+}
+
+/// Checks the claim's signature with its user's key.
+pub fn authenticate(app: &App, claim: &Claim) -> Result<Caller, S3Error> {
+    let key = claim.access_key();
+    let u = user(&app.cfg.auth.users, key).ok_or_else(|| S3Error::invalid_access_key_id(key))?;
+    let chain = match claim {
+        Claim::V4(c) => Some(c.chain(c.verify(&u.key)?)),
+        Claim::V2(c) => {
+            c.verify(&u.key)?;
+            None
+        }
+    };
+    // The same identity a tempauth login gives this user (its token is
+    // not used).
+    let (_, identity, _) = app
+        .auth
+        .login(key, &u.key)
+        .ok_or_else(S3Error::internal_error)?;
+    Ok(Caller {
+        identity,
+        access_key: key.to_string(),
+        chain,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn app() -> App {
+        let mut cfg = Config::embedded();
+        cfg.auth.secret = "s".repeat(32);
+        cfg.policies[0].device = std::env::temp_dir();
+        App::new(cfg).unwrap()
+    }
+
+    #[test]
+    fn requests_are_classified_by_their_authentication() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert("authorization", v.parse().unwrap());
+            m
+        };
+        let none = HeaderMap::new();
+        let no_q = || std::iter::empty::<&str>();
+        assert_eq!(
+            kind(&h("AWS4-HMAC-SHA256 Credential=x"), no_q()),
+            Some(Kind::V4)
+        );
+        assert_eq!(kind(&h("AWS test:tester:sig"), no_q()), Some(Kind::V2));
+        assert_eq!(
+            kind(&none, ["X-Amz-Credential"].into_iter()),
+            Some(Kind::V4)
+        );
+        assert_eq!(kind(&none, ["X-Amz-Algorithm"].into_iter()), Some(Kind::V4));
+        assert_eq!(kind(&none, ["AWSAccessKeyId"].into_iter()), Some(Kind::V2));
+        // Swift's own ways stay Swift.
+        assert_eq!(kind(&h("Bearer x"), no_q()), None);
+        assert_eq!(kind(&h("AWS4-HMAC-SHA256"), no_q()), None);
+        assert_eq!(kind(&none, ["temp_url_sig", "format"].into_iter()), None);
+    }
+
+    #[test]
+    fn keys_name_tempauth_users_and_their_identity() {
+        let app = app();
+        let claim = |key: &str, secret: &str| {
+            Claim::V2(sigv2::Claim {
+                access_key: key.into(),
+                signature: sigv2::sign(secret, b"sts"),
+                string_to_sign: b"sts".to_vec(),
+            })
+        };
+        let c = authenticate(&app, &claim("test:tester", "testing")).unwrap();
+        assert_eq!(c.identity.account, "AUTH_test");
+        assert_eq!(c.identity.user, "test:tester");
+        assert!(c.identity.admin && c.identity.owns("AUTH_test"));
+        let c3 = authenticate(&app, &claim("test:tester3", "testing3")).unwrap();
+        assert!(!c3.identity.owns("AUTH_test"));
+        let e = authenticate(&app, &claim("test:nobody", "x"))
+            .err()
+            .unwrap();
+        assert_eq!((e.code, e.status.as_u16()), ("InvalidAccessKeyId", 403));
+        let e = authenticate(&app, &claim("test", "testing")).err().unwrap();
+        assert_eq!(e.code, "InvalidAccessKeyId");
+        let e = authenticate(&app, &claim("test:tester", "testing2"))
+            .err()
+            .unwrap();
+        assert_eq!(e.code, "SignatureDoesNotMatch");
+    }
+}

@@ -1,0 +1,498 @@
+//! Writing objects: a new object streams into a temp file in its
+//! directory (made as needed, never through a symlink), gets its metadata
+//! on the fd, is fsynced and renamed into place. A reader sees the old
+//! object or the new one; a failed write leaves nothing behind, not even
+//! the directories it made.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd};
+
+use md5::{Digest, Md5};
+use nix::sys::stat::futimens;
+use nix::sys::time::TimeSpec;
+
+use super::beneath::{is_refused, Dir, Kind};
+use super::meta::{self, keys, Meta};
+use super::name::{self, ObjPath};
+use super::object::{exact_mtime, ObjectInfo, TEMP_SUFFIX, TEMP_TAIL};
+use super::sidecar::{self, Place};
+use super::xattr::Target;
+use super::{is_not_found, ContainerLoc, Error, Result, Store};
+
+/// A temp name for `leaf`, cut so that it fits in NAME_MAX.
+fn temp_name(leaf: &str) -> String {
+    let room = name::NAME_MAX - 1 - TEMP_TAIL;
+    let mut end = leaf.len().min(room);
+    while !leaf.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        ".{}.{:016x}{TEMP_SUFFIX}",
+        &leaf[..end],
+        rand::random::<u64>()
+    )
+}
+
+/// The directories one write made, in order, with the directory each is
+/// in: removed again (while empty) when the write fails, so a failed write
+/// leaves no directory behind (a leftover `a/` would refuse an object `a`).
+#[derive(Default)]
+pub(super) struct Made(Vec<(Dir, String)>);
+
+impl Made {
+    pub fn undo(&mut self) {
+        while let Some((parent, name)) = self.0.pop() {
+            if parent.rmdir(&name).is_err() {
+                self.0.clear();
+            }
+        }
+    }
+}
+
+/// The conflict of a write whose parent `rel` (an object name) is a file.
+fn clash_file_in_path(rel: &str) -> Error {
+    Error::Conflict(format!(
+        "An object named {rel:?} exists where this name needs a directory"
+    ))
+}
+
+/// The conflict of a write that would go through, or over, something that
+/// is not sofgate's to replace (a POSIX symlink, a mount, a FIFO, ...).
+fn not_ours(rel: &str) -> Error {
+    Error::Conflict(format!(
+        "{rel:?} is a symlink or special file on the filesystem: it is left as it is"
+    ))
+}
+
+/// Opens (creating as needed) the directories of `parent` (an object name)
+/// beneath the container, never through a symlink: returns the last one
+/// and what was made. An escaped (long) component gets its full name
+/// recorded, also when it exists already (a crash may have come between
+/// mkdir and that).
+pub(super) fn make_parents(store: &Store, c: &ContainerLoc, parent: &str) -> Result<(Dir, Made)> {
+    let mut cur = c.dir.clone();
+    let mut made = Made::default();
+    let mut end = 0;
+    for comp in parent.split('/') {
+        end += comp.len();
+        let shown = &parent[..end];
+        end += 1;
+        let disk = name::disk_component(comp);
+        let step = make_one(store, c, &cur, &disk, shown);
+        let (dir, created) = match step {
+            Ok(d) => d,
+            Err(e) => {
+                made.undo();
+                return Err(e);
+            }
+        };
+        if created {
+            made.0.push((cur.clone(), disk.to_string()));
+        }
+        if disk.len() != comp.len() {
+            let recorded = dir
+                .handle()
+                .map_err(Error::from)
+                .and_then(|h| name::record_full_name(Target::Handle(&h), comp));
+            if let Err(e) = recorded {
+                made.undo();
+                return Err(e);
+            }
+        }
+        cur = dir;
+    }
+    Ok((cur, made))
+}
+
+/// Makes (if needed) and opens the directory `disk` in `cur`.
+fn make_one(
+    store: &Store,
+    c: &ContainerLoc,
+    cur: &Dir,
+    disk: &str,
+    shown: &str,
+) -> Result<(Dir, bool)> {
+    let mut tries = 0;
+    loop {
+        let created = match store.make_dir_in(cur, disk, &c.account) {
+            Ok(b) => b,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Err(Error::NotFound),
+            Err(e) => return Err(e.into()),
+        };
+        match cur.open_dir(disk) {
+            Ok(d) => return Ok((d, created)),
+            // Removed by a delete tidying up in between: make it again.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && tries < 3 => tries += 1,
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+                return Err(match cur.stat_at(disk) {
+                    Ok(st) if st.is_file() => clash_file_in_path(shown),
+                    _ => not_ours(shown),
+                })
+            }
+            Err(e) if is_refused(&e) => return Err(not_ours(shown)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The directory an object's file goes in: opened (never through a
+/// symlink), or made with its parents.
+fn parent_dir(store: &Store, c: &ContainerLoc, name: &ObjPath) -> Result<(Dir, Made)> {
+    let Some(parent) = name.parent() else {
+        return Ok((c.dir.clone(), Made::default()));
+    };
+    match c.dir.open_dir(&name.disk_parent()) {
+        Ok(d) => Ok((d, Made::default())),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => make_parents(store, c, parent),
+        // A file, a symlink or a mount on the way: make_parents says which.
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) || is_refused(&e) => {
+            make_parents(store, c, parent)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Refuses a write over what is at `leaf` in `dir` unless it is missing, a
+/// regular file or a directory (a directory is refused by the rename).
+fn check_replaceable(dir: &Dir, leaf: &str, name: &str) -> Result<()> {
+    match dir.stat_at(leaf) {
+        Ok(st) if matches!(st.kind(), Kind::Symlink | Kind::Other) => Err(not_ours(name)),
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Data hashed in the writing thread before MD5 moves to a thread of its
+/// own: a thread costs more than hashing this much, and small objects never
+/// need one.
+const HASH_INLINE: u64 = 1 << 20;
+
+/// Written data is handed to the disk in pieces this large as the upload
+/// goes (`sync_file_range`), not all at the final fsync: writeback then
+/// overlaps the transfer instead of following it.
+const WRITEBACK_EVERY: u64 = 8 << 20;
+
+/// The MD5 of what was written: computed in line, or by a thread of its own
+/// that hashes one chunk while the writer writes the next (MD5 is about as
+/// slow as a disk write here, so in turn the two took twice as long).
+enum Hasher {
+    Inline(Md5),
+    Thread {
+        /// Rendezvous: the hasher holds at most the chunk it is hashing.
+        tx: std::sync::mpsc::SyncSender<bytes::Bytes>,
+        done: std::thread::JoinHandle<Md5>,
+    },
+}
+
+impl Hasher {
+    fn update(&mut self, data: bytes::Bytes, total: u64) {
+        if let Hasher::Inline(md5) = self {
+            if total <= HASH_INLINE {
+                md5.update(&data);
+                return;
+            }
+            let mut state = md5.clone();
+            let (tx, rx) = std::sync::mpsc::sync_channel::<bytes::Bytes>(0);
+            let spawned = std::thread::Builder::new()
+                .name("sofgate-md5".into())
+                .spawn(move || {
+                    for b in rx {
+                        state.update(&b);
+                    }
+                    state
+                });
+            match spawned {
+                Ok(done) => *self = Hasher::Thread { tx, done },
+                // No thread to be had: hash in line after all.
+                Err(_) => {
+                    md5.update(&data);
+                    return;
+                }
+            }
+        }
+        if let Hasher::Thread { tx, .. } = self {
+            // The hasher only stops when `tx` is dropped.
+            let _ = tx.send(data);
+        }
+    }
+
+    fn finish(self) -> Md5 {
+        match self {
+            Hasher::Inline(md5) => md5,
+            Hasher::Thread { tx, done } => {
+                drop(tx);
+                done.join().expect("MD5 thread does not panic")
+            }
+        }
+    }
+}
+
+/// Streams a new object into a temp file; `commit` makes it visible at once.
+/// Dropped without commit, it removes the temp file (and the directories
+/// it made).
+///
+/// Holds the object's directory as an `O_PATH` anchor (no opendir) and,
+/// when the directory is fsynced after the rename, that directory opened
+/// for reading: each call on a network mount is a round trip.
+pub struct Writer {
+    dir: Dir,
+    /// The directory opened for fsync (`fsync_dir`).
+    sync: Option<File>,
+    /// The directories this write created.
+    made: Made,
+    file: File,
+    tmp: String,
+    /// The disk name of the object's last component.
+    leaf: String,
+    /// The last component of the object's name.
+    name: String,
+    hasher: Hasher,
+    size: u64,
+    /// Data up to here is on its way to the disk already.
+    flushed: u64,
+    committed: bool,
+    chunk: usize,
+}
+
+impl Writer {
+    /// Creates a temp file in the object's directory (creating the
+    /// directories as needed). A symlink or special file at the name, or on
+    /// the way to it, is a conflict: it is left alone.
+    pub fn create(store: &Store, c: &ContainerLoc, name: &ObjPath) -> Result<Writer> {
+        let (dir, mut made) = parent_dir(store, c, name)?;
+        let disk_leaf = name.disk_leaf().into_owned();
+        let res = (|| {
+            check_replaceable(&dir, &disk_leaf, name)?;
+            let tmp = temp_name(&disk_leaf);
+            let file = dir.create_file(&tmp, store.opts.file_mode)?;
+            Ok((tmp, file))
+        })();
+        let (tmp, file) = match res {
+            Ok(r) => r,
+            Err(e) => {
+                made.undo();
+                return Err(e);
+            }
+        };
+        let mut w = Writer {
+            sync: None,
+            dir,
+            made,
+            file,
+            tmp,
+            name: name.leaf().to_string(),
+            leaf: disk_leaf,
+            hasher: Hasher::Inline(Md5::new()),
+            size: 0,
+            flushed: 0,
+            committed: false,
+            chunk: store.opts.xattr_chunk,
+        };
+        if store.opts.fsync_dir {
+            w.sync = Some(w.dir.open_read()?);
+        }
+        if let Some((uid, gid)) = store.owner_of(c.account()) {
+            std::os::unix::fs::fchown(&w.file, Some(uid), Some(gid))?;
+        }
+        if w.leaf != w.name {
+            // Before the metadata, which can move to a sidecar when the
+            // xattrs run out of room; this cannot.
+            name::record_full_name(Target::Fd(w.file.as_fd()), &w.name)?;
+        }
+        Ok(w)
+    }
+
+    /// Appends data, hashing it on the way.
+    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        self.write_bytes(bytes::Bytes::copy_from_slice(data))
+    }
+
+    /// Appends data, hashing it on the way (past the first MiB, in parallel
+    /// with the writes: the MD5 thread keeps its own reference to `data`).
+    /// Returns once that thread has taken `data`, so it is done with every
+    /// chunk handed over before.
+    pub fn write_bytes(&mut self, data: bytes::Bytes) -> Result<()> {
+        self.size += data.len() as u64;
+        self.file.write_all(&data)?;
+        self.hasher.update(data, self.size);
+        if self.size - self.flushed >= WRITEBACK_EVERY {
+            // Only a hint: where the filesystem has no such call, the final
+            // fsync writes everything as before.
+            // SAFETY: a plain system call on an fd this writer owns.
+            unsafe {
+                libc::sync_file_range(
+                    self.file.as_raw_fd(),
+                    self.flushed as i64,
+                    (self.size - self.flushed) as i64,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                );
+            }
+            self.flushed = self.size;
+        }
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Copies everything from `src` into the object.
+    pub fn copy_from(&mut self, src: &mut impl Read) -> Result<()> {
+        const BUF: u64 = 1 << 20;
+        loop {
+            let mut buf = Vec::with_capacity(BUF as usize);
+            let n = src.take(BUF).read_to_end(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.write_bytes(bytes::Bytes::from(buf))?;
+        }
+    }
+
+    /// Verifies the ETag, stores metadata on the fd, fsyncs, renames into
+    /// place and (with `fsync_dir`) fsyncs the directory. `meta` gets ETag,
+    /// length, type and timestamps filled in.
+    pub fn commit(mut self, mut meta: Meta, expected_etag: Option<&str>) -> Result<ObjectInfo> {
+        let hasher = std::mem::replace(&mut self.hasher, Hasher::Inline(Md5::new()));
+        let etag = hex::encode(hasher.finish().finalize());
+        if let Some(want) = expected_etag {
+            if !want.eq_ignore_ascii_case(&etag) {
+                return Err(Error::EtagMismatch);
+            }
+        }
+        let ts = meta
+            .get(keys::TIMESTAMP)
+            .and_then(|t| meta::parse_timestamp(t))
+            .unwrap_or_else(|| meta::parse_timestamp(&meta::now_timestamp()).unwrap_or(0.0));
+        // Last-Modified and the file's mtime agree: set mtime to X-Timestamp.
+        let ts_str = meta::normalize_timestamp(ts);
+        let hundred_k = (ts * 100_000.0).round() as i64;
+        let (secs, nanos) = (hundred_k / 100_000, (hundred_k % 100_000) * 10_000);
+        let when = TimeSpec::new(secs, nanos);
+        futimens(self.file.as_raw_fd(), &when, &when)?;
+        meta.insert(keys::TIMESTAMP.into(), ts_str);
+        meta.insert(keys::PUT_MTIME.into(), exact_mtime(secs, nanos));
+        meta.insert(keys::ETAG.into(), etag);
+        meta.insert(keys::CONTENT_LENGTH.into(), self.size.to_string());
+        meta.insert(keys::TYPE.into(), "Object".into());
+        meta.insert(keys::OBJECT_TYPE.into(), meta::OBJ_FILE.into());
+        let place = Place {
+            anchor: &self.dir,
+            parent: "",
+            leaf: &self.leaf,
+        };
+        sidecar::save(Target::Fd(self.file.as_fd()), place, &meta, self.chunk)?;
+        self.file.sync_all()?;
+        match self.dir.rename(&self.tmp, &self.dir, &self.leaf) {
+            Ok(()) => {}
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EISDIR) | Some(libc::ENOTEMPTY) | Some(libc::EEXIST)
+                ) =>
+            {
+                return Err(Error::Conflict(format!(
+                    "A directory named {:?} exists: an object cannot replace it",
+                    self.name
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.committed = true;
+        if let Some(d) = &self.sync {
+            d.sync_all()?;
+        }
+        Ok(ObjectInfo {
+            size: self.size,
+            meta,
+        })
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = self.dir.unlink(&self.tmp);
+            self.made.undo();
+        }
+    }
+}
+
+/// Creates or updates a directory-marker object (a directory with metadata).
+pub fn put_dir_marker(
+    store: &Store,
+    c: &ContainerLoc,
+    name: &ObjPath,
+    mut m: Meta,
+) -> Result<ObjectInfo> {
+    let (parent, mut made) = parent_dir(store, c, name)?;
+    let leaf = name.disk_leaf();
+    let res = (|| {
+        let (dir, created) = make_one(store, c, &parent, &leaf, name.trimmed())?;
+        if created {
+            made.0.push((parent.clone(), leaf.to_string()));
+        }
+        let h = dir.handle()?;
+        if leaf.len() != name.leaf().len() {
+            name::record_full_name(Target::Handle(&h), name.leaf())?;
+        }
+        let ts = m
+            .get(keys::TIMESTAMP)
+            .cloned()
+            .unwrap_or_else(meta::now_timestamp);
+        m.insert(keys::TIMESTAMP.into(), ts);
+        m.insert(keys::CONTENT_TYPE.into(), meta::DIR_CONTENT_TYPE.into());
+        m.insert(keys::ETAG.into(), hex::encode(Md5::digest(b"")));
+        m.insert(keys::CONTENT_LENGTH.into(), "0".into());
+        m.insert(keys::TYPE.into(), "Object".into());
+        m.insert(keys::OBJECT_TYPE.into(), meta::OBJ_MARKER_DIR.into());
+        let place = Place {
+            anchor: &parent,
+            parent: "",
+            leaf: &leaf,
+        };
+        sidecar::save(Target::Handle(&h), place, &m, store.opts.xattr_chunk)?;
+        Ok(())
+    })();
+    if let Err(e) = res {
+        made.undo();
+        return Err(e);
+    }
+    Ok(ObjectInfo { size: 0, meta: m })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::object::{is_internal_name, is_temp_name};
+    use super::*;
+
+    #[test]
+    fn temp_names_are_recognised_and_bounded() {
+        let t = temp_name("photo.jpg");
+        assert!(is_temp_name(&t), "{t}");
+        assert!(t.starts_with(".photo.jpg."));
+        let long = temp_name(&"é".repeat(127));
+        assert!(long.len() <= name::NAME_MAX, "{}", long.len());
+        assert!(is_temp_name(&long));
+        // An escaped leaf keeps its whole disk name in its temp and sidecar
+        // names, within NAME_MAX.
+        let esc = name::disk_component(&"é".repeat(512)).into_owned();
+        let t = temp_name(&esc);
+        assert!(t.starts_with(&format!(".{esc}.")), "{t}");
+        assert!(t.len() <= name::NAME_MAX && is_temp_name(&t), "{}", t.len());
+        let sc = sidecar::sidecar_name(&esc);
+        assert_eq!(sc, format!(".{esc}.sgmeta"));
+        assert!(sc.len() <= name::NAME_MAX && is_internal_name(&sc));
+        for n in [
+            "photo.jpg",
+            ".hidden",
+            ".a.sgtmp",
+            ".a.0123456789abcdeg.sgtmp",
+        ] {
+            assert!(!is_temp_name(n), "{n}");
+        }
+    }
+}
