@@ -2,6 +2,11 @@
 # Runs OpenStack Swift's own functional tests (PyPI `swift`, pinned) against a
 # sofgate started here on a temp device. Usage:
 #   scripts/functests.sh [pytest args...]     default: the whole suite but s3api
+#   scripts/functests.sh --keystone [pytest args...]
+#       the same against a real Keystone started here (scripts/keystone-up.sh;
+#       auth_version = 3, users made by scripts/keystone_fixtures.py), checked
+#       against its own known-failures file,
+#       scripts/functests-keystone-known-failures.txt
 #   scripts/functests.sh --s3 [pytest args...]
 #       Swift's S3 suites (boto 2 and boto3) through the S3 door; default
 #       test/functional/s3api and test/s3api; known failures are listed in
@@ -12,10 +17,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 s3=
-if [ "${1:-}" = --s3 ]; then
-  s3=1
-  shift
-fi
+keystone=
+case "${1:-}" in
+  --s3) s3=1; shift ;;
+  --keystone) keystone=1; shift ;;
+esac
 SWIFT_VERSION=2.38.3
 cache=${FUNCTESTS_DIR:-$root/.functests}
 mkdir -p "$cache"
@@ -33,6 +39,10 @@ if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c 'import swift, swiftcl
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
     "$cache/swift-$SWIFT_VERSION.tar.gz" pytest pytest-subtests python-swiftclient boto3 boto
 fi
+# Keystone v3 logins (swiftclient) and test_access_control's lookups.
+if [ -n "$keystone" ] && ! "$venv/bin/python" -c 'import keystoneclient.v3' 2>/dev/null; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check python-keystoneclient
+fi
 
 bin=${SOFGATE_BIN:-$root/target/release/sofgate}
 [ -x "$bin" ] || cargo build --release --quiet
@@ -41,9 +51,16 @@ work=$(mktemp -d)
 pid=
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  [ -z "$keystone" ] || "$root/scripts/keystone-down.sh" "$work/keystone" || true
   rm -rf "$work"
 }
 trap cleanup EXIT
+if [ -n "$keystone" ]; then
+  scripts/keystone-up.sh "$work/keystone"
+  # shellcheck disable=SC1091
+  . "$work/keystone/env"
+  timeout 300 python3 scripts/keystone_fixtures.py "$KEYSTONE_URL" "$KEYSTONE_ADMIN_PASSWORD" users
+fi
 mkdir -p "$work/gold" "$work/silver"
 cat > "$work/sofgate.toml" <<CONF
 listen = "127.0.0.1:0"
@@ -100,6 +117,21 @@ user = "tester5"
 key = "testing5"
 groups = ["service"]
 CONF
+if [ -n "$keystone" ]; then
+  cat >> "$work/sofgate.toml" <<CONF
+[keystone]
+auth_url = "$KEYSTONE_URL"
+username = "swift"
+password = "swift-service"
+project_name = "service"
+# Keystone under a loaded test machine can take seconds per answer.
+timeout_secs = 30
+# SERVICE_<project> needs an X-Service-Token with role service.
+[[keystone.service_prefix]]
+prefix = "SERVICE_"
+service_roles = ["service"]
+CONF
+fi
 "$bin" serve --config "$work/sofgate.toml" > "$work/out" 2> "$work/log" &
 pid=$!
 for _ in $(seq 100); do
@@ -109,6 +141,37 @@ for _ in $(seq 100); do
 done
 [ -n "$addr" ] || { echo "sofgate did not start:"; cat "$work/log"; exit 1; }
 
+if [ -n "$keystone" ]; then
+  # The storage URL clients get comes from Keystone's catalog.
+  timeout 300 python3 scripts/keystone_fixtures.py "$KEYSTONE_URL" "$KEYSTONE_ADMIN_PASSWORD" \
+    endpoint "http://$addr"
+  cat > "$work/test.conf" <<CONF
+[func_test]
+auth_uri = $KEYSTONE_URL
+auth_version = 3
+account = test
+username = tester
+password = testing
+account2 = test2
+username2 = tester2
+password2 = testing2
+username3 = tester3
+password3 = testing3
+account4 = test4
+username4 = tester4
+password4 = testing4
+domain4 = test-domain
+account5 = test5
+username5 = tester5
+password5 = testing5
+service_prefix = SERVICE
+account6 = test
+username6 = tester6
+password6 = testing6
+normalized_urls = True
+storage_domain = example.com
+CONF
+else
 cat > "$work/test.conf" <<CONF
 [func_test]
 auth_uri = http://$addr/auth/v1.0
@@ -152,6 +215,7 @@ secret_key3 = testing3
 # S3 ACLs map onto Swift container ACLs (Swift's s3api with s3_acl = false).
 s3_acl_tests_enabled = False
 CONF
+fi
 
 export SWIFT_TEST_CONFIG_FILE="$work/test.conf" SWIFT_TEST_IN_PROCESS=0
 cd "$src"
@@ -164,6 +228,7 @@ elif [ $# -eq 0 ]; then
   # test_*.py; files of features /info does not advertise skip themselves.
   set -- test/functional/tests.py $(cd "$src" && ls test/functional/test_*.py)
 fi
+[ -z "$keystone" ] || known="$root/scripts/functests-keystone-known-failures.txt"
 status=0
 "$venv/bin/pytest" -q -p no:cacheprovider -o addopts="" --junitxml="$work/junit.xml" "$@" \
   > "$work/pytest.out" 2>&1 || status=$?

@@ -2,8 +2,9 @@
 # The project's test command: unit and integration tests, including the one
 # that drives the real `swift` CLI (python-swiftclient, installed into a
 # private venv on first use), a short pass of every fuzz target, then the
-# mount tests (root: testfs and GlusterFS),
-# then OpenStack Swift's functional suite against sofgate, then its browser
+# mount tests (root: testfs and GlusterFS), then OpenStack Swift's functional
+# suite against sofgate (with tempauth, then again with a real Keystone
+# started on loopback), then its browser
 # CORS suite (installs chromium from Debian when missing), then a few-second
 # smoke run of every benchmark workload (no targets) so scripts/bench never rots.
 set -euo pipefail
@@ -45,9 +46,13 @@ fi
 export SOFGATE_SWIFT_CLI="$PWD/$venv/bin/swift"
 
 cargo build --quiet --all-targets
+# tests/keystone.rs starts a real Keystone (scripts/keystone-up.sh installs it
+# from PyPI on first use): here a Keystone that cannot start is a failure.
+export SOFGATE_REQUIRE_KEYSTONE=${SOFGATE_REQUIRE_KEYSTONE:-1}
 cargo test --all-targets -- --test-threads=4
 scripts/fuzz 5
 SOFGATE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/sofgate" mount-tests/run.sh
 SOFGATE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/sofgate" scripts/functests.sh
+SOFGATE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/sofgate" scripts/functests.sh --keystone
 SOFGATE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/sofgate" scripts/cors-tests.sh
 scripts/bench --smoke

@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub mod keystone;
+pub use keystone::KeystoneConfig;
+
 /// Everything sofgate reads from its config file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +40,9 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
     pub scrub: ScrubConfig,
+    /// Keystone authentication beside tempauth; absent: off.
+    #[serde(default)]
+    pub keystone: Option<KeystoneConfig>,
 }
 
 /// The S3 door (src/s3): requests that carry AWS authentication.
@@ -417,6 +423,7 @@ impl Config {
             },
             limits: Limits::default(),
             cors: CorsConfig::default(),
+            keystone: None,
             domain_remap: DomainRemapConfig::default(),
             etag_quoter: EtagQuoterConfig::default(),
             s3: S3Config::default(),
@@ -457,6 +464,9 @@ impl Config {
         }
         self.server.validate()?;
         self.validate_maintenance()?;
+        if let Some(k) = &self.keystone {
+            k.validate()?;
+        }
         self.auth.validate()
     }
 

@@ -119,6 +119,9 @@ async fn get(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
             }
         }
         b = super::quota::account_headers(b, app, &m);
+        if let Some(d) = m.get(super::keystone_auth::DOMAIN_SYSMETA) {
+            b = b.header("X-Account-Project-Domain-Id", d); // as keystoneauth shows it
+        }
         b = super::etag_quoter::response_header(b, "account", &m);
         for (k, v) in &m {
             if k.starts_with("X-Account-Meta-") && (owner || !is_owner_only(k)) {

@@ -137,6 +137,7 @@ mod tests {
             only_container: None,
             groups: Vec::new(),
             also_owns: Vec::new(),
+            keystone: None,
         }
     }
 

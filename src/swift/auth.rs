@@ -7,19 +7,21 @@
 //! in practice comes from an `X-Service-Token` of a service user (glance,
 //! cinder) sent along with the end user's `X-Auth-Token`.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::account_acl::Grant;
+use super::keystone_auth::KeystoneIdentity;
 use crate::config::AuthConfig;
 use crate::http::error::{ApiError, ApiResult};
 
 type HmacSha256 = Hmac<Sha256>;
 
 /// Tokens carry this prefix, as tempauth's do.
-const TOKEN_PREFIX: &str = "AUTH_tk";
+pub const TOKEN_PREFIX: &str = "AUTH_tk";
 /// Bytes of MAC kept in a token.
 const MAC_LEN: usize = 16;
 
@@ -40,12 +42,17 @@ pub struct Identity {
     /// Service-prefixed accounts this admin owns with the groups at hand
     /// (`SERVICE_test`).
     pub also_owns: Vec<String>,
+    /// A Keystone caller: its rights (keystone_auth.rs) replace the above.
+    pub keystone: Option<Arc<KeystoneIdentity>>,
 }
 
 impl Identity {
     /// Owns `account`: its admin, or a reseller admin (a container-key temp
     /// URL owns only its container, so not the account).
     pub fn owns(&self, account: &str) -> bool {
+        if let Some(k) = &self.keystone {
+            return self.only_container.is_none() && k.owns(account);
+        }
         self.reseller_admin
             || (self.admin
                 && self.only_container.is_none()
@@ -149,6 +156,7 @@ impl Auth {
             only_container: None,
             groups: u.groups.clone(),
             also_owns: Vec::new(),
+            keystone: None,
         };
         self.service_accounts(&mut id);
         let expires = now() + self.cfg.token_life;
@@ -205,6 +213,7 @@ impl Auth {
                 .map(str::to_string)
                 .collect(),
             also_owns: Vec::new(),
+            keystone: None,
         };
         self.service_accounts(&mut id);
         Some(id)
@@ -241,6 +250,9 @@ pub fn denied(id: Option<&Identity>) -> ApiError {
 
 /// Decides as tempauth does. `Ok(true)` means the caller owns the account.
 pub fn authorize(id: Option<&Identity>, a: &Access<'_>) -> ApiResult<bool> {
+    if let Some(k) = id.and_then(|i| i.keystone.as_deref()) {
+        return super::keystone_auth::authorize(k, a);
+    }
     let deny = || denied(id);
     if let Some(id) = id {
         if id.owns(a.account) {
@@ -315,7 +327,7 @@ pub fn validate_acl(acl: &str) -> Result<(), String> {
 }
 
 /// Referrer rules in order; the last matching rule wins, `-` negates.
-fn referrer_allowed(referer: Option<&str>, rules: &[String]) -> bool {
+pub(super) fn referrer_allowed(referer: Option<&str>, rules: &[String]) -> bool {
     let host = referer
         .and_then(|r| r.split("//").nth(1))
         .map(|r| r.split(['/', ':']).next().unwrap_or(""))

@@ -68,6 +68,9 @@ pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
     v["versioned_writes"] = super::versioned_writes::info();
     v["object_versioning"] = json!({});
     v["etag_quoter"] = super::etag_quoter::info(app);
+    if app.keystone.is_some() {
+        v["keystoneauth"] = json!({});
+    }
     if app.cfg.storage.allow_open_expired {
         v["swift"]["allow_open_expired"] = true.into();
     }

@@ -14,6 +14,8 @@ pub mod expirer;
 pub mod formpost;
 pub mod headers;
 pub mod info;
+pub mod keystone;
+pub mod keystone_auth;
 pub mod listing;
 pub mod object;
 pub mod quota;
@@ -49,6 +51,8 @@ pub struct App {
     pub versions: versioned_writes::Cache,
     /// Containers' quoted-ETag settings, cached.
     pub etags: etag_quoter::Cache,
+    /// Keystone token validation, when `[keystone]` is configured.
+    pub keystone: Option<keystone::Keystone>,
 }
 
 /// One request's parsed parts, handed to every handler.
@@ -108,6 +112,7 @@ impl App {
             quotas: Default::default(),
             versions: Default::default(),
             etags: Default::default(),
+            keystone: cfg.keystone.clone().map(keystone::Keystone::new),
             cfg,
         })
     }
@@ -211,16 +216,22 @@ impl App {
             Some(t) if !temp_url => {
                 let service = req.headers().get("x-service-token");
                 let service = service.and_then(|v| v.to_str().ok());
-                Some(
-                    self.auth
-                        .identify(t, service)
-                        .ok_or(ApiError::Unauthorized)?,
-                )
+                match self.keystone_caller(t, service).await {
+                    keystone::Caller::Tempauth => Some(
+                        self.auth
+                            .identify(t, service)
+                            .ok_or(ApiError::Unauthorized)?,
+                    ),
+                    keystone::Caller::Keystone(id) => id,
+                    keystone::Caller::Unavailable => {
+                        return Ok(keystone::unavailable(req.method()))
+                    }
+                }
             }
             _ => None,
         };
         let l = &self.store.opts.limits;
-        if !self.auth.serves(&account) {
+        if !self.serves_account(&account) {
             return Err(if id.is_some() {
                 ApiError::Forbidden
             } else {
@@ -228,9 +239,16 @@ impl App {
             });
         }
         store::name::check_account(&account, l)?;
+        // Keystone keeps the domain of an account's project in its metadata.
+        let makes_account = match &target {
+            Target::Container { .. } => req.method() == Method::PUT,
+            Target::Account { .. } => req.method() == Method::POST,
+            _ => false,
+        };
+        keystone_auth::account_facts(&self, &mut id, &account, &req, makes_account).await?;
         // An account ACL may grant a token's holder some access.
         let grant = match &id {
-            Some(i) if !i.owns(&account) => {
+            Some(i) if !i.owns(&account) && i.keystone.is_none() => {
                 let acct = account.clone();
                 let i = i.clone();
                 blocking(&self, move |app| Ok(app.account_grant(&acct, Some(&i)))).await?
@@ -344,7 +362,8 @@ impl App {
         account: &str,
         id: Option<&Identity>,
     ) -> Option<account_acl::Grant> {
-        let id = id.filter(|i| !i.owns(account))?;
+        // Account ACLs are tempauth's alone (keystoneauth has none).
+        let id = id.filter(|i| !i.owns(account) && i.keystone.is_none())?;
         let m = store::container::account_meta(&self.store, account).unwrap_or_default();
         account_acl::grant(m.get(account_acl::SYSMETA_KEY).map(String::as_str), id)
     }

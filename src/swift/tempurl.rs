@@ -396,6 +396,7 @@ pub async fn check(
             admin: true,
             reseller_admin: false,
             only_container: container_scope.then(|| container.to_string()),
+            keystone: None,
             groups: Vec::new(),
             also_owns: Vec::new(),
         },
