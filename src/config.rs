@@ -385,7 +385,7 @@ impl Default for Limits {
 }
 
 fn default_listen() -> SocketAddr {
-    "127.0.0.1:8080".parse().expect("valid address")
+    std::net::SocketAddr::from(([127, 0, 0, 1], 8080))
 }
 
 /// The shortest `[auth] secret` accepted: 32 bytes, as many as the HMAC's

@@ -2,6 +2,10 @@
 //! `sofgate scrub` prepare and check a volume; `sofgate testfs` mounts the
 //! FUSE test filesystem.
 
+// Nothing derived from a request or from disk may panic (issue 11): no
+// unwrap/expect outside tests, or a written reason where one cannot fail.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

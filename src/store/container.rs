@@ -1,6 +1,7 @@
 //! Accounts and containers as directories, their metadata in the directory
 //! xattrs (gluster-swift layout: `[value, timestamp]` pairs), object counts.
 
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -252,7 +253,7 @@ impl UsageCache {
     fn count(map: &Mutex<HashMap<LocKey, Counted>>, loc: &ContainerLoc) -> Result<Usage> {
         let t = Instant::now();
         let usage = usage(loc)?;
-        let mut m = map.lock().expect("lock");
+        let mut m = lock(map);
         if m.len() > 100_000 {
             m.clear();
         }
@@ -273,7 +274,7 @@ impl UsageCache {
     /// the last count while a recount runs in the background.
     pub fn get(&self, loc: &ContainerLoc) -> Result<Usage> {
         {
-            let mut m = self.map.lock().expect("lock");
+            let mut m = lock(&self.map);
             if let Some(e) = m.get_mut(&loc.key) {
                 // A walk may not take more than a tenth of the time: a big
                 // tree is recounted less often than the TTL says.
@@ -286,7 +287,7 @@ impl UsageCache {
                         let (map, loc) = (self.map.clone(), loc.clone());
                         std::thread::spawn(move || {
                             if Self::count(&map, &loc).is_err() {
-                                map.lock().expect("lock").remove(&loc.key);
+                                lock(&map).remove(&loc.key);
                             }
                         });
                     }
@@ -299,14 +300,14 @@ impl UsageCache {
 
     /// Marks `loc`'s count as out of date after a change through this node.
     pub fn invalidate(&self, loc: &ContainerLoc) {
-        if let Some(e) = self.map.lock().expect("lock").get_mut(&loc.key) {
+        if let Some(e) = lock(&self.map).get_mut(&loc.key) {
             e.dirty = true;
         }
     }
 
     /// Forgets `loc` (a container deleted or made anew).
     pub fn forget(&self, loc: &ContainerLoc) {
-        self.map.lock().expect("lock").remove(&loc.key);
+        lock(&self.map).remove(&loc.key);
     }
 }
 

@@ -10,6 +10,7 @@
 //! container's open directory and the object's checked name, and looks
 //! the file up beneath it without following any symlink, like a request.
 
+use crate::sync::lock;
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
@@ -76,7 +77,7 @@ impl Hasher {
     pub fn offer(&self, loc: &ContainerLoc, name: &ObjPath) -> bool {
         let sh = &self.shared;
         let key = (loc.key.clone(), name.as_str().to_string());
-        let mut st = sh.state.lock().expect("lock");
+        let mut st = lock(&sh.state);
         if st.keys.contains(&key) {
             return false;
         }
@@ -110,7 +111,7 @@ impl Hasher {
     /// Is the file of `name` in `loc` waiting or being hashed? A listing
     /// leaves such a file to the hasher instead of reading it twice.
     pub fn is_pending(&self, loc: &ContainerLoc, name: &ObjPath) -> bool {
-        let st = self.shared.state.lock().expect("lock");
+        let st = lock(&self.shared.state);
         !st.keys.is_empty()
             && st
                 .keys
@@ -119,7 +120,7 @@ impl Hasher {
 
     /// Files waiting or being hashed.
     pub fn pending(&self) -> usize {
-        self.shared.state.lock().expect("lock").keys.len()
+        lock(&self.shared.state).keys.len()
     }
 }
 
@@ -127,7 +128,7 @@ impl Hasher {
 fn work(sh: &Shared) {
     loop {
         let job = {
-            let mut st = sh.state.lock().expect("lock");
+            let mut st = lock(&sh.state);
             match st.queue.pop_front() {
                 Some(j) => {
                     sh.stats.hash_queue_len.set(st.queue.len() as u64);
@@ -152,7 +153,7 @@ fn work(sh: &Shared) {
             Err(e) => tracing::debug!("background hash of {}: {e}", job.name.as_str()),
         }
         sh.stats.hash_bytes.add(bytes);
-        sh.state.lock().expect("lock").keys.remove(&job.key);
+        lock(&sh.state).keys.remove(&job.key);
     }
 }
 

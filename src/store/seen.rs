@@ -7,6 +7,7 @@
 //! difference and checks the content again. A node that has not seen a file
 //! yet trusts size and mtime.
 
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -46,7 +47,7 @@ impl Seen {
     /// A different size or mtime means another version (or a reused inode),
     /// which the metadata itself has vouched for.
     pub fn unchanged(&self, st: &Stat) -> bool {
-        let mut map = self.map.lock().expect("lock");
+        let mut map = lock(&self.map);
         let now = stamp(st);
         match map.get(&key(st)) {
             Some(&(size, mtime, ctime)) if size == now.0 && mtime == now.1 => ctime == now.2,
@@ -62,11 +63,11 @@ impl Seen {
 
     /// Records the file as it is now as valid.
     pub fn record(&self, st: &Stat) {
-        self.map.lock().expect("lock").insert(key(st), stamp(st));
+        lock(&self.map).insert(key(st), stamp(st));
     }
 
     /// Forgets a file whose ctime this node just changed itself.
     pub fn forget(&self, st: &Stat) {
-        self.map.lock().expect("lock").remove(&key(st));
+        lock(&self.map).remove(&key(st));
     }
 }

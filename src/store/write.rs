@@ -223,7 +223,8 @@ impl Hasher {
             Hasher::Inline(md5) => md5,
             Hasher::Thread { tx, done } => {
                 drop(tx);
-                done.join().expect("MD5 thread does not panic")
+                // The thread only hashes; were it to panic, the panic goes on here.
+                done.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
             }
         }
     }

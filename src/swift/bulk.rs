@@ -195,7 +195,7 @@ fn best_match(accept: &str) -> Option<&'static str> {
     });
     types.iter().find_map(|(t, s, _)| {
         FORMATS.into_iter().find(|f| {
-            let (ft, fs) = f.split_once('/').expect("type/subtype");
+            let (ft, fs) = f.split_once('/').unwrap_or((f, ""));
             (t == "*" || t == ft) && (s == "*" || s == fs)
         })
     })

@@ -11,6 +11,7 @@
 //! the quota settings, see `quota.rs`). Only responses that carry an
 //! unquoted ETag look it up.
 
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -85,24 +86,24 @@ pub struct Cache {
 impl Cache {
     /// Drops what is known of one container (after a change through here).
     pub fn forget_container(&self, account: &str, container: &str) {
-        if let Some(a) = self.entries.lock().expect("etag cache").get_mut(account) {
+        if let Some(a) = lock(&self.entries).get_mut(account) {
             a.remove(container);
         }
     }
 
     /// Drops what is known of an account's containers.
     pub fn forget_account(&self, account: &str) {
-        self.entries.lock().expect("etag cache").remove(account);
+        lock(&self.entries).remove(account);
     }
 
     fn get(&self, app: &App, account: &str, container: &str) -> Option<bool> {
-        let e = self.entries.lock().expect("etag cache");
+        let e = lock(&self.entries);
         let (at, on) = e.get(account)?.get(container)?;
         (at.elapsed() < app.store.opts.usage_ttl).then_some(*on)
     }
 
     fn put(&self, account: &str, container: &str, on: bool) {
-        let mut e = self.entries.lock().expect("etag cache");
+        let mut e = lock(&self.entries);
         if e.len() > 10_000 {
             e.clear();
         }

@@ -352,14 +352,7 @@ fn get_response(ctx: &Ctx, obj: sobj::OpenObject, expires: bool) -> ApiResult<Re
             let boundary = format!("{:032x}", rand::random::<u128>());
             let (parts, total) = multipart(&r, len, info.content_type(), &boundary);
             b = b.status(StatusCode::PARTIAL_CONTENT);
-            // Replaces the object's Content-Type rather than adding a second one.
-            if let Some(h) = b.headers_mut() {
-                let ct = format!("multipart/byteranges;boundary={boundary}");
-                h.insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_str(&ct).expect("ASCII boundary"),
-                );
-            }
+            b = super::range::byteranges_type(b, &boundary);
             (parts, total)
         }
     };

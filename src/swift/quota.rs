@@ -13,6 +13,7 @@
 //! once, one made through another node within that time (Swift's proxies
 //! cache container and account info the same way).
 
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -151,14 +152,14 @@ impl Cache {
         ttl: Duration,
         load: impl FnOnce() -> ApiResult<Meta>,
     ) -> ApiResult<Meta> {
-        if let Some((at, m)) = self.entries.lock().expect("quota cache").get(&key) {
+        if let Some((at, m)) = lock(&self.entries).get(&key) {
             if at.elapsed() < ttl {
                 return Ok(m.clone());
             }
         }
         let mut m = load()?;
         m.retain(|k, _| k.contains("Quota-"));
-        let mut e = self.entries.lock().expect("quota cache");
+        let mut e = lock(&self.entries);
         if e.len() > 100_000 {
             e.clear();
         }
@@ -168,18 +169,12 @@ impl Cache {
 
     /// Drops what is known of a container's settings (after a change here).
     pub fn forget_container(&self, loc: &ContainerLoc) {
-        self.entries
-            .lock()
-            .expect("quota cache")
-            .remove(&container_key(loc));
+        lock(&self.entries).remove(&container_key(loc));
     }
 
     /// Drops what is known of an account's settings (after a change here).
     pub fn forget_account(&self, account: &str) {
-        self.entries
-            .lock()
-            .expect("quota cache")
-            .remove(&account_key(account));
+        lock(&self.entries).remove(&account_key(account));
     }
 }
 

@@ -118,6 +118,16 @@ pub fn resolve(header: Option<&str>, len: u64) -> Ranges {
     }
 }
 
+/// Sets the Content-Type of a multipart/byteranges response with
+/// `boundary`, replacing the object's own rather than adding a second one.
+pub fn byteranges_type(mut b: http::response::Builder, boundary: &str) -> http::response::Builder {
+    let ct = format!("multipart/byteranges;boundary={boundary}");
+    if let (Some(h), Ok(v)) = (b.headers_mut(), http::HeaderValue::from_str(&ct)) {
+        h.insert(http::header::CONTENT_TYPE, v);
+    }
+    b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -205,6 +205,11 @@ pub fn parse_stored(raw: &[u8]) -> ApiResult<Vec<Stored>> {
         .map_err(|_| ApiError::Internal("Unable to load SLO manifest".into()))
 }
 
+/// The segments were needed and not read: a bug, answered 500.
+fn unread() -> ApiError {
+    ApiError::Internal("SLO segments needed but not read".into())
+}
+
 /// The segments a stored manifest serves.
 pub fn annotate(stored: &[Stored]) -> ApiResult<Vec<Seg>> {
     let bad = || ApiError::Internal("Unable to load SLO manifest".into());
@@ -511,9 +516,8 @@ pub fn get(
         None
     };
     let (total, slo_etag) = match (&known, &segs) {
-        (Some((s, e)), _) => (*s, e.clone()),
-        (None, Some(((e, s), _))) => (*s, e.clone()),
-        _ => unreachable!("segments are read when sysmeta is missing"),
+        (Some((s, e)), _) | (None, Some(((e, s), _))) => (*s, e.clone()),
+        (None, None) => return Err(unread()),
     };
     let mut whole = info.clone();
     whole.size = total;
@@ -541,7 +545,9 @@ pub fn get(
     }
     let mut b = headers(Response::builder());
     let (ranges, multi) = if let Some(p) = part {
-        let segs = &segs.as_ref().expect("read for part-number").1;
+        let Some((_, segs)) = &segs else {
+            return Err(unread());
+        };
         b = b.header("X-Parts-Count", segs.len());
         if p > segs.len() {
             let msg = "The requested part number is not satisfiable";
@@ -582,7 +588,9 @@ pub fn get(
         let len: u64 = ranges.iter().map(|(s, e)| e - s).sum();
         return Ok(Some(b.header("Content-Length", len).finish(body::empty())?));
     }
-    let segs = segs.expect("read for GET").1;
+    let Some((_, segs)) = segs else {
+        return Err(unread());
+    };
     let ct = whole.content_type().to_string();
     let mut locs = Locs::new(app, ctx, false);
     let mut ex = Expander {
@@ -612,13 +620,7 @@ pub fn get(
         len += tail.len() as u64;
         pieces.push(Piece::Bytes(Bytes::from(tail)));
         b = b.status(StatusCode::PARTIAL_CONTENT);
-        if let Some(h) = b.headers_mut() {
-            let ct = format!("multipart/byteranges;boundary={boundary}");
-            h.insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_str(&ct).expect("ASCII boundary"),
-            );
-        }
+        b = super::range::byteranges_type(b, &boundary);
     }
     // The first segment is checked before answering: a missing or changed
     // one is a 409; later ones end the body early (the connection drops).
@@ -780,7 +782,7 @@ fn manifest_response(
     let mut b = object_headers(Response::builder(), info).header(SLO_KEY, "True");
     let (text, etag) = if query_is(ctx, "format", "raw") {
         let stored = parse_stored(&raw)?;
-        let text = serde_json::to_vec(&to_raw(&stored)).expect("JSON values serialize");
+        let text = to_raw(&stored).to_string().into_bytes();
         let etag = hex::encode(Md5::digest(&text));
         (text, etag)
     } else {
@@ -813,24 +815,22 @@ fn manifest_response(
 }
 
 /// The stored manifest in the form a client PUTs (keys sorted, as Swift).
-fn to_raw(stored: &[Stored]) -> Vec<BTreeMap<&'static str, Value>> {
-    stored
-        .iter()
-        .map(|s| {
-            let mut m = BTreeMap::new();
-            if let Some(d) = &s.data {
-                m.insert("data", json!(d));
-                return m;
-            }
+fn to_raw(stored: &[Stored]) -> Value {
+    let entry = |s: &Stored| {
+        let mut m = BTreeMap::new();
+        if let Some(d) = &s.data {
+            m.insert("data", json!(d));
+        } else {
             m.insert("path", json!(s.name));
             m.insert("size_bytes", json!(s.bytes));
             m.insert("etag", json!(s.hash));
             if let Some(r) = &s.range {
                 m.insert("range", json!(r));
             }
-            m
-        })
-        .collect()
+        }
+        Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    };
+    Value::Array(stored.iter().map(entry).collect())
 }
 
 // --- PUT ----------------------------------------------------------------------
@@ -886,7 +886,7 @@ pub fn parse_input(raw: &[u8], container: &str, object: &str) -> ApiResult<Vec<I
             extra.sort();
             let list: Vec<String> = extra
                 .iter()
-                .map(|k| serde_json::to_string(k).expect("a str serializes"))
+                .map(|k| Value::from(k.as_str()).to_string())
                 .collect();
             errors.push(format!("Index {i}: extraneous keys {}", list.join(", ")));
             continue;
@@ -1136,7 +1136,8 @@ fn build(app: &App, ctx: &Ctx, input: &[Input]) -> Result<(Vec<u8>, String, u64)
     if !problems.is_empty() {
         return Err(problems);
     }
-    let json = serde_json::to_vec(&stored).expect("manifest serializes");
+    let json = serde_json::to_vec(&stored)
+        .map_err(|e| vec![(String::new(), format!("manifest not stored: {e}"))])?;
     Ok((json, hex::encode(md5.finalize()), total))
 }
 

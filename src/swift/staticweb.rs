@@ -260,8 +260,6 @@ pub async fn object(
         }
         return Ok(r);
     }
-    let mut status = StatusCode::NOT_FOUND;
-    let mut last = None;
     if !site.index.is_empty() {
         let name = format!("{}/{}", object.trim_end_matches('/'), site.index);
         let ir = fetch(&app, &ctx, &container, &name).await;
@@ -271,11 +269,9 @@ pub async fn object(
             }
             return Ok(ir);
         }
-        status = ir.status();
-        last = Some(ir);
-    }
-    if status != StatusCode::NOT_FOUND {
-        return Ok(last.expect("set with the status"));
+        if ir.status() != StatusCode::NOT_FOUND {
+            return Ok(ir);
+        }
     }
     if path.ends_with('/') {
         return listing(&app, &ctx, &container, &site, &path, &object).await;

@@ -24,6 +24,7 @@
 //! lifetime like the quota settings (a change through this node applies at
 //! once).
 
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -76,24 +77,21 @@ pub struct Cache {
 impl Cache {
     /// Drops what is known of a container (after a change through this node).
     pub fn forget(&self, loc: &ContainerLoc) {
-        self.entries
-            .lock()
-            .expect("versions cache")
-            .remove(&loc.key);
+        lock(&self.entries).remove(&loc.key);
     }
 }
 
 /// The versioning keys of a container's metadata (blocking; cached).
 pub fn settings(app: &App, loc: &ContainerLoc) -> ApiResult<Meta> {
     let ttl = app.store.opts.usage_ttl;
-    if let Some((at, m)) = app.versions.entries.lock().expect("cache").get(&loc.key) {
+    if let Some((at, m)) = lock(&app.versions.entries).get(&loc.key) {
         if at.elapsed() < ttl {
             return Ok(m.clone());
         }
     }
     let mut m = scont::container_meta(loc)?;
     m.retain(|k, _| k.contains("Versions-"));
-    let mut e = app.versions.entries.lock().expect("cache");
+    let mut e = lock(&app.versions.entries);
     if e.len() > 100_000 {
         e.clear();
     }

@@ -39,6 +39,7 @@ impl Name {
     }
 
     fn as_cstr(&self) -> &CStr {
+        #[allow(clippy::expect_used)] // `new` refused interior NULs and wrote the last one
         CStr::from_bytes_with_nul(&self.buf[..=self.len]).expect("checked for NUL in new")
     }
 }
