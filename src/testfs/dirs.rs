@@ -121,6 +121,7 @@ impl Core {
     pub(crate) fn rmdir(&self, parent: u64, name: &OsStr) -> Res<()> {
         let dir = self.table.path(parent)?;
         sys::with_child(&dir, name, |path| {
+            // SAFETY: path_call hands over a valid NUL-terminated path.
             sys::path_call(path, |p| unsafe { libc::rmdir(p) })?;
             self.table.detach(path);
             Ok(())
