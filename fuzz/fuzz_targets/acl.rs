@@ -16,6 +16,7 @@ fn user(name: &str) -> Identity {
         only_container: None,
         groups: Vec::new(),
         also_owns: Vec::new(),
+        keystone: None,
     }
 }
 
