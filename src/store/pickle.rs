@@ -60,7 +60,9 @@ const MAX_DEPTH: u32 = 16;
 /// reference, so a few hundred bytes of DUP and TUPLE2 can ask for
 /// gigabytes: DUP is refused (Python's pickler never writes it) and a GET
 /// may copy only a plain value (Python's pickler writes one for a repeated
-/// str). Stack items: (bytes the item expands to, nesting depth: 0 for a
+/// str). Sets and NaN floats are refused too: metadata has none, and
+/// serde-pickle sorts set members and dict keys, which panics when a NaN
+/// breaks the order (fuzz finding). Stack items: (bytes the item expands to, nesting depth: 0 for a
 /// plain value); `None` is a MARK.
 fn bounded(buf: &[u8]) -> Option<()> {
     let mut total: u64 = 0;
@@ -79,17 +81,28 @@ fn bounded(buf: &[u8]) -> Option<()> {
                 None
             }
             b'N' | b'\x88' | b'\x89' => Some((1, 0)),
-            b'K' | b'M' | b'J' | b'G' => {
+            b'K' | b'M' | b'J' => {
                 let n = match op {
                     b'K' => 1,
                     b'M' => 2,
-                    b'J' => 4,
-                    _ => 8,
+                    _ => 4,
                 };
                 take(buf, &mut i, n)?;
                 Some((n as u64, 0))
             }
-            b'I' | b'L' | b'F' | b'S' | b'V' => Some((line(buf, &mut i)?.len() as u64, 0)),
+            b'G' => {
+                let b: [u8; 8] = take(buf, &mut i, 8)?.try_into().ok()?;
+                (!f64::from_be_bytes(b).is_nan()).then_some(Some((8, 0)))?
+            }
+            b'F' => {
+                let l = line(buf, &mut i)?;
+                let nan = std::str::from_utf8(l)
+                    .ok()
+                    .and_then(|t| t.trim().parse::<f64>().ok())
+                    .is_some_and(f64::is_nan);
+                (!nan).then_some(Some((l.len() as u64, 0)))?
+            }
+            b'I' | b'L' | b'S' | b'V' => Some((line(buf, &mut i)?.len() as u64, 0)),
             b'c' => Some((
                 (line(buf, &mut i)?.len() + line(buf, &mut i)?.len()) as u64,
                 0,
@@ -104,8 +117,8 @@ fn bounded(buf: &[u8]) -> Option<()> {
                 take(buf, &mut i, usize::try_from(n).ok()?)?;
                 Some((n + 1, 0))
             }
-            b')' | b']' | b'}' | b'\x8f' => Some((1, 1)),
-            b't' | b'l' | b'd' | b'\x91' => to_mark(&mut stack).map(|(w, d)| (w + 1, d + 1)),
+            b')' | b']' | b'}' => Some((1, 1)),
+            b't' | b'l' | b'd' => to_mark(&mut stack).map(|(w, d)| (w + 1, d + 1)),
             b'\x85' | b'\x86' | b'\x87' | b'R' | b'\x93' => {
                 let n = match op {
                     b'\x85' => 1,
@@ -130,7 +143,7 @@ fn bounded(buf: &[u8]) -> Option<()> {
                     },
                 ))
             }
-            b'a' | b's' | b'e' | b'u' | b'\x90' => {
+            b'a' | b's' | b'e' | b'u' => {
                 let (w, d) = match op {
                     b'a' => stack.pop()??,
                     b's' => {
@@ -233,6 +246,33 @@ mod tests {
     /// `pickle.dumps({'X-Type': 'Object', 'Content-Length': 3, 'ETag': b'abc',
     /// 'X-Object-Meta-T': ('v', 0)}, 2)` as Python 3 writes it.
     const SAMPLE: &[u8] = b"\x80\x02}q\x00(X\x06\x00\x00\x00X-Typeq\x01X\x06\x00\x00\x00Objectq\x02X\x0e\x00\x00\x00Content-Lengthq\x03K\x03X\x04\x00\x00\x00ETagq\x04c_codecs\nencode\nq\x05X\x03\x00\x00\x00abcq\x06X\x06\x00\x00\x00latin1q\x07\x86q\x08Rq\tX\x0f\x00\x00\x00X-Object-Meta-Tq\nX\x01\x00\x00\x00vq\x0bK\x00\x86q\x0cu.";
+
+    #[test]
+    fn nan_floats_and_sets_are_refused_not_sorted() {
+        // Found by fuzzing: serde-pickle sorts set members and dict keys,
+        // and NaNs broke the order; Rust's sort panicked.
+        let nan = f64::NAN.to_be_bytes();
+        let mut set = b"\x80\x02\x8f(G".to_vec();
+        set.extend_from_slice(&nan);
+        set.push(b'G');
+        set.extend_from_slice(&nan);
+        set.extend_from_slice(b"\x90.");
+        assert_eq!(decode(&set), None);
+        let mut dict = b"\x80\x02}(G".to_vec();
+        dict.extend_from_slice(&nan);
+        dict.extend_from_slice(b"K\x01G");
+        dict.extend_from_slice(&nan);
+        dict.extend_from_slice(b"K\x02u.");
+        assert_eq!(decode(&dict), None);
+        assert_eq!(decode(b"\x80\x02}(Fnan\nK\x01Fnan\nK\x02u."), None);
+        let crash = include_bytes!("../../fuzz/corpus/pickle/nan-set");
+        assert_eq!(decode(crash), None);
+        // Finite floats still decode.
+        let mut ok = b"\x80\x02}X\x01\x00\x00\x00aG".to_vec();
+        ok.extend_from_slice(&1.5f64.to_be_bytes());
+        ok.extend_from_slice(b"s.");
+        assert_eq!(decode(&ok).expect("decodes")["a"], "1.5");
+    }
 
     #[test]
     fn decodes_plain_values_and_pairs() {
