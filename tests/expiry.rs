@@ -267,3 +267,34 @@ fn an_slo_manifest_with_x_delete_after_is_reaped_and_its_segments_stay() {
     );
     assert_eq!(s.get("c/seg").text(), "012");
 }
+
+#[test]
+fn a_version_made_current_again_after_its_expiry_is_reaped() {
+    let s = reaping_server();
+    s.put_container("c");
+    let r = s
+        .req("POST", &v1("c"))
+        .header("X-Versions-Enabled", "true")
+        .send();
+    assert_eq!(r.status, 204, "{r:?}");
+    let r = s
+        .req("PUT", &v1("c/o"))
+        .header("X-Delete-After", "1")
+        .body(b"one")
+        .send();
+    assert_eq!(r.status, 201, "{r:?}");
+    let id1 = r.header("x-object-version-id").unwrap().to_string();
+    s.put_object("c/o", b"two");
+    // The entry falls due while a newer object without expiry is current:
+    // it is dropped, and the object stays.
+    assert!(wait_until(Duration::from_secs(10), || queued(s.device()).is_empty()));
+    assert_eq!(s.get("c/o").text(), "two");
+    let r = s.req("PUT", &v1(&format!("c/o?version-id={id1}"))).send();
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(s.get("c/o").status, 404, "the restored version has expired");
+    let file = s.cont_dir("c").join("o");
+    assert!(
+        wait_until(Duration::from_secs(15), || !file.exists()),
+        "the expired object made current again was never reaped"
+    );
+}

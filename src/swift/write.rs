@@ -9,7 +9,9 @@
 //! Each door authorizes and locates the container its own way, then hands
 //! plain values ([`Dest`], metadata): no request type crosses this line.
 //! A write with its data still to come is a [`Put`]; bytes at hand go
-//! through [`put_bytes`], a directory marker through [`put_dir_marker`].
+//! through [`put_bytes`], a directory marker through [`put_dir_marker`];
+//! a version linked back into place (object versioning's restore) takes
+//! the last steps through [`linked`].
 
 use super::App;
 use crate::http::error::{ApiError, ApiResult};
@@ -119,10 +121,16 @@ fn commit_hooked(
     Ok(info)
 }
 
+/// A kept version linked back into place (a restore) went around the
+/// writer: the path's last steps all the same, for `info` now at `d`.
+pub fn linked(app: &App, d: &Dest, info: &ObjectInfo) {
+    app.store.usage.invalidate(&d.loc);
+    super::expirer::note(app, &d.loc, &d.account, &d.container, &d.object, &info.meta);
+}
+
 /// After any commit: the container's usage is stale, and an `X-Delete-At`
 /// goes to the expiry queue.
 fn done(app: &App, d: &Dest, info: ObjectInfo) -> ObjectInfo {
-    app.store.usage.invalidate(&d.loc);
-    super::expirer::note(app, &d.loc, &d.account, &d.container, &d.object, &info.meta);
+    linked(app, d, &info);
     info
 }
