@@ -298,3 +298,36 @@ fn a_version_made_current_again_after_its_expiry_is_reaped() {
         "the expired object made current again was never reaped"
     );
 }
+
+#[test]
+fn an_archived_version_keeps_its_expiry_and_is_reaped() {
+    let s = reaping_server();
+    s.put_container("v");
+    let r = s
+        .req("PUT", &v1("c"))
+        .header("X-Versions-Location", "v")
+        .send();
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = s
+        .req("PUT", &v1("c/o"))
+        .header("X-Delete-After", "2")
+        .body(b"one")
+        .send();
+    assert_eq!(r.status, 201, "{r:?}");
+    s.put_object("c/o", b"two");
+    let kept = s.get("v").lines();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(s
+        .req("HEAD", &v1(&format!("v/{}", kept[0])))
+        .send()
+        .header("x-delete-at")
+        .is_some());
+    // As in Swift, where the archived copy carries X-Delete-At and the
+    // object server queues it: it leaves the disk when its time comes.
+    let file = s.cont_dir("v").join(&kept[0]);
+    assert!(
+        wait_until(Duration::from_secs(15), || !file.exists()),
+        "the expired archived version was never reaped"
+    );
+    assert_eq!(s.get("c/o").text(), "two");
+}

@@ -258,6 +258,9 @@ pub fn archive(
     if how == Moved::Existed {
         return Ok(None);
     }
+    // The version keeps the object's X-Delete-At (as Swift's archived
+    // copy does), so it is queued under its own name.
+    super::expirer::note(app, &vloc, account, &s.location, &name, &info.meta);
     Ok(Some(Archived {
         loc: vloc,
         name,
