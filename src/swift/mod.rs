@@ -83,6 +83,7 @@ impl Ctx {
             container: container.to_string(),
             object: object.clone(),
             quota_exempt: self.id.as_ref().is_some_and(|i| i.reseller_admin),
+            create_only: false,
         }
     }
 

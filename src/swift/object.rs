@@ -559,12 +559,9 @@ async fn put(
 
     let put = blocking(&app, move |app| {
         let loc = authorize(app, &ctx, &container, true)?;
-        if if_none_match.is_some() && sobj::head(&app.store, &loc, &object).is_ok() {
-            return Err(ApiError::PreconditionFailed(
-                "The object exists (If-None-Match: *).".into(),
-            ));
-        }
-        Put::begin(app, ctx.write_dest(loc, &container, &object), length)
+        let mut dest = ctx.write_dest(loc, &container, &object);
+        dest.create_only = if_none_match.is_some();
+        Put::begin(app, dest, length)
     })
     .await?;
     let put = receive::body(body, put, max).await?;

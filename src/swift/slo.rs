@@ -1178,15 +1178,11 @@ fn store_manifest(
     meta.insert(SLO_KEY.into(), "True".into());
     meta.insert(ETAG_KEY.into(), slo_etag.clone());
     meta.insert(SIZE_KEY.into(), total.to_string());
-    let res = (|| -> ApiResult<ObjectInfo> {
-        if if_none_match && sobj::head(&app.store, &dest.loc, &dest.object).is_ok() {
-            return Err(ApiError::PreconditionFailed(
-                "The object exists (If-None-Match: *).".into(),
-            ));
-        }
-        write::put_bytes(app, dest, &json, meta)
-    })();
-    match res {
+    let dest = Dest {
+        create_only: if_none_match,
+        ..dest
+    };
+    match write::put_bytes(app, dest, &json, meta) {
         Ok(info) => Outcome::Created(info, slo_etag),
         Err(e) => Outcome::Failed(e),
     }

@@ -28,6 +28,8 @@ pub struct Dest {
     pub object: ObjPath,
     /// Not held to account quotas (a reseller admin).
     pub quota_exempt: bool,
+    /// Only if no object has the name yet (`If-None-Match: *`): 412 else.
+    pub create_only: bool,
 }
 
 /// A write whose data is on its way: quota checked for what was declared,
@@ -40,9 +42,15 @@ pub struct Put {
 }
 
 impl Put {
-    /// Checks the quotas for `declared` bytes (`None`: not known yet, checked
-    /// again at commit) and opens the store's writer (blocking).
+    /// Checks `create_only`, the quotas for `declared` bytes (`None`: not
+    /// known yet, checked again at commit), and opens the store's writer
+    /// (blocking).
     pub fn begin(app: &App, dest: Dest, declared: Option<u64>) -> ApiResult<Put> {
+        if dest.create_only && sobj::head(&app.store, &dest.loc, &dest.object).is_ok() {
+            return Err(ApiError::PreconditionFailed(
+                "The object exists (If-None-Match: *).".into(),
+            ));
+        }
         check_quota(app, &dest, declared.unwrap_or(0))?;
         let w = Writer::create(&app.store, &dest.loc, &dest.object)?;
         Ok(Put { dest, w, declared })
