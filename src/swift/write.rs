@@ -2,12 +2,14 @@
 //! symlink, an SLO manifest, a form upload, an archive member, and the S3
 //! door's writes to come) runs the same sequence:
 //!
-//! quota check → the store's atomic writer → commit hooks (legacy versioned
-//! writes keeps the object replaced, object versioning gives the new one
-//! its id) → usage cache → expiry queue.
+//! `If-None-Match: *` → quota check → the store's atomic writer → commit
+//! hooks (legacy versioned writes keeps the object replaced, object
+//! versioning gives the new one its id) → usage cache → expiry queue.
 //!
 //! Each door authorizes and locates the container its own way, then hands
 //! plain values ([`Dest`], metadata): no request type crosses this line.
+//! Names arrive checked (`ObjPath`); what a door refuses of a name ending
+//! in `/` (a directory marker's) it says in its own words first.
 //! A write with its data still to come is a [`Put`]; bytes at hand go
 //! through [`put_bytes`], a directory marker through [`put_dir_marker`];
 //! a version linked back into place (object versioning's restore) takes
@@ -64,10 +66,6 @@ impl Put {
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
         self.w.size()
-    }
-
-    pub fn dest(&self) -> &Dest {
-        &self.dest
     }
 
     /// Commits the data as the object with `meta` (422 when `etag` is given
