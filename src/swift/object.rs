@@ -564,7 +564,7 @@ async fn put(
         Put::begin(app, dest, length)
     })
     .await?;
-    let put = receive::body(body, put, max).await?;
+    let put = receive::body(body, put, max, receive::body_failed).await?;
     let info = blocking(&app, move |app| {
         if length.is_some_and(|l| l != put.size()) {
             return Err(ApiError::BadRequest(

@@ -1,10 +1,10 @@
-//! A request body streamed into the write path's [`Put`]: frames gather
-//! while the previous batch is written in the blocking pool, under one
-//! memory budget shared by all uploads.
+//! A request body (any `http_body::Body` of `Bytes`: Swift's as it
+//! arrives, the S3 door's once decoded and checked) streamed into the write
+//! path's [`Put`]: frames gather while the previous batch is written in the
+//! blocking pool, under one memory budget shared by all uploads.
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use super::write::Put;
 use crate::http::error::{ApiError, ApiResult};
@@ -94,13 +94,25 @@ impl Drop for Disk {
     }
 }
 
-/// Streams the request body into `put` and hands it back with everything
-/// written (at most `max` bytes, else 413). Whenever the disk is free, what has arrived goes to it in one
-/// short blocking call, and frames gather meanwhile (up to [`WRITE_BATCH`]):
-/// writes are as large as the disk's pace allows, no thread ever waits on
-/// the client, and a stalled upload holds none of the shared budget. A body
-/// that pauses for `client_timeout` fails in the socket (`http::idle`): 408.
-pub async fn body(mut body: Incoming, put: Put, max: u64) -> ApiResult<Put> {
+/// Streams a request body into `put` and hands it back with everything
+/// written (at most `max` bytes, else 413); a body that fails is answered
+/// with `failed` (the Swift door: [`body_failed`]; the S3 door: its own
+/// decoding and checksum errors). Whenever the disk is free, what has
+/// arrived goes to it in one short blocking call, and frames gather
+/// meanwhile (up to [`WRITE_BATCH`]): writes are as large as the disk's
+/// pace allows, no thread ever waits on the client, and a stalled upload
+/// holds none of the shared budget. A body that pauses for
+/// `client_timeout` fails in the socket (`http::idle`).
+pub async fn body<B, E>(
+    mut body: B,
+    put: Put,
+    max: u64,
+    failed: impl Fn(B::Error) -> E,
+) -> Result<Put, E>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    E: From<ApiError>,
+{
     let mut disk = Disk {
         put: Some(put),
         busy: None,
@@ -125,7 +137,7 @@ pub async fn body(mut body: Incoming, put: Put, max: u64) -> ApiResult<Put> {
         };
         let data = match frame {
             None => break,
-            Some(Err(e)) => return Err(body_failed(&e)),
+            Some(Err(e)) => return Err(failed(e)),
             Some(Ok(f)) => match f.into_data() {
                 Ok(d) => d,
                 Err(_) => continue, // trailers
@@ -133,7 +145,7 @@ pub async fn body(mut body: Incoming, put: Put, max: u64) -> ApiResult<Put> {
         };
         received += data.len() as u64;
         if received > max {
-            return Err(ApiError::TooLarge("Your request is too large.".into()));
+            return Err(ApiError::TooLarge("Your request is too large.".into()).into());
         }
         let n = data.len().clamp(1, MAX_FRAME) as u32;
         let share = match PUT_BUFFERED.try_acquire_many(n) {
@@ -146,7 +158,7 @@ pub async fn body(mut body: Incoming, put: Put, max: u64) -> ApiResult<Put> {
                 PUT_BUFFERED
                     .acquire_many(n)
                     .await
-                    .map_err(|_| ApiError::Internal("upload budget closed".into()))?
+                    .map_err(|_| E::from(ApiError::Internal("upload budget closed".into())))?
             }
         };
         batch.push(data, share);
@@ -156,13 +168,13 @@ pub async fn body(mut body: Incoming, put: Put, max: u64) -> ApiResult<Put> {
     disk.settle().await?;
     disk.put
         .take()
-        .ok_or_else(|| ApiError::Internal("upload writer lost".into()))
+        .ok_or_else(|| ApiError::Internal("upload writer lost".into()).into())
 }
 
-/// The answer to a request body that broke off: 408 when it stalled past
-/// `client_timeout`, else 400.
-fn body_failed(e: &hyper::Error) -> ApiError {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+/// The Swift answer to a request body that broke off: 408 when it stalled
+/// past `client_timeout`, else 400.
+pub fn body_failed(e: hyper::Error) -> ApiError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(c) = cause {
         if c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
