@@ -187,3 +187,147 @@ fn several_nodes_reap_one_device_and_every_policy_is_swept() {
         && queued(a.device_of("gold")).is_empty()));
     assert!(a.is_alive() && b.is_alive());
 }
+
+/// The objects named by the queue entries on the device.
+fn queued_objects(device: &Path) -> Vec<String> {
+    let mut names: Vec<String> = queued(device)
+        .iter()
+        .map(|p| {
+            let e: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+            format!(
+                "{}/{}",
+                e["container"].as_str().unwrap(),
+                e["object"].as_str().unwrap()
+            )
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn every_kind_of_write_queues_its_expiry() {
+    let s = Builder::new().storage("expirer_interval_secs = 0").start();
+    s.put_container("c");
+    s.put_object("c/seg", b"012");
+    let after = |r: Req| r.header("X-Delete-After", "3600");
+    let sent = [
+        after(s.req("PUT", &v1("c/plain"))).body(b"x").send(),
+        after(s.req("PUT", &v1("c/dir/"))).send(),
+        after(s.req("COPY", &v1("c/seg")))
+            .header("Destination", "c/copied")
+            .send(),
+        after(s.req("PUT", &v1("c/copied-from")))
+            .header("X-Copy-From", "c/seg")
+            .send(),
+        after(s.req("PUT", &v1("c/link")))
+            .header("X-Symlink-Target", "c/seg")
+            .send(),
+        after(s.req("PUT", &format!("{}?multipart-manifest=put", v1("c/slo"))))
+            .body(
+                serde_json::json!([{"path": "/c/seg", "etag": md5_hex(b"012"), "size_bytes": 3}])
+                    .to_string()
+                    .as_bytes(),
+            )
+            .send(),
+    ];
+    for r in &sent {
+        assert_eq!(r.status, 201, "{r:?}");
+    }
+    assert_eq!(
+        queued_objects(s.device()),
+        [
+            "c/copied",
+            "c/copied-from",
+            "c/dir/",
+            "c/link",
+            "c/plain",
+            "c/slo"
+        ]
+    );
+}
+
+#[test]
+fn an_slo_manifest_with_x_delete_after_is_reaped_and_its_segments_stay() {
+    let s = reaping_server();
+    s.put_container("c");
+    s.put_object("c/seg", b"012");
+    let manifest =
+        serde_json::json!([{"path": "/c/seg", "etag": md5_hex(b"012"), "size_bytes": 3}]);
+    let r = s
+        .req("PUT", &format!("{}?multipart-manifest=put", v1("c/slo")))
+        .header("X-Delete-After", "1")
+        .body(manifest.to_string().as_bytes())
+        .send();
+    assert_eq!(r.status, 201, "{r:?}");
+    let file = s.cont_dir("c").join("slo");
+    assert!(
+        wait_until(Duration::from_secs(15), || !file.exists()),
+        "the reaper never removed the expiring manifest"
+    );
+    assert_eq!(s.get("c/seg").text(), "012");
+}
+
+#[test]
+fn a_version_made_current_again_after_its_expiry_is_reaped() {
+    let s = reaping_server();
+    s.put_container("c");
+    let r = s
+        .req("POST", &v1("c"))
+        .header("X-Versions-Enabled", "true")
+        .send();
+    assert_eq!(r.status, 204, "{r:?}");
+    let r = s
+        .req("PUT", &v1("c/o"))
+        .header("X-Delete-After", "1")
+        .body(b"one")
+        .send();
+    assert_eq!(r.status, 201, "{r:?}");
+    let id1 = r.header("x-object-version-id").unwrap().to_string();
+    s.put_object("c/o", b"two");
+    // The entry falls due while a newer object without expiry is current:
+    // it is dropped, and the object stays.
+    assert!(wait_until(Duration::from_secs(10), || queued(s.device()).is_empty()));
+    assert_eq!(s.get("c/o").text(), "two");
+    let r = s.req("PUT", &v1(&format!("c/o?version-id={id1}"))).send();
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(s.get("c/o").status, 404, "the restored version has expired");
+    let file = s.cont_dir("c").join("o");
+    assert!(
+        wait_until(Duration::from_secs(15), || !file.exists()),
+        "the expired object made current again was never reaped"
+    );
+}
+
+#[test]
+fn an_archived_version_keeps_its_expiry_and_is_reaped() {
+    let s = reaping_server();
+    s.put_container("v");
+    let r = s
+        .req("PUT", &v1("c"))
+        .header("X-Versions-Location", "v")
+        .send();
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = s
+        .req("PUT", &v1("c/o"))
+        .header("X-Delete-After", "2")
+        .body(b"one")
+        .send();
+    assert_eq!(r.status, 201, "{r:?}");
+    s.put_object("c/o", b"two");
+    let kept = s.get("v").lines();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(s
+        .req("HEAD", &v1(&format!("v/{}", kept[0])))
+        .send()
+        .header("x-delete-at")
+        .is_some());
+    // As in Swift, where the archived copy carries X-Delete-At and the
+    // object server queues it: it leaves the disk when its time comes.
+    let file = s.cont_dir("v").join(&kept[0]);
+    assert!(
+        wait_until(Duration::from_secs(15), || !file.exists()),
+        "the expired archived version was never reaped"
+    );
+    assert_eq!(s.get("c/o").text(), "two");
+}

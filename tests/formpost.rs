@@ -244,3 +244,16 @@ fn a_form_with_x_delete_after_is_queued_and_reaped() {
         "the reaper never removed the form's expiring object"
     );
 }
+
+#[test]
+fn a_form_with_x_delete_at_in_the_past_is_refused_as_a_put_is() {
+    let s = setup();
+    let path = v1("c/");
+    let before = snapshot(s.device());
+    let mut f = vec![("x_delete_at", (now() - 10).to_string())];
+    f.extend(fields(&path, "", 100, 1, now() + 600));
+    let r = post(&s, &path, &form(&f, &[("late.txt", "text/plain", b"x")]));
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.text(), "X-Delete-At in past");
+    assert_eq!(snapshot(s.device()), before);
+}

@@ -230,3 +230,23 @@ fn two_policies() -> Server {
         .policy("silver", false, false)
         .start()
 }
+
+#[test]
+fn an_slo_manifest_is_held_to_the_container_quota() {
+    let s = Server::start();
+    s.put_container("segs");
+    s.put_object("segs/a", b"012");
+    s.put_container("c");
+    post_container(&s, "c", "X-Container-Meta-Quota-Count", "1");
+    s.put_object("c/first", b"1");
+    let manifest =
+        serde_json::json!([{"path": "/segs/a", "etag": md5_hex(b"012"), "size_bytes": 3}]);
+    let r = s
+        .req("PUT", &format!("{}?multipart-manifest=put", v1("c/slo")))
+        .body(manifest.to_string().as_bytes())
+        .send();
+    assert_eq!(r.status, 413, "{r:?}");
+    assert_eq!(r.text(), "Upload exceeds quota.");
+    assert!(!s.cont_dir("c").join("slo").exists());
+    assert!(temp_files(s.device()).is_empty());
+}

@@ -391,3 +391,20 @@ fn a_copy_of_the_content_is_held_to_the_destination_quota() {
     assert!(!s.cont_dir("q").join("big").exists());
     assert!(temp_files(&s.cont_dir("q")).is_empty());
 }
+
+#[test]
+fn manifest_put_with_if_none_match_star_refuses_an_existing_name() {
+    let s = Server::start();
+    let segs = segments(&s);
+    let put = |path: &str| {
+        s.req("PUT", &format!("{}?multipart-manifest=put", v1(path)))
+            .header("If-None-Match", "*")
+            .body(json!(segs).to_string().as_bytes())
+            .send()
+    };
+    assert_eq!(put("m/new").status, 201);
+    s.put_object("m/taken", b"plain");
+    let r = put("m/taken");
+    assert_eq!(r.status, 412, "{r:?}");
+    assert_eq!(s.get("m/taken").text(), "plain");
+}

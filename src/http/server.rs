@@ -228,7 +228,7 @@ fn builder(d: &Deadlines) -> http1::Builder {
     // The read buffer bounds both a request's head (Swift's own limits
     // keep heads far smaller) and each frame of an upload's body: a larger
     // one made 100 concurrent uploads hold 2-3x the memory.
-    b.max_buf_size(crate::swift::object::MAX_FRAME)
+    b.max_buf_size(crate::swift::receive::MAX_FRAME)
         .max_headers(512)
         .title_case_headers(true)
         // Hyper then reads a request's socket only for its body, so a read

@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 
 use super::headers::collect_meta;
 use super::listing::{xml_escape, Format};
+use super::write::Put;
 use super::{object, App, Ctx};
 use crate::http::body::Body;
 use crate::http::error::{ApiError, ApiResult, Finish};
@@ -32,7 +33,7 @@ use crate::http::request::normalize_object;
 use crate::store::container as scont;
 use crate::store::meta::{keys, Meta};
 use crate::store::name::{check_container, Limits};
-use crate::store::object::{self as sobj, Writer};
+use crate::store::object as sobj;
 use crate::store::ObjPath;
 
 /// Most names one bulk delete may carry.
@@ -1080,7 +1081,7 @@ fn file_meta<R: Read>(
     Ok(m)
 }
 
-/// Writes one file through the store's atomic writer.
+/// Writes one file through the write path.
 fn store_file(
     app: &App,
     ctx: &Ctx,
@@ -1094,19 +1095,16 @@ fn store_file(
         return Err(ApiError::BadRequest("A file name cannot end in /".into()).into());
     }
     let loc = object::authorize(app, ctx, container, true)?;
-    super::quota::check(app, ctx, &loc, size)?;
-    let mut w = Writer::create(&app.store, &loc, obj)?;
+    let mut put = Put::begin(app, ctx.write_dest(loc, container, obj), Some(size))?;
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = src.read(&mut buf).map_err(FileError::Archive)?;
         if n == 0 {
             break;
         }
-        w.write(&buf[..n])?;
+        put.writer().write(&buf[..n])?;
     }
-    let info = super::versioned_writes::commit(app, ctx, &loc, obj, w, meta, None)?;
-    app.store.usage.invalidate(&loc);
-    super::expirer::note(app, &loc, &ctx.account, container, obj, &info.meta);
+    put.commit(app, meta, None)?;
     Ok(())
 }
 

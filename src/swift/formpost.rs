@@ -19,13 +19,13 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use percent_encoding::utf8_percent_encode;
 
+use super::write::Put;
 use super::{blocking, tempurl, App, Ctx};
 use crate::http::body::{self, Body};
 use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::http::request::{decode_path, normalize_object};
 use crate::store::container as scont;
 use crate::store::meta::{keys, Meta};
-use crate::store::object::Writer;
 
 /// Longest value of a plain field kept; the rest is dropped.
 const MAX_VALUE_LENGTH: usize = 4096;
@@ -457,6 +457,14 @@ async fn upload(
         .map_err(|_| invalid("x_delete_at not an integer: Unix timestamp required."))?
     {
         let at = super::object::clamp_delete_at(i128::from(at));
+        // As an object PUT's X-Delete-At (Swift's object server refuses it).
+        if at <= now.max(0) as u64 {
+            return Ok(Outcome {
+                status: StatusCode::BAD_REQUEST,
+                message: String::new(),
+                body: Some("X-Delete-At in past".into()),
+            });
+        }
         meta.insert("X-Delete-At".into(), at.to_string());
     }
     if let Some(after) = int_attr(attrs, "x_delete_after")
@@ -543,22 +551,18 @@ async fn upload(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Bytes>>(QUEUE);
     let writer = {
         let (app, ctx) = (app.clone(), ctx.clone());
-        // The same checks and hooks as an object PUT of unknown length.
+        // The write path, as an object PUT of unknown length.
         tokio::task::spawn_blocking(move || -> ApiResult<()> {
             let loc = app.locate(&ctx.account, &container)?;
-            super::quota::check(&app, &ctx, &loc, 0)?;
-            let mut w = Writer::create(&app.store, &loc, &object)?;
+            let mut put = Put::begin(&app, ctx.write_dest(loc, &container, &object), None)?;
             loop {
                 match rx.blocking_recv() {
-                    Some(Some(b)) => w.write(&b)?,
+                    Some(Some(b)) => put.writer().write(&b)?,
                     Some(None) => break,
                     None => return Err(invalid("upload interrupted")),
                 }
             }
-            super::quota::check(&app, &ctx, &loc, w.size())?;
-            let info = super::versioned_writes::commit(&app, &ctx, &loc, &object, w, meta, None)?;
-            app.store.usage.invalidate(&loc);
-            super::expirer::note(&app, &loc, &ctx.account, &container, &object, &info.meta);
+            put.commit(&app, meta, None)?;
             Ok(())
         })
     };

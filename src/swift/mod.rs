@@ -20,12 +20,14 @@ pub mod listing;
 pub mod object;
 pub mod quota;
 pub mod range;
+pub mod receive;
 pub mod slo;
 pub mod staticweb;
 pub mod symlink;
 pub mod tempurl;
 pub mod versioned_writes;
 pub mod versioning;
+pub mod write;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,7 +39,7 @@ use crate::config::Config;
 use crate::http::body::{self, Body};
 use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::http::request::{parse_query, parse_target, Target};
-use crate::store::{self, ContainerLoc, Store};
+use crate::store::{self, ContainerLoc, ObjPath, Store};
 use auth::{Access, Auth, Identity};
 
 /// The running service: config, store and auth.
@@ -70,6 +72,19 @@ pub struct Ctx {
 impl Ctx {
     pub fn header(&self, name: &str) -> ApiResult<Option<&str>> {
         headers::header_str(&self.headers, name)
+    }
+
+    /// Where this caller's write of `object` into `container` (at `loc`,
+    /// authorized) goes, as the write path takes it.
+    pub fn write_dest(&self, loc: ContainerLoc, container: &str, object: &ObjPath) -> write::Dest {
+        write::Dest {
+            loc,
+            account: self.account.clone(),
+            container: container.to_string(),
+            object: object.clone(),
+            quota_exempt: self.id.as_ref().is_some_and(|i| i.reseller_admin),
+            create_only: false,
+        }
     }
 
     /// Does the caller own the account (no ACL needed)?

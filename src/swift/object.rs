@@ -6,35 +6,23 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Method, Response, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 use super::headers::{collect_meta, http_date, parse_http_date};
 use super::range::{resolve, Ranges};
 use super::symlink;
-use super::{blocking, empty_response, App, Ctx};
+use super::write::{self, Put};
+use super::{blocking, empty_response, receive, App, Ctx};
 use super::{dlo, slo};
 use crate::http::body::{self, Body, Part};
 use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::store::meta::{self, keys, Meta};
-use crate::store::object::{self as sobj, ObjectInfo, Writer};
+use crate::store::object::{self as sobj, ObjectInfo};
 use crate::store::{container as scont, ContainerLoc, ObjPath};
 
 /// Bodies up to this size are read in the request's own blocking call.
 const INLINE_READ: u64 = 64 * 1024;
-/// The most request body one upload gathers while its previous write runs
-/// (then the socket waits): the next write takes it all in one blocking
-/// call, so a slow disk gets large writes and one upload holds little.
-const WRITE_BATCH: usize = 1 << 20;
-/// Bytes of request body held between the socket and the writers, all PUTs
-/// together: with many fast uploads and a slower disk, this (not the count
-/// of uploads) bounds the memory they take.
-static PUT_BUFFERED: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PUT_BUFFER_BYTES);
-const PUT_BUFFER_BYTES: usize = 16 << 20;
-/// The most one body frame holds: hyper's read buffer (`http::server`).
-pub(crate) const MAX_FRAME: usize = 64 * 1024;
-
 const PATH_SET: &AsciiSet = &CONTROLS.add(b' ').add(b'%').add(b'?').add(b'#').add(b'"');
 
 pub async fn handle(
@@ -490,161 +478,6 @@ pub(super) fn created(info: &ObjectInfo) -> Response<Body> {
         .finish_or_500(body::empty())
 }
 
-/// Frames of one upload on their way to its writer, with their share of
-/// [`PUT_BUFFERED`], given back once written.
-#[derive(Default)]
-struct Batch {
-    data: Vec<Bytes>,
-    len: usize,
-    share: Option<tokio::sync::SemaphorePermit<'static>>,
-}
-
-impl Batch {
-    fn push(&mut self, data: Bytes, share: tokio::sync::SemaphorePermit<'static>) {
-        self.len += data.len();
-        self.data.push(data);
-        match self.share.as_mut() {
-            Some(s) => s.merge(share),
-            None => self.share = Some(share),
-        }
-    }
-}
-
-/// An upload's writer: at hand, or writing a batch in the blocking pool.
-struct Disk {
-    writer: Option<Writer>,
-    busy: Option<tokio::task::JoinHandle<ApiResult<Writer>>>,
-}
-
-impl Disk {
-    /// Waits for the batch being written, if any. Cancel-safe: the write
-    /// stays in `busy` until it is done.
-    async fn settle(&mut self) -> ApiResult<()> {
-        if let Some(h) = self.busy.as_mut() {
-            let done = h.await;
-            self.busy = None;
-            self.writer =
-                Some(done.map_err(|e| ApiError::Internal(format!("writer failed: {e}")))??);
-        }
-        Ok(())
-    }
-
-    /// Starts writing `batch` (the disk must be free: see [`Disk::settle`]).
-    fn start(&mut self, batch: Batch) -> ApiResult<()> {
-        if batch.data.is_empty() {
-            return Ok(());
-        }
-        let Some(mut w) = self.writer.take() else {
-            return Err(ApiError::Internal("upload writer busy or lost".into()));
-        };
-        self.busy = Some(tokio::task::spawn_blocking(move || {
-            for b in batch.data {
-                // A failure drops `w` here, which removes the temp file.
-                w.write_bytes(b)?;
-            }
-            // The MD5 thread may still hash the last frame: one frame per
-            // upload outside the budget, for a moment.
-            drop(batch.share);
-            Ok(w)
-        }));
-        Ok(())
-    }
-}
-
-impl Drop for Disk {
-    fn drop(&mut self) {
-        // An upload given up: its writer's drop removes the temp file, a
-        // filesystem call that belongs in the blocking pool.
-        if let Some(w) = self.writer.take() {
-            match tokio::runtime::Handle::try_current() {
-                Ok(h) => drop(h.spawn_blocking(move || drop(w))),
-                Err(_) => drop(w),
-            }
-        }
-    }
-}
-
-/// Streams the request body into `w` and hands it back with everything
-/// written. Whenever the disk is free, what has arrived goes to it in one
-/// short blocking call, and frames gather meanwhile (up to [`WRITE_BATCH`]):
-/// writes are as large as the disk's pace allows, no thread ever waits on
-/// the client, and a stalled upload holds none of the shared budget. A body
-/// that pauses for `client_timeout` fails in the socket (`http::idle`): 408.
-async fn receive_body(mut body: Incoming, w: Writer, max: u64) -> ApiResult<Writer> {
-    let mut disk = Disk {
-        writer: Some(w),
-        busy: None,
-    };
-    let mut batch = Batch::default();
-    let mut received = 0u64;
-    loop {
-        if disk.busy.is_none() {
-            disk.start(std::mem::take(&mut batch))?;
-        }
-        if batch.len >= WRITE_BATCH {
-            // Enough gathered: the socket waits until the disk is free.
-            disk.settle().await?;
-            continue;
-        }
-        let frame = tokio::select! {
-            f = body.frame() => f,
-            r = disk.settle(), if disk.busy.is_some() => {
-                r?;
-                continue;
-            }
-        };
-        let data = match frame {
-            None => break,
-            Some(Err(e)) => return Err(body_failed(&e)),
-            Some(Ok(f)) => match f.into_data() {
-                Ok(d) => d,
-                Err(_) => continue, // trailers
-            },
-        };
-        received += data.len() as u64;
-        if received > max {
-            return Err(ApiError::TooLarge("Your request is too large.".into()));
-        }
-        let n = data.len().clamp(1, MAX_FRAME) as u32;
-        let share = match PUT_BUFFERED.try_acquire_many(n) {
-            Ok(s) => s,
-            Err(_) => {
-                // The budget is spent: this upload's own share goes to the
-                // disk (to be given back) before it waits for more.
-                disk.settle().await?;
-                disk.start(std::mem::take(&mut batch))?;
-                PUT_BUFFERED
-                    .acquire_many(n)
-                    .await
-                    .map_err(|_| ApiError::Internal("upload budget closed".into()))?
-            }
-        };
-        batch.push(data, share);
-    }
-    disk.settle().await?;
-    disk.start(batch)?;
-    disk.settle().await?;
-    disk.writer
-        .take()
-        .ok_or_else(|| ApiError::Internal("upload writer lost".into()))
-}
-
-/// The answer to a request body that broke off: 408 when it stalled past
-/// `client_timeout`, else 400.
-fn body_failed(e: &hyper::Error) -> ApiError {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cause {
-        if c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-        {
-            return ApiError::RequestTimeout;
-        }
-        cause = c.source();
-    }
-    tracing::debug!("PUT body read failed: {e}");
-    ApiError::BadRequest("Request body incomplete".into())
-}
-
 async fn put(
     app: Arc<App>,
     ctx: Ctx,
@@ -711,49 +544,27 @@ async fn put(
     {
         return blocking(&app, move |app| {
             let loc = authorize(app, &ctx, &container, true)?;
-            super::quota::check(app, &ctx, &loc, 0)?;
-            let info = sobj::put_dir_marker(&app.store, &loc, &object, meta)?;
-            app.store.usage.invalidate(&loc);
-            super::expirer::note(app, &loc, &ctx.account, &container, &object, &info.meta);
+            let info = write::put_dir_marker(app, ctx.write_dest(loc, &container, &object), meta)?;
             Ok(created(&info))
         })
         .await;
     }
 
-    let (w, loc, ctx, container, object) = blocking(&app, move |app| {
+    let put = blocking(&app, move |app| {
         let loc = authorize(app, &ctx, &container, true)?;
-        if if_none_match.is_some() && sobj::head(&app.store, &loc, &object).is_ok() {
-            return Err(ApiError::PreconditionFailed(
-                "The object exists (If-None-Match: *).".into(),
-            ));
-        }
-        super::quota::check(app, &ctx, &loc, length.unwrap_or(0))?;
-        let w = Writer::create(&app.store, &loc, &object)?;
-        Ok((w, loc, ctx, container, object))
+        let mut dest = ctx.write_dest(loc, &container, &object);
+        dest.create_only = if_none_match.is_some();
+        Put::begin(app, dest, length)
     })
     .await?;
-    let w = receive_body(body, w, max).await?;
+    let put = receive::body(body, put, max, receive::body_failed).await?;
     let info = blocking(&app, move |app| {
-        if length.is_some_and(|l| l != w.size()) {
+        if length.is_some_and(|l| l != put.size()) {
             return Err(ApiError::BadRequest(
                 "Request body shorter than Content-Length".into(),
             ));
         }
-        if length.is_none() {
-            super::quota::check(app, &ctx, &loc, w.size())?;
-        }
-        let info = super::versioned_writes::commit(
-            app,
-            &ctx,
-            &loc,
-            &object,
-            w,
-            meta,
-            expected.as_deref(),
-        )?;
-        app.store.usage.invalidate(&loc);
-        super::expirer::note(app, &loc, &ctx.account, &container, &object, &info.meta);
-        Ok(info)
+        put.commit(app, meta, expected.as_deref())
     })
     .await?;
     Ok(created(&info))
@@ -890,24 +701,20 @@ async fn do_copy(
                 m.insert(dlo::MANIFEST_KEY.into(), v.clone());
             }
         }
+        let dest = ctx.write_dest(dst_loc, &container, &object);
         let info = if slo::is_slo(&src.info) {
             if let Some(ct) = m.get_mut(keys::CONTENT_TYPE) {
                 *ct = slo::strip_swift_bytes(ct).to_string();
             }
             if slo::wants_manifest(&ctx) {
-                super::quota::check(app, &ctx, &dst_loc, src.info.size)?;
-                slo::copy_manifest(app, &ctx, &src, &dst_loc, &object, m)?
+                slo::copy_manifest(app, &ctx, &src, dest, m)?
             } else {
-                let mut w = Writer::create(&app.store, &dst_loc, &object)?;
+                // The assembled size is known once copied: the quota is
+                // checked then.
+                let mut put = Put::begin(app, dest, None)?;
                 let part = ctx.query.get("part-number");
-                slo::copy_content(app, &src_ctx, &src, range.as_deref(), part, &mut w)?;
-                // The assembled size is known once copied; the writer's
-                // drop removes the temp file when refused.
-                if w.size() > app.cfg.limits.max_file_size {
-                    return Err(ApiError::TooLarge("Your request is too large.".into()));
-                }
-                super::quota::check(app, &ctx, &dst_loc, w.size())?;
-                super::versioned_writes::commit(app, &ctx, &dst_loc, &object, w, m, None)?
+                slo::copy_content(app, &src_ctx, &src, range.as_deref(), part, put.writer())?;
+                put.commit(app, m, None)?
             }
         } else if let Some(man) = manifest {
             let (segs, _, total) = dlo::segments(app, &src_ctx, &man)?;
@@ -916,20 +723,18 @@ async fn do_copy(
                 Ranges::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable(total)),
                 _ => (0, total),
             };
-            super::quota::check(app, &ctx, &dst_loc, len)?;
-            let mut w = Writer::create(&app.store, &dst_loc, &object)?;
+            let mut put = Put::begin(app, dest, Some(len))?;
             for part in dlo::slice(&segs, start, len) {
                 if let Part::Open { open, offset, len } = part {
                     let mut f = open().map_err(crate::store::Error::from)?;
                     f.seek(std::io::SeekFrom::Start(offset))
                         .map_err(crate::store::Error::from)?;
-                    w.copy_from(&mut f.take(len))?;
+                    put.writer().copy_from(&mut f.take(len))?;
                 }
             }
-            super::versioned_writes::commit(app, &ctx, &dst_loc, &object, w, m, None)?
+            put.commit(app, m, None)?
         } else if src.info.is_dir_marker() {
-            super::quota::check(app, &ctx, &dst_loc, 0)?;
-            sobj::put_dir_marker(&app.store, &dst_loc, &object, m)?
+            write::put_dir_marker(app, dest, m)?
         } else {
             // A Range on a copy copies just that part, as Swift's copy does.
             let (start, len) = match resolve(range.as_deref(), src.info.size) {
@@ -942,16 +747,13 @@ async fn do_copy(
                 }
                 Ranges::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable(src.info.size)),
             };
-            super::quota::check(app, &ctx, &dst_loc, len)?;
-            let mut w = Writer::create(&app.store, &dst_loc, &object)?;
+            let mut put = Put::begin(app, dest, Some(len))?;
             src.file
                 .seek(std::io::SeekFrom::Start(start))
                 .map_err(crate::store::Error::from)?;
-            w.copy_from(&mut (&src.file).take(len))?;
-            super::versioned_writes::commit(app, &ctx, &dst_loc, &object, w, m, None)?
+            put.writer().copy_from(&mut (&src.file).take(len))?;
+            put.commit(app, m, None)?
         };
-        app.store.usage.invalidate(&dst_loc);
-        super::expirer::note(app, &dst_loc, &ctx.account, &container, &object, &info.meta);
         let from = format!(
             "{src_container}/{}",
             utf8_percent_encode(&src_object, PATH_SET)

@@ -186,9 +186,16 @@ fn account_key(account: &str) -> String {
     format!("a{account}")
 }
 
-/// Refuses (413) a write of one object of `size` bytes into `loc` that
-/// would go over the container's or the account's quota.
-pub fn check(app: &App, ctx: &Ctx, loc: &ContainerLoc, size: u64) -> ApiResult<()> {
+/// Refuses (413) a write of one object of `size` bytes into `loc` (of
+/// `account`) that would go over the container's or the account's quota;
+/// `exempt` (a reseller admin) is not held to account quotas.
+pub fn check(
+    app: &App,
+    account: &str,
+    exempt: bool,
+    loc: &ContainerLoc,
+    size: u64,
+) -> ApiResult<()> {
     let ttl = app.store.opts.usage_ttl;
     let cm = app
         .quotas
@@ -204,12 +211,11 @@ pub fn check(app: &App, ctx: &Ctx, loc: &ContainerLoc, size: u64) -> ApiResult<(
             return Err(exceeded("Upload exceeds quota."));
         }
     }
-    // A reseller admin is not held to account quotas.
-    if ctx.id.as_ref().is_some_and(|i| i.reseller_admin) {
+    if exempt {
         return Ok(());
     }
-    let am = app.quotas.get(account_key(&ctx.account), ttl, || {
-        Ok(scont::account_meta(&app.store, &ctx.account).unwrap_or_default())
+    let am = app.quotas.get(account_key(account), ttl, || {
+        Ok(scont::account_meta(&app.store, account).unwrap_or_default())
     })?;
     if !am
         .keys()
@@ -218,7 +224,7 @@ pub fn check(app: &App, ctx: &Ctx, loc: &ContainerLoc, size: u64) -> ApiResult<(
         return Ok(());
     }
     let policy = &app.store.policies[loc.policy].name;
-    let (total, in_policy) = account_usage(app, &ctx.account, loc.policy)?;
+    let (total, in_policy) = account_usage(app, account, loc.policy)?;
     let bytes = quota(&am, &format!("{SYSMETA}Quota-Bytes"))
         .or_else(|| quota(&am, "X-Account-Meta-Quota-Bytes"));
     if bytes.is_some_and(|q| total.bytes + size > q)

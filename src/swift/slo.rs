@@ -32,6 +32,7 @@ use super::headers::{http_date, iso_date};
 use super::listing::{self, Format};
 use super::object::{authorize, check_conditions, expired, object_headers, request_meta};
 use super::range::{resolve, Ranges};
+use super::write::{self, Dest};
 use super::{blocking, App, Ctx};
 use crate::http::body::{self, Body};
 use crate::http::error::{ApiError, ApiResult, Finish};
@@ -1142,15 +1143,14 @@ fn build(app: &App, ctx: &Ctx, input: &[Input]) -> Result<(Vec<u8>, String, u64)
 }
 
 /// Writes a checked manifest with `meta` (the object's Content-Type and
-/// user metadata) into the container `dst` locates and authorizes. That
-/// comes last, as in Swift's slo: the segments are checked (as the caller)
-/// first, so a segment problem is a 400 whatever the caller may write.
-#[allow(clippy::too_many_arguments)]
+/// user metadata) through the write path, to where `dst` locates and
+/// authorizes. That comes last, as in Swift's slo: the segments are checked
+/// (as the caller) first, so a segment problem is a 400 whatever the caller
+/// may write.
 fn store_manifest(
     app: &App,
     ctx: &Ctx,
-    dst: impl FnOnce() -> ApiResult<ContainerLoc>,
-    object: &ObjPath,
+    dst: impl FnOnce() -> ApiResult<Dest>,
     input: &[Input],
     mut meta: Meta,
     client_etag: Option<&str>,
@@ -1163,8 +1163,8 @@ fn store_manifest(
     if client_etag.is_some_and(|e| e != slo_etag) {
         return Outcome::EtagMismatch;
     }
-    let loc = &match dst() {
-        Ok(l) => l,
+    let dest = match dst() {
+        Ok(d) => d,
         Err(e) => return Outcome::Failed(e),
     };
     let ct = meta
@@ -1179,19 +1179,11 @@ fn store_manifest(
     meta.insert(SLO_KEY.into(), "True".into());
     meta.insert(ETAG_KEY.into(), slo_etag.clone());
     meta.insert(SIZE_KEY.into(), total.to_string());
-    let res = (|| -> ApiResult<ObjectInfo> {
-        if if_none_match && sobj::head(&app.store, loc, object).is_ok() {
-            return Err(ApiError::PreconditionFailed(
-                "The object exists (If-None-Match: *).".into(),
-            ));
-        }
-        let mut w = Writer::create(&app.store, loc, object)?;
-        w.write(&json)?;
-        let info = super::versioned_writes::commit(app, ctx, loc, object, w, meta, None)?;
-        app.store.usage.invalidate(loc);
-        Ok(info)
-    })();
-    match res {
+    let dest = Dest {
+        create_only: if_none_match,
+        ..dest
+    };
+    match write::put_bytes(app, dest, &json, meta) {
         Ok(info) => Outcome::Created(info, slo_etag),
         Err(e) => Outcome::Failed(e),
     }
@@ -1338,12 +1330,14 @@ pub async fn put(
     let fmt = out_format(&ctx);
     let heartbeat = ctx.query.get("heartbeat").is_some_and(|v| truthy(v));
     let work = move |app: &App| -> ApiResult<Outcome> {
-        let dst = || authorize(app, &ctx, &container, true);
+        let dst = || {
+            let loc = authorize(app, &ctx, &container, true)?;
+            Ok(ctx.write_dest(loc, &container, &object))
+        };
         Ok(store_manifest(
             app,
             &ctx,
             dst,
-            &object,
             &input,
             meta,
             client_etag.as_deref(),
@@ -1381,14 +1375,13 @@ pub async fn put(
 
 // --- COPY ---------------------------------------------------------------------
 
-/// Copies a manifest as it is (`multipart-manifest=get`): its segments are
-/// checked again, as `ctx`'s user in the destination account.
+/// Copies a manifest as it is (`multipart-manifest=get`) to `dest`: its
+/// segments are checked again, as `ctx`'s user in the destination account.
 pub fn copy_manifest(
     app: &App,
     ctx: &Ctx,
     src: &OpenObject,
-    dst: &ContainerLoc,
-    object: &ObjPath,
+    dest: Dest,
     meta: Meta,
 ) -> ApiResult<ObjectInfo> {
     let stored = parse_stored(&read_all(&src.file)?)?;
@@ -1406,16 +1399,7 @@ pub fn copy_manifest(
             }),
         })
         .collect::<ApiResult<_>>()?;
-    match store_manifest(
-        app,
-        ctx,
-        || Ok(dst.clone()),
-        object,
-        &input,
-        meta,
-        None,
-        false,
-    ) {
+    match store_manifest(app, ctx, || Ok(dest), &input, meta, None, false) {
         Outcome::Created(info, _) => Ok(info),
         Outcome::Problems(p) => Err(ApiError::BadRequest(report(
             out_format(ctx),

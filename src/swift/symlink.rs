@@ -22,11 +22,12 @@ use hyper::body::Incoming;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::object::{authorize, created, expired, request_meta};
+use super::write;
 use super::{blocking, App, Ctx};
 use crate::http::body::Body;
 use crate::http::error::{ApiError, ApiResult};
 use crate::store::meta::{keys, Meta};
-use crate::store::object::{self as sobj, ObjectInfo, OpenObject, Writer};
+use crate::store::object::{self as sobj, ObjectInfo, OpenObject};
 use crate::store::{ContainerLoc, ObjPath};
 
 pub const TARGET: &str = "X-Object-Sysmeta-Symlink-Target";
@@ -413,8 +414,10 @@ pub(super) async fn put(
         .is_some_and(|c| !c.trim().is_empty());
     blocking(&app, move |app| {
         let loc = authorize(app, &ctx, &container, true)?;
-        // A link is a zero-byte object: it counts as one against the quotas.
-        super::quota::check(app, &ctx, &loc, 0)?;
+        // A link is a zero-byte object: it counts as one against the quotas,
+        // checked before the target is.
+        let dest = ctx.write_dest(loc, &container, &object);
+        write::check_quota(app, &dest, 0)?;
         let (ta, tc, to) = &target;
         meta.insert(TARGET.into(), quote(&format!("{tc}/{to}")));
         if account_given {
@@ -451,11 +454,8 @@ pub(super) async fn put(
         } else if !typed {
             meta.insert(keys::CONTENT_TYPE.into(), "application/symlink".into());
         }
-        let w = Writer::create(&app.store, &loc, &object)?;
         // A link over an object keeps the old one, as any other write does.
-        let info = super::versioned_writes::commit(app, &ctx, &loc, &object, w, meta, None)?;
-        app.store.usage.invalidate(&loc);
-        super::expirer::note(app, &loc, &ctx.account, &container, &object, &info.meta);
+        let info = write::put_bytes(app, dest, b"", meta)?;
         Ok(created(&info))
     })
     .await

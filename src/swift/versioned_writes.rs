@@ -38,7 +38,7 @@ use super::{App, Ctx};
 use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::store::listing::{self as slist, Entry};
 use crate::store::meta::{self, keys, Meta};
-use crate::store::object::{self as sobj, ObjectInfo, Writer};
+use crate::store::object::{self as sobj, Writer};
 use crate::store::versions::{self as svers, Moved};
 use crate::store::{container as scont, ContainerLoc, Error as StoreError, LocKey, ObjPath};
 
@@ -199,8 +199,8 @@ fn version_path(object: &ObjPath, ts: f64) -> ApiResult<ObjPath> {
 }
 
 /// The archive container of `setting` (412 when it does not exist).
-fn archive_loc(app: &App, ctx: &Ctx, s: &Setting) -> ApiResult<ContainerLoc> {
-    match app.store.find_container(&ctx.account, &s.location) {
+fn archive_loc(app: &App, account: &str, s: &Setting) -> ApiResult<ContainerLoc> {
+    match app.store.find_container(account, &s.location) {
         Ok(l) => Ok(l),
         Err(StoreError::NotFound) => Err(ApiError::PreconditionFailed(
             "The versions container does not exist".into(),
@@ -232,11 +232,12 @@ impl Drop for Archived {
     }
 }
 
-/// Keeps the current `object` of `loc` in the archive before it is
-/// replaced, when the container is versioned and the object exists.
+/// Keeps the current `object` of `loc` (of `account`) in the archive before
+/// it is replaced, when the container is versioned and the object exists:
+/// a hook of the write path (`swift::write`).
 pub fn archive(
     app: &App,
-    ctx: &Ctx,
+    account: &str,
     loc: &ContainerLoc,
     object: &ObjPath,
 ) -> ApiResult<Option<Archived>> {
@@ -248,41 +249,21 @@ pub fn archive(
         Ok(_) | Err(StoreError::NotFound) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let vloc = archive_loc(app, ctx, &s)?;
+    let vloc = archive_loc(app, account, &s)?;
     let name = version_path(object, info.timestamp())?;
     let how = keep_copy(app, loc, object, &vloc, &name, false)?;
     app.store.usage.invalidate(&vloc);
     if how == Moved::Existed {
         return Ok(None);
     }
+    // The version keeps the object's X-Delete-At (as Swift's archived
+    // copy does), so it is queued under its own name.
+    super::expirer::note(app, &vloc, account, &s.location, &name, &info.meta);
     Ok(Some(Archived {
         loc: vloc,
         name,
         kept: false,
     }))
-}
-
-/// Commits `w` as `object`, keeping the object it replaces as a version.
-pub fn commit(
-    app: &App,
-    ctx: &Ctx,
-    loc: &ContainerLoc,
-    object: &ObjPath,
-    w: Writer,
-    m: Meta,
-    etag: Option<&str>,
-) -> ApiResult<ObjectInfo> {
-    let mut m = m;
-    let kept = archive(app, ctx, loc, object)?;
-    let vid = super::versioning::before_commit(app, loc, object, &mut m)?;
-    let info = w.commit(m, etag)?;
-    if let Some(k) = kept {
-        k.keep();
-    }
-    if let Some(v) = vid {
-        super::versioning::after_commit(app, loc, object, &v)?;
-    }
-    Ok(info)
 }
 
 /// Puts `src_rel` of `src` at `dst_rel` of `dst`: linked (or moved, with
@@ -334,7 +315,7 @@ pub fn delete(
     let Some(s) = setting(app, loc)? else {
         return Ok(None);
     };
-    let vloc = match archive_loc(app, ctx, &s) {
+    let vloc = match archive_loc(app, &ctx.account, &s) {
         Ok(l) => l,
         // Nothing to restore from a missing archive: a plain delete.
         Err(ApiError::PreconditionFailed(_)) if s.mode == Mode::Stack => return Ok(None),

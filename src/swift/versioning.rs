@@ -564,10 +564,11 @@ fn make_current(
             StoreError::NotFound => Ok(()),
             e => Err(e),
         })?;
+        app.store.usage.invalidate(&loc);
     } else {
         svers::link_over(&app.store, &h, &rel, &loc, object)?;
+        super::write::linked(app, &ctx.write_dest(loc, container, object), &info);
     }
-    app.store.usage.invalidate(&loc);
     empty_response(StatusCode::CREATED)
         .header("Etag", info.etag())
         .header("X-Object-Version-Id", vid)

@@ -1,0 +1,142 @@
+//! The one write path. Every object write (PUT, COPY and `X-Copy-From`, a
+//! symlink, an SLO manifest, a form upload, an archive member, and the S3
+//! door's writes to come) runs the same sequence:
+//!
+//! `If-None-Match: *` → quota check → the store's atomic writer → commit
+//! hooks (legacy versioned writes keeps the object replaced, object
+//! versioning gives the new one its id) → usage cache → expiry queue.
+//!
+//! Each door authorizes and locates the container its own way, then hands
+//! plain values ([`Dest`], metadata): no request type crosses this line.
+//! Names arrive checked (`ObjPath`); what a door refuses of a name ending
+//! in `/` (a directory marker's) it says in its own words first.
+//! A write with its data still to come is a [`Put`]; bytes at hand go
+//! through [`put_bytes`], a directory marker through [`put_dir_marker`];
+//! a version linked back into place (object versioning's restore) takes
+//! the last steps through [`linked`].
+
+use super::App;
+use crate::http::error::{ApiError, ApiResult};
+use crate::store::meta::Meta;
+use crate::store::object::{self as sobj, ObjectInfo, Writer};
+use crate::store::{ContainerLoc, ObjPath};
+
+/// Where a write goes, and on whose behalf.
+pub struct Dest {
+    /// The container, located and authorized by the caller.
+    pub loc: ContainerLoc,
+    pub account: String,
+    pub container: String,
+    pub object: ObjPath,
+    /// Not held to account quotas (a reseller admin).
+    pub quota_exempt: bool,
+    /// Only if no object has the name yet (`If-None-Match: *`): 412 else.
+    pub create_only: bool,
+}
+
+/// A write whose data is on its way: quota checked for what was declared,
+/// the temp file open. Dropped without [`Put::commit`], nothing changes
+/// (the writer removes its temp file).
+pub struct Put {
+    dest: Dest,
+    w: Writer,
+    declared: Option<u64>,
+}
+
+impl Put {
+    /// Checks `create_only`, the quotas for `declared` bytes (`None`: not
+    /// known yet, checked again at commit), and opens the store's writer
+    /// (blocking).
+    pub fn begin(app: &App, dest: Dest, declared: Option<u64>) -> ApiResult<Put> {
+        if dest.create_only && sobj::head(&app.store, &dest.loc, &dest.object).is_ok() {
+            return Err(ApiError::PreconditionFailed(
+                "The object exists (If-None-Match: *).".into(),
+            ));
+        }
+        check_quota(app, &dest, declared.unwrap_or(0))?;
+        let w = Writer::create(&app.store, &dest.loc, &dest.object)?;
+        Ok(Put { dest, w, declared })
+    }
+
+    /// The store's writer, for the data.
+    pub fn writer(&mut self) -> &mut Writer {
+        &mut self.w
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.w.size()
+    }
+
+    /// Commits the data as the object with `meta` (422 when `etag` is given
+    /// and differs), then runs the hooks, refreshes the usage and queues the
+    /// expiry (blocking).
+    pub fn commit(self, app: &App, meta: Meta, etag: Option<&str>) -> ApiResult<ObjectInfo> {
+        let Put { dest, w, declared } = self;
+        if w.size() > app.cfg.limits.max_file_size {
+            return Err(ApiError::TooLarge("Your request is too large.".into()));
+        }
+        if declared.is_none() {
+            check_quota(app, &dest, w.size())?;
+        }
+        let info = commit_hooked(app, &dest, w, meta, etag)?;
+        Ok(done(app, &dest, info))
+    }
+}
+
+/// Writes `data` (generated: a manifest, an empty link) as the object.
+pub fn put_bytes(app: &App, dest: Dest, data: &[u8], meta: Meta) -> ApiResult<ObjectInfo> {
+    let mut put = Put::begin(app, dest, Some(data.len() as u64))?;
+    put.writer().write(data)?;
+    put.commit(app, meta, None)
+}
+
+/// Creates or updates a directory marker (no data, never versioned).
+pub fn put_dir_marker(app: &App, dest: Dest, meta: Meta) -> ApiResult<ObjectInfo> {
+    check_quota(app, &dest, 0)?;
+    let info = sobj::put_dir_marker(&app.store, &dest.loc, &dest.object, meta)?;
+    Ok(done(app, &dest, info))
+}
+
+/// The path's first step alone, for a writer with checks of its own to
+/// make between the quota and the data (a symlink's target): 413 when one
+/// more object of `size` bytes would exceed a quota.
+pub fn check_quota(app: &App, d: &Dest, size: u64) -> ApiResult<()> {
+    super::quota::check(app, &d.account, d.quota_exempt, &d.loc, size)
+}
+
+/// The commit with its hooks: the object replaced is kept by legacy
+/// versioned writes (undone if the commit fails), and object versioning
+/// gives the new object its version id before and links it after.
+fn commit_hooked(
+    app: &App,
+    d: &Dest,
+    w: Writer,
+    mut meta: Meta,
+    etag: Option<&str>,
+) -> ApiResult<ObjectInfo> {
+    let kept = super::versioned_writes::archive(app, &d.account, &d.loc, &d.object)?;
+    let vid = super::versioning::before_commit(app, &d.loc, &d.object, &mut meta)?;
+    let info = w.commit(meta, etag)?;
+    if let Some(k) = kept {
+        k.keep();
+    }
+    if let Some(v) = vid {
+        super::versioning::after_commit(app, &d.loc, &d.object, &v)?;
+    }
+    Ok(info)
+}
+
+/// A kept version linked back into place (a restore) went around the
+/// writer: the path's last steps all the same, for `info` now at `d`.
+pub fn linked(app: &App, d: &Dest, info: &ObjectInfo) {
+    app.store.usage.invalidate(&d.loc);
+    super::expirer::note(app, &d.loc, &d.account, &d.container, &d.object, &info.meta);
+}
+
+/// After any commit: the container's usage is stale, and an `X-Delete-At`
+/// goes to the expiry queue.
+fn done(app: &App, d: &Dest, info: ObjectInfo) -> ObjectInfo {
+    linked(app, d, &info);
+    info
+}
