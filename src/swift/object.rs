@@ -728,7 +728,7 @@ async fn put(
             ));
         }
         super::quota::check(app, &ctx, &loc, length.unwrap_or(0))?;
-        let w = Writer::create(&app.store, &loc, &object)?;
+        let w = Writer::create(&app.store, &loc, &object)?.no_replace(if_none_match.is_some());
         Ok((w, loc, ctx, container, object))
     })
     .await?;
