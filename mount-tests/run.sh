@@ -113,7 +113,7 @@ part() {
   [ "$rc" != 0 ] && FAILED_ANY=1
   TOTAL_PASSED=$((TOTAL_PASSED + p))
   TOTAL_FAILED=$((TOTAL_FAILED + f))
-  SUMMARY+=("$(printf '%-14s %4d passed, %2d failed  %4d s  exit %d' "$name" "$p" "$f" $((SECONDS - t0)) "$rc")")
+  SUMMARY+=("$(printf '%-16s %4d passed, %2d failed  %4d s  exit %d' "$name" "$p" "$f" $((SECONDS - t0)) "$rc")")
 }
 
 T0=$SECONDS
