@@ -355,3 +355,47 @@ def index_then_list(r, node, plant, sofgate_bin, settle=0.0, fs=None):
     for name in want:
         node.req("DELETE", f"{c}/{name}")
     r.status("DELETE container", node.req("DELETE", c), 204)
+
+
+def conditional_create_race(r, a, b, files, rounds=20, size=256 * 1024):
+    """Nodes A and B PUT the same new name with If-None-Match: * at the same moment,
+    `rounds` times: each time exactly one gets 201, the other 412, and the name then holds
+    the winner's data (both nodes serve it); `files` is where the volume's files are seen.
+    The body is large enough that both requests
+    are past any existence check before either finishes."""
+    c = "race"
+    r.status("PUT container", a.req("PUT", c), 201)
+    bad = []
+    for i in range(rounds):
+        name = f"{c}/new-{i}"
+        bodies = {a: os.urandom(size), b: os.urandom(size)}
+        got = {}
+        start = threading.Barrier(2)
+
+        def put(node):
+            start.wait(10)
+            got[node] = node.req("PUT", name, {"If-None-Match": "*"}, bodies[node])
+
+        threads = [threading.Thread(target=put, args=(n,)) for n in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        statuses = sorted(got[n].status for n in got)
+        winners = [n for n in got if got[n].status == 201]
+        if statuses != [201, 412]:
+            bad.append((i, "statuses", statuses))
+            continue
+        for node in (a, b):
+            g = node.req("GET", name)
+            if g.body != bodies[winners[0]] or g.header("etag") != md5(bodies[winners[0]]):
+                bad.append((i, f"{node.name} serves", g.status, g.header("etag")))
+    r.check(f"If-None-Match: * from two nodes at once, {rounds} times: one 201 and one 412 "
+            "each time, and the winner's data served by both", not bad, bad[:6])
+    if bad:
+        print(f"    {len(bad)} of {rounds} rounds wrong: {bad[:10]}")
+    lst = a.req("GET", c).body.decode().split()
+    for n in lst:
+        a.req("DELETE", f"{c}/{n}")
+    r.status("DELETE container", a.req("DELETE", c), 204)
+    r.check("no temp files left", temp_files(files) == [], temp_files(files))

@@ -283,14 +283,17 @@ class TestFs:
 
 
 class Sofgate:
-    """`sofgate serve` on a generated config; stopped at exit."""
+    """`sofgate serve` on a generated config; stopped at exit. `storage` adds keys to its
+    [storage] table (values written as they are)."""
 
-    def __init__(self, binary, name, device, mount_check=True, xattr_chunk=None):
+    def __init__(self, binary, name, device, mount_check=True, xattr_chunk=None, storage=None):
         self.name = name
         w = work_dir()
         self.config = os.path.join(w, f"{name}.toml")
         self.log_path = os.path.join(w, f"{name}.log")
-        storage = f"[storage]\nxattr_chunk = {xattr_chunk}\n" if xattr_chunk else ""
+        keys = {**({"xattr_chunk": xattr_chunk} if xattr_chunk else {}), **(storage or {})}
+        storage = "".join(f"{k} = {v}\n" for k, v in keys.items())
+        storage = f"[storage]\n{storage}" if storage else ""
         with open(self.config, "w") as f:
             f.write(
                 'listen = "127.0.0.1:0"\n'

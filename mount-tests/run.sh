@@ -8,6 +8,9 @@
 #                         ENOSPC / EIO / latency faults, filesystem calls per request, mount_check
 #   3. gluster.sh         the node-A/node-B checks on a real GlusterFS volume mounted twice
 #                         (scripts/gluster-up.sh installs and starts it, gluster-down.sh stops it)
+#   4. gluster.sh --replica 3
+#                         three nodes on a replica-3 volume: a brick killed and restarted under
+#                         load (heal, scrub), a node killed mid-upload
 #
 # Builds sofgate once (cargo build --release) unless SOFGATE_BIN names a binary. Each part is
 # bounded in time; every process is stopped by its pid and every mount (all under one temp
@@ -53,7 +56,9 @@ cleanup() {
     kill -KILL "$PART" 2>/dev/null
     wait "$PART" 2>/dev/null
   fi
-  [ -d "$WORK/gluster" ] && scripts/gluster-down.sh "$WORK/gluster"
+  for g in gluster gluster-replica; do
+    [ -d "$WORK/$g" ] && scripts/gluster-down.sh "$WORK/$g"
+  done
   for f in "$WORK"/pids/*; do
     [ -e "$f" ] || continue
     pid="${f##*/}"
@@ -108,19 +113,21 @@ part() {
   [ "$rc" != 0 ] && FAILED_ANY=1
   TOTAL_PASSED=$((TOTAL_PASSED + p))
   TOTAL_FAILED=$((TOTAL_FAILED + f))
-  SUMMARY+=("$(printf '%-14s %4d passed, %2d failed  %4d s  exit %d' "$name" "$p" "$f" $((SECONDS - t0)) "$rc")")
+  SUMMARY+=("$(printf '%-16s %4d passed, %2d failed  %4d s  exit %d' "$name" "$p" "$f" $((SECONDS - t0)) "$rc")")
 }
 
 T0=$SECONDS
 part testfs-smoke 180 mount-tests/testfs-smoke.sh
 part testfs-suite 180 python3 mount-tests/testfs_suite.py "$SOFGATE_BIN"
 part gluster 420 mount-tests/gluster.sh
+part gluster-replica 240 mount-tests/gluster.sh --replica 3
 
 echo
 echo "=== summary ($((SECONDS - T0)) s)"
 printf '%s\n' "${SUMMARY[@]}"
 [ -f "$WORK/fs-calls.txt" ] && cat "$WORK/fs-calls.txt"
-grep -h '^gluster: install' "$WORK/gluster.out" 2>/dev/null
+grep -h '^gluster: install' "$WORK/gluster.out" "$WORK/gluster-replica.out" 2>/dev/null
+grep -h '^# time: ' "$WORK/gluster-replica.out" 2>/dev/null
 [ "$TOTAL_FAILED" = 0 ] || FAILED_ANY=1
 echo "total: $TOTAL_PASSED passed, $TOTAL_FAILED failed"
 exit "$FAILED_ANY"

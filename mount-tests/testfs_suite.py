@@ -175,6 +175,8 @@ def suite(r):
         checks.ordinary_api(r, a, backing)
     with r.section("node A and node B on two mounts of one backing directory"):
         checks.two_nodes(r, a, b, dev_a, dev_b)
+    with r.section("conditional create (If-None-Match: *) racing from node A and node B"):
+        checks.conditional_create_race(r, a, b, dev_a)
     with r.section("the shared tree is hostile (planted on the backing directory)"):
         checks.hostile_tree(r, a, backing)
     with r.section("sofgate index, then a listing that reads no file data"):

@@ -3,10 +3,11 @@
 #
 #   scripts/gluster-down.sh [STATE_DIR]   (default /tmp/sofgate-gluster)
 #
-# Unmounts both mounts, stops the volume, then stops the mount clients, the brick and glusterd
-# by their pid files (a pid is signalled only while its command line still names STATE_DIR or
-# its brick). Safe to run more than once, and after a partial bring-up. Exits non-zero if
-# something is still mounted or running afterwards.
+# Unmounts the mounts (two, or three with --replica 3), stops the volume, then stops the mount
+# clients, the bricks, the self-heal daemon and glusterd by their pid files (a pid is signalled
+# only while its command line still names STATE_DIR or its brick). Safe to run more than once,
+# and after a partial bring-up. Exits non-zero if something is still mounted or running
+# afterwards.
 set -uo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 
@@ -38,8 +39,9 @@ stop() {
   sleep 0.2
 }
 
-for n in a b; do
+for n in a b c; do
   m="$S/mnt-$n"
+  [ -d "$m" ] || continue
   if mounted "$m"; then
     timeout 20 umount "$m" 2>/dev/null || timeout 20 umount -l "$m" \
       || { echo "gluster-down: could not unmount $m" >&2; left=1; }
@@ -53,7 +55,10 @@ if ours "$S/pids/glusterd.pid" >/dev/null; then
   timeout 30 gluster --mode=script --glusterd-sock="$S/glusterd.socket" volume stop "$VOL" \
     >/dev/null 2>&1 || true
 fi
-stop "$S/pids/brick.pid"
+# Copies made at bring-up, then glusterd's own (a brick restarted since, the self-heal daemon).
+for f in "$S"/pids/brick*.pid $(find "$S/run" -name '*.pid' 2>/dev/null); do
+  [ -e "$f" ] && stop "$f"
+done
 stop "$S/pids/glusterd.pid"
 
 # The brick's socket and log live outside $S (paths chosen by glusterd).
@@ -72,7 +77,7 @@ for f in "$S"/pids/*.pid; do
     left=1
   fi
 done
-for n in a b; do
+for n in a b c; do
   mounted "$S/mnt-$n" && { echo "gluster-down: $S/mnt-$n is still mounted" >&2; left=1; }
 done
 if [ "$left" = 0 ]; then

@@ -2,7 +2,13 @@
 # Brings up a private one-brick GlusterFS volume on this machine and FUSE-mounts it twice
 # (two "nodes" sharing a volume), for the mount tests:
 #
-#   scripts/gluster-up.sh [STATE_DIR]     (default /tmp/sofgate-gluster; needs root)
+#   scripts/gluster-up.sh [--replica 3] [STATE_DIR]   (default /tmp/sofgate-gluster; needs root)
+#
+# With --replica 3 the volume is replica 3 instead: three bricks on loopback (STATE_DIR/brick1..3,
+# each served by its own glusterfsd, so that one can be killed alone) and three mounts
+# (mnt-a, mnt-b, mnt-c), with the same client options and no kernel caching of names and
+# attributes (see below); STATE_DIR/env then also gives MOUNT_C,
+# BRICK_1..3 and GLUSTERD_SOCK (for `gluster --glusterd-sock=...`).
 #
 # Installs glusterfs-server/-client from Debian when missing, starts glusterd by hand on
 # loopback with a private glusterd.vol (working and run directories under STATE_DIR), creates
@@ -15,6 +21,12 @@ set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"   # glusterd, gluster
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
+REPLICA=1
+if [ "${1:-}" = --replica ]; then
+  [ "${2:-}" = 3 ] || { echo "gluster-up: FAILED: only --replica 3 is supported" >&2; exit 1; }
+  REPLICA=3
+  shift 2
+fi
 S="${1:-/tmp/sofgate-gluster}"
 VOL=sofgate
 HOST=sofgate-gluster          # the gluster CLI refuses 127.0.0.1 and localhost as a brick host
@@ -53,7 +65,21 @@ install_secs=$(secs "$t0" "$(now)")
 
 # --- glusterd on loopback, private state ---------------------------------------------------
 t1=$(now)
-mkdir -p "$S"/{wd,run,log,pids,brick,mnt-a,mnt-b}
+if [ "$REPLICA" = 3 ]; then
+  BRICKS=(brick1 brick2 brick3)
+  MOUNTS=(a b c)
+  # No kernel caching of names and attributes: with the default 1 s, a directory removed and
+  # made again through another mount is still the old one here, and calls in it fail with
+  # ESTALE (the node answers 500: 93 of ~1,000 requests in one run of the replica suite).
+  FUSE_OPTS=(--entry-timeout=0 --attribute-timeout=0)
+else
+  BRICKS=(brick)
+  MOUNTS=(a b)
+  FUSE_OPTS=()
+fi
+mkdir -p "$S"/{wd,run,log,pids}
+for b in "${BRICKS[@]}"; do mkdir -p "$S/$b"; done
+for n in "${MOUNTS[@]}"; do mkdir -p "$S/mnt-$n"; done
 S="$(cd "$S" && pwd)"
 if ! getent ahostsv4 "$HOST" | awk '{ print $1 }' | grep -qx 127.0.0.1; then
   getent hosts "$HOST" >/dev/null && die "$HOST resolves, but not to 127.0.0.1"
@@ -87,27 +113,37 @@ done
 "${G[@]}" volume list >/dev/null 2>&1 || die "glusterd does not answer the CLI"
 
 # --- the volume ----------------------------------------------------------------------------
-# `force`: the brick is on the root filesystem.
-"${G[@]}" volume create "$VOL" "$HOST:$S/brick/data" force >/dev/null || die "volume create"
+# `force`: the bricks are on the root filesystem (and, with replica 3, on one server).
+brick_args=()
+for b in "${BRICKS[@]}"; do brick_args+=("$HOST:$S/$b/data"); done
+if [ "$REPLICA" = 3 ]; then
+  "${G[@]}" volume create "$VOL" replica 3 "${brick_args[@]}" force >/dev/null || die "volume create"
+else
+  "${G[@]}" volume create "$VOL" "${brick_args[@]}" force >/dev/null || die "volume create"
+fi
 # Without these a second mount sees a rename about 1 s late and gets ESTALE from open-behind.
 for opt in performance.open-behind performance.quick-read performance.stat-prefetch \
     performance.io-cache performance.read-ahead performance.readdir-ahead; do
   "${G[@]}" volume set "$VOL" "$opt" off >/dev/null || die "volume set $opt off"
 done
 "${G[@]}" volume start "$VOL" >/dev/null || die "volume start"
-brick_pidfile=$(find "$S/run/vols/$VOL" -name '*.pid' 2>/dev/null | head -n 1)
-[ -n "$brick_pidfile" ] || die "no brick pid file under $S/run/vols/$VOL"
-# glusterd removes its own pid file on `volume stop`: keep a copy, and the brick's files outside $S.
-cp "$brick_pidfile" "$S/pids/brick.pid"
-brick_pid=$(cat "$S/pids/brick.pid")
-tr '\0' '\n' < "/proc/$brick_pid/cmdline" | awk 'prev == "-S" || prev == "-l" { print } { prev = $0 }' \
-  > "$S/brick-files" || true
+# glusterd removes its own pid files on `volume stop`: keep copies, and the bricks' files
+# outside $S. A brick's pid file is named after its host and path (slashes as dashes).
+: > "$S/brick-files"
+for b in "${BRICKS[@]}"; do
+  brick_pidfile="$S/run/vols/$VOL/$HOST-$(echo "${S#/}/$b/data" | tr / -).pid"
+  [ -s "$brick_pidfile" ] || die "no brick pid file $brick_pidfile"
+  cp "$brick_pidfile" "$S/pids/$b.pid"
+  brick_pid=$(cat "$S/pids/$b.pid")
+  tr '\0' '\n' < "/proc/$brick_pid/cmdline" | awk 'prev == "-S" || prev == "-l" { print } { prev = $0 }' \
+    >> "$S/brick-files" || true
+done
 
-for n in a b; do
-  glusterfs --volfile-server="$HOST" --volfile-id="$VOL" --pid-file="$S/pids/mount-$n.pid" \
+for n in "${MOUNTS[@]}"; do
+  glusterfs "${FUSE_OPTS[@]}" --volfile-server="$HOST" --volfile-id="$VOL" --pid-file="$S/pids/mount-$n.pid" \
     --log-file="$S/log/mount-$n.log" "$S/mnt-$n" || die "mount $n"
 done
-for n in a b; do
+for n in "${MOUNTS[@]}"; do
   for _ in $(seq 100); do
     grep -qs " $S/mnt-$n fuse.glusterfs " /proc/self/mounts && timeout 5 stat "$S/mnt-$n/." >/dev/null 2>&1 \
       && break
@@ -115,9 +151,12 @@ for n in a b; do
   done
   grep -qs " $S/mnt-$n fuse.glusterfs " /proc/self/mounts || die "mount $n did not appear"
 done
-# Both mounts must see each other's writes before anyone relies on it.
-echo probe > "$S/mnt-a/.gluster-up-probe" && test "$(timeout 5 cat "$S/mnt-b/.gluster-up-probe")" = probe \
-  || die "mount b does not see a file written on mount a"
+# Every mount must see the others' writes before anyone relies on it.
+echo probe > "$S/mnt-a/.gluster-up-probe" || die "cannot write on mount a"
+for n in "${MOUNTS[@]}"; do
+  test "$(timeout 5 cat "$S/mnt-$n/.gluster-up-probe")" = probe \
+    || die "mount $n does not see a file written on mount a"
+done
 rm -f "$S/mnt-a/.gluster-up-probe"
 bringup_secs=$(secs "$t1" "$(now)")
 
@@ -129,5 +168,14 @@ MOUNT_B=$S/mnt-b
 INSTALL_SECS=$install_secs
 BRINGUP_SECS=$bringup_secs
 EOF
-echo "gluster-up: volume $VOL mounted at $S/mnt-a and $S/mnt-b" \
+if [ "$REPLICA" = 3 ]; then
+  cat >> "$S/env" <<EOF
+MOUNT_C=$S/mnt-c
+BRICK_1=$S/brick1/data
+BRICK_2=$S/brick2/data
+BRICK_3=$S/brick3/data
+GLUSTERD_SOCK=$S/glusterd.socket
+EOF
+fi
+echo "gluster-up: volume $VOL (replica $REPLICA) mounted at $(printf "$S/mnt-%s " "${MOUNTS[@]}")" \
   "(install ${install_secs} s, bring-up ${bringup_secs} s); stop with scripts/gluster-down.sh $S" >&2

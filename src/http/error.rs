@@ -181,6 +181,9 @@ impl From<store::Error> for ApiError {
                 ApiError::Unprocessable("The ETag given does not match the MD5 of the data.".into())
             }
             S::UnknownPolicy(p) => ApiError::BadRequest(format!("Invalid X-Storage-Policy {p:?}")),
+            S::Exists => {
+                ApiError::PreconditionFailed("The object exists (If-None-Match: *).".into())
+            }
             S::Truncated => {
                 ApiError::BadRequest("The request body was shorter than its Content-Length.".into())
             }

@@ -54,6 +54,9 @@ pub enum Error {
     UnknownPolicy(String),
     #[error("the data was shorter than announced")]
     Truncated,
+    /// A create-only write found the name taken ([`write::Writer::no_replace`]).
+    #[error("the object exists")]
+    Exists,
     #[error(transparent)]
     Io(io::Error),
 }

@@ -255,6 +255,8 @@ pub struct Writer {
     flushed: u64,
     committed: bool,
     chunk: usize,
+    /// `commit` refuses to replace what is at the name by then.
+    no_replace: bool,
 }
 
 impl Writer {
@@ -290,6 +292,7 @@ impl Writer {
             flushed: 0,
             committed: false,
             chunk: store.opts.xattr_chunk,
+            no_replace: false,
         };
         if store.opts.fsync_dir {
             w.sync = Some(w.dir.open_read()?);
@@ -303,6 +306,15 @@ impl Writer {
             name::record_full_name(Target::Fd(w.file.as_fd()), &w.name)?;
         }
         Ok(w)
+    }
+
+    /// With `on`, [`Writer::commit`] fails with [`Error::Exists`] when
+    /// anything is at the name by then, instead of replacing it: one atomic
+    /// step on the filesystem, so of several nodes creating one name at once
+    /// exactly one succeeds (`If-None-Match: *`).
+    pub fn no_replace(mut self, on: bool) -> Self {
+        self.no_replace = on;
+        self
     }
 
     /// Appends data, hashing it on the way.
@@ -387,21 +399,7 @@ impl Writer {
         };
         sidecar::save(Target::Fd(self.file.as_fd()), place, &meta, self.chunk)?;
         self.file.sync_all()?;
-        match self.dir.rename(&self.tmp, &self.dir, &self.leaf) {
-            Ok(()) => {}
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EISDIR) | Some(libc::ENOTEMPTY) | Some(libc::EEXIST)
-                ) =>
-            {
-                return Err(Error::Conflict(format!(
-                    "A directory named {:?} exists: an object cannot replace it",
-                    self.name
-                )))
-            }
-            Err(e) => return Err(e.into()),
-        }
+        self.put_in_place()?;
         self.committed = true;
         if let Some(d) = &self.sync {
             d.sync_all()?;
@@ -410,6 +408,54 @@ impl Writer {
             size: self.size,
             meta,
         })
+    }
+}
+
+impl Writer {
+    /// Renames the temp file to the object's name (see [`Writer::no_replace`]).
+    fn put_in_place(&self) -> Result<()> {
+        let res = if self.no_replace {
+            self.rename_noreplace()
+        } else {
+            self.dir.rename(&self.tmp, &self.dir, &self.leaf)
+        };
+        let Err(e) = res else { return Ok(()) };
+        let dir_there = || {
+            self.dir
+                .stat_at(&self.leaf)
+                .is_ok_and(|st| st.kind() == Kind::Dir)
+        };
+        match e.raw_os_error() {
+            Some(libc::EEXIST) if self.no_replace && !dir_there() => Err(Error::Exists),
+            Some(libc::EISDIR) | Some(libc::ENOTEMPTY) | Some(libc::EEXIST) => {
+                Err(Error::Conflict(format!(
+                    "A directory named {:?} exists: an object cannot replace it",
+                    self.name
+                )))
+            }
+            _ => Err(e.into()),
+        }
+    }
+
+    /// `renameat2(RENAME_NOREPLACE)`; where the filesystem lacks it (GlusterFS
+    /// 10's FUSE client answers `EINVAL`), `link(2)` to the name then unlink
+    /// of the temp name: both fail with `EEXIST` when the name is taken.
+    fn rename_noreplace(&self) -> std::io::Result<()> {
+        match self.dir.rename_noreplace(&self.tmp, &self.dir, &self.leaf) {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP)
+                ) =>
+            {
+                self.dir.link(&self.tmp, &self.dir, &self.leaf)?;
+                // The object is in place; a temp name left behind is only a
+                // second link, which the temp sweep removes.
+                let _ = self.dir.unlink(&self.tmp);
+                Ok(())
+            }
+            r => r,
+        }
     }
 }
 
@@ -468,6 +514,7 @@ pub fn put_dir_marker(
 #[cfg(test)]
 mod tests {
     use super::super::object::{is_internal_name, is_temp_name};
+    use super::super::testing;
     use super::*;
 
     #[test]
@@ -495,5 +542,47 @@ mod tests {
         ] {
             assert!(!is_temp_name(n), "{n}");
         }
+    }
+
+    fn written(s: &Store, c: &ContainerLoc, name: &str, data: &[u8], no_replace: bool) -> Writer {
+        let mut w = Writer::create(s, c, &testing::obj(name))
+            .unwrap()
+            .no_replace(no_replace);
+        w.write(data).unwrap();
+        w
+    }
+
+    #[test]
+    fn no_replace_commits_once_and_keeps_the_first() {
+        let dev = tempfile::tempdir().unwrap();
+        let s = testing::store(dev.path());
+        let c = testing::container(&s, "AUTH_a", "c");
+        // Both started before either commits, as on two nodes.
+        let first = written(&s, &c, "d/o", b"first", true);
+        let second = written(&s, &c, "d/o", b"second", true);
+        first.commit(Meta::new(), None).unwrap();
+        assert!(matches!(
+            second.commit(Meta::new(), None),
+            Err(Error::Exists)
+        ));
+        let dir = dev.path().join("AUTH_a/c/d");
+        assert_eq!(std::fs::read(dir.join("o")).unwrap(), b"first");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["o"], "the loser's temp file is removed");
+        // Without it, the last commit wins, as before.
+        written(&s, &c, "d/o", b"third", false)
+            .commit(Meta::new(), None)
+            .unwrap();
+        assert_eq!(std::fs::read(dir.join("o")).unwrap(), b"third");
+        // A directory at the name is still a conflict, not "exists".
+        std::fs::create_dir(dir.join("sub")).unwrap();
+        let w = written(&s, &c, "d/sub", b"x", true);
+        assert!(matches!(
+            w.commit(Meta::new(), None),
+            Err(Error::Conflict(_))
+        ));
     }
 }

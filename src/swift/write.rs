@@ -30,7 +30,8 @@ pub struct Dest {
     pub object: ObjPath,
     /// Not held to account quotas (a reseller admin).
     pub quota_exempt: bool,
-    /// Only if no object has the name yet (`If-None-Match: *`): 412 else.
+    /// Only if no object has the name yet (`If-None-Match: *`): 412 else,
+    /// checked first and again, atomically, at the rename.
     pub create_only: bool,
 }
 
@@ -54,7 +55,7 @@ impl Put {
             ));
         }
         check_quota(app, &dest, declared.unwrap_or(0))?;
-        let w = Writer::create(&app.store, &dest.loc, &dest.object)?;
+        let w = Writer::create(&app.store, &dest.loc, &dest.object)?.no_replace(dest.create_only);
         Ok(Put { dest, w, declared })
     }
 
