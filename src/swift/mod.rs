@@ -30,8 +30,8 @@ pub mod versioning;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::http::incoming::Incoming;
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
-use hyper::body::Incoming;
 
 use crate::config::Config;
 use crate::http::body::{self, Body};
