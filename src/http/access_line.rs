@@ -75,10 +75,9 @@ pub fn cap(value: &str) -> String {
     }
 }
 
-/// The value of header `name`, as text (bytes past ASCII kept as Latin-1).
+/// The value of header `name`, as text (UTF-8; other bytes replaced).
 pub fn header(h: &HeaderMap, name: &str) -> Option<String> {
-    let v = h.get(name)?.as_bytes();
-    Some(v.iter().map(|&b| b as char).collect())
+    Some(String::from_utf8_lossy(h.get(name)?.as_bytes()).into_owned())
 }
 
 /// The request's headers as Swift logs them (`Name: value` per line), with
@@ -87,13 +86,13 @@ pub fn logged_headers(h: &HeaderMap) -> String {
     let mut out = Vec::with_capacity(h.len());
     for (name, value) in h {
         let n = name.as_str();
-        let v: String = value.as_bytes().iter().map(|&b| b as char).collect();
+        let v = String::from_utf8_lossy(value.as_bytes());
         let v = if SECRET_HEADERS.contains(&n) {
             "...".to_string()
         } else if SENSITIVE_HEADERS.contains(&n) {
             cap(&v)
         } else {
-            v
+            v.into_owned()
         };
         out.push(format!("{}: {v}", title_case(n)));
     }
@@ -115,14 +114,32 @@ fn title_case(name: &str) -> String {
 /// `safe` (Python's `urllib.parse.quote`).
 fn quote(s: &[u8], safe: &[u8]) -> String {
     let mut out = String::with_capacity(s.len());
+    quote_into(&mut out, s, safe);
+    out
+}
+
+fn quote_into(out: &mut String, s: &[u8], safe: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in s {
         if b.is_ascii_alphanumeric() || b"_.-~".contains(&b) || safe.contains(&b) {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
         }
     }
-    out
+}
+
+/// Appends one field of a Swift line: `-` when missing or empty.
+fn push_field(out: &mut String, v: Option<&str>) {
+    if !out.is_empty() {
+        out.push(' ');
+    }
+    match v {
+        None | Some("") => out.push('-'),
+        Some(v) => quote_into(out, v.as_bytes(), b":/{}"),
+    }
 }
 
 /// The query with sensitive parameters' values cut.
@@ -161,37 +178,30 @@ impl Record {
     /// The line in Swift's proxy-logging format (no newline).
     pub fn swift_line(&self) -> String {
         let num = |n: u64| (n != 0).then(|| n.to_string());
-        let fields: [Option<String>; 21] = [
-            Some(self.client_ip.clone()),
-            Some(self.remote_addr.to_string()),
-            Some(swift_datetime(self.end)),
-            Some(self.method.clone()),
-            Some(self.path_qs()),
-            Some(self.protocol.to_string()),
-            Some(self.status.to_string()),
-            self.referer.clone(),
-            self.user_agent.clone(),
-            self.auth_token.clone(),
-            num(self.bytes_recvd),
-            num(self.bytes_sent),
-            self.client_etag.clone(),
-            self.transaction_id.clone(),
-            self.headers.clone(),
-            Some(format!("{:.4}", self.seconds())),
-            None,
-            None,
-            Some(format!("{:.9}", epoch(self.start))),
-            Some(format!("{:.9}", epoch(self.end))),
-            self.policy_index.map(|i| i.to_string()),
-        ];
-        let quoted: Vec<String> = fields
-            .iter()
-            .map(|f| match f.as_deref() {
-                None | Some("") => "-".to_string(),
-                Some(v) => quote(v.as_bytes(), b":/{}"),
-            })
-            .collect();
-        quoted.join(" ")
+        let mut out = String::with_capacity(320);
+        let o = &mut out;
+        push_field(o, Some(&self.client_ip));
+        push_field(o, Some(&self.remote_addr.to_string()));
+        push_field(o, Some(&swift_datetime(self.end)));
+        push_field(o, Some(&self.method));
+        push_field(o, Some(&self.path_qs()));
+        push_field(o, Some(self.protocol));
+        push_field(o, Some(&self.status.to_string()));
+        push_field(o, self.referer.as_deref());
+        push_field(o, self.user_agent.as_deref());
+        push_field(o, self.auth_token.as_deref());
+        push_field(o, num(self.bytes_recvd).as_deref());
+        push_field(o, num(self.bytes_sent).as_deref());
+        push_field(o, self.client_etag.as_deref());
+        push_field(o, self.transaction_id.as_deref());
+        push_field(o, self.headers.as_deref());
+        push_field(o, Some(&format!("{:.4}", self.seconds())));
+        push_field(o, None); // source: sofgate makes no subrequests
+        push_field(o, None); // log_info
+        push_field(o, Some(&format!("{:.9}", epoch(self.start))));
+        push_field(o, Some(&format!("{:.9}", epoch(self.end))));
+        push_field(o, self.policy_index.map(|i| i.to_string()).as_deref());
+        out
     }
 
     /// The same fields as one JSON object (values not quoted; missing ones

@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{Method, Request, Response, Version};
@@ -35,7 +35,7 @@ const QUEUE: usize = 8192;
 pub struct AccessLog(Option<Arc<Shared>>);
 
 struct Shared {
-    tx: SyncSender<Msg>,
+    tx: SyncSender<Box<Record>>,
     headers: bool,
     /// Policy names (lowercase), by index.
     policies: Vec<String>,
@@ -43,14 +43,9 @@ struct Shared {
     reopen: AtomicBool,
 }
 
-enum Msg {
-    Line(Box<Record>),
-    Reopen,
-}
-
 /// Where lines go.
 enum Sink {
-    Stderr,
+    Stderr(BufWriter<io::Stderr>),
     File { path: PathBuf, out: BufWriter<File> },
 }
 
@@ -63,7 +58,7 @@ impl AccessLog {
             AccessLog(None)
         } else {
             let sink = match cfg.access.as_str() {
-                "-" => Sink::Stderr,
+                "-" => Sink::Stderr(BufWriter::new(io::stderr())),
                 p => Sink::open(PathBuf::from(p))?,
             };
             let (tx, rx) = mpsc::sync_channel(QUEUE);
@@ -107,9 +102,8 @@ impl AccessLog {
                 let Some(s) = shared.as_ref().and_then(|w| w.upgrade()) else {
                     continue;
                 };
+                // The writer reopens at its next tick.
                 s.reopen.store(true, Ordering::Relaxed);
-                // A full queue will see the flag at its next line.
-                let _ = s.tx.try_send(Msg::Reopen);
             }
         });
     }
@@ -246,7 +240,7 @@ impl Logged {
         o.rec.status = if o.tally.broken() { 499 } else { status };
         o.rec.bytes_recvd = o.tally.bytes();
         o.rec.end = SystemTime::now();
-        match o.shared.tx.try_send(Msg::Line(o.rec)) {
+        match o.shared.tx.try_send(o.rec) {
             Ok(()) | Err(TrySendError::Disconnected(_)) => {}
             Err(TrySendError::Full(_)) => {
                 o.shared.dropped.fetch_add(1, Ordering::Relaxed);
@@ -318,22 +312,18 @@ impl Sink {
     }
 
     fn write(&mut self, line: &str) -> io::Result<()> {
-        match self {
-            Sink::Stderr => {
-                let mut e = io::stderr().lock();
-                e.write_all(line.as_bytes())?;
-                e.write_all(b"\n")
-            }
-            Sink::File { out, .. } => {
-                out.write_all(line.as_bytes())?;
-                out.write_all(b"\n")
-            }
-        }
+        let out: &mut dyn Write = match self {
+            Sink::Stderr(out) => out,
+            Sink::File { out, .. } => out,
+        };
+        // One write per line: a line is never split around another
+        // writer's (stderr is shared with the server's own messages).
+        out.write_all(line.as_bytes())
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            Sink::Stderr => Ok(()),
+            Sink::Stderr(out) => out.flush(),
             Sink::File { out, .. } => out.flush(),
         }
     }
@@ -352,53 +342,56 @@ impl Sink {
     }
 }
 
-/// The writer thread: formats and writes lines, flushes whenever the
-/// queue is empty, and says how many lines were dropped meanwhile.
-fn write_lines(
-    rx: Receiver<Msg>,
-    mut sink: Sink,
-    format: LogFormat,
-    shared: std::sync::Weak<Shared>,
-) {
+/// How often the writer looks for lines. It never waits in the queue, so
+/// no request has to wake it: lines are written and flushed in batches.
+const TICK: Duration = Duration::from_millis(20);
+
+/// The writer thread: formats and writes what is queued, flushes, says
+/// how many lines were dropped meanwhile, sleeps a tick; ends when the
+/// log is gone and its queue drained.
+fn write_lines(rx: Receiver<Box<Record>>, mut sink: Sink, format: LogFormat, shared: Weak<Shared>) {
     let mut reported = 0;
     let mut failed = false;
-    while let Ok(mut msg) = rx.recv() {
+    loop {
+        let mut wrote = false;
         loop {
-            if let Some(s) = shared.upgrade() {
-                if s.reopen.swap(false, Ordering::Relaxed) {
-                    sink.reopen();
+            let rec = match rx.try_recv() {
+                Ok(r) => r,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    let _ = sink.flush();
+                    return;
                 }
-            }
-            if let Msg::Line(rec) = msg {
-                let line = match format {
-                    LogFormat::Swift => rec.swift_line(),
-                    LogFormat::Json => rec.json_line(),
-                };
-                if let Err(e) = sink.write(&line) {
-                    if !failed {
-                        tracing::warn!("access log: {e}");
-                    }
-                    failed = true;
+            };
+            let mut line = match format {
+                LogFormat::Swift => rec.swift_line(),
+                LogFormat::Json => rec.json_line(),
+            };
+            line.push('\n');
+            wrote = true;
+            if let Err(e) = sink.write(&line) {
+                if !failed {
+                    tracing::warn!("access log: {e}");
                 }
-            }
-            match rx.try_recv() {
-                Ok(m) => msg = m,
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                failed = true;
             }
         }
-        if sink.flush().is_ok() {
+        if wrote && sink.flush().is_ok() {
             failed = false;
         }
-        let dropped = shared
-            .upgrade()
-            .map_or(0, |s| s.dropped.load(Ordering::Relaxed));
-        if dropped > reported {
-            tracing::warn!(
-                "access log: {} lines dropped (the writer fell behind)",
-                dropped - reported
-            );
-            reported = dropped;
+        if let Some(s) = shared.upgrade() {
+            if s.reopen.swap(false, Ordering::Relaxed) {
+                sink.reopen();
+            }
+            let dropped = s.dropped.load(Ordering::Relaxed);
+            if dropped > reported {
+                tracing::warn!(
+                    "access log: {} lines dropped (the writer fell behind)",
+                    dropped - reported
+                );
+                reported = dropped;
+            }
         }
+        std::thread::sleep(TICK);
     }
-    let _ = sink.flush();
 }
