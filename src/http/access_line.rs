@@ -198,8 +198,8 @@ impl Record {
         push_field(o, Some(&format!("{:.4}", self.seconds())));
         push_field(o, None); // source: sofgate makes no subrequests
         push_field(o, None); // log_info
-        push_field(o, Some(&format!("{:.9}", epoch(self.start))));
-        push_field(o, Some(&format!("{:.9}", epoch(self.end))));
+        push_field(o, Some(&epoch_text(self.start)));
+        push_field(o, Some(&epoch_text(self.end)));
         push_field(o, self.policy_index.map(|i| i.to_string()).as_deref());
         out
     }
@@ -238,6 +238,13 @@ impl Record {
             .duration_since(self.start)
             .map_or(0.0, |d| d.as_secs_f64())
     }
+}
+
+/// Seconds since the epoch with nanoseconds (Swift's `%.9f`), from the
+/// integers (no float formatting).
+fn epoch_text(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
 }
 
 fn epoch(t: SystemTime) -> f64 {

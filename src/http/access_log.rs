@@ -28,6 +28,8 @@ use crate::config::{LogConfig, LogFormat};
 
 /// Lines waiting for the writer at most; past it lines are dropped.
 const QUEUE: usize = 8192;
+/// Bytes of lines gathered before a write to the sink.
+const BUFFER: usize = 256 * 1024;
 
 /// The running access log; cheap to clone. Off when `[log] access` is
 /// empty (requests then pass through untouched).
@@ -58,7 +60,7 @@ impl AccessLog {
             AccessLog(None)
         } else {
             let sink = match cfg.access.as_str() {
-                "-" => Sink::Stderr(BufWriter::new(io::stderr())),
+                "-" => Sink::Stderr(BufWriter::with_capacity(BUFFER, io::stderr())),
                 p => Sink::open(PathBuf::from(p))?,
             };
             let (tx, rx) = mpsc::sync_channel(QUEUE);
@@ -307,7 +309,7 @@ impl Sink {
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         Ok(Sink::File {
             path,
-            out: BufWriter::new(f),
+            out: BufWriter::with_capacity(BUFFER, f),
         })
     }
 
