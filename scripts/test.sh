@@ -46,6 +46,8 @@ fi
 export SOFGATE_SWIFT_CLI="$PWD/$venv/bin/swift"
 
 cargo build --quiet --all-targets
+# contrib/sofgate.service, by systemd-analyze verify (SKIPPED without it).
+scripts/check-service.sh
 # tests/keystone.rs starts a real Keystone (scripts/keystone-up.sh installs it
 # from PyPI on first use): here a Keystone that cannot start is a failure.
 export SOFGATE_REQUIRE_KEYSTONE=${SOFGATE_REQUIRE_KEYSTONE:-1}

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub mod keystone;
+pub mod ops;
 pub use keystone::KeystoneConfig;
+pub use ops::{HealthConfig, LogConfig, LogFormat};
 
 /// Everything sofgate reads from its config file.
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +45,12 @@ pub struct Config {
     /// Keystone authentication beside tempauth; absent: off.
     #[serde(default)]
     pub keystone: Option<KeystoneConfig>,
+    /// The access log.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// `/healthcheck`.
+    #[serde(default)]
+    pub health: HealthConfig,
 }
 
 /// The S3 door (src/s3): requests that carry AWS authentication.
@@ -429,6 +437,8 @@ impl Config {
             s3: S3Config::default(),
             server: ServerConfig::default(),
             scrub: ScrubConfig::default(),
+            log: LogConfig::default(),
+            health: HealthConfig::default(),
         }
     }
 
@@ -467,6 +477,7 @@ impl Config {
         if let Some(k) = &self.keystone {
             k.validate()?;
         }
+        self.health.validate()?;
         self.auth.validate()
     }
 

@@ -17,6 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+use super::access_log::AccessLog;
 use super::idle::{Activity, Deadlines, Guarded, IdleIo};
 use crate::swift::App;
 
@@ -87,6 +88,8 @@ pub async fn serve(
     let closed = Arc::new(Notify::new());
     let (stop, stopping) = watch::channel(false);
     let deadlines = Deadlines::from_config(&cfg);
+    let policies = app.cfg.policies.iter().map(|p| p.name.clone()).collect();
+    let log = AccessLog::start(&app.cfg.log, policies)?;
     let mut conns = JoinSet::new();
     let mut backoff = Backoff::default();
     tokio::pin!(shutdown);
@@ -109,6 +112,7 @@ pub async fn serve(
                 };
                 let conn = Conn {
                     app: app.clone(),
+                    log: log.clone(),
                     deadlines,
                     stopping: stopping.clone(),
                 };
@@ -159,6 +163,7 @@ impl Drop for Slot {
 /// What every connection shares.
 struct Conn {
     app: Arc<App>,
+    log: AccessLog,
     deadlines: Deadlines,
     stopping: watch::Receiver<bool>,
 }
@@ -169,13 +174,14 @@ impl Conn {
         limit_unsent(&stream);
         let activity = Arc::new(Activity::default());
         let io = IdleIo::new(stream, self.deadlines, activity.clone());
-        let app = self.app.clone();
+        let (app, log) = (self.app.clone(), self.log.clone());
         let svc = service_fn(move |mut req: Request<Incoming>| {
             let running = activity.begin();
             req.extensions_mut().insert(Peer(peer));
             let app = app.clone();
+            let (req, logged) = log.begin(req, peer);
             async move {
-                let resp = app.handle(req).await;
+                let resp = logged.finish(app.handle(req).await);
                 Ok::<_, Infallible>(resp.map(|b| Guarded::new(b, running)))
             }
         });

@@ -40,8 +40,8 @@ pub mod xml;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::http::incoming::Incoming;
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
-use hyper::body::Incoming;
 use serde_json::{json, Value};
 
 use crate::config::Config;

@@ -18,6 +18,7 @@ pub mod mime;
 pub mod name;
 pub mod object;
 pub mod pickle;
+pub mod probe;
 pub mod seen;
 pub mod sidecar;
 pub mod stats;

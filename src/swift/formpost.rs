@@ -13,10 +13,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::http::incoming::Incoming;
 use bytes::{Buf, Bytes, BytesMut};
 use http::{Method, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use percent_encoding::utf8_percent_encode;
 
 use super::write::Put;

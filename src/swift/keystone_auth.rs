@@ -188,7 +188,7 @@ pub async fn account_facts(
     app: &Arc<App>,
     id: &mut Option<Identity>,
     account: &str,
-    req: &http::Request<hyper::body::Incoming>,
+    req: &http::Request<crate::http::incoming::Incoming>,
     makes_account: bool,
 ) -> ApiResult<()> {
     let Some(k) = id.as_mut().and_then(|i| i.keystone.as_mut()) else {

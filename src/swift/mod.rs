@@ -13,6 +13,7 @@ pub mod etag_quoter;
 pub mod expirer;
 pub mod formpost;
 pub mod headers;
+pub mod health;
 pub mod info;
 pub mod keystone;
 pub mod keystone_auth;
@@ -32,8 +33,8 @@ pub mod write;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::http::incoming::Incoming;
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
-use hyper::body::Incoming;
 
 use crate::config::Config;
 use crate::http::body::{self, Body};
@@ -55,6 +56,8 @@ pub struct App {
     pub etags: etag_quoter::Cache,
     /// Keystone token validation, when `[keystone]` is configured.
     pub keystone: Option<keystone::Keystone>,
+    /// Device probes of `/healthcheck?deep` still running.
+    pub health: health::Probes,
 }
 
 /// One request's parsed parts, handed to every handler.
@@ -128,6 +131,7 @@ impl App {
             versions: Default::default(),
             etags: Default::default(),
             keystone: cfg.keystone.clone().map(keystone::Keystone::new),
+            health: health::Probes::new(cfg.policies.len()),
             cfg,
         })
     }
@@ -203,13 +207,7 @@ impl App {
         let account = match &target {
             Target::Info => return info::get(&self, req.method()),
             Target::Healthcheck => {
-                return Response::builder()
-                    .header("Content-Type", "text/plain")
-                    .finish(if req.method() == Method::HEAD {
-                        body::empty()
-                    } else {
-                        body::full("OK")
-                    })
+                return health::answer(&self, req.method(), req.uri().query()).await
             }
             Target::Auth => return self.login(&req),
             _ if req.method() == Method::OPTIONS => {

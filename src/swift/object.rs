@@ -4,9 +4,9 @@
 use std::io::{Read, Seek};
 use std::sync::Arc;
 
+use crate::http::incoming::Incoming;
 use bytes::Bytes;
 use http::{Method, Response, StatusCode};
-use hyper::body::Incoming;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 use super::headers::{collect_meta, http_date, parse_http_date};

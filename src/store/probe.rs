@@ -1,0 +1,53 @@
+//! A device's health for `/healthcheck?deep`: its root opens (and is a
+//! mount point, with `mount_check`), and a small file can be written,
+//! synced and removed in `<device>/.sofgate/health/`, through the same
+//! anchored, symlink-refusing calls as every other write.
+
+use std::io::Write;
+
+use super::expiry::STATE_DIR;
+use super::{Policy, Result, Store};
+
+/// Where probe files are written, beneath [`STATE_DIR`].
+const HEALTH_DIR: &str = "health";
+
+/// Probes policy `p`'s device: `Ok` when it is mounted and writable. May
+/// block as long as the filesystem does (callers bound the wait).
+pub fn probe(store: &Store, p: &Policy) -> Result<()> {
+    let root = store.root(p)?;
+    let mut dir = root;
+    for name in [STATE_DIR, HEALTH_DIR] {
+        dir.mkdir(name, store.opts.dir_mode)?;
+        dir = dir.open_dir(name)?;
+    }
+    // Named as a temp file: if the process dies here, the sweep removes it.
+    let name = format!(".probe.{:016x}.sgtmp", rand::random::<u64>());
+    let written = dir
+        .create_file(&name, store.opts.file_mode)
+        .and_then(|mut f| {
+            f.write_all(b"sofgate health probe\n")?;
+            f.sync_all()
+        });
+    let removed = dir.unlink(&name);
+    written?;
+    Ok(removed?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_probe_leaves_nothing_behind_and_fails_on_a_missing_device() {
+        let t = tempfile::tempdir().unwrap();
+        let store = crate::store::testing::store(t.path());
+        probe(&store, &store.policies[0]).unwrap();
+        let left: Vec<_> = std::fs::read_dir(t.path().join(".sofgate/health"))
+            .unwrap()
+            .collect();
+        assert!(left.is_empty());
+        let mut gone = store.policies[0].clone();
+        gone.device = t.path().join("missing");
+        assert!(probe(&store, &gone).is_err());
+    }
+}
