@@ -43,6 +43,29 @@ pub struct Config {
     /// Keystone authentication beside tempauth; absent: off.
     #[serde(default)]
     pub keystone: Option<KeystoneConfig>,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// Prometheus metrics at `/metrics`, not behind Swift's auth.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Record metrics and serve them (off: `/metrics` answers 404 and
+    /// nothing is recorded).
+    pub enabled: bool,
+    /// Serve them on this address instead of the API port (which then
+    /// answers 404 for `/metrics`).
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            listen: None,
+        }
+    }
 }
 
 /// The S3 door (src/s3): requests that carry AWS authentication.
@@ -429,6 +452,7 @@ impl Config {
             s3: S3Config::default(),
             server: ServerConfig::default(),
             scrub: ScrubConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 

@@ -18,6 +18,7 @@ use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use super::idle::{Activity, Deadlines, Guarded, IdleIo};
+use crate::metrics;
 use crate::swift::App;
 
 /// The client's address, kept in each request's extensions.
@@ -167,7 +168,9 @@ impl Conn {
     async fn run(mut self, stream: TcpStream, peer: std::net::SocketAddr, slot: Slot) {
         let _ = stream.set_nodelay(true);
         limit_unsent(&stream);
+        let _open = metrics::request::Connection::open();
         let activity = Arc::new(Activity::default());
+        let stream = metrics::request::CountedIo::new(stream);
         let io = IdleIo::new(stream, self.deadlines, activity.clone());
         let app = self.app.clone();
         let svc = service_fn(move |mut req: Request<Incoming>| {
@@ -175,7 +178,8 @@ impl Conn {
             req.extensions_mut().insert(Peer(peer));
             let app = app.clone();
             async move {
-                let resp = app.handle(req).await;
+                let probe = metrics::Probe::start(&mut req);
+                let resp = probe.respond(app.handle(req).await);
                 Ok::<_, Infallible>(resp.map(|b| Guarded::new(b, running)))
             }
         });

@@ -65,6 +65,8 @@ pub struct Ctx {
     pub account: String,
     /// What the account's ACL grants a caller who does not own it.
     pub grant: Option<account_acl::Grant>,
+    /// What the request's metrics report (the policy it reaches).
+    pub note: crate::metrics::Note,
 }
 
 impl Ctx {
@@ -119,6 +121,9 @@ impl App {
 
     /// Handles one request; never fails (errors become Swift responses).
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        if let Some(r) = crate::metrics::listen::on_api_port(&self.cfg.metrics, &req) {
+            return r;
+        }
         // The S3 door: requests carrying AWS authentication (src/s3).
         if crate::s3::is_s3(&self.cfg, &req) {
             return crate::s3::handle(self, req).await;
@@ -185,6 +190,8 @@ impl App {
             )));
         }
         let target = parse_target(req.uri().path())?;
+        let note = crate::metrics::Note::of(&req);
+        note.resource(crate::metrics::Resource::of(&target));
         let account = match &target {
             Target::Info => return info::get(&self, req.method()),
             Target::Healthcheck => {
@@ -270,6 +277,7 @@ impl App {
             id,
             account,
             grant,
+            note,
         };
         if let Some(g) = &temp {
             g.restrict(&mut ctx);
