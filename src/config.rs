@@ -728,6 +728,18 @@ mod tests {
     }
 
     #[test]
+    fn metrics_are_on_by_default_and_may_move_to_a_port_of_their_own() {
+        assert!(embedded().metrics.enabled && embedded().metrics.listen.is_none());
+        let c: Config = toml::from_str("[metrics]\nlisten = \"127.0.0.1:9100\"\n").unwrap();
+        assert!(c.metrics.enabled);
+        assert_eq!(c.metrics.listen, Some("127.0.0.1:9100".parse().unwrap()));
+        let c: Config = toml::from_str("[metrics]\nenabled = false\n").unwrap();
+        assert!(!c.metrics.enabled);
+        assert!(toml::from_str::<Config>("[metrics]\nport = 9100\n").is_err());
+        assert!(toml::from_str::<Config>("[metrics]\nlisten = \"nowhere\"\n").is_err());
+    }
+
+    #[test]
     fn embedded_default_is_valid_with_a_secret_and_only_then() {
         embedded().validate().unwrap();
         let err = Config::embedded().validate().unwrap_err();
