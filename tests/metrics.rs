@@ -169,6 +169,22 @@ fn disabled_metrics_answer_404() {
     assert_eq!(s.req("HEAD", &v1("c")).send().status, 204);
 }
 
+#[test]
+fn a_remapped_host_reaches_its_object_named_metrics() {
+    let s = Builder::new()
+        .toml("[domain_remap]\nstorage_domain = [\"example.com\"]")
+        .start();
+    s.put_container("c");
+    assert_eq!(s.put_object("c/metrics", b"an object").status, 201);
+    let host = "c.AUTH-test.example.com";
+    let r = s.req("GET", "/metrics").header("Host", host).send();
+    assert_eq!((r.status, r.text().as_str()), (200, "an object"));
+    // Any other host: the scrape.
+    let text = scrape(s.addr());
+    let remapped = series("sofgate_requests_total", "GET", "object", "2xx", "0");
+    assert_eq!(sample(&text, &remapped), Some(1.0), "{text}");
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

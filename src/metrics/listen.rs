@@ -16,16 +16,13 @@ use crate::http::body::{self, Body};
 pub const PATH: &str = "/metrics";
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// The answer to `GET /metrics` on the API port: the scrape, or 404 when
-/// metrics are off or served on a port of their own. `None`: another path.
-pub fn on_api_port<B>(cfg: &MetricsConfig, req: &Request<B>) -> Option<Response<Body>> {
-    if req.uri().path() != PATH {
-        return None;
-    }
+/// The answer to a request for [`PATH`] on the API port: the scrape, or
+/// 404 when metrics are off or served on a port of their own.
+pub fn on_api_port(cfg: &MetricsConfig, method: &Method) -> Response<Body> {
     if !cfg.enabled || cfg.listen.is_some() {
-        return Some(plain(StatusCode::NOT_FOUND, "Not Found\n"));
+        return plain(StatusCode::NOT_FOUND, "Not Found\n");
     }
-    Some(scrape(req.method()))
+    scrape(method)
 }
 
 fn scrape(method: &Method) -> Response<Body> {

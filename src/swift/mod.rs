@@ -121,8 +121,8 @@ impl App {
 
     /// Handles one request; never fails (errors become Swift responses).
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
-        if let Some(r) = crate::metrics::listen::on_api_port(&self.cfg.metrics, &req) {
-            return r;
+        if self.is_scrape(&req) {
+            return crate::metrics::listen::on_api_port(&self.cfg.metrics, req.method());
         }
         // The S3 door: requests carrying AWS authentication (src/s3).
         if crate::s3::is_s3(&self.cfg, &req) {
@@ -171,6 +171,16 @@ impl App {
             }
         }
         resp
+    }
+
+    /// `/metrics` on this port: not an S3 bucket of that name, nor an
+    /// object of a host that domain_remap names.
+    fn is_scrape(&self, req: &Request<Incoming>) -> bool {
+        if req.uri().path() != crate::metrics::listen::PATH || crate::s3::is_s3(&self.cfg, req) {
+            return false;
+        }
+        let host = req.headers().get("host").and_then(|v| v.to_str().ok());
+        domain_remap::remap(&self.cfg, host, req.uri()).is_none()
     }
 
     async fn route(self: Arc<Self>, mut req: Request<Incoming>) -> ApiResult<Response<Body>> {
