@@ -51,6 +51,10 @@ scripts/check-service.sh
 # tests/keystone.rs starts a real Keystone (scripts/keystone-up.sh installs it
 # from PyPI on first use): here a Keystone that cannot start is a failure.
 export SOFGATE_REQUIRE_KEYSTONE=${SOFGATE_REQUIRE_KEYSTONE:-1}
+# tests/metrics.rs has a real Prometheus scrape sofgate (Debian's package,
+# installed by scripts/prometheus-up.sh when missing): here one that cannot
+# be installed is a failure, not a skip.
+export SOFGATE_REQUIRE_PROMETHEUS=${SOFGATE_REQUIRE_PROMETHEUS:-1}
 cargo test --all-targets -- --test-threads=4
 scripts/fuzz 5
 SOFGATE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/sofgate" mount-tests/run.sh

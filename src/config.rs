@@ -11,7 +11,7 @@ use serde::Deserialize;
 pub mod keystone;
 pub mod ops;
 pub use keystone::KeystoneConfig;
-pub use ops::{HealthConfig, LogConfig, LogFormat};
+pub use ops::{HealthConfig, LogConfig, LogFormat, MetricsConfig};
 
 /// Everything sofgate reads from its config file.
 #[derive(Debug, Clone, Deserialize)]
@@ -51,6 +51,9 @@ pub struct Config {
     /// `/healthcheck`.
     #[serde(default)]
     pub health: HealthConfig,
+    /// Prometheus metrics.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
 }
 
 /// The S3 door (src/s3): requests that carry AWS authentication.
@@ -439,6 +442,7 @@ impl Config {
             scrub: ScrubConfig::default(),
             log: LogConfig::default(),
             health: HealthConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 
@@ -712,6 +716,18 @@ mod tests {
         c.auth.secret = "0123456789abcdef".repeat(4);
         c.validate().unwrap();
         assert!(c.policies.len() >= 2);
+    }
+
+    #[test]
+    fn metrics_are_on_by_default_and_may_move_to_a_port_of_their_own() {
+        assert!(embedded().metrics.enabled && embedded().metrics.listen.is_none());
+        let c: Config = toml::from_str("[metrics]\nlisten = \"127.0.0.1:9100\"\n").unwrap();
+        assert!(c.metrics.enabled);
+        assert_eq!(c.metrics.listen, Some("127.0.0.1:9100".parse().unwrap()));
+        let c: Config = toml::from_str("[metrics]\nenabled = false\n").unwrap();
+        assert!(!c.metrics.enabled);
+        assert!(toml::from_str::<Config>("[metrics]\nport = 9100\n").is_err());
+        assert!(toml::from_str::<Config>("[metrics]\nlisten = \"nowhere\"\n").is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod s3;
 pub mod store;
 pub mod swift;

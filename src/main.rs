@@ -185,6 +185,9 @@ fn serve(
     sofgate::http::body::set_inline_reads(cfg.storage.quick_reads);
     let blocking_threads = cfg.server.max_blocking_threads;
     let app = Arc::new(App::new(cfg)?);
+    if app.cfg.metrics.enabled {
+        sofgate::metrics::install(app.cfg.policies.len(), app.store.stats.clone());
+    }
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -197,6 +200,14 @@ fn serve(
             .map_err(|e| format!("listen on {}: {e}", app.cfg.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         println!("sofgate listening on http://{addr}");
+        if let (true, Some(at)) = (app.cfg.metrics.enabled, app.cfg.metrics.listen) {
+            let l = tokio::net::TcpListener::bind(at)
+                .await
+                .map_err(|e| format!("[metrics] listen on {at}: {e}"))?;
+            let at = l.local_addr().map_err(|e| e.to_string())?;
+            println!("metrics at http://{at}{}", sofgate::metrics::listen::PATH);
+            sofgate::metrics::listen::spawn(l);
+        }
         println!("auth URL: http://{addr}/auth/v1.0");
         if embedded {
             for u in &app.cfg.auth.users {

@@ -1,6 +1,7 @@
-//! The operator's tables: `[log]` (the access log) and `[health]` (what
-//! `/healthcheck` answers).
+//! The operator's tables: `[log]` (the access log), `[health]` (what
+//! `/healthcheck` answers) and `[metrics]` (Prometheus).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -65,5 +66,26 @@ impl HealthConfig {
             return Err("[health] probe_timeout_ms must be at least 1".into());
         }
         Ok(())
+    }
+}
+
+/// Prometheus metrics at `/metrics`, not behind Swift's auth.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Record metrics and serve them (off: `/metrics` answers 404 and
+    /// nothing is recorded).
+    pub enabled: bool,
+    /// Serve them on this address instead of the API port (which then
+    /// answers 404 for `/metrics`).
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            listen: None,
+        }
     }
 }

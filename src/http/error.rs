@@ -197,7 +197,10 @@ impl From<store::Error> for ApiError {
                 // A file on the mount that sofgate's user may not read or
                 // change (another uid's mode 0600, say): this request only.
                 Some(libc::EACCES) => ApiError::Forbidden,
-                _ => ApiError::Internal(format!("storage error: {e}")),
+                _ => {
+                    crate::metrics::fs_error(&e, "request");
+                    ApiError::Internal(format!("storage error: {e}"))
+                }
             },
         }
     }

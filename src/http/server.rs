@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 
 use super::access_log::AccessLog;
 use super::idle::{Activity, Deadlines, Guarded, IdleIo};
+use crate::metrics;
 use crate::swift::App;
 
 /// The client's address, kept in each request's extensions.
@@ -172,16 +173,19 @@ impl Conn {
     async fn run(mut self, stream: TcpStream, peer: std::net::SocketAddr, slot: Slot) {
         let _ = stream.set_nodelay(true);
         limit_unsent(&stream);
+        let _open = metrics::request::Connection::open();
         let activity = Arc::new(Activity::default());
+        let stream = metrics::request::CountedIo::new(stream);
         let io = IdleIo::new(stream, self.deadlines, activity.clone());
         let (app, log) = (self.app.clone(), self.log.clone());
         let svc = service_fn(move |mut req: Request<Incoming>| {
             let running = activity.begin();
             req.extensions_mut().insert(Peer(peer));
             let app = app.clone();
-            let (req, logged) = log.begin(req, peer);
+            let (mut req, logged) = log.begin(req, peer);
             async move {
-                let resp = logged.finish(app.handle(req).await);
+                let probe = metrics::Probe::start(&mut req);
+                let resp = probe.respond(logged.finish(app.handle(req).await));
                 Ok::<_, Infallible>(resp.map(|b| Guarded::new(b, running)))
             }
         });

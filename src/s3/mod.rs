@@ -161,6 +161,9 @@ async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, 
         host_bucket.clone(),
         &app.store.opts.limits,
     )?;
+    crate::metrics::Note::in_extensions(&parts.extensions).resource(
+        crate::metrics::Resource::of_s3(target.bucket.is_some(), target.key.is_some()),
+    );
     let v4_header = kind == auth::Kind::V4 && !query.iter().any(|(k, _)| k == "X-Amz-Credential");
     let length = sigv4::header(&parts.headers, "content-length").and_then(|v| v.parse().ok());
     let payload = integrity::payload(&parts.headers, v4_header, length)?;
@@ -216,6 +219,7 @@ async fn list_buckets(app: Arc<App>, req: S3Request) -> Result<Response<Body>, S
         id: Some(id),
         account: account.clone(),
         grant,
+        note: Default::default(),
     };
     ctx.authorize(None, false, false, None)
         .map_err(|e| S3Error::from_api(e, None, None))?;

@@ -253,6 +253,7 @@ impl UsageCache {
     fn count(map: &Mutex<HashMap<LocKey, Counted>>, loc: &ContainerLoc) -> Result<Usage> {
         let t = Instant::now();
         let usage = usage(loc)?;
+        crate::metrics::usage_walked(t.elapsed());
         let mut m = lock(map);
         if m.len() > 100_000 {
             m.clear();

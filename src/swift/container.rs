@@ -98,6 +98,7 @@ async fn put(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
             }
             None => policy,
         };
+        ctx.note.policy(policy.index);
         let created = scont::create(store, &ctx.account, &container, policy, m)?;
         if let Ok(loc) = store.find_container(&ctx.account, &container) {
             app.quotas.forget_container(&loc);
@@ -123,6 +124,7 @@ async fn post(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<
     let m = request_meta(&app, &ctx, owner)?;
     blocking(&app, move |app| {
         let loc = app.store.find_container(&ctx.account, &container)?;
+        ctx.note.policy(loc.policy);
         let mut merged = scont::container_meta(&loc)?;
         scont::apply_user_meta(&mut merged, m.clone());
         check_totals(&merged, "container", &app.cfg.limits)?;
@@ -140,6 +142,7 @@ async fn delete(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Respons
     may_change(&ctx, &container)?;
     blocking(&app, move |app| {
         let loc = app.store.find_container(&ctx.account, &container)?;
+        ctx.note.policy(loc.policy);
         super::versioning::before_container_delete(app, &loc)?;
         scont::delete(&loc)?;
         app.store.usage.forget(&loc);
@@ -166,6 +169,7 @@ async fn get(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
             }
             Err(e) => return Err(e.into()),
         };
+        ctx.note.policy(loc.policy);
         let m = scont::container_meta(&loc)?;
         let owner = ctx.authorize(
             Some(&container),

@@ -68,8 +68,11 @@ pub fn spawn(app: Arc<App>) {
                 expiry::reap(&app.store, now)
             })
             .await;
-            if let Ok(n @ 1..) = reaped {
-                tracing::info!("removed {n} expired objects");
+            if let Ok(n) = reaped {
+                crate::metrics::expirer_swept(n);
+                if n > 0 {
+                    tracing::info!("removed {n} expired objects");
+                }
             }
         }
     });

@@ -70,6 +70,8 @@ pub struct Ctx {
     pub account: String,
     /// What the account's ACL grants a caller who does not own it.
     pub grant: Option<account_acl::Grant>,
+    /// What the request's metrics report (the policy it reaches).
+    pub note: crate::metrics::Note,
 }
 
 impl Ctx {
@@ -138,6 +140,9 @@ impl App {
 
     /// Handles one request; never fails (errors become Swift responses).
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        if self.is_scrape(&req) {
+            return crate::metrics::listen::on_api_port(&self.cfg.metrics, req.method());
+        }
         // The S3 door: requests carrying AWS authentication (src/s3).
         if crate::s3::is_s3(&self.cfg, &req) {
             return crate::s3::handle(self, req).await;
@@ -187,6 +192,16 @@ impl App {
         resp
     }
 
+    /// `/metrics` on this port: not an S3 bucket of that name, nor an
+    /// object of a host that domain_remap names.
+    fn is_scrape(&self, req: &Request<Incoming>) -> bool {
+        if req.uri().path() != crate::metrics::listen::PATH || crate::s3::is_s3(&self.cfg, req) {
+            return false;
+        }
+        let host = req.headers().get("host").and_then(|v| v.to_str().ok());
+        domain_remap::remap(&self.cfg, host, req.uri()).is_none()
+    }
+
     async fn route(self: Arc<Self>, mut req: Request<Incoming>) -> ApiResult<Response<Body>> {
         // Host names may carry UTF-8 container names.
         let host = req
@@ -204,6 +219,8 @@ impl App {
             )));
         }
         let target = parse_target(req.uri().path())?;
+        let note = crate::metrics::Note::of(&req);
+        note.resource(crate::metrics::Resource::of(&target));
         let account = match &target {
             Target::Info => return info::get(&self, req.method()),
             Target::Healthcheck => {
@@ -283,6 +300,7 @@ impl App {
             id,
             account,
             grant,
+            note,
         };
         if let Some(g) = &temp {
             g.restrict(&mut ctx);

@@ -89,6 +89,9 @@ pub(super) fn authorize(
         Err(ApiError::NotFound) if !owner => None,
         Err(e) => return Err(e),
     };
+    if let Some(l) = &loc {
+        ctx.note.policy(l.policy);
+    }
     if !owner {
         let m = loc
             .as_ref()
@@ -648,6 +651,7 @@ async fn do_copy(
             id: ctx.id.clone(),
             grant: app.account_grant(&src_account, ctx.id.as_ref()),
             account: src_account.clone(),
+            note: ctx.note.clone(),
         };
         crate::store::name::check_account(&src_account, &app.store.opts.limits)?;
         if !app.auth.serves(&src_account) {

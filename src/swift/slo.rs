@@ -283,6 +283,7 @@ fn seg_ctx(ctx: &Ctx, account: &str) -> Ctx {
         // ownership or a container ACL.
         grant: ctx.grant.filter(|_| account == ctx.account),
         account: account.to_string(),
+        note: ctx.note.clone(),
     }
 }
 

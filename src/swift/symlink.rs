@@ -134,6 +134,7 @@ fn ctx_on(app: &App, ctx: &Ctx, account: String) -> Ctx {
         id: ctx.id.clone(),
         grant: app.account_grant(&account, ctx.id.as_ref()),
         account,
+        note: ctx.note.clone(),
     }
 }
 
