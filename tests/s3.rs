@@ -349,3 +349,23 @@ fn virtual_hosted_style_names_the_bucket_in_the_host() {
     // The domain itself, and other hosts, are path style.
     assert_eq!(me.v4_to("s3.example.com", "GET", "/", now).status, 200);
 }
+
+#[test]
+fn the_shared_signer_signs_queries_headers_and_bodies() {
+    let server = Server::start();
+    let s3 = common::s3::S3::new(&server, common::s3::TESTER);
+    let r = s3.send(
+        "GET",
+        "/",
+        &[("x-id", "ListBuckets"), ("a b", "c/d")],
+        &[("x-amz-meta-note", "signed too")],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let wrong = common::s3::S3 {
+        secret: "not-the-key",
+        ..common::s3::S3::new(&server, common::s3::TESTER)
+    };
+    let r = wrong.get("/");
+    assert_s3_error(&r, 403, "SignatureDoesNotMatch");
+}
