@@ -42,6 +42,7 @@ fuzz_target!(|data: &[u8]| {
         id: None,
         account: "AUTH_a".into(),
         grant: None,
+        note: Default::default(),
     };
     let got = check_conditions(&ctx, &info);
     let Ok(got) = got else { return }; // a header that is not text: 400
