@@ -113,6 +113,7 @@ class Load:
         self.model = {}  # name -> set of acceptable values
         self.statuses = Counter()  # "METHOD status"
         self.failures = []  # 5xx or no answer: (secs, node, method, name, detail)
+        self.unhashed = 0  # listing rows of acknowledged objects shown with hash ""
         self.wrong = []  # acknowledged state not served
         self.t0 = time.monotonic()
         self.threads = []
@@ -202,8 +203,14 @@ class Load:
                             continue
                         (val,) = v
                         want = None if val is None else md5(val)
-                        if listed.get(n) != want:
-                            self._wrong(f"listing on {node.name}: {n} {listed.get(n)} != {want}")
+                        got = listed.get(n)
+                        if got == "" and want is not None:
+                            # "not known yet" (the listing's hash budget, see README):
+                            # counted and printed, never a wrong value; after the heal
+                            # every listing is checked exactly.
+                            self.unhashed += 1
+                        elif got != want:
+                            self._wrong(f"listing on {node.name}: {n} {got} != {want}")
         with self.lock:
             self.model.update(mine)
 
@@ -212,6 +219,7 @@ class Load:
         secs = time.monotonic() - self.t0
         print(f"# {what}: {n} requests in {secs:.1f} s ({n / secs:.0f}/s): "
               + ", ".join(f"{k} x{v}" for k, v in sorted(self.statuses.items())), flush=True)
+        print(f"# {what}: listing rows without a hash yet (\"\"): {self.unhashed}", flush=True)
         for f in self.failures[:20]:
             print(f"#   not served at {f[0]:.2f} s: {f[1]} {f[2]} {f[3]}: {f[4]}", flush=True)
         r.check(f"{what}: every request served (no 5xx, every request answered)",
