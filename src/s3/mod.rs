@@ -24,9 +24,13 @@
 //! into its errors. See the commit that added this module.
 
 pub mod auth;
+pub mod bridge;
+pub mod bucket;
 pub mod chunked;
 pub mod error;
 pub mod integrity;
+pub mod multipart;
+pub mod object;
 pub mod router;
 pub mod signing;
 pub mod sigv2;
@@ -49,7 +53,7 @@ use crate::http::body::{self, Body};
 use crate::http::error::Finish;
 use crate::store::container as scont;
 use crate::store::meta::{self, keys};
-use crate::swift::{blocking, App, Ctx};
+use crate::swift::{blocking, App};
 use auth::{Caller, ReqView};
 use error::S3Error;
 use router::{Op, Route};
@@ -189,38 +193,42 @@ async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, 
         expect,
         body,
     };
+    use Op::*;
     match req.op {
-        Op::ListBuckets => list_buckets(app, req).await,
-        _ => Err(S3Error::not_implemented(&format!(
-            "{} is not implemented yet.",
-            req.op.name()
-        ))),
+        ListBuckets => list_buckets(app, req).await,
+        CreateBucket | HeadBucket | DeleteBucket | GetBucketLocation | ListObjects
+        | ListObjectsV2 | ListObjectVersions | GetBucketAcl | PutBucketAcl
+        | GetBucketVersioning | PutBucketVersioning | GetBucketCors | PutBucketCors
+        | DeleteBucketCors => bucket::handle(app, req).await,
+        PutObject
+        | CopyObject
+        | GetObject { .. }
+        | HeadObject { .. }
+        | DeleteObject { .. }
+        | DeleteObjects
+        | GetObjectAcl
+        | PutObjectAcl => object::handle(app, req).await,
+        CreateMultipartUpload
+        | UploadPart { .. }
+        | UploadPartCopy { .. }
+        | ListParts { .. }
+        | AbortMultipartUpload { .. }
+        | CompleteMultipartUpload { .. }
+        | ListMultipartUploads => multipart::handle(app, req).await,
+        _ => Err(not_yet(&req.op)),
     }
+}
+
+/// The answer to an operation not written yet.
+pub fn not_yet(op: &Op) -> S3Error {
+    S3Error::not_implemented(&format!("{} is not implemented yet.", op.name()))
 }
 
 /// ListBuckets: the account's containers whose names are S3 bucket names,
 /// for whoever may list the account (its owner, or an account ACL grant).
 async fn list_buckets(app: Arc<App>, req: S3Request) -> Result<Response<Body>, S3Error> {
-    let id = req.caller.identity.clone();
-    let account = id.account.clone();
-    let grant = match id.owns(&account) {
-        true => None,
-        false => {
-            let (a, i) = (account.clone(), id.clone());
-            blocking(&app, move |app| Ok(app.account_grant(&a, Some(&i))))
-                .await
-                .map_err(|e| S3Error::from_api(e, None, None))?
-        }
-    };
-    let ctx = Ctx {
-        method: Method::GET,
-        headers: HeaderMap::new(),
-        query: HashMap::new(),
-        id: Some(id),
-        account: account.clone(),
-        grant,
-        note: Default::default(),
-    };
+    let ctx = bridge::ctx(&app, &req, Method::GET, HeaderMap::new(), HashMap::new()).await?;
+    let account = ctx.account.clone();
     ctx.authorize(None, false, false, None)
         .map_err(|e| S3Error::from_api(e, None, None))?;
     let rows = blocking(&app, move |app| {
