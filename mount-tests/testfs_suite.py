@@ -3,12 +3,13 @@
 (node A, node B, one sofgate on each), ordinary API use, a hostile tree
 (symlinks, FIFO, socket, device node, hard link planted on the backing
 directory), `sofgate index` then a listing that reads nothing, faults injected
-through mount A's control file (ENOSPC, EIO, latency), the filesystem calls
+through mount A's control file (ENOSPC, EIO, ESTALE, latency), the filesystem calls
 of one request, and mount_check after mount A is unmounted.
 
 Usage: testfs_suite.py SOFGATE_BIN (with MT_WORK set; run.sh does both).
 """
 
+import json
 import os
 import sys
 import time
@@ -72,6 +73,35 @@ def eio(r, a, fs, backing):
         r.check(f"... no temp file left after EIO on {op}",
                 temp_files(backing) == [], temp_files(backing))
     r.check("listing shows only the object", a.req("GET", c).body.decode().split() == ["obj"])
+
+
+def estale(r, a, fs):
+    """ESTALE, as a network filesystem answers a client whose cached handle
+    another node's rename made stale: the name is looked up afresh, the
+    request served."""
+    c = "stale"
+    r.status("PUT container", a.req("PUT", c), 201)
+    objs = {f"o{i}": os.urandom(1000 + i) for i in range(3)}
+    for name, data in objs.items():
+        r.status(f"PUT {name}", a.req("PUT", f"{c}/{name}", body=data), 201)
+    want = sorted((n, md5(d)) for n, d in objs.items())
+    for n in (1, 2, 5):
+        fs.control(f"estale {n}")
+        try:
+            resp = a.req("GET", f"{c}/o1")
+        finally:
+            fs.control("clear")
+        r.check(f"estale {n}: GET of the object answers 200 with its data",
+                 resp.status == 200 and resp.body == objs["o1"], resp)
+        fs.control(f"estale {n}")
+        try:
+            resp = a.req("GET", f"{c}?format=json")
+        finally:
+            fs.control("clear")
+        rows = sorted((o["name"], o["hash"]) for o in json.loads(resp.body)) \
+            if resp.status == 200 else None
+        r.check(f"estale {n}: the JSON listing answers 200 with every row and hash",
+                 rows == want, (resp, rows))
 
 
 def latency(r, a, fs):
@@ -187,6 +217,8 @@ def suite(r):
         enospc(r, a, fs_a, backing)
     with r.section("EIO"):
         eio(r, a, fs_a, backing)
+    with r.section("ESTALE from the filesystem"):
+        estale(r, a, fs_a)
     with r.section("latency_ms 2"):
         latency(r, a, fs_a)
     with r.section("mount_check after node A's device is unmounted"):

@@ -611,6 +611,28 @@ pub(super) fn head_entry(
     dir: &Dir,
     leaf: &str,
     name: &ObjPath,
+    mut budget: Option<&mut super::Budget>,
+) -> Result<Listed> {
+    let mut tries = 0;
+    loop {
+        match entry_once(store, c, dir, leaf, name, budget.as_deref_mut()) {
+            Err(Error::Io(e)) if e.raw_os_error() == Some(libc::ESTALE) && tries < 3 => {
+                tries += 1;
+                dir.revalidate(leaf);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One try of [`head_entry`]; ESTALE means a handle went stale on the way
+/// (another node replaced the file), and the entry is to be looked up again.
+fn entry_once(
+    store: &Store,
+    c: &ContainerLoc,
+    dir: &Dir,
+    leaf: &str,
+    name: &ObjPath,
     budget: Option<&mut super::Budget>,
 ) -> Result<Listed> {
     let place = Place {
@@ -639,12 +661,15 @@ pub(super) fn head_entry(
     let st = found.node.st;
     if let Some(b) = budget {
         if !b.take(st.len()) {
-            // The Content-Type a client gave survives until it is hashed.
-            let stored = found
-                .node
-                .handle()
-                .ok()
-                .and_then(|h| sidecar::load(Target::Handle(&h), place).ok().flatten());
+            // The Content-Type a client gave survives until it is hashed. A
+            // stale handle may have hidden fresh metadata: looked up again.
+            let stored = match found.node.handle() {
+                Ok(h) => match sidecar::load(Target::Handle(&h), place) {
+                    Err(e) if e.raw_os_error() == Some(libc::ESTALE) => return Err(e.into()),
+                    r => r.ok().flatten(),
+                },
+                Err(_) => None,
+            };
             let mut info = unreadable_info(name, &st);
             if let Some(ct) = stored.and_then(|mut m| m.remove(keys::CONTENT_TYPE)) {
                 info.meta.insert(keys::CONTENT_TYPE.into(), ct);

@@ -23,6 +23,8 @@ pub(crate) enum Command {
     EnospcNow,
     /// `eio OP`: OP fails with EIO until `clear`.
     Eio(EioOp),
+    /// `estale N`: the next N getxattr calls on regular files fail with ESTALE.
+    Estale(u32),
     /// `latency_ms N`: every request waits N ms first (0 turns it off).
     LatencyMs(u64),
     /// `hang`: every request except those on the control file blocks until `clear`.
@@ -59,7 +61,7 @@ impl Command {
         let mut words = line.split_whitespace();
         let command = words.next().unwrap_or("");
         let arg = words.next();
-        let takes_arg = matches!(command, "enospc_after" | "latency_ms" | "eio");
+        let takes_arg = matches!(command, "enospc_after" | "latency_ms" | "eio" | "estale");
         if words.next().is_some() || (!takes_arg && arg.is_some()) {
             return Err(CommandError::Unknown(line.trim().to_owned()));
         }
@@ -68,6 +70,12 @@ impl Command {
             "enospc_after" => Command::EnospcAfter(number("enospc_after", arg)?),
             "enospc_now" => Command::EnospcNow,
             "latency_ms" => Command::LatencyMs(number("latency_ms", arg)?),
+            "estale" => Command::Estale(u32::try_from(number("estale", arg)?).map_err(|_| {
+                CommandError::BadArgument {
+                    command: "estale",
+                    expected: "a count below 2^32",
+                }
+            })?),
             "hang" => Command::Hang,
             "clear" => Command::Clear,
             "eio" => Command::Eio(
@@ -97,6 +105,7 @@ impl Command {
             Command::EnospcAfter(n) => faults.set_enospc_after(n),
             Command::EnospcNow => faults.set_enospc_after(0),
             Command::Eio(op) => faults.set_eio(op),
+            Command::Estale(n) => faults.set_estale(n),
             Command::LatencyMs(ms) => faults.set_latency_ms(ms),
             Command::Hang => faults.set_hang(),
             Command::Clear => faults.clear(),

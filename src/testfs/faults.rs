@@ -139,6 +139,8 @@ const UNLIMITED: u64 = u64::MAX;
 /// Fault switches. Reads on the hot path are single relaxed atomic loads.
 pub(crate) struct Faults {
     eio: AtomicU32,
+    /// getxattr calls on regular files still to fail with ESTALE.
+    estale: AtomicU32,
     space_left: AtomicU64,
     latency_ms: AtomicU64,
     hang: AtomicBool,
@@ -151,6 +153,7 @@ impl Faults {
     pub(crate) fn new() -> Faults {
         Faults {
             eio: AtomicU32::new(0),
+            estale: AtomicU32::new(0),
             space_left: AtomicU64::new(UNLIMITED),
             latency_ms: AtomicU64::new(0),
             hang: AtomicBool::new(false),
@@ -237,6 +240,22 @@ impl Faults {
         self.eio.fetch_or(op.bit(), Ordering::Relaxed);
     }
 
+    /// The next `n` getxattr calls on regular files fail with ESTALE, as a
+    /// network filesystem answers when another client replaced the file.
+    pub(crate) fn set_estale(&self, n: u32) {
+        self.estale.store(n, Ordering::Relaxed);
+    }
+
+    /// Takes one pending ESTALE, if any; `is_file` is asked only then.
+    pub(crate) fn take_estale(&self, is_file: impl FnOnce() -> bool) -> bool {
+        self.estale.load(Ordering::Relaxed) != 0
+            && is_file()
+            && self
+                .estale
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok()
+    }
+
     pub(crate) fn set_latency_ms(&self, ms: u64) {
         self.latency_ms.store(ms, Ordering::Relaxed);
     }
@@ -251,6 +270,7 @@ impl Faults {
     /// Switches every fault off and wakes all hung requests.
     pub(crate) fn clear(&self) {
         self.eio.store(0, Ordering::Relaxed);
+        self.estale.store(0, Ordering::Relaxed);
         self.space_left.store(UNLIMITED, Ordering::Release);
         self.latency_ms.store(0, Ordering::Relaxed);
         let _guard = self.gate.lock().unwrap_or_else(PoisonError::into_inner);

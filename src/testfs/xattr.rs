@@ -125,6 +125,14 @@ impl Core {
         };
         let mut reply = Some(reply);
         let result = self.table.with_target(ino, |target| {
+            let is_file = || {
+                target
+                    .stat()
+                    .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+            };
+            if self.faults.take_estale(is_file) {
+                return Err(Errno::ESTALE);
+            }
             answer(&mut reply, size, |buf| get(target, name.as_cstr(), buf))
         });
         finish(reply, result);
