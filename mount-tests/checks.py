@@ -399,3 +399,49 @@ def conditional_create_race(r, a, b, files, rounds=20, size=256 * 1024):
         a.req("DELETE", f"{c}/{n}")
     r.status("DELETE container", a.req("DELETE", c), 204)
     r.check("no temp files left", temp_files(files) == [], temp_files(files))
+
+
+def slow_put_begin(node, path, first, total):
+    """Begins a PUT of `total` bytes on `node` with only `first` sent; the socket."""
+    sock = socket.create_connection(node.addr, timeout=30)
+    head = (f"PUT /v1/AUTH_test/{path} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {node.token}\r\n"
+            f"Content-Length: {total}\r\nConnection: close\r\n\r\n")
+    sock.sendall(head.encode() + first)
+    return sock
+
+
+def slow_put_end(sock, rest):
+    """Sends the rest of a body begun by slow_put_begin; the response's status."""
+    sock.sendall(rest)
+    buf = b""
+    while b"\r\n" not in buf:
+        got = sock.recv(4096)
+        if not got:
+            break
+        buf += got
+    sock.close()
+    return int(buf.split(b" ", 2)[1]) if buf.startswith(b"HTTP/") else 0
+
+
+def newest_wins_race(r, a, b, rounds=5):
+    """An upload begins on node A; a later one of the same name on node B completes first;
+    then A's completes: A's is dropped with a 202 (Swift's answer) and both nodes serve B's
+    data, every round."""
+    c = "newest"
+    r.status("PUT container", a.req("PUT", c), 201)
+    bad = []
+    for i in range(rounds):
+        name = f"{c}/obj"
+        old, new = os.urandom(256 * 1024), os.urandom(1000 + i)
+        sock = slow_put_begin(a, name, old[:1024], len(old))
+        time.sleep(0.05)
+        put_b = b.req("PUT", name, body=new)
+        status_a = slow_put_end(sock, old[1024:])
+        served = [node.req("GET", name).body == new for node in (a, b)]
+        if put_b.status != 201 or status_a != 202 or not all(served):
+            bad.append((i, put_b.status, status_a, served))
+    r.check(f"an older upload on A finishing after a newer one on B, {rounds} times: "
+            "A gets 202 and both nodes serve B's data", not bad, bad)
+    a.req("DELETE", f"{c}/obj")
+    r.status("DELETE container", a.req("DELETE", c), 204)
+

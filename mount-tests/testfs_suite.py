@@ -138,6 +138,7 @@ def fs_calls(r, a, fs):
     data = os.urandom(4096)
     requests = [
         ("PUT", lambda: a.req("PUT", f"{c}/new", body=data), 201),
+        ("PUT over", lambda: a.req("PUT", f"{c}/new", body=data), 201),
         ("GET", lambda: a.req("GET", f"{c}/new"), 200),
         ("HEAD", lambda: a.req("HEAD", f"{c}/new"), 200),
         # The first listing after a write also walks the container for its usage headers.
@@ -207,6 +208,8 @@ def suite(r):
         checks.two_nodes(r, a, b, dev_a, dev_b)
     with r.section("conditional create (If-None-Match: *) racing from node A and node B"):
         checks.conditional_create_race(r, a, b, dev_a)
+    with r.section("newest write wins: an older upload on A finishing after a newer one on B"):
+        checks.newest_wins_race(r, a, b)
     with r.section("the shared tree is hostile (planted on the backing directory)"):
         checks.hostile_tree(r, a, backing)
     with r.section("sofgate index, then a listing that reads no file data"):

@@ -224,6 +224,11 @@ pub struct StorageConfig {
     pub xattr_chunk: usize,
     /// Fsync the directory after each object rename.
     pub fsync_dir: bool,
+    /// A write replaces an object only when it began later than the
+    /// object's X-Timestamp (as Swift: the older of two racing PUTs is
+    /// dropped with a 202), checked under a lock on the replaced file that
+    /// every node honours. Off: the last rename wins.
+    pub newest_wins: bool,
     /// Serve GET/HEAD of objects with fresh metadata straight from the async
     /// workers (open, fgetxattr, read of up to 64 KiB) instead of handing
     /// each to the blocking pool. Turn off where one file read can stall
@@ -280,6 +285,7 @@ impl Default for StorageConfig {
             dir_mode: "0755".into(),
             xattr_chunk: 65536,
             fsync_dir: true,
+            newest_wins: true,
             quick_reads: true,
             reap_temp_after_secs: 3600,
             listing_hash_budget_bytes: 64 << 20,
@@ -522,6 +528,7 @@ impl Config {
             dir_mode: parse_mode(&s.dir_mode)?,
             xattr_chunk: s.xattr_chunk,
             fsync_dir: s.fsync_dir,
+            newest_wins: s.newest_wins,
             quick_reads: s.quick_reads,
             usage_ttl: std::time::Duration::from_secs(s.usage_cache_secs),
             owners: s

@@ -9,6 +9,11 @@ use crate::store;
 /// Every way a request can fail, by the status the client gets.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// Not an error to the client: a write that a newer one of the same
+    /// object overtook was dropped (Swift's proxy answers 202 to the 409s
+    /// of its object servers).
+    #[error("The request is accepted for processing.")]
+    Superseded,
     #[error("{0}")]
     BadRequest(String),
     #[error("This server could not verify that you are authorized to access the document you requested.")]
@@ -47,6 +52,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
+            Superseded => StatusCode::ACCEPTED,
             BadRequest(_) => StatusCode::BAD_REQUEST,
             Unauthorized => StatusCode::UNAUTHORIZED,
             Forbidden => StatusCode::FORBIDDEN,
@@ -181,6 +187,7 @@ impl From<store::Error> for ApiError {
                 ApiError::Unprocessable("The ETag given does not match the MD5 of the data.".into())
             }
             S::UnknownPolicy(p) => ApiError::BadRequest(format!("Invalid X-Storage-Policy {p:?}")),
+            S::Superseded => ApiError::Superseded,
             S::Exists => {
                 ApiError::PreconditionFailed("The object exists (If-None-Match: *).".into())
             }

@@ -254,6 +254,10 @@ impl S3Error {
     pub fn from_api(e: ApiError, bucket: Option<&str>, key: Option<&str>) -> S3Error {
         use ApiError as A;
         match e {
+            // A PUT that a newer PUT of the key overtook (S3 keeps the
+            // newer too, but answers both with 200: the S3 writers turn
+            // this into their success before it gets here).
+            A::Superseded => err(409, "OperationAborted", "A newer write of this key was made meanwhile."),
             A::BadRequest(m) => S3Error::invalid_request(&m),
             A::Unauthorized | A::Forbidden => S3Error::access_denied(),
             A::NotFound => match (bucket, key) {

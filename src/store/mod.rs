@@ -16,6 +16,7 @@ pub mod listing;
 pub mod meta;
 pub mod mime;
 pub mod name;
+mod newest;
 pub mod object;
 pub mod pickle;
 pub mod probe;
@@ -55,6 +56,10 @@ pub enum Error {
     UnknownPolicy(String),
     #[error("the data was shorter than announced")]
     Truncated,
+    /// The object at the name began later than this write
+    /// ([`Options::newest_wins`]): the write is dropped.
+    #[error("a newer write of the object exists")]
+    Superseded,
     /// A create-only write found the name taken ([`write::Writer::no_replace`]).
     #[error("the object exists")]
     Exists,
@@ -101,6 +106,8 @@ pub struct Options {
     pub xattr_chunk: usize,
     /// Fsync the directory after renaming an object into it.
     pub fsync_dir: bool,
+    /// An object is replaced only by a write that began after it.
+    pub newest_wins: bool,
     /// Reads with fresh metadata may run on the caller's (async) thread.
     pub quick_reads: bool,
     /// How long a container's counted usage is reused (writes through this
@@ -432,6 +439,7 @@ pub(crate) mod testing {
                 dir_mode: 0o755,
                 xattr_chunk: 65536,
                 fsync_dir: false,
+                newest_wins: true,
                 quick_reads: true,
                 usage_ttl: std::time::Duration::from_secs(0),
                 owners: Default::default(),

@@ -257,6 +257,8 @@ pub struct Writer {
     chunk: usize,
     /// `commit` refuses to replace what is at the name by then.
     no_replace: bool,
+    /// `commit` replaces only an object older than this write.
+    newest_wins: bool,
 }
 
 impl Writer {
@@ -293,6 +295,7 @@ impl Writer {
             committed: false,
             chunk: store.opts.xattr_chunk,
             no_replace: false,
+            newest_wins: store.opts.newest_wins,
         };
         if store.opts.fsync_dir {
             w.sync = Some(w.dir.open_read()?);
@@ -399,7 +402,10 @@ impl Writer {
         };
         sidecar::save(Target::Fd(self.file.as_fd()), place, &meta, self.chunk)?;
         self.file.sync_all()?;
-        self.put_in_place()?;
+        match self.newest_wins && !self.no_replace {
+            true => super::newest::put_in_place(&self.dir, &self.leaf, ts, self.no_replace_fn())?,
+            false => self.put_in_place()?,
+        }
         self.committed = true;
         if let Some(d) = &self.sync {
             d.sync_all()?;
@@ -419,6 +425,23 @@ impl Writer {
         } else {
             self.dir.rename(&self.tmp, &self.dir, &self.leaf)
         };
+        self.placed(res, self.no_replace)
+    }
+
+    /// The two ways [`super::newest`] puts the temp file in place: over
+    /// whatever is there, or only where nothing is ([`Error::Exists`]).
+    fn no_replace_fn(&self) -> impl Fn(bool) -> Result<()> + '_ {
+        move |no_replace| {
+            let res = match no_replace {
+                true => self.rename_noreplace(),
+                false => self.dir.rename(&self.tmp, &self.dir, &self.leaf),
+            };
+            self.placed(res, no_replace)
+        }
+    }
+
+    /// The outcome of a rename into place, in the store's terms.
+    fn placed(&self, res: std::io::Result<()>, no_replace: bool) -> Result<()> {
         let Err(e) = res else { return Ok(()) };
         let dir_there = || {
             self.dir
@@ -426,7 +449,7 @@ impl Writer {
                 .is_ok_and(|st| st.kind() == Kind::Dir)
         };
         match e.raw_os_error() {
-            Some(libc::EEXIST) if self.no_replace && !dir_there() => Err(Error::Exists),
+            Some(libc::EEXIST) if no_replace && !dir_there() => Err(Error::Exists),
             Some(libc::EISDIR) | Some(libc::ENOTEMPTY) | Some(libc::EEXIST) => {
                 Err(Error::Conflict(format!(
                     "A directory named {:?} exists: an object cannot replace it",

@@ -17,7 +17,7 @@
 
 use super::App;
 use crate::http::error::{ApiError, ApiResult};
-use crate::store::meta::Meta;
+use crate::store::meta::{keys, Meta};
 use crate::store::object::{self as sobj, ObjectInfo, Writer};
 use crate::store::{ContainerLoc, ObjPath};
 
@@ -42,6 +42,9 @@ pub struct Put {
     dest: Dest,
     w: Writer,
     declared: Option<u64>,
+    /// When the write began: its X-Timestamp, unless the metadata names
+    /// one (newest-wins compares it with the object it replaces).
+    began: String,
 }
 
 impl Put {
@@ -55,8 +58,14 @@ impl Put {
             ));
         }
         check_quota(app, &dest, declared.unwrap_or(0))?;
+        let began = crate::store::meta::now_timestamp();
         let w = Writer::create(&app.store, &dest.loc, &dest.object)?.no_replace(dest.create_only);
-        Ok(Put { dest, w, declared })
+        Ok(Put {
+            dest,
+            w,
+            declared,
+            began,
+        })
     }
 
     /// The store's writer, for the data.
@@ -72,8 +81,14 @@ impl Put {
     /// Commits the data as the object with `meta` (422 when `etag` is given
     /// and differs), then runs the hooks, refreshes the usage and queues the
     /// expiry (blocking).
-    pub fn commit(self, app: &App, meta: Meta, etag: Option<&str>) -> ApiResult<ObjectInfo> {
-        let Put { dest, w, declared } = self;
+    pub fn commit(self, app: &App, mut meta: Meta, etag: Option<&str>) -> ApiResult<ObjectInfo> {
+        let Put {
+            dest,
+            w,
+            declared,
+            began,
+        } = self;
+        meta.entry(keys::TIMESTAMP.into()).or_insert(began);
         if w.size() > app.cfg.limits.max_file_size {
             return Err(ApiError::TooLarge("Your request is too large.".into()));
         }

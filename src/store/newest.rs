@@ -1,0 +1,122 @@
+//! Newest write wins, across nodes and without a central lock
+//! ([`super::Options::newest_wins`]), as in Swift, whose object servers
+//! refuse a PUT older than the object they hold.
+//!
+//! A write knows when it began (its X-Timestamp). Just before its temp
+//! file is renamed over an object, the object's file is locked (an
+//! open-file-description write lock: GlusterFS, CephFS and NFS hold it for
+//! every client of the volume), found still at the name, and its
+//! X-Timestamp (its mtime when it has no metadata: a file put there
+//! without sofgate) compared: a write that began at or before it is dropped
+//! ([`Error::Superseded`]). A writer that waited for the lock then finds the
+//! name moved to the new file, and starts again on that one. Where nothing
+//! is at the name, the rename refuses to replace what another node may
+//! have put there meanwhile, and that is compared in turn.
+//!
+//! Filesystem calls: a new name costs one more (the open that finds
+//! nothing); a replaced object open, lock, fstat, stat of the name and one
+//! getxattr, then the close that releases the lock after the rename.
+
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::{Duration, Instant};
+
+use super::beneath::{fstat, Dir, Follow, Stat};
+use super::meta::{self, keys};
+use super::sidecar::{self, Place};
+use super::xattr::Target;
+use super::{is_not_found, Error, Result};
+
+/// Times a writer starts again on a name that other writers keep replacing.
+const MAX_TRIES: usize = 16;
+/// The longest a writer waits for the lock of the object it replaces.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Puts the temp file at `leaf` of `dir` through `rename` (with `true`:
+/// only where nothing is) unless the object there began at or after `ts`.
+pub(super) fn put_in_place(
+    dir: &Dir,
+    leaf: &str,
+    ts: f64,
+    rename: impl Fn(bool) -> Result<()>,
+) -> Result<()> {
+    let flags = libc::O_RDWR | libc::O_NONBLOCK | libc::O_NOCTTY;
+    for _ in 0..MAX_TRIES {
+        let file = match dir.resolve(leaf, flags, Follow::Never) {
+            Ok(fd) => File::from(fd),
+            Err(e) if is_not_found(&e) => match rename(true) {
+                Err(Error::Exists) => continue,
+                done => return done,
+            },
+            // A directory, a symlink, a file sofgate may not open: the
+            // plain rename answers as it always does.
+            Err(_) => return rename(false),
+        };
+        lock(&file)?;
+        let st = fstat(file.as_fd())?;
+        if !st.is_file() {
+            return rename(false);
+        }
+        match dir.stat_at(leaf) {
+            Ok(now) if (now.dev(), now.ino()) == (st.dev(), st.ino()) => {}
+            // Replaced or removed while this writer waited: again.
+            _ => continue,
+        }
+        if timestamp(&file, &st, dir, leaf) >= ts {
+            return Err(Error::Superseded);
+        }
+        // `file`, and with it the lock, is closed after the rename.
+        return rename(false);
+    }
+    Err(Error::Conflict(
+        "Other writers keep replacing this object; try again.".into(),
+    ))
+}
+
+/// When the object in `file` began: its X-Timestamp, else its mtime.
+fn timestamp(file: &File, st: &Stat, dir: &Dir, leaf: &str) -> f64 {
+    let place = Place {
+        anchor: dir,
+        parent: "",
+        leaf,
+    };
+    sidecar::load(Target::Fd(file.as_fd()), place)
+        .ok()
+        .flatten()
+        .and_then(|m| {
+            m.get(keys::TIMESTAMP)
+                .and_then(|t| meta::parse_timestamp(t))
+        })
+        .unwrap_or(st.mtime() as f64 + st.mtime_nsec() as f64 / 1e9)
+}
+
+/// Takes an OFD write lock on the whole of `file`, waiting (in short
+/// sleeps, so a holder that hangs cannot hold this thread for ever) up to
+/// [`LOCK_WAIT`]. A filesystem without locks is written without one.
+fn lock(file: &File) -> Result<()> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        // SAFETY: a zeroed flock is a valid value; every field used is set.
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = libc::F_WRLCK as libc::c_short;
+        fl.l_whence = libc::SEEK_SET as libc::c_short;
+        // SAFETY: a plain fcntl on an fd `file` owns, with a valid flock.
+        let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EACCES) if started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Some(libc::EINVAL) | Some(libc::ENOLCK) | Some(libc::EOPNOTSUPP) => {
+                tracing::debug!("no lock on this filesystem ({e}): newest-wins unlocked");
+                return Ok(());
+            }
+            _ => return Err(e.into()),
+        }
+    }
+}
