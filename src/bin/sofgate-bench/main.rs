@@ -10,6 +10,7 @@ mod client;
 mod hostile;
 mod phase;
 mod raw;
+mod s3sign;
 mod stats;
 
 use std::path::{Path, PathBuf};
@@ -34,8 +35,12 @@ struct Http {
     #[arg(long)]
     addr: String,
     /// X-Auth-Token to send.
-    #[arg(long)]
+    #[arg(long, default_value = "")]
     token: String,
+    /// Speak S3 instead, signing with ACCESS:SECRET (the path names the
+    /// bucket); http-small only.
+    #[arg(long)]
+    s3: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -376,8 +381,13 @@ fn http_small(
     let base = raw::pattern(small.size, 11);
     let tok = http.token.as_str();
     let path = path.trim_end_matches('/');
+    let s3 = match &http.s3 {
+        Some(spec) => Some(s3sign::Signer::parse(spec, &http.addr)?),
+        None => None,
+    };
     let out = small_phases(&mut cs, small, |c, ph, k, n| {
         let (method, idx, want) = match ph {
+            "put" if s3.is_some() => ("PUT", k, 200),
             "put" => ("PUT", k, 201),
             "get" => ("GET", k % n, 200),
             "head" => ("HEAD", k % n, 200),
@@ -390,15 +400,15 @@ fn http_small(
         } else {
             None
         };
-        let headers: &[(&str, &str)] = if method == "PUT" {
-            &[
-                ("X-Auth-Token", tok),
-                ("Content-Type", "application/octet-stream"),
-            ]
-        } else {
-            &[("X-Auth-Token", tok)]
+        let signed = s3.as_ref().map(|s| s.headers(method, &url));
+        let mut headers: Vec<(&str, &str)> = match &signed {
+            Some(h) => h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+            None => vec![("X-Auth-Token", tok)],
         };
-        let r = match c.call(method, &url, headers, sent) {
+        if method == "PUT" {
+            headers.push(("Content-Type", "application/octet-stream"));
+        }
+        let r = match c.call(method, &url, &headers, sent) {
             Ok(r) => r,
             Err(e) => {
                 let _ = c.reconnect();
