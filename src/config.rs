@@ -100,6 +100,10 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// Threads of the pool that runs filesystem calls.
     pub max_blocking_threads: usize,
+    /// Async worker threads (0: one per core). The quick read path runs its
+    /// filesystem calls on them: on a network mount, where each call waits
+    /// for a round trip, more workers keep more calls in flight.
+    pub worker_threads: usize,
 }
 
 impl Default for ServerConfig {
@@ -111,6 +115,7 @@ impl Default for ServerConfig {
             max_connections: 4096,
             shutdown_grace_secs: 30,
             max_blocking_threads: 256,
+            worker_threads: 0,
         }
     }
 }
@@ -126,6 +131,9 @@ impl ServerConfig {
         ];
         if let Some((k, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("[server] {k} must be at least 1"));
+        }
+        if self.worker_threads > 1024 {
+            return Err("[server] worker_threads must be at most 1024 (0: one per core)".into());
         }
         if self.max_blocking_threads < 4 {
             return Err("[server] max_blocking_threads must be at least 4".into());
@@ -828,6 +836,10 @@ mod tests {
         c.server.keepalive_timeout_secs = 0;
         assert!(c.validate().unwrap_err().contains("keepalive_timeout_secs"));
         assert!(toml::from_str::<Config>("[server]\nclient_timeout = 5").is_err());
+        let mut c = Config::embedded();
+        assert_eq!(c.server.worker_threads, 0);
+        c.server.worker_threads = 2000;
+        assert!(c.validate().unwrap_err().contains("worker_threads"));
     }
 
     #[test]

@@ -184,12 +184,17 @@ fn serve(
     let devices: Vec<PathBuf> = cfg.policies.iter().map(|p| p.device.clone()).collect();
     sofgate::http::body::set_inline_reads(cfg.storage.quick_reads);
     let blocking_threads = cfg.server.max_blocking_threads;
+    let workers = cfg.server.worker_threads;
     let app = Arc::new(App::new(cfg)?);
     if app.cfg.metrics.enabled {
         sofgate::metrics::install(app.cfg.policies.len(), app.store.stats.clone());
     }
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if workers > 0 {
+        rt.worker_threads(workers);
+    }
+    let rt = rt
         .enable_all()
         .max_blocking_threads(blocking_threads)
         .build()
