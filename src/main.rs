@@ -184,7 +184,7 @@ fn serve(
     let devices: Vec<PathBuf> = cfg.policies.iter().map(|p| p.device.clone()).collect();
     sofgate::http::body::set_inline_reads(cfg.storage.quick_reads);
     let blocking_threads = cfg.server.max_blocking_threads;
-    let workers = cfg.server.worker_threads;
+    let workers = worker_threads(cfg.server.worker_threads, &devices);
     let app = Arc::new(App::new(cfg)?);
     if app.cfg.metrics.enabled {
         sofgate::metrics::install(app.cfg.policies.len(), app.store.stats.clone());
@@ -351,5 +351,32 @@ fn limit_malloc_arenas() {
         unsafe {
             libc::mallopt(libc::M_ARENA_MAX, 2);
         }
+    }
+}
+
+/// Async worker threads: as configured, or (0) one per core, except on a
+/// network or FUSE filesystem, where the quick read path's calls wait for
+/// round trips: then at least [`REMOTE_WORKERS`] (measured on GlusterFS:
+/// 4 KiB GET at 16 connections 1.75x, HEAD at 64 connections 4x the
+/// throughput of two workers).
+fn worker_threads(configured: usize, devices: &[PathBuf]) -> usize {
+    const REMOTE_WORKERS: usize = 16;
+    if configured > 0 {
+        return configured;
+    }
+    match devices
+        .iter()
+        .find(|d| sofgate::store::fstype::is_remote(d))
+    {
+        Some(d) => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let n = cores.max(REMOTE_WORKERS);
+            tracing::info!(
+                "{} is a network or FUSE filesystem: {n} async workers",
+                d.display()
+            );
+            n
+        }
+        None => 0,
     }
 }

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod beneath;
 pub mod container;
 pub mod expiry;
+pub mod fstype;
 pub mod hasher;
 pub mod listing;
 pub mod meta;
