@@ -359,4 +359,94 @@ mod tests {
         ));
         assert!(lock(&k.ec2.cache).is_empty());
     }
+
+    /// A Keystone that answers logins with tokens `t1`, `t2`…, validates
+    /// the tokens in `good`, and answers s3tokens with 200 for a service
+    /// token in `s3_ok` and 401 otherwise; it counts logins.
+    async fn fake_keystone(
+        good: &'static [&'static str],
+        s3_ok: &'static [&'static str],
+    ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use hyper::service::service_fn;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v3", listener.local_addr().unwrap());
+        let logins = Arc::new(AtomicUsize::new(0));
+        let counter = logins.clone();
+        let token = json!({"token": {"user": {"id": "u1", "name": "bob"},
+            "project": {"id": "p1", "name": "proj"}, "roles": [{"name": "admin"}],
+            "expires_at": "2099-01-01T00:00:00Z"}})
+        .to_string();
+        tokio::spawn(async move {
+            loop {
+                let Ok((conn, _)) = listener.accept().await else {
+                    return;
+                };
+                let (logins, token) = (counter.clone(), token.clone());
+                let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let h = |n: &str| {
+                        let v = req.headers().get(n).and_then(|v| v.to_str().ok());
+                        v.unwrap_or("").to_string()
+                    };
+                    let (auth, subject) = (h("x-auth-token"), h("x-subject-token"));
+                    let path = req.uri().path().to_string();
+                    let (status, subject_out, body) = match (req.method().as_str(), path.as_str()) {
+                        ("POST", "/v3/auth/tokens") => {
+                            let n = logins.fetch_add(1, Ordering::SeqCst) + 1;
+                            (201, format!("t{n}"), token.clone())
+                        }
+                        ("GET", "/v3/auth/tokens") if good.contains(&subject.as_str()) => {
+                            (200, String::new(), token.clone())
+                        }
+                        ("GET", "/v3/auth/tokens") => (404, String::new(), "{}".into()),
+                        ("POST", "/v3/s3tokens") if s3_ok.contains(&auth.as_str()) => {
+                            (200, String::new(), token.clone())
+                        }
+                        ("POST", "/v3/s3tokens") => (401, String::new(), "{}".into()),
+                        _ => (403, String::new(), "{}".into()),
+                    };
+                    let mut resp = http::Response::builder().status(status);
+                    if !subject_out.is_empty() {
+                        resp = resp.header("X-Subject-Token", subject_out);
+                    }
+                    std::future::ready(resp.body(Full::new(Bytes::from(body))))
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(conn), svc),
+                );
+            }
+        });
+        (url, logins)
+    }
+
+    fn ks_at(url: &str) -> Keystone {
+        Keystone::new(KeystoneConfig {
+            auth_url: url.into(),
+            username: "u".into(),
+            password: "p".into(),
+            ..Default::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn a_401_with_a_good_service_token_is_a_refused_signature() {
+        use std::sync::atomic::Ordering;
+        let (url, logins) = fake_keystone(&["t1"], &[]).await;
+        let k = ks_at(&url);
+        let got = k.ec2_check("key", b"sts", "sig", false).await;
+        assert!(matches!(got, Ec2Checked::Refused), "{got:?}");
+        assert_eq!(logins.load(Ordering::SeqCst), 1, "no second login");
+    }
+
+    #[tokio::test]
+    async fn a_401_for_a_stale_service_token_logs_in_again() {
+        use std::sync::atomic::Ordering;
+        // t1 is no longer valid; t2 is.
+        let (url, logins) = fake_keystone(&["t2"], &["t2"]).await;
+        let k = ks_at(&url);
+        let got = k.ec2_check("key", b"sts", "sig", false).await;
+        assert!(matches!(got, Ec2Checked::Valid { .. }), "{got:?}");
+        assert_eq!(logins.load(Ordering::SeqCst), 2);
+    }
 }
