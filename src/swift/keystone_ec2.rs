@@ -144,7 +144,8 @@ impl Keystone {
                 Ok(r) => r,
                 Err(e) => return Ec2Checked::Unavailable(e),
             };
-            if status != StatusCode::UNAUTHORIZED {
+            // These answers come only after Keystone took the service token.
+            if [StatusCode::OK, StatusCode::NOT_FOUND, StatusCode::FORBIDDEN].contains(&status) {
                 *lock(&self.ec2.service_ok_at) = Some(Instant::now());
             }
             match status {
@@ -196,8 +197,9 @@ impl Keystone {
     }
 
     /// The secret of `access`, when Keystone gives it to the service user
-    /// (`None` when it does not: no role for it). A refusal is remembered
-    /// for `cache_secs`, so each request does not ask twice.
+    /// (`None` when it does not: no role for it). Such a refusal (403) is
+    /// remembered for `cache_secs`, so each request does not ask twice; a
+    /// stale service token (401) is renewed by the next s3tokens call.
     async fn ec2_secret(&self, info: &TokenInfo, access: &str) -> Result<Option<Arc<str>>, String> {
         let refused = lock(&self.ec2.no_secrets_until).is_some_and(|t| t > Instant::now());
         if refused {
@@ -221,7 +223,7 @@ impl Keystone {
         .body(Full::new(Bytes::new()))
         .map_err(|e| e.to_string())?;
         let (status, _, body) = self.call(req).await?;
-        if status == StatusCode::FORBIDDEN || status == StatusCode::UNAUTHORIZED {
+        if status == StatusCode::FORBIDDEN {
             tracing::warn!(
                 "Keystone does not give EC2 secrets to the service user {} ({status}): S3 \
                  answers are not cached and signed aws-chunked uploads are refused",
