@@ -1,6 +1,7 @@
 //! Keystone authentication against a real Keystone (scripts/keystone-up.sh,
 //! started here on loopback): every keystoneauth rule, token expiry and
-//! revocation, and Keystone stopped while sofgate runs.
+//! revocation, Keystone stopped while sofgate runs, and S3 keys (EC2
+//! credentials) checked through Keystone's s3tokens.
 //!
 //! One Keystone serves every test but the one that stops it; each test makes
 //! its own projects and users (unique names) and starts its own sofgate.
@@ -17,9 +18,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use base64::Engine;
+use common::s3::{assert_s3_error, elems, S3, TESTER};
 use common::{Builder, Req, Resp, Server};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
+use sha2::Digest;
 
 /// A Keystone started by scripts/keystone-up.sh in a state directory.
 struct Keystone {
@@ -715,4 +719,201 @@ fn keystone_stopped_mid_run_503_for_tokens_while_anonymous_and_tempurl_work() {
         "Keystone down for {:?} during the checks",
         down_at.elapsed()
     );
+}
+
+/// An EC2 credential (S3 key) of `u` on `p`, made by the admin: `(access,
+/// secret)`.
+fn ec2(k: &Keystone, admin: &str, u: &User, p: &Project) -> (String, String) {
+    let r = k.call(
+        "POST",
+        &format!("/users/{}/credentials/OS-EC2", u.id),
+        Some(admin),
+        Some(json!({ "tenant_id": p.id })),
+    );
+    assert_eq!(r.status, 201, "ec2 credential: {r:?}");
+    let c = &r.json()["credential"];
+    let s = |k: &str| c[k].as_str().expect(k).to_string();
+    (s("access"), s("secret"))
+}
+
+/// ListBuckets signed with SigV4 by `key`.
+fn list_buckets(s: &Server, key: &(String, String)) -> Resp {
+    S3 {
+        server: s,
+        access: &key.0,
+        secret: &key.1,
+    }
+    .get("/")
+}
+
+/// ListBuckets with SigV2 header authentication.
+fn list_buckets_v2(s: &Server, key: &(String, String)) -> Resp {
+    let date = httpdate(SystemTime::now());
+    let mut m = Hmac::<sha1::Sha1>::new_from_slice(key.1.as_bytes()).unwrap();
+    m.update(format!("GET\n\n\n{date}\n/").as_bytes());
+    let sig = base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes());
+    s.anon("GET", "/")
+        .header("Date", &date)
+        .header("Authorization", &format!("AWS {}:{sig}", key.0))
+        .send()
+}
+
+/// An RFC 1123 date, as SigV2 signs it.
+fn httpdate(t: SystemTime) -> String {
+    let iso = iso(t); // 2026-12-05T21:10:00.000000
+    let secs = t.duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let day = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(secs / 86400 % 7) as usize];
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][iso[5..7].parse::<usize>().unwrap() - 1];
+    format!(
+        "{day}, {} {month} {} {} GMT",
+        &iso[8..10],
+        &iso[0..4],
+        &iso[11..19]
+    )
+}
+
+/// ListBuckets with SigV4 and a signed aws-chunked payload (no body): its
+/// chunks can only be checked with the key's secret.
+fn list_buckets_signed_chunks(s: &Server, key: &(String, String)) -> Resp {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let amz = sofgate::s3::time::format_amz(now);
+    let host = s.addr().to_string();
+    let payload = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+    let names = "host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length";
+    let canonical = format!(
+        "GET\n/\n\nhost:{host}\nx-amz-content-sha256:{payload}\nx-amz-date:{amz}\n\
+         x-amz-decoded-content-length:0\n\n{names}\n{payload}"
+    );
+    let scope = format!("{}/us-east-1/s3/aws4_request", &amz[..8]);
+    let sts = format!(
+        "AWS4-HMAC-SHA256\n{amz}\n{scope}\n{}",
+        hex::encode(sha2::Sha256::digest(&canonical))
+    );
+    let mut k = format!("AWS4{}", key.1).into_bytes();
+    for p in scope.split('/').chain([sts.as_str()]) {
+        let mut m = Hmac::<sha2::Sha256>::new_from_slice(&k).unwrap();
+        m.update(p.as_bytes());
+        k = m.finalize().into_bytes().to_vec();
+    }
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={names}, Signature={}",
+        key.0,
+        hex::encode(k)
+    );
+    s.anon("GET", "/")
+        .header("Host", &host)
+        .header("x-amz-content-sha256", payload)
+        .header("x-amz-date", &amz)
+        .header("x-amz-decoded-content-length", "0")
+        .header("Authorization", &auth)
+        .send()
+}
+
+#[test]
+fn s3_keys_act_as_their_user_on_their_project() {
+    let Some(k) = shared() else { return };
+    let admin = k.admin();
+    let s = sofgate(k, &admin, "");
+    let (p, q) = (project(k, &admin), project(k, &admin));
+    let op_u = user(k, &admin, &p, &["swiftoperator"]);
+    let op = login(k, &op_u, &p);
+    let op_key = ec2(k, &admin, &op_u, &p);
+    let member_key = ec2(k, &admin, &user(k, &admin, &p, &["member"]), &p);
+    let ra_u = user(k, &admin, &q, &["ResellerAdmin"]);
+    let ra_key = ec2(k, &admin, &ra_u, &q);
+    let acct = format!("/v1/AUTH_{}", p.id);
+    assert_eq!(status(as_(&s, "PUT", &format!("{acct}/bucket1"), &op)), 201);
+
+    // The operator's key lists its project's account, SigV4 and SigV2.
+    for r in [list_buckets(&s, &op_key), list_buckets_v2(&s, &op_key)] {
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(elems(&r, "Name"), ["bucket1"], "{r:?}");
+    }
+    // A member without an operator role may not list it.
+    assert_s3_error(&list_buckets(&s, &member_key), 403, "AccessDenied");
+    // A reseller admin's key lists its own project's account (empty).
+    let r = list_buckets(&s, &ra_key);
+    assert_eq!((r.status, elems(&r, "Name").len()), (200, 0), "{r:?}");
+    // A wrong secret, an unknown key.
+    let wrong = (op_key.0.clone(), format!("x{}", op_key.1));
+    assert_s3_error(&list_buckets(&s, &wrong), 403, "SignatureDoesNotMatch");
+    assert_s3_error(&list_buckets_v2(&s, &wrong), 403, "SignatureDoesNotMatch");
+    let unknown = (
+        "0123456789abcdef0123456789abcdef".to_string(),
+        op_key.1.clone(),
+    );
+    assert_s3_error(&list_buckets(&s, &unknown), 403, "InvalidAccessKeyId");
+    // The service user here may not read secrets: signed chunks cannot be
+    // checked, and are refused.
+    let r = list_buckets_signed_chunks(&s, &op_key);
+    assert_s3_error(&r, 501, "NotImplemented");
+    assert!(r.text().contains("secret"), "{r:?}");
+    // Tempauth keys work beside Keystone's.
+    let r = S3::new(&s, TESTER).get("/");
+    assert_eq!(r.status, 200, "{r:?}");
+}
+
+/// sofgate whose service user has the `admin` role, so Keystone gives it
+/// EC2 secrets.
+fn sofgate_reading_secrets(k: &Keystone, admin: &str, extra: &str) -> Server {
+    let svc_project = project(k, admin);
+    let svc = user(k, admin, &svc_project, &["service", "admin"]);
+    Builder::new()
+        .toml(&format!(
+            "[keystone]\nauth_url = \"{}\"\nusername = \"{}\"\npassword = \"{}\"\n\
+             project_name = \"{}\"\ntimeout_secs = 20\n{extra}",
+            k.url(),
+            svc.name,
+            svc.password,
+            svc_project.name
+        ))
+        .start()
+}
+
+#[test]
+fn s3_keys_with_secrets_cached_survive_keystone_down_others_get_503() {
+    let dir = std::env::temp_dir().join(format!("sofgate-ks-s3stop-{}", std::process::id()));
+    let started = Keystone::start(&dir);
+    let Some(k) = usable(started.as_ref()) else {
+        return;
+    };
+    let _stop = StopOnDrop(k);
+    let admin = k.admin();
+    let plain = sofgate(k, &admin, "");
+    let caching = sofgate_reading_secrets(k, &admin, "secret_cache_secs = 600\n");
+    let p = project(k, &admin);
+    let op_u = user(k, &admin, &p, &["admin"]);
+    let op_key = ec2(k, &admin, &op_u, &p);
+    let other_key = ec2(k, &admin, &user(k, &admin, &p, &["admin"]), &p);
+    for s in [&plain, &caching] {
+        assert_eq!(list_buckets(s, &op_key).status, 200);
+    }
+    // With the secret, signed chunks are checked, not refused.
+    let r = list_buckets_signed_chunks(&caching, &op_key);
+    assert_eq!(r.status, 200, "{r:?}");
+
+    k.stop();
+    // The cached key: its signature is checked here, Keystone not asked.
+    let r = list_buckets(&caching, &op_key);
+    assert_eq!(r.status, 200, "{r:?}");
+    let wrong = (op_key.0.clone(), format!("x{}", op_key.1));
+    assert_s3_error(&list_buckets(&caching, &wrong), 503, "ServiceUnavailable");
+    // which did not evict the right one.
+    assert_eq!(list_buckets(&caching, &op_key).status, 200);
+    // Keys whose answer is not cached: 503, quickly.
+    let t0 = Instant::now();
+    assert_s3_error(&list_buckets(&plain, &op_key), 503, "ServiceUnavailable");
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+    assert_s3_error(
+        &list_buckets(&caching, &other_key),
+        503,
+        "ServiceUnavailable",
+    );
+    // Tempauth keys never wait for Keystone.
+    assert_eq!(S3::new(&plain, TESTER).get("/").status, 200);
 }

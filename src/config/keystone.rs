@@ -42,8 +42,12 @@ pub struct KeystoneConfig {
     pub allow_names_in_acls: bool,
     /// A validated token is trusted this long (and never past its expiry).
     pub cache_secs: u64,
-    /// At most this many tokens are cached.
+    /// At most this many tokens are cached (and as many S3 keys' secrets).
     pub cache_size: usize,
+    /// An S3 key's secret and token data are kept this long, when the
+    /// service user may read EC2 credentials (s3token's
+    /// `secret_cache_duration`); 0: every S3 request asks Keystone.
+    pub secret_cache_secs: u64,
     /// Bound on each call to Keystone (connect and answer), in seconds.
     pub timeout_secs: u64,
 }
@@ -78,6 +82,7 @@ impl Default for KeystoneConfig {
             allow_names_in_acls: true,
             cache_secs: 300,
             cache_size: 10_000,
+            secret_cache_secs: 60,
             timeout_secs: 5,
         }
     }

@@ -4,14 +4,22 @@
 //! very `Identity` a tempauth token of that user carries, on the account
 //! `<reseller_prefix><account>`, so every later decision is the Swift
 //! core's (`.admin` owns the account; others get what ACLs grant).
+//!
+//! With `[keystone]`, a key that names no tempauth user is an EC2
+//! credential checked by Keystone, as Swift's `s3token` does
+//! ([`crate::swift::keystone::ec2`]): the caller then gets the identity a
+//! Keystone token of the key's user on the key's project carries, so
+//! keystoneauth's rules decide (operator roles own `AUTH_<project_id>`).
 
 use http::HeaderMap;
 
 use super::error::S3Error;
+use super::integrity::Payload;
 use super::sigv4::ChunkChain;
 use super::{sigv2, sigv4};
 use crate::config::UserConfig;
 use crate::swift::auth::Identity;
+use crate::swift::keystone::{Ec2Checked, Keystone};
 use crate::swift::App;
 
 /// The parts of a request that signatures cover.
@@ -77,6 +85,36 @@ impl Claim {
             Claim::V2(c) => &c.access_key,
         }
     }
+
+    fn string_to_sign(&self) -> &[u8] {
+        match self {
+            Claim::V4(c) => &c.string_to_sign,
+            Claim::V2(c) => &c.string_to_sign,
+        }
+    }
+
+    fn signature(&self) -> &str {
+        match self {
+            Claim::V4(c) => &c.signature,
+            Claim::V2(c) => &c.signature,
+        }
+    }
+
+    /// Checks the signature with `secret`; the chain of a SigV4 request.
+    fn verify(&self, secret: &str) -> Result<Option<ChunkChain>, S3Error> {
+        match self {
+            Claim::V4(c) => Ok(Some(c.chain(c.verify(secret)?))),
+            Claim::V2(c) => c.verify(secret).map(|()| None),
+        }
+    }
+
+    /// The `SignatureDoesNotMatch` of this claim.
+    fn mismatch(&self) -> S3Error {
+        S3Error::signature_does_not_match(match self {
+            Claim::V4(c) => c.mismatch_details(),
+            Claim::V2(c) => c.mismatch_details(),
+        })
+    }
 }
 
 /// Parses the request's claim (dates, expiry, form of the credential).
@@ -90,7 +128,8 @@ pub fn parse(kind: Kind, req: &ReqView<'_>, region: &str, now: i64) -> Result<Cl
 /// A request whose signature holds.
 pub struct Caller {
     pub identity: Identity,
-    /// `account:user`, as S3 shows the owner.
+    /// The access key: tempauth's `account:user` (as S3 shows the owner),
+    /// or a Keystone EC2 key.
     pub access_key: String,
     /// The chain of an aws-chunked body's signatures (SigV4 only).
     pub chain: Option<ChunkChain>,
@@ -104,17 +143,18 @@ pub fn user<'a>(users: &'a [UserConfig], access_key: &str) -> Option<&'a UserCon
         .find(|u| u.account == account && u.user == name)
 }
 
-/// Checks the claim's signature with its user's key.
-pub fn authenticate(app: &App, claim: &Claim) -> Result<Caller, S3Error> {
+/// Checks the claim's signature: with its tempauth user's key, else (with
+/// `[keystone]`) through Keystone. `payload` says whether the body's chunks
+/// are signed (their chain needs the secret).
+pub async fn authenticate(app: &App, claim: &Claim, payload: &Payload) -> Result<Caller, S3Error> {
     let key = claim.access_key();
-    let u = user(&app.cfg.auth.users, key).ok_or_else(|| S3Error::invalid_access_key_id(key))?;
-    let chain = match claim {
-        Claim::V4(c) => Some(c.chain(c.verify(&u.key)?)),
-        Claim::V2(c) => {
-            c.verify(&u.key)?;
-            None
-        }
+    let Some(u) = user(&app.cfg.auth.users, key) else {
+        return match &app.keystone {
+            Some(ks) => keystone_caller(ks, claim, payload).await,
+            None => Err(S3Error::invalid_access_key_id(key)),
+        };
     };
+    let chain = claim.verify(&u.key)?;
     // The same identity a tempauth login gives this user (its token is
     // not used).
     let (_, identity, _) = app
@@ -127,6 +167,59 @@ pub fn authenticate(app: &App, claim: &Claim) -> Result<Caller, S3Error> {
         chain,
     })
 }
+
+/// An EC2 key's caller: from the cached secret when it checks the
+/// signature, else as Keystone answers.
+async fn keystone_caller(
+    ks: &Keystone,
+    claim: &Claim,
+    payload: &Payload,
+) -> Result<Caller, S3Error> {
+    let key = claim.access_key();
+    let caller = |info: &crate::swift::keystone::TokenInfo, chain| Caller {
+        identity: ks.identity_of(info),
+        access_key: key.to_string(),
+        chain,
+    };
+    if let Some((info, secret)) = ks.ec2_cached(key) {
+        if let Ok(chain) = claim.verify(&secret) {
+            return Ok(caller(&info, chain));
+        }
+        // As s3token: Keystone has the last word (the secret may have
+        // changed). The entry stays: a stranger's wrong signature must not
+        // evict it.
+    }
+    let signed_chunks = matches!(payload, Payload::Streaming { signed: true, .. });
+    let answer = ks
+        .ec2_check(
+            key,
+            claim.string_to_sign(),
+            claim.signature(),
+            signed_chunks,
+        )
+        .await;
+    match answer {
+        Ec2Checked::Valid { info, secret } => {
+            let chain = match &secret {
+                Some(s) => claim.verify(s)?,
+                None if signed_chunks => return Err(S3Error::not_implemented(NO_SECRET)),
+                None => None,
+            };
+            Ok(caller(&info, chain))
+        }
+        Ec2Checked::UnknownKey => Err(S3Error::invalid_access_key_id(key)),
+        Ec2Checked::Refused => Err(claim.mismatch()),
+        Ec2Checked::Unavailable(e) => {
+            tracing::warn!("cannot check an S3 key with Keystone: {e}");
+            Err(S3Error::service_unavailable())
+        }
+    }
+}
+
+/// Why a signed aws-chunked body of a Keystone key is refused.
+const NO_SECRET: &str = "Signed aws-chunked bodies (STREAMING-AWS4-HMAC-SHA256-PAYLOAD) need \
+     this key's secret, which Keystone does not give this server; send UNSIGNED-PAYLOAD, \
+     STREAMING-UNSIGNED-PAYLOAD-TRAILER or the body's SHA-256.";
 
 #[cfg(test)]
 mod tests {
@@ -166,8 +259,8 @@ mod tests {
         assert_eq!(kind(&none, ["temp_url_sig", "format"].into_iter()), None);
     }
 
-    #[test]
-    fn keys_name_tempauth_users_and_their_identity() {
+    #[tokio::test]
+    async fn keys_name_tempauth_users_and_their_identity() {
         let app = app();
         let claim = |key: &str, secret: &str| {
             Claim::V2(sigv2::Claim {
@@ -176,21 +269,59 @@ mod tests {
                 string_to_sign: b"sts".to_vec(),
             })
         };
-        let c = authenticate(&app, &claim("test:tester", "testing")).unwrap();
+        let c = authenticate(&app, &claim("test:tester", "testing"), &Payload::Absent)
+            .await
+            .unwrap();
         assert_eq!(c.identity.account, "AUTH_test");
         assert_eq!(c.identity.user, "test:tester");
         assert!(c.identity.admin && c.identity.owns("AUTH_test"));
-        let c3 = authenticate(&app, &claim("test:tester3", "testing3")).unwrap();
+        let c3 = authenticate(&app, &claim("test:tester3", "testing3"), &Payload::Absent)
+            .await
+            .unwrap();
         assert!(!c3.identity.owns("AUTH_test"));
-        let e = authenticate(&app, &claim("test:nobody", "x"))
+        let e = authenticate(&app, &claim("test:nobody", "x"), &Payload::Absent)
+            .await
             .err()
             .unwrap();
         assert_eq!((e.code, e.status.as_u16()), ("InvalidAccessKeyId", 403));
-        let e = authenticate(&app, &claim("test", "testing")).err().unwrap();
+        let e = authenticate(&app, &claim("test", "testing"), &Payload::Absent)
+            .await
+            .err()
+            .unwrap();
         assert_eq!(e.code, "InvalidAccessKeyId");
-        let e = authenticate(&app, &claim("test:tester", "testing2"))
+        let e = authenticate(&app, &claim("test:tester", "testing2"), &Payload::Absent)
+            .await
             .err()
             .unwrap();
         assert_eq!(e.code, "SignatureDoesNotMatch");
+    }
+
+    #[tokio::test]
+    async fn other_keys_go_to_keystone_and_tempauth_keys_never_wait_for_it() {
+        let mut cfg = Config::embedded();
+        cfg.auth.secret = "s".repeat(32);
+        cfg.policies[0].device = std::env::temp_dir();
+        cfg.keystone = Some(crate::config::KeystoneConfig {
+            auth_url: "http://127.0.0.1:9".into(),
+            username: "u".into(),
+            password: "p".into(),
+            ..Default::default()
+        });
+        let app = App::new(cfg).unwrap();
+        let claim = |key: &str| {
+            Claim::V2(sigv2::Claim {
+                access_key: key.into(),
+                signature: sigv2::sign("testing", b"sts"),
+                string_to_sign: b"sts".to_vec(),
+            })
+        };
+        // Keystone does not answer: 503, not a refusal.
+        let e = authenticate(&app, &claim("0123abcd"), &Payload::Absent)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!((e.code, e.status.as_u16()), ("ServiceUnavailable", 503));
+        let c = authenticate(&app, &claim("test:tester"), &Payload::Absent).await;
+        assert_eq!(c.unwrap().identity.account, "AUTH_test");
     }
 }

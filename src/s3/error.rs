@@ -218,6 +218,14 @@ impl S3Error {
             "We encountered an internal error. Please try again.",
         )
     }
+    /// Something the request needs (Keystone) does not answer.
+    pub fn service_unavailable() -> S3Error {
+        err(
+            503,
+            "ServiceUnavailable",
+            "Service is unable to handle request.",
+        )
+    }
 
     /// The error as a response: XML body (none for HEAD, as S3), the
     /// request id in the body and in `x-amz-request-id`/`x-amz-id-2`.

@@ -175,7 +175,7 @@ async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, 
         Method::PUT | Method::POST => Some(integrity::expect(&parts.headers, &payload)?),
         _ => None,
     };
-    let caller = auth::authenticate(&app, &claim)?;
+    let caller = auth::authenticate(&app, &claim, &payload).await?;
     let op = Op::parse(&Route {
         method: parts.method.as_str(),
         has_bucket: target.bucket.is_some(),

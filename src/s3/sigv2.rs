@@ -198,7 +198,12 @@ impl Claim {
         if same(&sign(secret, &self.string_to_sign), &self.signature) {
             return Ok(());
         }
-        Err(S3Error::signature_does_not_match(vec![
+        Err(S3Error::signature_does_not_match(self.mismatch_details()))
+    }
+
+    /// What Swift's s3api puts in a `SignatureDoesNotMatch` body.
+    pub fn mismatch_details(&self) -> Vec<(&'static str, String)> {
+        vec![
             ("AWSAccessKeyId", self.access_key.clone()),
             (
                 "StringToSign",
@@ -206,7 +211,7 @@ impl Claim {
             ),
             ("SignatureProvided", self.signature.clone()),
             ("StringToSignBytes", hex_bytes(&self.string_to_sign)),
-        ]))
+        ]
     }
 }
 

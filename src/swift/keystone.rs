@@ -10,6 +10,8 @@
 //! public containers) never wait for Keystone (authtoken's
 //! `delay_auth_decision`). A token Keystone refuses makes the request
 //! anonymous, as there: public reads still work, anything else is 401.
+//!
+//! S3 access keys (EC2 credentials) are checked in [`ec2`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,6 +31,10 @@ use super::App;
 use crate::config::keystone::PrefixRules;
 use crate::config::KeystoneConfig;
 use crate::http::body::{self, Body};
+
+#[path = "keystone_ec2.rs"]
+pub mod ec2;
+pub use ec2::Ec2Checked;
 
 /// Keystone's answers can carry a service catalog; nothing sane is bigger.
 const MAX_ANSWER: usize = 1 << 20;
@@ -90,6 +96,7 @@ pub struct Keystone {
     client: Client<HttpConnector, Full<Bytes>>,
     service: tokio::sync::Mutex<Option<ServiceToken>>,
     cache: Mutex<HashMap<[u8; 32], Cached>>,
+    ec2: ec2::Ec2State,
 }
 
 impl Keystone {
@@ -109,6 +116,7 @@ impl Keystone {
             client,
             service: tokio::sync::Mutex::new(None),
             cache: Mutex::new(HashMap::new()),
+            ec2: ec2::Ec2State::default(),
         }
     }
 
@@ -319,6 +327,12 @@ impl Keystone {
         };
         let k = keystone_auth::compose(&self.cfg, &self.rules, &user, service.as_deref());
         Caller::Keystone(Some(identity(k)))
+    }
+
+    /// The identity of a user Keystone vouched for (as a token without
+    /// `X-Service-Token`): what an S3 request with an EC2 key gets.
+    pub fn identity_of(&self, user: &TokenInfo) -> Identity {
+        identity(keystone_auth::compose(&self.cfg, &self.rules, user, None))
     }
 }
 
