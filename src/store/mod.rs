@@ -17,6 +17,7 @@ pub mod meta;
 pub mod mime;
 pub mod name;
 pub mod object;
+pub mod parts;
 pub mod pickle;
 pub mod probe;
 pub mod seen;
@@ -222,7 +223,7 @@ pub struct ContainerLoc {
     /// The account it belongs to.
     pub account: String,
     /// Its name (`.sofgate-versions/<container>` for a hidden versions
-    /// container).
+    /// container, `.sofgate-uploads/<container>` for an upload area).
     pub name: String,
     /// The device root (for the container's own sidecar, the account's
     /// versions containers, the expiry queue).
@@ -248,7 +249,7 @@ impl ContainerLoc {
         }
     }
 
-    /// True for a hidden versions container.
+    /// True for a hidden versions container or an upload area.
     pub fn is_hidden(&self) -> bool {
         self.name.contains('/')
     }
@@ -355,7 +356,10 @@ impl Store {
     ) -> Result<ContainerLoc> {
         let l = &self.opts.limits;
         name::check_account(account, l)?;
-        match container.strip_prefix(versions::HIDDEN) {
+        let inner = container
+            .strip_prefix(versions::HIDDEN)
+            .or_else(|| container.strip_prefix(parts::UPLOADS));
+        match inner {
             Some(inner) => match inner.strip_prefix('/') {
                 Some(c) => name::check_container(c, l)?,
                 None => name::check_container(container, l)?,
