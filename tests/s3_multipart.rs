@@ -108,6 +108,8 @@ fn a_completed_upload_is_one_plain_file_served_and_listed_by_swift() {
     let r = complete(&c, "/bkt/dir/big.bin", &id, &[(1, &e1), (2, &e2)], &[]);
     assert_eq!(r.status, 200, "{r:?}");
     let want = mpu_etag(&[&one, &two]);
+    let at = format!("http://{}/bkt/dir/big.bin", s.addr());
+    assert_eq!(elem(&r, "Location"), Some(at));
     let got = elem(&r, "ETag").unwrap().replace("&quot;", "\"");
     assert_eq!(got, format!("\"{want}\""));
     let whole = [one.as_slice(), two.as_slice()].concat();
@@ -163,7 +165,13 @@ fn complete_checks_the_part_list_and_writes_nothing_when_it_fails() {
         let r = complete(&c, "/bkt/o", &id, parts, &[]);
         assert_s3_error(&r, 400, code);
     }
+    let bad_etag = [(2, "\"0123456789abcdef0123456789abcdef\"")];
+    let r = complete(&c, "/bkt/o", &id, &bad_etag, &[]);
+    assert_eq!(elem(&r, "UploadId").as_deref(), Some(id.as_str()), "{r:?}");
     assert_s3_error(&complete(&c, "/bkt/o", &id, &[], &[]), 400, "MalformedXML");
+    // A list the bucket cannot be found for says so first.
+    let r = c.send("POST", "/nobucket/o", &[("uploadId", &id)], &[], b"<nope");
+    assert_s3_error(&r, 404, "NoSuchBucket");
     let r = c.send("POST", "/bkt/o", &[("uploadId", &id)], &[], b"<nope");
     assert_s3_error(&r, 400, "MalformedXML");
     for bad in ["0123", "../../AUTH_test", &"f".repeat(32)] {

@@ -20,14 +20,19 @@ use super::error::S3Error;
 use super::{bridge, upload, xml, S3Request};
 use crate::http::body::{self, Body};
 use crate::http::error::{ApiError, Finish};
-use crate::store::object::Writer;
+use crate::store::object::{ObjectInfo, Writer};
 use crate::store::parts::{self, Upload, UploadId};
 use crate::store::{self, ContainerLoc, ObjPath};
+use crate::swift::headers::http_date;
 use crate::swift::write::{Dest, Put};
 use crate::swift::{receive, App, Ctx};
 
 pub use complete::{part_sizes, s3_etag, S3_ETAG_KEY, S3_PARTS_KEY, UPLOAD_ID_KEY};
 use copy::copy_part;
+
+/// The Content-Type of the answers without a body (Swift's s3api sends
+/// its proxy's, and its suites check it).
+const SWIFT_EMPTY_TYPE: &str = "text/html; charset=UTF-8";
 
 /// The highest part number (`max_upload_part_num` in `/info`).
 pub const MAX_PART_NUMBER: u32 = 1000;
@@ -219,9 +224,11 @@ fn part_dest(ctx: &Ctx, area: ContainerLoc, id: &UploadId, n: u32) -> Dest {
     ctx.write_dest(area, &container, &parts::part_name(id, n))
 }
 
-fn part_response(etag: &str) -> Result<Response<Body>, S3Error> {
+fn part_response(info: &ObjectInfo) -> Result<Response<Body>, S3Error> {
     Response::builder()
-        .header("ETag", format!("\"{etag}\""))
+        .header("ETag", format!("\"{}\"", info.etag()))
+        .header("Last-Modified", http_date(info.timestamp()))
+        .header("Content-Type", SWIFT_EMPTY_TYPE)
         .header("Content-Length", "0")
         .finish(body::empty())
         .map_err(S3Error::from)
@@ -266,7 +273,7 @@ async fn upload_part(
         Ok(put.commit(app, parts::part_meta(), None)?)
     })
     .await?;
-    part_response(info.etag())
+    part_response(&info)
 }
 
 /// AbortMultipartUpload: the upload and its parts go (204).
@@ -286,6 +293,8 @@ async fn abort(app: Arc<App>, req: S3Request, id: &str) -> Result<Response<Body>
     .await?;
     Response::builder()
         .status(StatusCode::NO_CONTENT)
+        .header("Content-Type", SWIFT_EMPTY_TYPE)
+        .header("Content-Length", "0")
         .finish(body::empty())
         .map_err(S3Error::from)
 }

@@ -102,19 +102,24 @@ fn parse(body: &[u8]) -> Result<Vec<Wanted>, S3Error> {
     Ok(out)
 }
 
-fn invalid_part(w: &Wanted) -> S3Error {
+fn invalid_part(w: &Wanted, id: &UploadId) -> S3Error {
     s3err(
         StatusCode::BAD_REQUEST,
         "InvalidPart",
         "One or more of the specified parts could not be found.  The part may not have been \
          uploaded, or the specified entity tag may not match the part's entity tag.",
     )
+    .with("UploadId", id.as_str())
     .with("PartNumber", w.number.to_string())
     .with("ETag", w.etag.clone())
 }
 
 /// The stored parts the list names, checked as S3 does.
-fn choose<'a>(wanted: &[Wanted], stored: &'a [Part]) -> Result<Vec<&'a Part>, S3Error> {
+fn choose<'a>(
+    wanted: &[Wanted],
+    stored: &'a [Part],
+    id: &UploadId,
+) -> Result<Vec<&'a Part>, S3Error> {
     let mut out: Vec<&Part> = Vec::with_capacity(wanted.len());
     for w in wanted {
         if out.last().is_some_and(|p| p.number >= w.number) {
@@ -128,7 +133,7 @@ fn choose<'a>(wanted: &[Wanted], stored: &'a [Part]) -> Result<Vec<&'a Part>, S3
         let p = stored
             .iter()
             .find(|p| p.number == w.number && p.info.etag() == w.etag)
-            .ok_or_else(|| invalid_part(w))?;
+            .ok_or_else(|| invalid_part(w, id))?;
         out.push(p);
     }
     if let Some(small) = out[..out.len() - 1].iter().find(|p| p.info.size < MIN_PART) {
@@ -213,7 +218,9 @@ struct Completion {
     bucket: String,
     key: ObjPath,
     id: String,
-    wanted: Vec<Wanted>,
+    /// The list, or why it could not be read (answered once the bucket
+    /// and upload are known to exist, as S3 does).
+    wanted: Result<Vec<Wanted>, S3Error>,
     cond: Conditions,
 }
 
@@ -229,7 +236,8 @@ fn assemble(app: &App, ctx: &Ctx, loc: ContainerLoc, job: &Completion) -> Result
         Err(e) => return Err(e),
     };
     let stored = parts::parts(&app.store, &area, &id).map_err(store_err)?;
-    let chosen = choose(&job.wanted, &stored)?;
+    let wanted = job.wanted.as_ref().map_err(Clone::clone)?;
+    let chosen = choose(wanted, &stored, &id)?;
     if let Some(list) = &cond.if_match {
         check_if_match(app, &loc, key, list)?;
     }
@@ -275,7 +283,10 @@ pub async fn handle(app: Arc<App>, req: S3Request, id: &str) -> Result<Response<
         bucket: n.bucket.clone(),
         key,
         id: id.to_string(),
-        wanted: parse(&xml::read_body(body).await?)?,
+        wanted: match xml::read_body(body).await {
+            Ok(b) => parse(&b),
+            Err(e) => Err(e),
+        },
         cond,
     };
     let bucket_name = n.bucket;
@@ -289,7 +300,10 @@ pub async fn handle(app: Arc<App>, req: S3Request, id: &str) -> Result<Response<
     let mut w = xml::Writer::new("CompleteMultipartUploadResult");
     w.elem(
         "Location",
-        &format!("http://{host}/{bucket_name}/{key_shown}"),
+        &format!(
+            "http://{host}/{bucket_name}/{}",
+            super::list::url_encode(&key_shown)
+        ),
     )
     .elem("Bucket", &bucket_name)
     .elem("Key", &key_shown)

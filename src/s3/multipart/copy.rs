@@ -140,7 +140,10 @@ pub async fn copy_part(
     })
     .await?;
     let mut w = xml::Writer::new("CopyPartResult");
-    w.elem("LastModified", &time::format_iso(info.timestamp() as i64))
-        .elem("ETag", &format!("\"{}\"", info.etag()));
+    w.elem(
+        "LastModified",
+        &time::format_iso(info.timestamp().ceil() as i64),
+    )
+    .elem("ETag", &format!("\"{}\"", info.etag()));
     xml_response(w.finish())
 }
