@@ -68,6 +68,9 @@ pub struct S3Config {
     /// Domains under which `<bucket>.<domain>` names a bucket (virtual-hosted
     /// style); empty: path style only.
     pub domain: Vec<String>,
+    /// Seconds a multipart upload may go without a part stored before the
+    /// temp sweep removes it with its parts (S3's abandoned uploads).
+    pub upload_reap_after_secs: u64,
 }
 
 impl Default for S3Config {
@@ -76,6 +79,7 @@ impl Default for S3Config {
             enabled: true,
             region: "us-east-1".into(),
             domain: Vec::new(),
+            upload_reap_after_secs: 7 * 24 * 3600,
         }
     }
 }
@@ -506,6 +510,13 @@ impl Config {
             return Err(
                 "[storage] reap_temp_after_secs must be at least 1: the periodic sweep \
                         would remove the temp files of uploads in progress"
+                    .into(),
+            );
+        }
+        if self.s3.upload_reap_after_secs == 0 {
+            return Err(
+                "[s3] upload_reap_after_secs must be at least 1: the sweep would remove \
+                        multipart uploads in progress"
                     .into(),
             );
         }

@@ -5,7 +5,8 @@
 //!   cut uploads left alone that long (by mtime and ctime) are removed on
 //!   every mounted device, so a node that never restarts does not keep
 //!   them; an upload in progress, on this node or another, writes to its
-//!   temp file and is never that idle;
+//!   temp file and is never that idle; multipart uploads of the S3 door
+//!   with no part stored for `[s3] upload_reap_after_secs` go too;
 //! - the scrub, every `[scrub] interval_secs` when set (off by default),
 //!   at `[scrub] max_rate`, fixing only with `[scrub] fix`; its findings go
 //!   to the log and to the store's counters ([`crate::store::stats`]).
@@ -21,12 +22,17 @@ use crate::swift::App;
 /// Starts the sweep and, when configured, the scrub.
 pub fn spawn(app: Arc<App>) {
     let age = Duration::from_secs(app.cfg.storage.reap_temp_after_secs.max(1));
+    let upload_age = Duration::from_secs(app.cfg.s3.upload_reap_after_secs.max(1));
     let sweeper = app.clone();
     start("sofgate-temp-sweep", move || loop {
         std::thread::sleep(age);
         let n = sweeper.store.reap_temp(age);
         if n > 0 {
             tracing::info!("removed {n} stale temp files");
+        }
+        let n = sweeper.store.reap_uploads(upload_age);
+        if n > 0 {
+            tracing::info!("removed {n} abandoned multipart uploads");
         }
     });
     let every = app.cfg.scrub.interval_secs;

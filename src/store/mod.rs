@@ -19,6 +19,7 @@ pub mod mime;
 pub mod name;
 mod newest;
 pub mod object;
+pub mod parts;
 pub mod pickle;
 pub mod probe;
 pub mod seen;
@@ -230,7 +231,7 @@ pub struct ContainerLoc {
     /// The account it belongs to.
     pub account: String,
     /// Its name (`.sofgate-versions/<container>` for a hidden versions
-    /// container).
+    /// container, `.sofgate-uploads/<container>` for an upload area).
     pub name: String,
     /// The device root (for the container's own sidecar, the account's
     /// versions containers, the expiry queue).
@@ -256,7 +257,7 @@ impl ContainerLoc {
         }
     }
 
-    /// True for a hidden versions container.
+    /// True for a hidden versions container or an upload area.
     pub fn is_hidden(&self) -> bool {
         self.name.contains('/')
     }
@@ -363,7 +364,10 @@ impl Store {
     ) -> Result<ContainerLoc> {
         let l = &self.opts.limits;
         name::check_account(account, l)?;
-        match container.strip_prefix(versions::HIDDEN) {
+        let inner = container
+            .strip_prefix(versions::HIDDEN)
+            .or_else(|| container.strip_prefix(parts::UPLOADS));
+        match inner {
             Some(inner) => match inner.strip_prefix('/') {
                 Some(c) => name::check_container(c, l)?,
                 None => name::check_container(container, l)?,

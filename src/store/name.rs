@@ -148,7 +148,7 @@ pub fn check_container(name: &str, l: &Limits) -> Result<(), Error> {
     if name.contains('/') {
         return Err(bad("Container name cannot contain /"));
     }
-    if name == super::versions::HIDDEN {
+    if name == super::versions::HIDDEN || name == super::parts::UPLOADS {
         return Err(bad("Container name is reserved"));
     }
     check_fits("Container", name)?;

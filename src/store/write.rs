@@ -230,6 +230,81 @@ impl Hasher {
     }
 }
 
+/// Copies `len` bytes of `src` from `offset` to `dst` at its file position.
+fn copy_file_range_all(src: &File, offset: u64, dst: &File, len: u64) -> Result<()> {
+    let mut off = offset as libc::loff_t;
+    let mut left = len;
+    while left > 0 {
+        let chunk = left.min(1 << 30) as usize;
+        // SAFETY: both fds are open for the call; `off` is a valid pointer
+        // and the output offset is the file's own (null).
+        let n = unsafe {
+            libc::copy_file_range(
+                src.as_raw_fd(),
+                &mut off,
+                dst.as_raw_fd(),
+                std::ptr::null_mut(),
+                chunk,
+                0,
+            )
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EXDEV | libc::ENOSYS | libc::EOPNOTSUPP | libc::EINVAL) => {
+                    copy_by_read(src, off as u64, dst, left)
+                }
+                _ => Err(e.into()),
+            };
+        }
+        if n == 0 {
+            return Err(Error::Truncated);
+        }
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+/// [`copy_file_range_all`] the plain way, where the kernel has no such call.
+fn copy_by_read(src: &File, offset: u64, mut dst: &File, len: u64) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut done = 0;
+    while done < len {
+        let want = (len - done).min(buf.len() as u64) as usize;
+        let n = src.read_at(&mut buf[..want], offset + done)?;
+        if n == 0 {
+            return Err(Error::Truncated);
+        }
+        dst.write_all(&buf[..n])?;
+        done += n as u64;
+    }
+    Ok(())
+}
+
+/// Reads `len` bytes of `src` from `offset` into `hasher` (the object's
+/// bytes before these: `base`).
+fn hash_range(src: &File, offset: u64, len: u64, hasher: &mut Hasher, base: u64) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    const CHUNK: usize = 1 << 20;
+    let mut done = 0;
+    while done < len {
+        let want = (len - done).min(CHUNK as u64) as usize;
+        let mut buf = vec![0u8; want];
+        let mut got = 0;
+        while got < want {
+            let n = src.read_at(&mut buf[got..], offset + done + got as u64)?;
+            if n == 0 {
+                return Err(Error::Truncated);
+            }
+            got += n;
+        }
+        done += want as u64;
+        hasher.update(bytes::Bytes::from(buf), base + done);
+    }
+    Ok(())
+}
+
 /// Streams a new object into a temp file; `commit` makes it visible at once.
 /// Dropped without commit, it removes the temp file (and the directories
 /// it made).
@@ -366,6 +441,24 @@ impl Writer {
             }
             self.write_bytes(bytes::Bytes::from(buf))?;
         }
+    }
+
+    /// Appends `len` bytes of `src` from `offset` with `copy_file_range(2)`:
+    /// the kernel moves the data (a reflink where the filesystem shares
+    /// blocks, as XFS and btrfs do; a copy in the kernel elsewhere; a read
+    /// and write where it has no such call). Meanwhile this thread reads
+    /// the same bytes for the MD5, so the object's ETag is its true MD5 as
+    /// for any other write. A source shorter than that is [`Error::Truncated`].
+    pub fn copy_range(&mut self, src: &File, offset: u64, len: u64) -> Result<()> {
+        let (file, hasher, base) = (&self.file, &mut self.hasher, self.size);
+        std::thread::scope(|s| {
+            let copy = s.spawn(|| copy_file_range_all(src, offset, file, len));
+            let hashed = hash_range(src, offset, len, hasher, base);
+            let copied = copy.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            copied.and(hashed)
+        })?;
+        self.size += len;
+        Ok(())
     }
 
     /// Verifies the ETag, stores metadata on the fd, fsyncs, renames into

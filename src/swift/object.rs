@@ -76,7 +76,7 @@ async fn dispatch(
 
 /// Authorizes an object request, reading the container ACL only for
 /// non-owners. Returns the container's location.
-pub(super) fn authorize(
+pub(crate) fn authorize(
     app: &App,
     ctx: &Ctx,
     container: &str,
@@ -398,7 +398,7 @@ fn multipart(ranges: &[(u64, u64)], len: u64, ct: &str, boundary: &str) -> (Vec<
 }
 
 /// Metadata a PUT or POST sets from its headers (besides what the store adds).
-pub(super) fn request_meta(app: &App, ctx: &Ctx, object: &str) -> ApiResult<Meta> {
+pub(crate) fn request_meta(app: &App, ctx: &Ctx, object: &str) -> ApiResult<Meta> {
     let mut m = collect_meta(&ctx.headers, "object", &app.cfg.limits)?;
     m.retain(|_, v| !v.is_empty());
     let ct = match ctx.header("content-type")? {

@@ -1,0 +1,312 @@
+//! CompleteMultipartUpload: the part list checked (ascending numbers, each
+//! stored with the ETag given, every part but the last at least 5 MiB),
+//! then the parts assembled into ONE plain file through the one write path:
+//! its temp file takes them by `copy_file_range` (a reflink where the
+//! filesystem can), and the commit renames it into place as any PUT
+//! (quota, versioning, expiry; `If-None-Match: *` atomically).
+//!
+//! The object's ETag, the one Swift shows and its clients check a
+//! download against, is the true MD5 of the whole, read while the kernel
+//! copies. S3's multipart ETag (`<md5 of the parts' MD5s>-<N>`) is kept
+//! in sysmeta ([`S3_ETAG_KEY`]) with the part sizes ([`S3_PARTS_KEY`]),
+//! for the S3 door to show.
+
+use std::sync::Arc;
+
+use http::{HeaderMap, Response, StatusCode};
+use md5::{Digest, Md5};
+
+use super::{bucket, ctx_of, find_upload, names, run, s3err, store_err, xml_response, S3Error};
+use crate::http::body::Body;
+use crate::http::error::ApiError;
+use crate::s3::sigv4::header;
+use crate::s3::{xml, S3Request};
+use crate::store::meta::Meta;
+use crate::store::object as sobj;
+use crate::store::parts::{self, Part, UploadId};
+use crate::store::{self, ContainerLoc, ObjPath};
+use crate::swift::write::Put;
+use crate::swift::{App, Ctx};
+
+/// Sysmeta: the S3 ETag of an object made by a multipart upload.
+pub const S3_ETAG_KEY: &str = "X-Object-Sysmeta-S3api-Etag";
+/// Sysmeta: the upload that made the object (a repeated Complete of it
+/// answers as the first did).
+pub const UPLOAD_ID_KEY: &str = "X-Object-Sysmeta-S3api-Upload-Id";
+/// Sysmeta: the part sizes, as runs `<size>*<count>` joined by `,`
+/// (`5242880*99,1234`: short even for 10,000 parts of one size).
+pub const S3_PARTS_KEY: &str = "X-Object-Sysmeta-S3api-Parts";
+/// The smallest part but the last (`min_segment_size` in `/info`).
+pub const MIN_PART: u64 = 5 << 20;
+
+/// The S3 ETag of an object, when a multipart upload made it.
+pub fn s3_etag(m: &Meta) -> Option<&str> {
+    m.get(S3_ETAG_KEY).map(String::as_str)
+}
+
+/// The part sizes kept in [`S3_PARTS_KEY`].
+pub fn part_sizes(m: &Meta) -> Option<Vec<u64>> {
+    let mut out = Vec::new();
+    for run in m.get(S3_PARTS_KEY)?.split(',') {
+        let (size, count) = run.split_once('*')?;
+        let (size, count): (u64, usize) = (size.parse().ok()?, count.parse().ok()?);
+        if out.len() + count > parts::MAX_PART as usize {
+            return None;
+        }
+        out.extend(std::iter::repeat_n(size, count));
+    }
+    Some(out)
+}
+
+fn encode_sizes(sizes: &[u64]) -> String {
+    let mut runs: Vec<(u64, usize)> = Vec::new();
+    for &s in sizes {
+        match runs.last_mut() {
+            Some((size, n)) if *size == s => *n += 1,
+            _ => runs.push((s, 1)),
+        }
+    }
+    let runs: Vec<String> = runs.iter().map(|(s, n)| format!("{s}*{n}")).collect();
+    runs.join(",")
+}
+
+/// A part the client names: its number and the ETag it expects.
+struct Wanted {
+    number: u32,
+    etag: String,
+}
+
+fn parse(body: &[u8]) -> Result<Vec<Wanted>, S3Error> {
+    let doc = xml::parse(body)?;
+    let root = doc.root_element();
+    if root.tag_name().name() != "CompleteMultipartUpload" {
+        return Err(S3Error::malformed_xml());
+    }
+    let mut out = Vec::new();
+    for p in root
+        .children()
+        .filter(|c| c.is_element() && c.tag_name().name() == "Part")
+    {
+        let number = xml::child_text(p, "PartNumber")
+            .and_then(|n| n.trim().parse().ok())
+            .ok_or_else(S3Error::malformed_xml)?;
+        let etag = xml::child_text(p, "ETag").ok_or_else(S3Error::malformed_xml)?;
+        out.push(Wanted {
+            number,
+            etag: etag.trim().trim_matches('"').to_ascii_lowercase(),
+        });
+    }
+    if out.is_empty() {
+        return Err(S3Error::malformed_xml());
+    }
+    Ok(out)
+}
+
+fn invalid_part(w: &Wanted, id: &UploadId) -> S3Error {
+    s3err(
+        StatusCode::BAD_REQUEST,
+        "InvalidPart",
+        "One or more of the specified parts could not be found.  The part may not have been \
+         uploaded, or the specified entity tag may not match the part's entity tag.",
+    )
+    .with("UploadId", id.as_str())
+    .with("PartNumber", w.number.to_string())
+    .with("ETag", w.etag.clone())
+}
+
+/// The stored parts the list names, checked as S3 does.
+fn choose<'a>(
+    wanted: &[Wanted],
+    stored: &'a [Part],
+    id: &UploadId,
+) -> Result<Vec<&'a Part>, S3Error> {
+    let mut out: Vec<&Part> = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        if out.last().is_some_and(|p| p.number >= w.number) {
+            return Err(s3err(
+                StatusCode::BAD_REQUEST,
+                "InvalidPartOrder",
+                "The list of parts was not in ascending order.Parts list must specified in \
+                 order by part number.",
+            ));
+        }
+        let p = stored
+            .iter()
+            .find(|p| p.number == w.number && p.info.etag() == w.etag)
+            .ok_or_else(|| invalid_part(w, id))?;
+        out.push(p);
+    }
+    if let Some(small) = out[..out.len() - 1].iter().find(|p| p.info.size < MIN_PART) {
+        return Err(s3err(
+            StatusCode::BAD_REQUEST,
+            "EntityTooSmall",
+            "Your proposed upload is smaller than the minimum allowed object size.",
+        )
+        .with("ProposedSize", small.info.size.to_string())
+        .with("MinSizeAllowed", MIN_PART.to_string()));
+    }
+    Ok(out)
+}
+
+/// `<md5 of the parts' binary MD5s>-<N>`.
+fn multipart_etag(parts: &[&Part]) -> String {
+    let mut h = Md5::new();
+    for p in parts {
+        h.update(hex::decode(p.info.etag()).unwrap_or_default());
+    }
+    format!("{}-{}", hex::encode(h.finalize()), parts.len())
+}
+
+/// What the request's conditions ask: create only (`If-None-Match: *`),
+/// or only over an object with one of these ETags (`If-Match`). Other
+/// conditions are not implemented, as in Swift's s3api.
+struct Conditions {
+    create_only: bool,
+    if_match: Option<String>,
+}
+
+fn conditions(h: &HeaderMap) -> Result<Conditions, S3Error> {
+    let not_impl = || {
+        S3Error::not_implemented(
+            "Conditional requests other than If-None-Match: * and If-Match are not implemented",
+        )
+    };
+    let inm = header(h, "if-none-match");
+    if inm.is_some_and(|v| v.trim() != "*")
+        || h.contains_key("if-modified-since")
+        || h.contains_key("if-unmodified-since")
+    {
+        return Err(not_impl());
+    }
+    Ok(Conditions {
+        create_only: inm.is_some(),
+        if_match: header(h, "if-match").map(str::to_string),
+    })
+}
+
+/// `If-Match`: the object must exist with one of the ETags listed (its S3
+/// ETag or its MD5), or `*`. Checked before the copy; the rename does not
+/// check it again.
+fn check_if_match(app: &App, loc: &ContainerLoc, key: &ObjPath, list: &str) -> Result<(), S3Error> {
+    let info = match sobj::head(&app.store, loc, key) {
+        Ok(i) => i,
+        Err(store::Error::NotFound) => return Err(S3Error::no_such_key(key.as_str())),
+        Err(e) => return Err(store_err(e)),
+    };
+    let s3 = s3_etag(&info.meta).unwrap_or(info.etag());
+    let ok = list
+        .split(',')
+        .map(|e| e.trim().trim_matches('"'))
+        .any(|e| e == "*" || e == s3 || e == info.etag());
+    match ok {
+        true => Ok(()),
+        false => Err(S3Error::from(ApiError::PreconditionFailed(String::new()))),
+    }
+}
+
+/// The object an earlier Complete of `id` made, if it is still there:
+/// its S3 ETag.
+fn completed_before(app: &App, loc: &ContainerLoc, key: &ObjPath, id: &str) -> Option<String> {
+    let info = sobj::head(&app.store, loc, key).ok()?;
+    (info.meta.get(UPLOAD_ID_KEY).map(String::as_str) == Some(id))
+        .then(|| s3_etag(&info.meta).map(str::to_string))
+        .flatten()
+}
+
+/// One Complete: the object, the upload, the parts named, the conditions.
+struct Completion {
+    bucket: String,
+    key: ObjPath,
+    id: String,
+    /// The list, or why it could not be read (answered once the bucket
+    /// and upload are known to exist, as S3 does).
+    wanted: Result<Vec<Wanted>, S3Error>,
+    cond: Conditions,
+}
+
+/// Assembles the chosen parts into the object and removes the upload:
+/// the object's S3 ETag.
+fn assemble(app: &App, ctx: &Ctx, loc: ContainerLoc, job: &Completion) -> Result<String, S3Error> {
+    let (key, cond) = (&job.key, &job.cond);
+    let (area, id, up) = match find_upload(app, &loc, &job.id, key) {
+        Ok(f) => f,
+        Err(e) if e.code == "NoSuchUpload" => {
+            return completed_before(app, &loc, key, &job.id).ok_or(e);
+        }
+        Err(e) => return Err(e),
+    };
+    let stored = parts::parts(&app.store, &area, &id).map_err(store_err)?;
+    let wanted = job.wanted.as_ref().map_err(Clone::clone)?;
+    let chosen = choose(wanted, &stored, &id)?;
+    if let Some(list) = &cond.if_match {
+        check_if_match(app, &loc, key, list)?;
+    }
+    let etag = multipart_etag(&chosen);
+    let sizes: Vec<u64> = chosen.iter().map(|p| p.info.size).collect();
+    let mut meta = up.record.meta;
+    meta.insert(S3_ETAG_KEY.into(), etag.clone());
+    meta.insert(UPLOAD_ID_KEY.into(), id.as_str().to_string());
+    meta.insert(S3_PARTS_KEY.into(), encode_sizes(&sizes));
+    let mut dest = ctx.write_dest(loc, &job.bucket, key);
+    dest.create_only = cond.create_only;
+    let mut put = Put::begin(app, dest, Some(sizes.iter().sum()))?;
+    for p in &chosen {
+        copy_part(&area, &id, p, &mut put)?;
+    }
+    put.commit(app, meta, None)?;
+    if let Err(e) = parts::remove(&area, &id) {
+        tracing::warn!("completed upload {}: parts not removed: {e}", id.as_str());
+    }
+    Ok(etag)
+}
+
+fn copy_part(area: &ContainerLoc, id: &UploadId, p: &Part, put: &mut Put) -> Result<(), S3Error> {
+    let file = sobj::open_data(area, &parts::part_name(id, p.number)).map_err(store_err)?;
+    put.writer()
+        .copy_range(&file, 0, p.info.size)
+        .map_err(store_err)
+}
+
+/// CompleteMultipartUpload.
+pub async fn handle(app: Arc<App>, req: S3Request, id: &str) -> Result<Response<Body>, S3Error> {
+    let n = names(&app, &req)?;
+    let key = n.key.clone().ok_or_else(S3Error::internal_error)?;
+    let cond = conditions(&req.headers)?;
+    let ctx = ctx_of(&app, &req, HeaderMap::new()).await?;
+    let S3Request {
+        body,
+        target,
+        headers,
+        ..
+    } = req;
+    let job = Completion {
+        bucket: n.bucket.clone(),
+        key,
+        id: id.to_string(),
+        wanted: match xml::read_body(body).await {
+            Ok(b) => parse(&b),
+            Err(e) => Err(e),
+        },
+        cond,
+    };
+    let bucket_name = n.bucket;
+    let etag = run(&app, move |app| {
+        let loc = bucket(app, &ctx, &job.bucket, true)?;
+        assemble(app, &ctx, loc, &job)
+    })
+    .await?;
+    let host = header(&headers, "host").unwrap_or("localhost");
+    let key_shown = target.key.unwrap_or_default();
+    let mut w = xml::Writer::new("CompleteMultipartUploadResult");
+    w.elem(
+        "Location",
+        &format!(
+            "http://{host}/{bucket_name}/{}",
+            super::list::url_encode(&key_shown)
+        ),
+    )
+    .elem("Bucket", &bucket_name)
+    .elem("Key", &key_shown)
+    .elem("ETag", &format!("\"{etag}\""));
+    xml_response(w.finish())
+}
