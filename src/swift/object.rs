@@ -76,7 +76,7 @@ async fn dispatch(
 
 /// Authorizes an object request, reading the container ACL only for
 /// non-owners. Returns the container's location.
-pub(super) fn authorize(
+pub(crate) fn authorize(
     app: &App,
     ctx: &Ctx,
     container: &str,
@@ -107,8 +107,16 @@ pub(super) fn authorize(
     loc.ok_or(ApiError::NotFound)
 }
 
-/// Plain headers a client sets on an object, beside `X-Object-Meta-*`.
-const USER_HEADERS: [&str; 2] = ["Content-Disposition", "Content-Encoding"];
+/// Plain headers a client sets on an object, beside `X-Object-Meta-*`
+/// (Swift's default `allowed_headers`, which the S3 door needs too).
+const USER_HEADERS: [&str; 6] = [
+    "Content-Disposition",
+    "Content-Encoding",
+    "Cache-Control",
+    "Content-Language",
+    "Expires",
+    "X-Robots-Tag",
+];
 
 /// Keys a PUT or POST sets and a POST replaces: user metadata and
 /// [`USER_HEADERS`].
@@ -127,7 +135,7 @@ fn user_headers(ctx: &Ctx) -> ApiResult<Meta> {
     Ok(m)
 }
 
-pub(super) fn expired(info: &ObjectInfo) -> bool {
+pub(crate) fn expired(info: &ObjectInfo) -> bool {
     info.meta
         .get("X-Delete-At")
         .and_then(|v| v.parse::<u64>().ok())
@@ -398,7 +406,7 @@ fn multipart(ranges: &[(u64, u64)], len: u64, ct: &str, boundary: &str) -> (Vec<
 }
 
 /// Metadata a PUT or POST sets from its headers (besides what the store adds).
-pub(super) fn request_meta(app: &App, ctx: &Ctx, object: &str) -> ApiResult<Meta> {
+pub(crate) fn request_meta(app: &App, ctx: &Ctx, object: &str) -> ApiResult<Meta> {
     let mut m = collect_meta(&ctx.headers, "object", &app.cfg.limits)?;
     m.retain(|_, v| !v.is_empty());
     let ct = match ctx.header("content-type")? {
