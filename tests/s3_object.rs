@@ -254,8 +254,7 @@ fn copies_keep_or_replace_metadata_and_check_the_source() {
     let source = format!("/bkt/{}", common::s3::uri_encode("src name %🙂", true));
     let r = put(&s3, "/dst/copy", &[("x-amz-copy-source", &source)], b"");
     assert_eq!(r.status, 200, "{r:?}");
-    let etag = elem(&r, "ETag").map(|e| e.replace("&quot;", "\""));
-    assert_eq!(etag, Some(quoted(data)));
+    assert_eq!(elem(&r, "ETag"), Some(quoted(data)));
     assert!(
         elem(&r, "LastModified").is_some_and(|t| t.ends_with(".000Z")),
         "{r:?}"

@@ -10,7 +10,7 @@ use http::{Method, Response, StatusCode};
 
 use super::error::S3Error;
 use super::object::{core, names, swift_headers};
-use super::xml::{escape, NS};
+use super::xml::{escape_text, NS};
 use super::S3Request;
 use crate::http::body::{self, Body};
 use crate::http::incoming::Incoming;
@@ -20,7 +20,7 @@ const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
 /// An `AccessControlPolicy` granting `owner` full control.
 pub(crate) fn owner_only(owner: &str) -> String {
-    let o = escape(owner);
+    let o = escape_text(owner);
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<AccessControlPolicy xmlns=\"{NS}\">\
          <Owner><ID>{o}</ID><DisplayName>{o}</DisplayName></Owner><AccessControlList>\
