@@ -99,6 +99,7 @@ fn replaces(h: &HeaderMap) -> Result<bool, S3Error> {
 pub async fn handle(app: Arc<App>, req: S3Request) -> Result<Response<Body>, S3Error> {
     let (bucket, key) = names(&req)?;
     let h = &req.headers;
+    super::put::check_write_headers(h)?;
     if let Some(r) = header(h, "x-amz-copy-source-range") {
         return Err(S3Error::invalid_argument(
             "x-amz-copy-source-range",

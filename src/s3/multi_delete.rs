@@ -77,6 +77,20 @@ pub(crate) async fn read_checked(mut body: upload::Checked<Incoming>) -> Result<
     Ok(buf.freeze())
 }
 
+/// A Content-MD5 mismatch names the digest as the client sent it (base64),
+/// as Swift's s3api answers a multi-delete (a PUT's names it in hex).
+fn md5_as_sent(mut e: S3Error, req: &S3Request) -> S3Error {
+    let sent = req.headers.get("content-md5").and_then(|v| v.to_str().ok());
+    if let (Some(sent), "BadDigest") = (sent, e.code) {
+        for (k, v) in &mut e.extra {
+            if *k == "ExpectedDigest" {
+                *v = sent.trim().to_string();
+            }
+        }
+    }
+    e
+}
+
 /// DeleteObjects.
 pub async fn handle(app: Arc<App>, mut req: S3Request) -> Result<Response<Body>, S3Error> {
     let bucket = req
@@ -89,7 +103,7 @@ pub async fn handle(app: Arc<App>, mut req: S3Request) -> Result<Response<Body>,
     let raw = std::mem::replace(&mut req.body, Incoming::empty());
     let chain = req.caller.chain.clone();
     let body = upload::checked(raw, &req.payload, expect, chain, &req.caller.access_key);
-    let text = read_checked(body).await?;
+    let text = read_checked(body).await.map_err(|e| md5_as_sent(e, &req))?;
     if text.is_empty() {
         return Err(s3_error(
             400,

@@ -66,8 +66,7 @@ const META_NAME_REFUSED: &str = " \"),/;<=>?@[\\]{}";
 /// them on: `x-amz-meta-<name>` becomes `X-Object-Meta-<name>` (repeats
 /// joined by commas; a name with a character AWS ignores is dropped), the
 /// S3 door's own headers (`Authorization`, every other `x-amz-*`,
-/// `Content-MD5`, `ETag`, Swift tokens) go, `aws-chunked` leaves
-/// `Content-Encoding`, and the rest passes as sent. How an S3 client's
+/// `Content-MD5`, `ETag`, Swift tokens) go, and the rest passes as sent. How an S3 client's
 /// metadata becomes an object's, for every operation that writes one.
 pub(crate) fn swift_headers(h: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::new();
@@ -106,22 +105,30 @@ pub(crate) fn swift_headers(h: &HeaderMap) -> HeaderMap {
         if dropped {
             continue;
         }
-        if n == "content-encoding" {
-            let kept: Vec<&str> = value
-                .to_str()
-                .unwrap_or("")
-                .split(',')
-                .map(str::trim)
-                .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked"))
-                .collect();
-            if let (false, Ok(v)) = (kept.is_empty(), HeaderValue::from_str(&kept.join(", "))) {
-                out.append(name, v);
-            }
-            continue;
-        }
         out.append(name, value.clone());
     }
     out
+}
+
+/// Takes `aws-chunked` out of `Content-Encoding` (gone when nothing else
+/// is left): the framing of a streaming upload's body, not the object's
+/// encoding. Only for a body that is aws-chunked: a plain body declared so
+/// keeps it, as in Swift's s3api.
+pub(crate) fn strip_aws_chunked(h: &mut HeaderMap) {
+    let Some(v) = h.get("content-encoding") else {
+        return;
+    };
+    let kept: Vec<&str> = v
+        .to_str()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    match HeaderValue::from_str(&kept.join(", ")) {
+        Ok(v) if !kept.is_empty() => drop(h.insert("content-encoding", v)),
+        _ => drop(h.remove("content-encoding")),
+    }
 }
 
 /// An ETag as S3 shows it: in double quotes.
@@ -492,10 +499,14 @@ mod tests {
         ]));
         assert_eq!(out["x-object-meta-color"], "red,blue");
         assert_eq!(out["x-object-meta-foo_bar"], "u");
-        assert_eq!(out["content-encoding"], "gzip");
+        assert_eq!(out["content-encoding"], "aws-chunked, gzip");
         assert_eq!(out["cache-control"], "no-cache");
         assert_eq!(out.len(), 4, "{out:?}");
-        let only_chunked = swift_headers(&h(&[("content-encoding", "aws-chunked")]));
+        let mut out = out;
+        strip_aws_chunked(&mut out);
+        assert_eq!(out["content-encoding"], "gzip");
+        let mut only_chunked = swift_headers(&h(&[("content-encoding", "aws-chunked")]));
+        strip_aws_chunked(&mut only_chunked);
         assert!(only_chunked.is_empty());
     }
 

@@ -14,7 +14,7 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 
 use super::error::S3Error;
 use super::integrity::Payload;
-use super::object::{names, quoted, swift_headers};
+use super::object::{names, quoted, s3_error, strip_aws_chunked, swift_headers};
 use super::{bridge, upload, S3Request};
 use crate::http::body::{self, Body};
 use crate::http::error::ApiError;
@@ -58,6 +58,48 @@ fn conditions(h: &HeaderMap) -> Result<Conditions, S3Error> {
         create_only,
         if_match,
     })
+}
+
+/// Refuses what an object write may ask and sofgate cannot do, as Swift's
+/// s3api does: a storage class other than `STANDARD`, server-side
+/// encryption, tags, MFA delete, website redirects. For every operation
+/// that writes an object (PutObject, CopyObject, CreateMultipartUpload).
+pub(crate) fn check_write_headers(h: &HeaderMap) -> Result<(), S3Error> {
+    let get = |n: &str| {
+        h.get(n)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    if get("x-amz-storage-class").is_some_and(|c| c != "STANDARD") {
+        return Err(s3_error(
+            400,
+            "InvalidStorageClass",
+            "The storage class you specified is not valid.",
+        ));
+    }
+    if let Some(v) = get("x-amz-server-side-encryption") {
+        if v != "aws:kms" && v != "AES256" {
+            return Err(S3Error::invalid_argument(
+                "x-amz-server-side-encryption",
+                &v,
+                "The encryption method specified is not supported",
+            ));
+        }
+        return Err(S3Error::not_implemented(
+            "Server-side encryption is not supported.",
+        ));
+    }
+    let unsupported = [
+        ("x-amz-tagging", "Object tagging is not supported."),
+        ("x-amz-mfa", "MFA Delete is not supported."),
+        (
+            "x-amz-website-redirect-location",
+            "Website redirection is not supported.",
+        ),
+    ];
+    match unsupported.iter().find(|(n, _)| h.contains_key(*n)) {
+        Some((_, m)) => Err(S3Error::not_implemented(m)),
+        None => Ok(()),
+    }
 }
 
 /// Does the stored object's ETag appear in an `If-Match` list?
@@ -136,6 +178,7 @@ pub(crate) fn write_error(e: ApiError, bucket: &str, key: &str, h: &HeaderMap) -
 /// PutObject.
 pub async fn handle(app: Arc<App>, mut req: S3Request) -> Result<Response<Body>, S3Error> {
     let (bucket, key) = names(&req)?;
+    check_write_headers(&req.headers)?;
     let cond = conditions(&req.headers)?;
     let length = declared_length(&req)?;
     let max = app.cfg.limits.max_file_size;
@@ -147,6 +190,9 @@ pub async fn handle(app: Arc<App>, mut req: S3Request) -> Result<Response<Body>,
         ));
     }
     let mut headers = swift_headers(&req.headers);
+    if matches!(req.payload, Payload::Streaming { .. }) {
+        strip_aws_chunked(&mut headers);
+    }
     let typed = headers
         .get("content-type")
         .is_some_and(|v| !v.as_bytes().trim_ascii().is_empty());
@@ -278,6 +324,21 @@ mod tests {
             assert_eq!(e.status, 501, "{k}");
         }
         assert!(etag_listed("\"a\", W/\"b\"", "b"));
+        assert!(check_write_headers(&h(&[("x-amz-storage-class", "STANDARD")])).is_ok());
+        let code = |k, v| check_write_headers(&h(&[(k, v)])).unwrap_err().code;
+        assert_eq!(
+            code("x-amz-storage-class", "GLACIER"),
+            "InvalidStorageClass"
+        );
+        assert_eq!(
+            code("x-amz-server-side-encryption", "rot13"),
+            "InvalidArgument"
+        );
+        assert_eq!(
+            code("x-amz-server-side-encryption", "AES256"),
+            "NotImplemented"
+        );
+        assert_eq!(code("x-amz-tagging", "a=b"), "NotImplemented");
         assert!(!etag_listed("\"a\"", "b"));
     }
 }
