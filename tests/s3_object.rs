@@ -378,6 +378,16 @@ fn delete_objects_checks_its_body_and_reports_each_key() {
         doc.as_bytes(),
     );
     assert_s3_error(&r, 400, "MalformedXML");
+    // A document over 2 MiB is refused.
+    let long: Vec<String> = (0..900)
+        .map(|i| format!("{i}{}", "k".repeat(4000)))
+        .collect();
+    let doc = delete_doc(&long.iter().map(String::as_str).collect::<Vec<_>>(), true);
+    assert_s3_error(
+        &post(&doc, Some(&b64_md5(doc.as_bytes()))),
+        400,
+        "MalformedXML",
+    );
     let doc = delete_doc(&["a"], false);
     let r = s3.send(
         "POST",

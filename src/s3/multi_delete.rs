@@ -62,17 +62,31 @@ fn parse(body: &[u8]) -> Result<Delete, S3Error> {
     Ok(Delete { objects, quiet })
 }
 
+/// What a client may still send of a refused document: read and dropped
+/// so that the answer reaches it (a server that stops reading makes the
+/// client's send fail before it reads the answer, as Swift's suites see).
+const DRAIN_MAX: u64 = 256 << 20;
+
 /// Reads a checked body of at most [`xml::MAX_BODY`] bytes (more is
-/// `MalformedXML`): its own error (a failed check) when it fails.
+/// `MalformedXML`, once the rest, up to [`DRAIN_MAX`], is read): its own
+/// error (a failed check) when it fails.
 pub(crate) async fn read_checked(mut body: upload::Checked<Incoming>) -> Result<Bytes, S3Error> {
     let mut buf = BytesMut::new();
+    let mut seen = 0u64;
     while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame?.into_data() {
-            if buf.len() + data.len() > xml::MAX_BODY {
-                return Err(S3Error::malformed_xml());
-            }
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        seen += data.len() as u64;
+        if seen > DRAIN_MAX {
+            break;
+        }
+        if seen <= xml::MAX_BODY as u64 {
             buf.extend_from_slice(&data);
         }
+    }
+    if seen > xml::MAX_BODY as u64 {
+        return Err(S3Error::malformed_xml());
     }
     Ok(buf.freeze())
 }
