@@ -215,6 +215,13 @@ fn gets_take_ranges_part_one_conditions_and_response_overrides() {
     assert_eq!(r.status, 200);
     let r = s3.send("GET", "/bkt/k", &[], &[("if-modified-since", &later)], b"");
     assert_eq!(r.status, 304);
+    // Last-Modified itself: not modified since, and not modified after.
+    let modified = s3.send("HEAD", "/bkt/k", &[], &[], b"");
+    let at = modified.header("last-modified").unwrap().to_string();
+    let r = s3.send("GET", "/bkt/k", &[], &[("if-modified-since", &at)], b"");
+    assert_eq!(r.status, 304);
+    let r = s3.send("GET", "/bkt/k", &[], &[("if-unmodified-since", &at)], b"");
+    assert_eq!(r.status, 200);
     let q = [
         ("response-content-type", "text/x-over"),
         ("response-cache-control", "private"),
