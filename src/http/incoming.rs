@@ -28,16 +28,28 @@ impl Received {
     }
 }
 
-/// A request body: hyper's own, with an optional [`Received`] tally.
+/// A request body: hyper's own, with an optional [`Received`] tally; or
+/// none at all (a request the S3 door makes of the core on its own).
 #[derive(Debug)]
 pub struct Incoming {
-    inner: hyper::body::Incoming,
+    inner: Option<hyper::body::Incoming>,
     tally: Option<Arc<Received>>,
 }
 
 impl Incoming {
     pub fn new(inner: hyper::body::Incoming, tally: Option<Arc<Received>>) -> Incoming {
-        Incoming { inner, tally }
+        Incoming {
+            inner: Some(inner),
+            tally,
+        }
+    }
+
+    /// A body that has ended before its first byte.
+    pub fn empty() -> Incoming {
+        Incoming {
+            inner: None,
+            tally: None,
+        }
     }
 }
 
@@ -49,7 +61,10 @@ impl HttpBody for Incoming {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = Pin::new(inner).poll_frame(cx);
         if let (Some(t), Poll::Ready(Some(r))) = (&self.tally, &polled) {
             match r {
                 Ok(f) => {
@@ -63,10 +78,13 @@ impl HttpBody for Incoming {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(|i| i.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Some(i) => i.size_hint(),
+            None => SizeHint::with_exact(0),
+        }
     }
 }

@@ -263,12 +263,12 @@ pub fn expect(h: &HeaderMap, payload: &Payload) -> Result<Expect, S3Error> {
             "The value specified in the x-amz-trailer header is not supported",
         ));
     }
-    if in_headers.len() > 1 {
+    if in_headers.len() > 1 || trailers.len() > 1 {
         return Err(S3Error::invalid_request(
             "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
         ));
     }
-    if in_headers.len() + trailers.len() > 1 || trailers.len() > 1 {
+    if in_headers.len() + trailers.len() > 1 {
         return Err(S3Error::invalid_request(
             "Expecting a single x-amz-checksum- header",
         ));

@@ -150,6 +150,26 @@ fn header_validation_messages() {
         ]),
         "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
     );
+    // Two trailers, beside a header or not, are as two headers.
+    for trailers in [
+        "x-amz-checksum-crc32, x-amz-checksum-crc32",
+        "x-amz-checksum-crc32, x-amz-checksum-crc32c",
+    ] {
+        assert_eq!(
+            msg(&[
+                ("x-amz-checksum-crc32", "y/Q5Jg=="),
+                ("x-amz-trailer", trailers)
+            ]),
+            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
+        );
+    }
+    assert_eq!(
+        msg(&[
+            ("x-amz-checksum-crc32", "y/Q5Jg=="),
+            ("x-amz-trailer", "x-amz-checksum-crc32")
+        ]),
+        "Expecting a single x-amz-checksum- header"
+    );
     assert_eq!(
         msg(&[("x-amz-checksum-crc32", "y/Q5Jg==AA")]),
         "Value for x-amz-checksum-crc32 header is invalid."

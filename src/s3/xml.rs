@@ -18,19 +18,30 @@ pub const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 /// The largest XML request body read.
 pub const MAX_BODY: usize = 2 << 20;
 
-/// Escapes text for an element or attribute. Newlines and tabs stay as
-/// they are (clients compare `StringToSign` text verbatim); a carriage
-/// return becomes a character reference so no parser folds it away; other
+/// Escapes text for an attribute. Newlines and tabs stay as they are
+/// (clients compare `StringToSign` text verbatim); a carriage return
+/// becomes a character reference so no parser folds it away; other
 /// characters XML 1.0 cannot carry become U+FFFD.
 pub fn escape(s: &str) -> String {
+    escape_as(s, true)
+}
+
+/// Escapes an element's text: as [`escape`], but quotes stay as they are,
+/// as S3 and Swift's s3api write them (`<ETag>"…"</ETag>`; the suites
+/// compare messages holding `'` verbatim).
+pub fn escape_text(s: &str) -> String {
+    escape_as(s, false)
+}
+
+fn escape_as(s: &str, quotes: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
+            '"' if quotes => out.push_str("&quot;"),
+            '\'' if quotes => out.push_str("&apos;"),
             '\r' => out.push_str("&#13;"),
             '\n' | '\t' => out.push(c),
             c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
@@ -93,7 +104,7 @@ impl Writer {
         self.out.push('<');
         self.out.push_str(name);
         self.out.push('>');
-        self.out.push_str(&escape(text));
+        self.out.push_str(&escape_text(text));
         self.out.push_str("</");
         self.out.push_str(name);
         self.out.push('>');
@@ -166,7 +177,7 @@ mod tests {
             doc,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAllMyBucketsResult \
              xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner><ID>a&lt;b&gt;&amp;\
-             &quot;c&apos;</ID></Owner><Text>line1\nline2&#13;\u{FFFD}</Text>\
+             \"c'</ID></Owner><Text>line1\nline2&#13;\u{FFFD}</Text>\
              </ListAllMyBucketsResult>"
         );
         // What it writes, a parser reads back unchanged.

@@ -107,8 +107,16 @@ pub(crate) fn authorize(
     loc.ok_or(ApiError::NotFound)
 }
 
-/// Plain headers a client sets on an object, beside `X-Object-Meta-*`.
-const USER_HEADERS: [&str; 2] = ["Content-Disposition", "Content-Encoding"];
+/// Plain headers a client sets on an object, beside `X-Object-Meta-*`
+/// (Swift's default `allowed_headers`, which the S3 door needs too).
+const USER_HEADERS: [&str; 6] = [
+    "Content-Disposition",
+    "Content-Encoding",
+    "Cache-Control",
+    "Content-Language",
+    "Expires",
+    "X-Robots-Tag",
+];
 
 /// Keys a PUT or POST sets and a POST replaces: user metadata and
 /// [`USER_HEADERS`].
@@ -127,7 +135,7 @@ fn user_headers(ctx: &Ctx) -> ApiResult<Meta> {
     Ok(m)
 }
 
-pub(super) fn expired(info: &ObjectInfo) -> bool {
+pub(crate) fn expired(info: &ObjectInfo) -> bool {
     info.meta
         .get("X-Delete-At")
         .and_then(|v| v.parse::<u64>().ok())

@@ -73,6 +73,11 @@ impl Put {
         &mut self.w
     }
 
+    /// Where the write goes.
+    pub fn dest(&self) -> &Dest {
+        &self.dest
+    }
+
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
         self.w.size()
