@@ -74,6 +74,9 @@ fn create_head_locate_and_delete_a_bucket() {
         (404, 0),
         "{missing:?}"
     );
+    assert_eq!(missing.header("content-length"), Some("0"));
+    let lock = c.send("GET", "/bkt", &[("object-lock", "")], &[], b"");
+    assert_s3_error(&lock, 404, "ObjectLockConfigurationNotFoundError");
 
     let loc = c.send("GET", "/bkt", &[("location", "")], &[], b"");
     assert_eq!(loc.status, 200, "{loc:?}");

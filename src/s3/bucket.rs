@@ -43,6 +43,7 @@ pub async fn handle(app: Arc<App>, req: S3Request) -> Result<Response<Body>, S3E
         GetBucketAcl | PutBucketAcl => settings::acl(app, req).await,
         GetBucketVersioning | PutBucketVersioning => settings::versioning(app, req).await,
         GetBucketCors | PutBucketCors | DeleteBucketCors => settings::cors(app, req).await,
+        GetObjectLockConfiguration => object_lock(app, req).await,
         _ => Err(super::not_yet(&req.op)),
     }
 }
@@ -245,4 +246,16 @@ async fn location(app: Arc<App>, req: S3Request) -> Result<Response<Body>, S3Err
         ),
     };
     xml_ok(text)
+}
+
+/// GetObjectLockConfiguration: sofgate has no object lock, so an existing
+/// bucket has no configuration (as Swift's s3api answers).
+async fn object_lock(app: Arc<App>, req: S3Request) -> Result<Response<Body>, S3Error> {
+    core(&app, &req, Method::HEAD, HeaderMap::new(), HashMap::new()).await?;
+    Err(S3Error {
+        code: "ObjectLockConfigurationNotFoundError",
+        status: StatusCode::NOT_FOUND,
+        message: "Object Lock configuration does not exist for this bucket".into(),
+        extra: vec![("BucketName", bucket(&req).to_string())],
+    })
 }
