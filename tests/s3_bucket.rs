@@ -85,6 +85,14 @@ fn create_head_locate_and_delete_a_bucket() {
     assert_eq!(missing.header("content-length"), Some("0"));
     let lock = c.send("GET", "/bkt", &[("object-lock", "")], &[], b"");
     assert_s3_error(&lock, 404, "ObjectLockConfigurationNotFoundError");
+    let lock = c.send(
+        "PUT",
+        "/bkt",
+        &[("object-lock", "")],
+        &[],
+        b"<ObjectLockConfiguration/>",
+    );
+    assert_s3_error(&lock, 501, "NotImplemented");
 
     let loc = c.send("GET", "/bkt", &[("location", "")], &[], b"");
     assert_eq!(loc.status, 200, "{loc:?}");

@@ -44,6 +44,10 @@ pub async fn handle(app: Arc<App>, req: S3Request) -> Result<Response<Body>, S3E
         GetBucketVersioning | PutBucketVersioning => settings::versioning(app, req).await,
         GetBucketCors | PutBucketCors | DeleteBucketCors => settings::cors(app, req).await,
         GetObjectLockConfiguration => object_lock(app, req).await,
+        // No object lock to configure (Swift's s3api's answer and words).
+        PutObjectLockConfiguration => Err(S3Error::not_implemented(
+            "The requested resource is not implemented",
+        )),
         _ => Err(super::not_yet(&req.op)),
     }
 }

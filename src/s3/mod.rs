@@ -210,7 +210,8 @@ async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, 
         | GetBucketCors
         | PutBucketCors
         | DeleteBucketCors
-        | GetObjectLockConfiguration => bucket::handle(app, req).await,
+        | GetObjectLockConfiguration
+        | PutObjectLockConfiguration => bucket::handle(app, req).await,
         PutObject
         | CopyObject
         | GetObject { .. }
