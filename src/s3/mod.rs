@@ -200,10 +200,22 @@ async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, 
     use Op::*;
     match req.op {
         ListBuckets => list_buckets(app, req).await,
-        CreateBucket | HeadBucket | DeleteBucket | GetBucketLocation | ListObjects
-        | ListObjectsV2 | ListObjectVersions | GetBucketAcl | PutBucketAcl
-        | GetBucketVersioning | PutBucketVersioning | GetBucketCors | PutBucketCors
-        | DeleteBucketCors => bucket::handle(app, req).await,
+        CreateBucket
+        | HeadBucket
+        | DeleteBucket
+        | GetBucketLocation
+        | ListObjects
+        | ListObjectsV2
+        | ListObjectVersions
+        | GetBucketAcl
+        | PutBucketAcl
+        | GetBucketVersioning
+        | PutBucketVersioning
+        | GetBucketCors
+        | PutBucketCors
+        | DeleteBucketCors
+        | GetObjectLockConfiguration
+        | PutObjectLockConfiguration => bucket::handle(app, req).await,
         PutObject
         | CopyObject
         | GetObject { .. }

@@ -38,6 +38,7 @@ pub enum Op {
     PutBucketTagging,
     DeleteBucketTagging,
     GetObjectLockConfiguration,
+    PutObjectLockConfiguration,
     DeleteObjects,
     PutObject,
     CopyObject,
@@ -191,6 +192,7 @@ impl Op {
             | PutBucketTagging
             | DeleteBucketTagging
             | GetObjectLockConfiguration
+            | PutObjectLockConfiguration
             | GetObjectAcl
             | PutObjectAcl => Perm::Owner,
         }
@@ -244,7 +246,11 @@ fn bucket_op(r: &Route<'_>, m: &str) -> Option<Op> {
         );
     }
     if r.has("object-lock") {
-        return (m == "GET").then_some(GetObjectLockConfiguration);
+        return sub(
+            Some(GetObjectLockConfiguration),
+            Some(PutObjectLockConfiguration),
+            None,
+        );
     }
     match m {
         "GET" if r.get("list-type").as_deref() == Some("2") => Some(ListObjectsV2),

@@ -328,7 +328,7 @@ pub fn validate_acl(acl: &str) -> Result<(), String> {
 }
 
 /// Referrer rules in order; the last matching rule wins, `-` negates.
-pub(super) fn referrer_allowed(referer: Option<&str>, rules: &[String]) -> bool {
+pub(crate) fn referrer_allowed(referer: Option<&str>, rules: &[String]) -> bool {
     let host = referer
         .and_then(|r| r.split("//").nth(1))
         .map(|r| r.split(['/', ':']).next().unwrap_or(""))
