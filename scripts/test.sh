@@ -61,5 +61,6 @@ SOFGATE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/sofgate" mount-tests/run.sh
 SOFGATE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/sofgate" scripts/functests.sh
 SOFGATE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/sofgate" scripts/functests.sh --keystone
 SOFGATE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/sofgate" scripts/functests.sh --s3
+SOFGATE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/sofgate" scripts/s3-clients.sh
 SOFGATE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/sofgate" scripts/cors-tests.sh
 scripts/bench --smoke
