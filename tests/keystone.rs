@@ -833,6 +833,9 @@ fn s3_keys_act_as_their_user_on_their_project() {
     for r in [list_buckets(&s, &op_key), list_buckets_v2(&s, &op_key)] {
         assert_eq!(r.status, 200, "{r:?}");
         assert_eq!(elems(&r, "Name"), ["bucket1"], "{r:?}");
+        // The owner as Swift's s3api shows it: project:user, not the key.
+        let owner = format!("{}:{}", p.name, op_u.name);
+        assert_eq!(elems(&r, "ID"), [owner], "{r:?}");
     }
     // A member without an operator role may not list it.
     assert_s3_error(&list_buckets(&s, &member_key), 403, "AccessDenied");

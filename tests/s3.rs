@@ -362,3 +362,26 @@ fn the_shared_signer_signs_queries_headers_and_bodies() {
     let r = wrong.get("/");
     assert_s3_error(&r, 403, "SignatureDoesNotMatch");
 }
+
+/// An S3 error to a request with a body (which the door may not have read)
+/// closes the connection and says so; one without a body keeps it.
+#[test]
+fn an_error_before_the_body_is_read_says_connection_close() {
+    let s = Server::start();
+    let auth =
+        "Authorization: AWS4-HMAC-SHA256 Credential=nobody/20260101/us-east-1/s3/aws4_request, \
+                SignedHeaders=host, Signature=00";
+    let put =
+        format!("PUT /bkt/key HTTP/1.1\r\nHost: x\r\n{auth}\r\nContent-Length: 5\r\n\r\nhello");
+    let r = common::raw(s.addr(), put.as_bytes(), false);
+    assert_eq!(r.status, 403, "{r:?}");
+    assert_eq!(r.header("connection"), Some("close"), "{r:?}");
+    let get = format!("GET /bkt/key HTTP/1.1\r\nHost: x\r\n{auth}\r\n\r\n");
+    let mut c = common::connect(s.addr());
+    std::io::Write::write_all(&mut c, get.as_bytes()).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = std::io::Read::read(&mut c, &mut buf).unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 403"), "{head}");
+    assert!(!head.contains("connection: close"), "{head}");
+}

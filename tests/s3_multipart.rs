@@ -352,3 +352,35 @@ fn abandoned_uploads_are_reaped_past_their_age() {
     let r = c.send("GET", "/bkt/o", &[("uploadId", &id)], &[], b"");
     assert_s3_error(&r, 404, "NoSuchUpload");
 }
+
+#[test]
+fn part_numbers_of_a_completed_upload_are_its_parts() {
+    let s = Server::start();
+    s.put_container("bkt");
+    let c = S3::new(&s, TESTER);
+    let id = create(&c, "/bkt/parts", &[]);
+    let one = vec![b'1'; 5 * MIB];
+    let two = b"part two, the last and small".to_vec();
+    let e1 = put_part(&c, "/bkt/parts", &id, 1, &one);
+    let e2 = put_part(&c, "/bkt/parts", &id, 2, &two);
+    let r = complete(&c, "/bkt/parts", &id, &[(1, &e1), (2, &e2)], &[]);
+    assert_eq!(r.status, 200, "{r:?}");
+    let total = one.len() + two.len();
+
+    let r = c.send("GET", "/bkt/parts", &[("partNumber", "2")], &[], b"");
+    assert_eq!(r.status, 206, "{r:?}");
+    assert!(r.body == two, "part 2's bytes");
+    assert_eq!(
+        r.header("content-range"),
+        Some(format!("bytes {}-{}/{total}", one.len(), total - 1).as_str())
+    );
+    assert_eq!(r.header("x-amz-mp-parts-count"), Some("2"));
+    let r = c.send("HEAD", "/bkt/parts", &[("partNumber", "1")], &[], b"");
+    assert_eq!(r.status, 206, "{r:?}");
+    assert_eq!(
+        r.header("content-length"),
+        Some(one.len().to_string().as_str())
+    );
+    let r = c.send("GET", "/bkt/parts", &[("partNumber", "3")], &[], b"");
+    assert_s3_error(&r, 416, "InvalidPartNumber");
+}

@@ -131,10 +131,18 @@ pub struct S3Request {
 pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     let id = request_id();
     let head = req.method() == Method::HEAD;
+    let sent_body = has_body(req.headers());
     let mut resp = match serve(app, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(&id, head),
     };
+    // An error may come before the body was read: then the connection
+    // cannot carry another request, and the client must be told so rather
+    // than find it closed under its next request.
+    if sent_body && !resp.status().is_success() {
+        resp.headers_mut()
+            .insert("connection", HeaderValue::from_static("close"));
+    }
     if let Ok(v) = HeaderValue::from_str(&id) {
         let h = resp.headers_mut();
         for name in [
@@ -235,6 +243,14 @@ async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, 
     }
 }
 
+/// Does a request announce a body (a non-zero length, or chunks)?
+fn has_body(h: &HeaderMap) -> bool {
+    h.contains_key("transfer-encoding")
+        || h.get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
+}
+
 /// The answer to an operation not written yet.
 pub fn not_yet(op: &Op) -> S3Error {
     S3Error::not_implemented(&format!("{} is not implemented yet.", op.name()))
@@ -269,10 +285,13 @@ async fn list_buckets(app: Arc<App>, req: S3Request) -> Result<Response<Body>, S
     })
     .await
     .map_err(|e| S3Error::from_api(e, None, None))?;
+    // The owner as Swift's s3api names it: `account:user` for tempauth,
+    // `project:user` for a Keystone EC2 key (not the key itself).
+    let owner = &req.caller.identity.user;
     let mut w = xml::Writer::new("ListAllMyBucketsResult");
     w.open("Owner")
-        .elem("ID", &req.caller.access_key)
-        .elem("DisplayName", &req.caller.access_key)
+        .elem("ID", owner)
+        .elem("DisplayName", owner)
         .close();
     w.open("Buckets");
     for (name, created) in &rows {

@@ -306,11 +306,27 @@ async fn get(
     if let Some(v) = &version_id {
         query.insert("version-id".to_string(), v.clone());
     }
-    if let Some(p) = part {
+    let mut headers = swift_headers(&req.headers);
+    // A part of an object uploaded in parts is a range of its one file.
+    let mut range = range;
+    let parts_count = match (part, &version_id) {
+        (Some(p), None) => match uploaded_parts(&app, &req, &bucket, &key).await {
+            Some(sizes) => {
+                let r = part_range(&sizes, p)?;
+                if let Ok(v) = HeaderValue::from_str(&r) {
+                    headers.insert("range", v.clone());
+                    range = Some(v);
+                }
+                Some(sizes.len())
+            }
+            None => None,
+        },
+        _ => None,
+    };
+    if let (Some(p), None) = (part, parts_count) {
         query.insert("part-number".to_string(), p.to_string());
     }
     let method = if head { Method::HEAD } else { Method::GET };
-    let headers = swift_headers(&req.headers);
     let body = Incoming::empty();
     let resp = core(&app, &req, method, headers, query, (&bucket, &key), body).await;
     let resp = match (resp, &version_id) {
@@ -324,8 +340,13 @@ async fn get(
     let mut out = Response::new(body);
     *out.status_mut() = parts.status;
     *out.headers_mut() = s3_headers(&parts.headers);
-    if let (Some(p), false) = (part, slo) {
-        whole_as_part(&mut out, p)?;
+    match (part, parts_count) {
+        (_, Some(n)) => {
+            out.headers_mut()
+                .insert("x-amz-mp-parts-count", HeaderValue::from(n));
+        }
+        (Some(p), None) if !slo => whole_as_part(&mut out, p)?,
+        _ => {}
     }
     if let (true, Some(r), StatusCode::OK) = (head, range, out.status()) {
         head_range(&mut out, r.to_str().ok())?;
@@ -340,6 +361,48 @@ async fn get(
         }
     }
     Ok(out)
+}
+
+/// The part sizes of `key` when it was uploaded in parts (its metadata
+/// keeps them); `None` for any other object, or when it cannot be read
+/// (the core's own request then answers).
+async fn uploaded_parts(
+    app: &Arc<App>,
+    req: &S3Request,
+    bucket: &str,
+    key: &str,
+) -> Option<Vec<u64>> {
+    let ctx = bridge::ctx(app, req, Method::HEAD, HeaderMap::new(), HashMap::new())
+        .await
+        .ok()?;
+    let path = crate::store::ObjPath::new(key, &app.store.opts.limits).ok()?;
+    let bucket = bucket.to_string();
+    blocking(app, move |app| {
+        let loc = crate::swift::object::authorize(app, &ctx, &bucket, false)?;
+        Ok(crate::store::object::head(&app.store, &loc, &path).ok())
+    })
+    .await
+    .ok()
+    .flatten()
+    .and_then(|info| super::multipart::part_sizes(&info.meta))
+}
+
+/// The `Range` of part `p` (from 1) among parts of `sizes`; 416
+/// `InvalidPartNumber` past the last.
+fn part_range(sizes: &[u64], p: u32) -> Result<String, S3Error> {
+    let i = (p as usize).wrapping_sub(1);
+    let Some(&size) = sizes.get(i) else {
+        return Err(s3_error(
+            416,
+            "InvalidPartNumber",
+            "The requested partnumber is not satisfiable",
+        ));
+    };
+    let start: u64 = sizes[..i].iter().sum();
+    Ok(format!(
+        "bytes={start}-{}",
+        (start + size).saturating_sub(1)
+    ))
 }
 
 /// `NoSuchVersion`: a version id the bucket does not have.
