@@ -375,6 +375,12 @@ fn part_numbers_of_a_completed_upload_are_its_parts() {
         Some(format!("bytes {}-{}/{total}", one.len(), total - 1).as_str())
     );
     assert_eq!(r.header("x-amz-mp-parts-count"), Some("2"));
+    let whole_etag = format!("\"{}\"", mpu_etag(&[&one, &two]));
+    assert_eq!(
+        r.header("etag"),
+        Some(whole_etag.as_str()),
+        "the upload's ETag"
+    );
     let r = c.send("HEAD", "/bkt/parts", &[("partNumber", "1")], &[], b"");
     assert_eq!(r.status, 206, "{r:?}");
     assert_eq!(

@@ -311,19 +311,19 @@ async fn get(
     let mut range = range;
     let parts_count = match (part, &version_id) {
         (Some(p), None) => match uploaded_parts(&app, &req, &bucket, &key).await {
-            Some(sizes) => {
+            Some((sizes, etag)) => {
                 let r = part_range(&sizes, p)?;
                 if let Ok(v) = HeaderValue::from_str(&r) {
                     headers.insert("range", v.clone());
                     range = Some(v);
                 }
-                Some(sizes.len())
+                Some((sizes.len(), etag))
             }
             None => None,
         },
         _ => None,
     };
-    if let (Some(p), None) = (part, parts_count) {
+    if let (Some(p), None) = (part, &parts_count) {
         query.insert("part-number".to_string(), p.to_string());
     }
     let method = if head { Method::HEAD } else { Method::GET };
@@ -341,9 +341,13 @@ async fn get(
     *out.status_mut() = parts.status;
     *out.headers_mut() = s3_headers(&parts.headers);
     match (part, parts_count) {
-        (_, Some(n)) => {
-            out.headers_mut()
-                .insert("x-amz-mp-parts-count", HeaderValue::from(n));
+        (_, Some((n, etag))) => {
+            let h = out.headers_mut();
+            h.insert("x-amz-mp-parts-count", HeaderValue::from(n));
+            // A part answers with the upload's ETag, as S3 does.
+            if let Some(v) = etag.and_then(|e: String| HeaderValue::from_str(&quoted(&e)).ok()) {
+                h.insert("etag", v);
+            }
         }
         (Some(p), None) if !slo => whole_as_part(&mut out, p)?,
         _ => {}
@@ -363,15 +367,15 @@ async fn get(
     Ok(out)
 }
 
-/// The part sizes of `key` when it was uploaded in parts (its metadata
-/// keeps them); `None` for any other object, or when it cannot be read
-/// (the core's own request then answers).
+/// The part sizes and S3 ETag of `key` when it was uploaded in parts (its
+/// metadata keeps them); `None` for any other object, or when it cannot be
+/// read (the core's own request then answers).
 async fn uploaded_parts(
     app: &Arc<App>,
     req: &S3Request,
     bucket: &str,
     key: &str,
-) -> Option<Vec<u64>> {
+) -> Option<(Vec<u64>, Option<String>)> {
     let ctx = bridge::ctx(app, req, Method::HEAD, HeaderMap::new(), HashMap::new())
         .await
         .ok()?;
@@ -384,7 +388,13 @@ async fn uploaded_parts(
     .await
     .ok()
     .flatten()
-    .and_then(|info| super::multipart::part_sizes(&info.meta))
+    .and_then(|info| {
+        let sizes = super::multipart::part_sizes(&info.meta)?;
+        Some((
+            sizes,
+            super::multipart::s3_etag(&info.meta).map(str::to_string),
+        ))
+    })
 }
 
 /// The `Range` of part `p` (from 1) among parts of `sizes`; 416
