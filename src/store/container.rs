@@ -512,9 +512,10 @@ pub fn reap_temp_beneath(root: &Dir, age: Duration) -> usize {
 }
 
 impl Store {
-    /// The periodic sweep: [`reap_temp_beneath`] on every device that is
-    /// mounted (a device is walked once, however many policies name it).
-    pub fn reap_temp(&self, age: Duration) -> usize {
+    /// `f` of the root of every mounted device, summed: a device is
+    /// visited once, however many policies name it; one not mounted is
+    /// skipped (`what` names the sweep in the log).
+    pub(super) fn sum_over_devices(&self, what: &str, mut f: impl FnMut(&Dir) -> usize) -> usize {
         let mut done: Vec<&std::path::Path> = Vec::new();
         let mut n = 0;
         for p in &self.policies {
@@ -523,10 +524,17 @@ impl Store {
             }
             done.push(&p.device);
             match self.root(p) {
-                Ok(root) => n += reap_temp_beneath(&root, age),
-                Err(e) => tracing::debug!("temp sweep skips policy {}: {e}", p.name),
+                Ok(root) => n += f(&root),
+                Err(e) => tracing::debug!("{what} skips policy {}: {e}", p.name),
             }
         }
+        n
+    }
+
+    /// The periodic sweep: [`reap_temp_beneath`] on every device that is
+    /// mounted (a device is walked once, however many policies name it).
+    pub fn reap_temp(&self, age: Duration) -> usize {
+        let n = self.sum_over_devices("temp sweep", |root| reap_temp_beneath(root, age));
         self.stats.temp_sweeps.add(1);
         self.stats.temp_reaped.add(n as u64);
         n

@@ -245,18 +245,7 @@ impl Store {
     /// mtime and ctime: every part stored moves them) on every mounted
     /// device. Returns how many went.
     pub fn reap_uploads(&self, age: Duration) -> usize {
-        let mut done: Vec<&std::path::Path> = Vec::new();
-        let mut n = 0;
-        for p in &self.policies {
-            if done.contains(&p.device.as_path()) {
-                continue;
-            }
-            done.push(&p.device);
-            if let Ok(root) = self.root(p) {
-                n += reap_device(&root, age);
-            }
-        }
-        n
+        self.sum_over_devices("upload sweep", |root| reap_device(root, age))
     }
 }
 
