@@ -408,11 +408,11 @@ fn part_range(sizes: &[u64], p: u32) -> Result<String, S3Error> {
             "The requested partnumber is not satisfiable",
         ));
     };
-    let start: u64 = sizes[..i].iter().sum();
-    Ok(format!(
-        "bytes={start}-{}",
-        (start + size).saturating_sub(1)
-    ))
+    // The sizes come from the disk: summed without overflow (a range past
+    // the file is the core's 416).
+    let start = sizes[..i].iter().fold(0u64, |a, s| a.saturating_add(*s));
+    let end = start.saturating_add(size).saturating_sub(1);
+    Ok(format!("bytes={start}-{end}"))
 }
 
 /// `NoSuchVersion`: a version id the bucket does not have.
@@ -608,6 +608,14 @@ mod tests {
             ("x-static-large-object", "True"),
         ]));
         assert_eq!(slo["etag"], "\"abc-N\"");
+    }
+
+    #[test]
+    fn part_ranges_do_not_overflow_on_planted_sizes() {
+        assert_eq!(part_range(&[5, 7], 2).unwrap(), "bytes=5-11");
+        let huge = part_range(&[u64::MAX, u64::MAX], 2).unwrap();
+        assert_eq!(huge, format!("bytes={}-{}", u64::MAX, u64::MAX - 1));
+        assert_eq!(part_range(&[5], 2).unwrap_err().code, "InvalidPartNumber");
     }
 
     #[test]

@@ -685,10 +685,21 @@ impl Node {
     /// Opens a regular file for reading. Anything else is refused
     /// (`ENOENT`): a FIFO, socket or device is never opened at all.
     pub fn open_read(&self) -> io::Result<File> {
+        self.reopen(libc::O_RDONLY)
+    }
+
+    /// Opens a regular file for reading and writing (to lock it), with
+    /// the same refusal of anything else as [`Node::open_read`].
+    pub fn open_rw(&self) -> io::Result<File> {
+        self.reopen(libc::O_RDWR)
+    }
+
+    /// This very regular file opened with `access` (`O_RDONLY`/`O_RDWR`).
+    fn reopen(&self, access: i32) -> io::Result<File> {
         if !self.st.is_file() {
             return Err(io::Error::from_raw_os_error(libc::ENOENT));
         }
-        let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
+        let flags = access | libc::O_NONBLOCK | libc::O_NOCTTY;
         let fd = match proc_path(self.fd.as_fd()) {
             // The magic link leads to this very inode, whatever its name is now.
             Some(p) => {

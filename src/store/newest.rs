@@ -40,23 +40,24 @@ pub(super) fn put_in_place(
     ts: f64,
     rename: impl Fn(bool) -> Result<()>,
 ) -> Result<()> {
-    let flags = libc::O_RDWR | libc::O_NONBLOCK | libc::O_NOCTTY;
     for _ in 0..MAX_TRIES {
-        let file = match dir.resolve(leaf, flags, Follow::Never) {
-            Ok(fd) => File::from(fd),
+        // Looked up without opening (O_PATH): only a regular file is then
+        // opened, so a FIFO or device planted at the name never is.
+        let node = match dir.node(leaf, Follow::Never) {
+            Ok(n) => n,
             Err(e) if is_not_found(&e) => match rename(true) {
                 Err(Error::Exists) => continue,
                 done => return done,
             },
-            // A directory, a symlink, a file sofgate may not open: the
-            // plain rename answers as it always does.
             Err(_) => return rename(false),
+        };
+        // A directory, a symlink, a special file, a file sofgate may not
+        // open: the plain rename answers as it always does.
+        let Ok(file) = node.open_rw() else {
+            return rename(false);
         };
         lock(&file)?;
         let st = fstat(file.as_fd())?;
-        if !st.is_file() {
-            return rename(false);
-        }
         match dir.stat_at(leaf) {
             Ok(now) if (now.dev(), now.ino()) == (st.dev(), st.ino()) => {}
             // Replaced or removed while this writer waited: again.
