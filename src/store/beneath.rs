@@ -688,12 +688,6 @@ impl Node {
         self.reopen(libc::O_RDONLY)
     }
 
-    /// Opens a regular file for reading and writing (to lock it), with
-    /// the same refusal of anything else as [`Node::open_read`].
-    pub fn open_rw(&self) -> io::Result<File> {
-        self.reopen(libc::O_RDWR)
-    }
-
     /// This very regular file opened with `access` (`O_RDONLY`/`O_RDWR`).
     fn reopen(&self, access: i32) -> io::Result<File> {
         if !self.st.is_file() {

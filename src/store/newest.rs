@@ -21,7 +21,7 @@ use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
-use super::beneath::{fstat, Dir, Follow, Stat};
+use super::beneath::{fstat, Dir, Follow, Kind, Stat};
 use super::meta::{self, keys};
 use super::sidecar::{self, Place};
 use super::xattr::Target;
@@ -52,12 +52,23 @@ pub(super) fn put_in_place(
             Err(_) => return rename(false),
         };
         // A directory, a symlink, a special file, a file sofgate may not
-        // open: the plain rename answers as it always does.
-        let Ok(file) = node.open_rw() else {
+        // open: the plain rename answers as it always does. (Opened by its
+        // name, not through /proc: GlusterFS's FUSE client refused a
+        // read-write reopen of the O_PATH handle; the type is checked
+        // again on the opened file.)
+        if node.kind() != Kind::File {
+            return rename(false);
+        }
+        let flags = libc::O_RDWR | libc::O_NONBLOCK | libc::O_NOCTTY;
+        let Ok(fd) = dir.resolve(leaf, flags, Follow::Never) else {
             return rename(false);
         };
+        let file = File::from(fd);
         lock(&file)?;
         let st = fstat(file.as_fd())?;
+        if !st.is_file() {
+            return rename(false);
+        }
         match dir.stat_at(leaf) {
             Ok(now) if (now.dev(), now.ino()) == (st.dev(), st.ino()) => {}
             // Replaced or removed while this writer waited: again.
