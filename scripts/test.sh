@@ -55,12 +55,34 @@ export SOFGATE_REQUIRE_KEYSTONE=${SOFGATE_REQUIRE_KEYSTONE:-1}
 # installed by scripts/prometheus-up.sh when missing): here one that cannot
 # be installed is a failure, not a skip.
 export SOFGATE_REQUIRE_PROMETHEUS=${SOFGATE_REQUIRE_PROMETHEUS:-1}
-cargo test --all-targets -- --test-threads=4
-scripts/fuzz 5
-SOFGATE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/sofgate" mount-tests/run.sh
-SOFGATE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/sofgate" scripts/functests.sh
-SOFGATE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/sofgate" scripts/functests.sh --keystone
-SOFGATE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/sofgate" scripts/functests.sh --s3
-SOFGATE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/sofgate" scripts/s3-clients.sh
-SOFGATE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/sofgate" scripts/cors-tests.sh
-scripts/bench --smoke
+# Every stage runs even when one before it failed, so one run shows every
+# failure; the command fails at the end if any stage did.
+failed=()
+stage() {
+  local name=$1; shift
+  local t0=$SECONDS
+  echo "=== test.sh: $name" >&2
+  if "$@"; then
+    echo "=== test.sh: $name passed ($((SECONDS - t0)) s)" >&2
+  else
+    echo "=== test.sh: $name FAILED ($((SECONDS - t0)) s)" >&2
+    failed+=("$name")
+  fi
+}
+bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/sofgate"
+stage "cargo test" cargo test --all-targets -- --test-threads=4
+stage "fuzz" scripts/fuzz 5
+stage "mount-tests" env SOFGATE_BIN="$bin" mount-tests/run.sh
+stage "Swift functional (tempauth)" env SOFGATE_BIN="$bin" scripts/functests.sh
+stage "Swift functional (Keystone)" env SOFGATE_BIN="$bin" scripts/functests.sh --keystone
+stage "Swift S3 suites" env SOFGATE_BIN="$bin" scripts/functests.sh --s3
+stage "S3 clients" env SOFGATE_BIN="$bin" scripts/s3-clients.sh
+stage "CORS suite" env SOFGATE_BIN="$bin" scripts/cors-tests.sh
+stage "bench smoke" scripts/bench --smoke
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'test.sh: FAILED stages:' >&2
+  printf ' [%s]' "${failed[@]}" >&2
+  echo >&2
+  exit 1
+fi
+echo "test.sh: every stage passed" >&2
