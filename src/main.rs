@@ -237,7 +237,8 @@ fn serve(
         sofgate::swift::expirer::spawn(app.clone());
         sofgate::admin::background::spawn(app.clone());
         spawn_heap_trim();
-        sofgate::http::server::serve(listener, app, shutdown_signal())
+        let settings = app.server_settings();
+        sofgate::http::server::serve(listener, app, settings, shutdown_signal())
             .await
             .map_err(|e| e.to_string())
     });

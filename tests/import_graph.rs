@@ -228,3 +228,21 @@ fn import_circles_are_listed_and_the_write_path_names_no_handler() {
     let cs = circles(&graph("swift", false));
     eprintln!("write.rs in a circle: {}", in_a_circle(&cs, "write"));
 }
+
+/// Issue 12 item 6: the HTTP layer (server loop, bodies, errors, logs) is
+/// generic: it names neither API (`swift`, `s3`) nor what is behind them
+/// beyond the store's error type, which `ApiError` maps.
+#[test]
+fn the_http_layer_names_no_api() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
+    let mut found = Vec::new();
+    for m in modules(&dir) {
+        let text = code(&dir.join(format!("{m}.rs")));
+        for api in ["crate::swift", "crate::s3", "crate::admin"] {
+            if text.contains(api) {
+                found.push(format!("http/{m}.rs names {api}"));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{found:?}");
+}

@@ -261,17 +261,14 @@ fn swift_datetime(t: SystemTime) -> String {
     let secs = t
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    // YYYYMMDDTHHMMSSZ
-    let a = crate::s3::time::format_amz(secs);
-    let month = a[4..6].parse::<usize>().unwrap_or(1).clamp(1, 12);
+    let (y, m, d) = super::date::civil_from_days(secs.div_euclid(86400));
+    let r = secs.rem_euclid(86400);
+    let month = MONTHS[(m.clamp(1, 12) - 1) as usize];
     format!(
-        "{}/{}/{}/{}/{}/{}",
-        &a[6..8],
-        MONTHS[month - 1],
-        &a[0..4],
-        &a[9..11],
-        &a[11..13],
-        &a[13..15]
+        "{d:02}/{month}/{y:04}/{:02}/{:02}/{:02}",
+        r / 3600,
+        r % 3600 / 60,
+        r % 60
     )
 }
 

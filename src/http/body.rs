@@ -20,6 +20,10 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
 use tokio::task::JoinHandle;
 
+/// The most one request body frame holds: the server's read buffer, which
+/// also bounds a request's head.
+pub const MAX_FRAME: usize = 64 * 1024;
+
 /// The body type of every response.
 pub type Body = BoxBody<Bytes, io::Error>;
 

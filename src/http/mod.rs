@@ -4,6 +4,7 @@
 pub mod access_line;
 pub mod access_log;
 pub mod body;
+pub mod date;
 pub mod error;
 pub mod idle;
 pub mod incoming;

@@ -1,8 +1,10 @@
-//! The accept loop: HTTP/1.1 connections handed to the Swift API, each held
-//! to the deadlines of [`super::idle`], at most [`connection_limit`] at a
-//! time, and stopped gracefully.
+//! The accept loop: HTTP/1.1 connections handed to a [`Handler`] (the
+//! API: sofgate's Swift and S3 doors), each held to the deadlines of
+//! [`super::idle`], at most [`connection_limit`] at a time, and stopped
+//! gracefully.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +12,7 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::Request;
+use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -18,9 +20,28 @@ use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use super::access_log::AccessLog;
+use super::body::{Body, MAX_FRAME};
 use super::idle::{Activity, Deadlines, Guarded, IdleIo};
+use super::incoming;
+use crate::config::{LogConfig, ServerConfig};
 use crate::metrics;
-use crate::swift::App;
+
+/// What the server hands each request to; it answers every request (its
+/// errors are responses).
+pub trait Handler: Send + Sync + 'static {
+    fn handle(
+        self: Arc<Self>,
+        req: Request<incoming::Incoming>,
+    ) -> impl Future<Output = Response<Body>> + Send;
+}
+
+/// What the server itself takes from the configuration.
+pub struct Settings {
+    pub server: ServerConfig,
+    pub log: LogConfig,
+    /// Storage policy names, by index, for the access log.
+    pub policies: Vec<String>,
+}
 
 /// The client's address, kept in each request's extensions.
 #[derive(Debug, Clone, Copy)]
@@ -76,12 +97,13 @@ pub fn raise_fd_limit() -> u64 {
 /// Serves connections until `shutdown` resolves, then stops gracefully:
 /// no new connections, idle ones closed, in-flight requests given
 /// `shutdown_grace_secs` to finish before their connections are dropped.
-pub async fn serve(
+pub async fn serve<H: Handler>(
     listener: TcpListener,
-    app: Arc<App>,
-    shutdown: impl std::future::Future<Output = ()>,
+    app: Arc<H>,
+    settings: Settings,
+    shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let cfg = app.cfg.server.clone();
+    let cfg = settings.server;
     let limit = connection_limit(cfg.max_connections, raise_fd_limit());
     tracing::info!("serving at most {limit} connections at once");
     let slots = Arc::new(Semaphore::new(limit));
@@ -89,8 +111,7 @@ pub async fn serve(
     let closed = Arc::new(Notify::new());
     let (stop, stopping) = watch::channel(false);
     let deadlines = Deadlines::from_config(&cfg);
-    let policies = app.cfg.policies.iter().map(|p| p.name.clone()).collect();
-    let log = AccessLog::start(&app.cfg.log, policies)?;
+    let log = AccessLog::start(&settings.log, settings.policies)?;
     let mut conns = JoinSet::new();
     let mut backoff = Backoff::default();
     tokio::pin!(shutdown);
@@ -162,14 +183,14 @@ impl Drop for Slot {
 }
 
 /// What every connection shares.
-struct Conn {
-    app: Arc<App>,
+struct Conn<H> {
+    app: Arc<H>,
     log: AccessLog,
     deadlines: Deadlines,
     stopping: watch::Receiver<bool>,
 }
 
-impl Conn {
+impl<H: Handler> Conn<H> {
     async fn run(mut self, stream: TcpStream, peer: std::net::SocketAddr, slot: Slot) {
         let _ = stream.set_nodelay(true);
         limit_unsent(&stream);
@@ -238,7 +259,7 @@ fn builder(d: &Deadlines) -> http1::Builder {
     // The read buffer bounds both a request's head (Swift's own limits
     // keep heads far smaller) and each frame of an upload's body: a larger
     // one made 100 concurrent uploads hold 2-3x the memory.
-    b.max_buf_size(crate::swift::receive::MAX_FRAME)
+    b.max_buf_size(MAX_FRAME)
         .max_headers(512)
         .title_case_headers(true)
         // Hyper then reads a request's socket only for its body, so a read

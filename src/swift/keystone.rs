@@ -31,6 +31,7 @@ use super::App;
 use crate::config::keystone::PrefixRules;
 use crate::config::KeystoneConfig;
 use crate::http::body::{self, Body};
+use crate::http::date::days_from_civil;
 
 #[path = "keystone_ec2.rs"]
 pub mod ec2;
@@ -462,17 +463,6 @@ pub fn parse_time(s: &str) -> Option<SystemTime> {
     let secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset;
     let secs = u64::try_from(secs).ok()?;
     SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

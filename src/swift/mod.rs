@@ -138,6 +138,15 @@ impl App {
         })
     }
 
+    /// What the HTTP server needs of the configuration.
+    pub fn server_settings(&self) -> crate::http::server::Settings {
+        crate::http::server::Settings {
+            server: self.cfg.server.clone(),
+            log: self.cfg.log.clone(),
+            policies: self.cfg.policies.iter().map(|p| p.name.clone()).collect(),
+        }
+    }
+
     /// Handles one request; never fails (errors become Swift responses).
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
         if self.is_scrape(&req) {
@@ -403,6 +412,15 @@ impl App {
     /// every lookup of its objects is made beneath it.
     pub fn locate(&self, account: &str, container: &str) -> ApiResult<ContainerLoc> {
         Ok(self.store.locate(account, container)?)
+    }
+}
+
+impl crate::http::server::Handler for App {
+    fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> impl std::future::Future<Output = Response<Body>> + Send {
+        App::handle(self, req)
     }
 }
 

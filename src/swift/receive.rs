@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 
 use super::write::Put;
+use crate::http::body::MAX_FRAME;
 use crate::http::error::{ApiError, ApiResult};
 
 /// The most request body one upload gathers while its previous write runs
@@ -18,8 +19,6 @@ const WRITE_BATCH: usize = 1 << 20;
 /// of uploads) bounds the memory they take.
 static PUT_BUFFERED: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PUT_BUFFER_BYTES);
 const PUT_BUFFER_BYTES: usize = 16 << 20;
-/// The most one body frame holds: hyper's read buffer (`http::server`).
-pub(crate) const MAX_FRAME: usize = 64 * 1024;
 
 /// Frames of one upload on their way to its writer, with their share of
 /// [`PUT_BUFFERED`], given back once written.

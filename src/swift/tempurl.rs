@@ -24,6 +24,7 @@ use super::auth::Identity;
 use super::headers::http_date;
 use super::{blocking, staticweb, App, Ctx};
 use crate::http::body::Body;
+use crate::http::date::days_from_civil;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::request::decode_path;
 use crate::http::server::Peer;
@@ -185,17 +186,6 @@ fn parse_iso(v: &str) -> Option<i64> {
         return None;
     }
     Some(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// Is `ip` inside `range` (an address or a network in CIDR form, host bits
