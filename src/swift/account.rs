@@ -63,8 +63,7 @@ async fn post(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
                 None => {}
             }
         })?;
-        app.quotas.forget_account(&ctx.account);
-        app.etags.forget_account(&ctx.account);
+        app.info.forget_account(&ctx.account);
         empty_response(StatusCode::NO_CONTENT).finish(body::empty())
     })
     .await

@@ -561,9 +561,7 @@ fn delete_one(app: &App, ctx: &Ctx, name: &str) -> ApiResult<()> {
         super::versioning::before_container_delete(app, &loc)?;
         scont::delete(&loc)?;
         app.store.usage.forget(&loc);
-        app.quotas.forget_container(&loc);
-        app.versions.forget(&loc);
-        app.etags.forget_container(&ctx.account, container);
+        app.info.forget_container(&ctx.account, container);
         return Ok(());
     };
     let loc = object::authorize(app, ctx, container, true)?;
@@ -1020,9 +1018,7 @@ fn create_container(app: &App, ctx: &Ctx, container: &str) -> ApiResult<bool> {
         Meta::new(),
     )?;
     if let Ok(loc) = store.find_container(&ctx.account, container) {
-        app.quotas.forget_container(&loc);
-        app.versions.forget(&loc);
-        app.etags.forget_container(&ctx.account, container);
+        app.info.forget_container(&ctx.account, container);
         if created {
             store.usage.forget(&loc);
         }

@@ -101,9 +101,7 @@ async fn put(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
         ctx.note.policy(policy.index);
         let created = scont::create(store, &ctx.account, &container, policy, m)?;
         if let Ok(loc) = store.find_container(&ctx.account, &container) {
-            app.quotas.forget_container(&loc);
-            app.versions.forget(&loc);
-            app.etags.forget_container(&ctx.account, &container);
+            app.info.forget_container(&ctx.account, &container);
             if created {
                 // A container of the same name deleted elsewhere may be cached.
                 store.usage.forget(&loc);
@@ -130,9 +128,7 @@ async fn post(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<
         check_totals(&merged, "container", &app.cfg.limits)?;
         super::versioning::check_merged(&merged, &m)?;
         scont::update_container_meta(&app.store, &loc, m)?;
-        app.quotas.forget_container(&loc);
-        app.versions.forget(&loc);
-        app.etags.forget_container(&ctx.account, &container);
+        app.info.forget_container(&ctx.account, &container);
         empty_response(StatusCode::NO_CONTENT).finish(body::empty())
     })
     .await
@@ -146,7 +142,7 @@ async fn delete(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Respons
         super::versioning::before_container_delete(app, &loc)?;
         scont::delete(&loc)?;
         app.store.usage.forget(&loc);
-        app.etags.forget_container(&ctx.account, &container);
+        app.info.forget_container(&ctx.account, &container);
         empty_response(StatusCode::NO_CONTENT).finish(body::empty())
     })
     .await

@@ -11,10 +11,7 @@
 //! the quota settings, see `quota.rs`). Only responses that carry an
 //! unquoted ETag look it up.
 
-use crate::sync::lock;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
 use http::response::Builder;
 use http::{HeaderValue, Response};
@@ -22,7 +19,6 @@ use http::{HeaderValue, Response};
 use super::{blocking, App, Ctx};
 use crate::http::body::Body;
 use crate::http::error::ApiResult;
-use crate::store::container as scont;
 use crate::store::meta::Meta;
 
 fn truthy(v: &str) -> bool {
@@ -74,63 +70,33 @@ pub fn response_header(b: Builder, typ: &str, m: &Meta) -> Builder {
     }
 }
 
-/// An account's containers: what each resolves to, and when it was read.
-type Containers = HashMap<String, (Instant, bool)>;
-
-/// What containers resolve to, by account.
-#[derive(Default)]
-pub struct Cache {
-    entries: Mutex<HashMap<String, Containers>>,
-}
-
-impl Cache {
-    /// Drops what is known of one container (after a change through here).
-    pub fn forget_container(&self, account: &str, container: &str) {
-        if let Some(a) = lock(&self.entries).get_mut(account) {
-            a.remove(container);
-        }
-    }
-
-    /// Drops what is known of an account's containers.
-    pub fn forget_account(&self, account: &str) {
-        lock(&self.entries).remove(account);
-    }
-
-    fn get(&self, app: &App, account: &str, container: &str) -> Option<bool> {
-        let e = lock(&self.entries);
-        let (at, on) = e.get(account)?.get(container)?;
-        (at.elapsed() < app.store.opts.usage_ttl).then_some(*on)
-    }
-
-    fn put(&self, account: &str, container: &str, on: bool) {
-        let mut e = lock(&self.entries);
-        if e.len() > 10_000 {
-            e.clear();
-        }
-        let a = e.entry(account.to_string()).or_default();
-        if a.len() > 10_000 {
-            a.clear();
-        }
-        a.insert(container.to_string(), (Instant::now(), on));
-    }
-}
-
 /// Whether objects of the container get quoted ETags (blocking). `None`
 /// when the container or account cannot be read (left as it is, as Swift).
 fn resolve(app: &App, account: &str, container: &str) -> Option<bool> {
     let loc = app.store.find_container(account, container).ok()?;
+    let cm = app.info.container(&loc).ok()?;
+    let am = || app.info.account(&app.store, account).ok();
+    decide(app, &cm, am)
+}
+
+/// The container's setting, else the account's, else the default; `None`
+/// when the account is needed and cannot be read.
+fn decide(app: &App, cm: &Meta, am: impl FnOnce() -> Option<Arc<Meta>>) -> Option<bool> {
     let (_, ckey) = names("container");
-    let flag = match scont::container_meta(&loc).ok()?.get(&ckey) {
+    let flag = match cm.get(&ckey) {
         Some(v) => Some(v.clone()),
         None => {
             let (_, akey) = names("account");
-            scont::account_meta(&app.store, account)
-                .ok()?
-                .get(&akey)
-                .cloned()
+            am()?.get(&akey).cloned()
         }
     };
     Some(flag.map_or(app.cfg.etag_quoter.enable_by_default, |v| truthy(&v)))
+}
+
+/// The answer from cached metadata alone, when it is there.
+fn cached(app: &App, account: &str, container: &str) -> Option<bool> {
+    let cm = app.info.cached_container(account, container)?;
+    decide(app, &cm, || app.info.cached_account(account))
 }
 
 fn is_quoted(v: &[u8]) -> bool {
@@ -150,17 +116,10 @@ pub async fn apply(
     if is_quoted(etag.as_bytes()) {
         return resp;
     }
-    let on = match app.etags.get(app, &account, &container) {
+    let on = match cached(app, &account, &container) {
         Some(on) => on,
         None => {
-            let r = blocking(app, move |app| {
-                let on = resolve(app, &account, &container);
-                if let Some(on) = on {
-                    app.etags.put(&account, &container, on);
-                }
-                Ok(on)
-            })
-            .await;
+            let r = blocking(app, move |app| Ok(resolve(app, &account, &container))).await;
             match r {
                 Ok(Some(on)) => on,
                 _ => return resp,

@@ -15,6 +15,7 @@ pub mod formpost;
 pub mod headers;
 pub mod health;
 pub mod info;
+pub mod info_cache;
 pub mod keystone;
 pub mod keystone_auth;
 pub mod listing;
@@ -48,12 +49,9 @@ pub struct App {
     pub cfg: Config,
     pub store: Store,
     pub auth: Auth,
-    /// Quota settings, cached.
-    pub quotas: quota::Cache,
-    /// Containers' versioning settings, cached.
-    pub versions: versioned_writes::Cache,
-    /// Containers' quoted-ETag settings, cached.
-    pub etags: etag_quoter::Cache,
+    /// Container and account metadata as last read (quotas, versioned
+    /// writes, the ETag quoter).
+    pub info: info_cache::InfoCache,
     /// Keystone token validation, when `[keystone]` is configured.
     pub keystone: Option<keystone::Keystone>,
     /// Device probes of `/healthcheck?deep` still running.
@@ -126,12 +124,11 @@ impl App {
     pub fn new(cfg: Config) -> Result<App, String> {
         cfg.validate()?;
         let store = cfg.store()?;
+        let info = info_cache::InfoCache::new(store.opts.usage_ttl);
         Ok(App {
             auth: Auth::new(cfg.auth.clone()),
             store,
-            quotas: Default::default(),
-            versions: Default::default(),
-            etags: Default::default(),
+            info,
             keystone: cfg.keystone.clone().map(keystone::Keystone::new),
             health: health::Probes::new(cfg.policies.len()),
             cfg,

@@ -13,11 +13,6 @@
 //! once, one made through another node within that time (Swift's proxies
 //! cache container and account info the same way).
 
-use crate::sync::lock;
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use http::response::Builder;
 
 use super::{App, Ctx};
@@ -139,53 +134,6 @@ fn exceeded(msg: &str) -> ApiError {
     ApiError::TooLarge(msg.into())
 }
 
-/// Quota settings of containers and accounts, by key, with when they were read.
-#[derive(Default)]
-pub struct Cache {
-    entries: Mutex<HashMap<String, (Instant, Meta)>>,
-}
-
-impl Cache {
-    fn get(
-        &self,
-        key: String,
-        ttl: Duration,
-        load: impl FnOnce() -> ApiResult<Meta>,
-    ) -> ApiResult<Meta> {
-        if let Some((at, m)) = lock(&self.entries).get(&key) {
-            if at.elapsed() < ttl {
-                return Ok(m.clone());
-            }
-        }
-        let mut m = load()?;
-        m.retain(|k, _| k.contains("Quota-"));
-        let mut e = lock(&self.entries);
-        if e.len() > 100_000 {
-            e.clear();
-        }
-        e.insert(key, (Instant::now(), m.clone()));
-        Ok(m)
-    }
-
-    /// Drops what is known of a container's settings (after a change here).
-    pub fn forget_container(&self, loc: &ContainerLoc) {
-        lock(&self.entries).remove(&container_key(loc));
-    }
-
-    /// Drops what is known of an account's settings (after a change here).
-    pub fn forget_account(&self, account: &str) {
-        lock(&self.entries).remove(&account_key(account));
-    }
-}
-
-fn container_key(loc: &ContainerLoc) -> String {
-    format!("c{}", loc.key)
-}
-
-fn account_key(account: &str) -> String {
-    format!("a{account}")
-}
-
 /// Refuses (413) a write of one object of `size` bytes into `loc` (of
 /// `account`) that would go over the container's or the account's quota;
 /// `exempt` (a reseller admin) is not held to account quotas.
@@ -196,10 +144,7 @@ pub fn check(
     loc: &ContainerLoc,
     size: u64,
 ) -> ApiResult<()> {
-    let ttl = app.store.opts.usage_ttl;
-    let cm = app
-        .quotas
-        .get(container_key(loc), ttl, || Ok(scont::container_meta(loc)?))?;
+    let cm = app.info.container(loc)?;
     let (cb, cc) = (
         quota(&cm, "X-Container-Meta-Quota-Bytes"),
         quota(&cm, "X-Container-Meta-Quota-Count"),
@@ -214,9 +159,7 @@ pub fn check(
     if exempt {
         return Ok(());
     }
-    let am = app.quotas.get(account_key(account), ttl, || {
-        Ok(scont::account_meta(&app.store, account).unwrap_or_default())
-    })?;
+    let am = app.info.account(&app.store, account).unwrap_or_default();
     if !am
         .keys()
         .any(|k| k.starts_with(SYSMETA) || k == "X-Account-Meta-Quota-Bytes")

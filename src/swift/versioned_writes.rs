@@ -24,11 +24,6 @@
 //! lifetime like the quota settings (a change through this node applies at
 //! once).
 
-use crate::sync::lock;
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
-
 use http::response::Builder;
 use http::Response;
 
@@ -40,7 +35,7 @@ use crate::store::listing::{self as slist, Entry};
 use crate::store::meta::{self, keys, Meta};
 use crate::store::object::{self as sobj, Writer};
 use crate::store::versions::{self as svers, Moved};
-use crate::store::{container as scont, ContainerLoc, Error as StoreError, LocKey, ObjPath};
+use crate::store::{ContainerLoc, Error as StoreError, ObjPath};
 
 /// Content-Type of a history-mode delete marker.
 pub const DELETE_MARKER: &str = "application/x-deleted;swift_versions_deleted=1";
@@ -67,36 +62,13 @@ pub fn info() -> serde_json::Value {
     serde_json::json!({ "allowed_flags": ["x-versions-location", "x-history-location"] })
 }
 
-/// Containers' versioning settings (both modes) as last read, by container
-/// directory.
-#[derive(Default)]
-pub struct Cache {
-    entries: Mutex<HashMap<LocKey, (Instant, Meta)>>,
-}
-
-impl Cache {
-    /// Drops what is known of a container (after a change through this node).
-    pub fn forget(&self, loc: &ContainerLoc) {
-        lock(&self.entries).remove(&loc.key);
-    }
-}
-
 /// The versioning keys of a container's metadata (blocking; cached).
 pub fn settings(app: &App, loc: &ContainerLoc) -> ApiResult<Meta> {
-    let ttl = app.store.opts.usage_ttl;
-    if let Some((at, m)) = lock(&app.versions.entries).get(&loc.key) {
-        if at.elapsed() < ttl {
-            return Ok(m.clone());
-        }
-    }
-    let mut m = scont::container_meta(loc)?;
-    m.retain(|k, _| k.contains("Versions-"));
-    let mut e = lock(&app.versions.entries);
-    if e.len() > 100_000 {
-        e.clear();
-    }
-    e.insert(loc.key.clone(), (Instant::now(), m.clone()));
-    Ok(m)
+    let m = app.info.container(loc)?;
+    Ok(m.iter()
+        .filter(|(k, _)| k.contains("Versions-"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect())
 }
 
 fn setting_of(m: &Meta) -> Option<Setting> {
