@@ -241,6 +241,12 @@ pub struct StorageConfig {
     /// dropped with a 202), checked under a lock on the replaced file that
     /// every node honours. Off: the last rename wins.
     pub newest_wins: bool,
+    /// With `newest_wins`, a DELETE removes only an object that began
+    /// before the DELETE arrived (else 409, as Swift) and leaves a
+    /// tombstone kept this many seconds, so that a write that began before
+    /// the DELETE and finishes after it is dropped (202) instead of
+    /// bringing the object back. 0: DELETE compares and records nothing.
+    pub tombstone_secs: u64,
     /// Serve GET/HEAD of objects with fresh metadata straight from the async
     /// workers (open, fgetxattr, read of up to 64 KiB) instead of handing
     /// each to the blocking pool. Turn off where one file read can stall
@@ -298,6 +304,7 @@ impl Default for StorageConfig {
             xattr_chunk: 65536,
             fsync_dir: true,
             newest_wins: true,
+            tombstone_secs: 86_400,
             quick_reads: true,
             reap_temp_after_secs: 3600,
             listing_hash_budget_bytes: 64 << 20,
@@ -548,6 +555,7 @@ impl Config {
             xattr_chunk: s.xattr_chunk,
             fsync_dir: s.fsync_dir,
             newest_wins: s.newest_wins,
+            tombstone_life: std::time::Duration::from_secs(s.tombstone_secs),
             quick_reads: s.quick_reads,
             usage_ttl: std::time::Duration::from_secs(s.usage_cache_secs),
             owners: s

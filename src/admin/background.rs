@@ -6,7 +6,8 @@
 //!   every mounted device, so a node that never restarts does not keep
 //!   them; an upload in progress, on this node or another, writes to its
 //!   temp file and is never that idle; multipart uploads of the S3 door
-//!   with no part stored for `[s3] upload_reap_after_secs` go too;
+//!   with no part stored for `[s3] upload_reap_after_secs` go too, and
+//!   DELETEs' tombstones older than `[storage] tombstone_secs`;
 //! - the scrub, every `[scrub] interval_secs` when set (off by default),
 //!   at `[scrub] max_rate`, fixing only with `[scrub] fix`; its findings go
 //!   to the log and to the store's counters ([`crate::store::stats`]).
@@ -33,6 +34,13 @@ pub fn spawn(app: Arc<App>) {
         let n = sweeper.store.reap_uploads(upload_age);
         if n > 0 {
             tracing::info!("removed {n} abandoned multipart uploads");
+        }
+        let life = sweeper.store.opts.tombstone_life;
+        if !life.is_zero() {
+            let n = sweeper.store.reap_tombstones(life);
+            if n > 0 {
+                tracing::info!("removed {n} expired tombstones");
+            }
         }
     });
     let every = app.cfg.scrub.interval_secs;

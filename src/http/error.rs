@@ -26,6 +26,10 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0}")]
     Conflict(String),
+    /// A DELETE that found the object newer than itself: the object stays
+    /// (Swift's proxy passes its object servers' 409 on).
+    #[error("There was a conflict when trying to complete your request.")]
+    Newer,
     #[error("The server has waited too long for the request to be sent by the client.")]
     RequestTimeout,
     #[error("The requested Transfer-Encoding is not implemented.")]
@@ -58,7 +62,7 @@ impl ApiError {
             Forbidden => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Conflict(_) => StatusCode::CONFLICT,
+            Conflict(_) | Newer => StatusCode::CONFLICT,
             RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             LengthRequired => StatusCode::LENGTH_REQUIRED,
@@ -188,6 +192,7 @@ impl From<store::Error> for ApiError {
             }
             S::UnknownPolicy(p) => ApiError::BadRequest(format!("Invalid X-Storage-Policy {p:?}")),
             S::Superseded => ApiError::Superseded,
+            S::Newer => ApiError::Newer,
             S::Exists => {
                 ApiError::PreconditionFailed("The object exists (If-None-Match: *).".into())
             }

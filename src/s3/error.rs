@@ -267,6 +267,8 @@ impl S3Error {
             // newer too, but answers both with 200: the S3 writers turn
             // this into their success before it gets here).
             A::Superseded => err(409, "OperationAborted", "A newer write of this key was made meanwhile."),
+            // DeleteObject turns this into its 204 before it gets here.
+            A::Newer => err(409, "OperationAborted", "A newer write of this key was made meanwhile."),
             A::BadRequest(m) => S3Error::invalid_request(&m),
             A::Unauthorized | A::Forbidden => S3Error::access_denied(),
             A::NotFound => match (bucket, key) {

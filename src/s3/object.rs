@@ -534,6 +534,9 @@ pub(crate) async fn delete_key(
             .map(str::to_string)
             .or_else(|| version_id.map(str::to_string))),
         Err(e) if e.code == "NoSuchKey" => Ok(version_id.map(str::to_string)),
+        // A newer write of the key landed before this DELETE removed it:
+        // S3 orders the two so, and answers the DELETE 204 all the same.
+        Err(e) if e.code == "OperationAborted" => Ok(version_id.map(str::to_string)),
         // A version of a bucket never versioned: nothing to delete.
         Err(e) if e.code == "InvalidRequest" && version_id.is_some() => {
             Ok(version_id.map(str::to_string))

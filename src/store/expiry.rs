@@ -169,12 +169,17 @@ fn reap_one(store: &Store, dir: &Dir, name: &str, at: u64) -> Result<bool> {
     if current != Some(at) {
         return Ok(false);
     }
-    match object::delete(&loc, &object) {
+    // As Swift's expirer: the DELETE is as of the expiry time, so a write
+    // that began after it stays (just after the object's own write, for one
+    // written at that very second).
+    let ts = (at as f64).max(info.timestamp() + 0.000_01);
+    match object::delete_as_of(store, &loc, &object, ts) {
         Ok(()) => {
             store.usage.invalidate(&loc);
             Ok(true)
         }
-        Err(Error::NotFound) => Ok(false),
+        // Gone, or written again since it was looked at: left alone.
+        Err(Error::NotFound) | Err(Error::Newer) => Ok(false),
         Err(err) => Err(err),
     }
 }

@@ -343,6 +343,12 @@ pub fn parse_timestamp(s: &str) -> Option<f64> {
         .filter(|v| (0.0..MAX_TIMESTAMP).contains(v))
 }
 
+/// Now, in seconds, to the 10 µs of a normalized timestamp.
+pub fn now_secs() -> f64 {
+    let t = now_timestamp();
+    parse_timestamp(&t).unwrap_or(0.0)
+}
+
 /// Now, as a normalized Swift timestamp.
 pub fn now_timestamp() -> String {
     let d = std::time::SystemTime::now()

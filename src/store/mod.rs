@@ -25,6 +25,7 @@ pub mod probe;
 pub mod seen;
 pub mod sidecar;
 pub mod stats;
+mod tombstone;
 pub mod versions;
 pub mod walk;
 pub mod write;
@@ -62,6 +63,10 @@ pub enum Error {
     /// ([`Options::newest_wins`]): the write is dropped.
     #[error("a newer write of the object exists")]
     Superseded,
+    /// A DELETE found the object newer than itself (it began after the
+    /// DELETE arrived): the object stays.
+    #[error("the object is newer than the delete")]
+    Newer,
     /// A create-only write found the name taken ([`write::Writer::no_replace`]).
     #[error("the object exists")]
     Exists,
@@ -110,6 +115,10 @@ pub struct Options {
     pub fsync_dir: bool,
     /// An object is replaced only by a write that began after it.
     pub newest_wins: bool,
+    /// With `newest_wins`, a DELETE removes only an object older than
+    /// itself and leaves a tombstone kept this long, so a write older
+    /// than the DELETE does not bring the object back; zero: neither.
+    pub tombstone_life: std::time::Duration,
     /// Reads with fresh metadata may run on the caller's (async) thread.
     pub quick_reads: bool,
     /// How long a container's counted usage is reused (writes through this
@@ -445,6 +454,7 @@ pub(crate) mod testing {
                 xattr_chunk: 65536,
                 fsync_dir: false,
                 newest_wins: true,
+                tombstone_life: std::time::Duration::from_secs(86_400),
                 quick_reads: true,
                 usage_ttl: std::time::Duration::from_secs(0),
                 owners: Default::default(),

@@ -13,9 +13,20 @@
 //! is at the name, the rename refuses to replace what another node may
 //! have put there meanwhile, and that is compared in turn.
 //!
+//! DELETE takes the same lock on the file it removes and removes it only
+//! when the object began before the DELETE arrived (else
+//! [`Error::Newer`]: Swift's 409), after recording the DELETE in a
+//! tombstone ([`super::tombstone`]); a write that finds no file at its name
+//! reads that tombstone and is dropped when the DELETE arrived at or after
+//! it began. Not covered: a write that reads no tombstone, then a second
+//! write and a DELETE of the name both complete, then the first write's
+//! rename (all within the few calls between that read and the rename):
+//! the first write's object is kept.
+//!
 //! Filesystem calls: a new name costs one more (the open that finds
-//! nothing); a replaced object open, lock, fstat, stat of the name and one
-//! getxattr, then the close that releases the lock after the rename.
+//! nothing) and the tombstone's lookup; a replaced object open, lock,
+//! fstat, stat of the name and one getxattr, then the close that releases
+//! the lock after the rename.
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd};
@@ -24,65 +35,140 @@ use std::time::{Duration, Instant};
 use super::beneath::{fstat, Dir, Follow, Kind, Stat};
 use super::meta::{self, keys};
 use super::sidecar::{self, Place};
+use super::tombstone::Tomb;
 use super::xattr::Target;
-use super::{is_not_found, Error, Result};
+use super::{is_not_found, Error, Result, Store};
 
 /// Times a writer starts again on a name that other writers keep replacing.
 const MAX_TRIES: usize = 16;
 /// The longest a writer waits for the lock of the object it replaces.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
+/// What is at an object's name, for a change that must know its time.
+enum Current {
+    /// Nothing.
+    Missing,
+    /// Not a regular file (a directory, a symlink, a special file), or a
+    /// lookup that failed otherwise.
+    Special,
+    /// A regular file sofgate may not open for writing: not locked.
+    Unopenable,
+    /// Replaced or removed while this writer waited for the lock.
+    Moved,
+    /// The file, locked until it is dropped, and when its object began.
+    Held(File, f64),
+}
+
+/// Looks up what is at `leaf` of `dir` and, when it is a regular file,
+/// locks it and reads when its object began.
+fn current(dir: &Dir, leaf: &str) -> Result<Current> {
+    // Looked up without opening (O_PATH): only a regular file is then
+    // opened, so a FIFO or device planted at the name never is.
+    let node = match dir.node(leaf, Follow::Never) {
+        Ok(n) => n,
+        Err(e) if is_not_found(&e) => return Ok(Current::Missing),
+        Err(_) => return Ok(Current::Special),
+    };
+    if node.kind() != Kind::File {
+        return Ok(Current::Special);
+    }
+    // Opened by its name, not through /proc: GlusterFS's FUSE client
+    // refused a read-write reopen of the O_PATH handle; the type is
+    // checked again on the opened file.
+    let flags = libc::O_RDWR | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let Ok(fd) = dir.resolve(leaf, flags, Follow::Never) else {
+        return Ok(Current::Unopenable);
+    };
+    let file = File::from(fd);
+    lock(&file)?;
+    let st = fstat(file.as_fd())?;
+    if !st.is_file() {
+        return Ok(Current::Special);
+    }
+    match dir.stat_at(leaf) {
+        Ok(now) if (now.dev(), now.ino()) == (st.dev(), st.ino()) => {}
+        _ => return Ok(Current::Moved),
+    }
+    let began = timestamp(&file, &st, dir, leaf);
+    Ok(Current::Held(file, began))
+}
+
 /// Puts the temp file at `leaf` of `dir` through `rename` (with `true`:
-/// only where nothing is) unless the object there began at or after `ts`.
+/// only where nothing is) unless the object there began at or after `ts`,
+/// or, where nothing is, a DELETE recorded in `tomb` arrived at or after it.
 pub(super) fn put_in_place(
     dir: &Dir,
     leaf: &str,
     ts: f64,
+    tomb: Option<&Tomb>,
     rename: impl Fn(bool) -> Result<()>,
 ) -> Result<()> {
     for _ in 0..MAX_TRIES {
-        // Looked up without opening (O_PATH): only a regular file is then
-        // opened, so a FIFO or device planted at the name never is.
-        let node = match dir.node(leaf, Follow::Never) {
-            Ok(n) => n,
-            Err(e) if is_not_found(&e) => match rename(true) {
+        match current(dir, leaf)? {
+            Current::Missing if deleted_since(tomb, ts)? => return Err(Error::Superseded),
+            Current::Missing => match rename(true) {
                 Err(Error::Exists) => continue,
                 done => return done,
             },
-            Err(_) => return rename(false),
-        };
-        // A directory, a symlink, a special file, a file sofgate may not
-        // open: the plain rename answers as it always does. (Opened by its
-        // name, not through /proc: GlusterFS's FUSE client refused a
-        // read-write reopen of the O_PATH handle; the type is checked
-        // again on the opened file.)
-        if node.kind() != Kind::File {
-            return rename(false);
+            // The plain rename answers as it always does.
+            Current::Special | Current::Unopenable => return rename(false),
+            Current::Moved => continue,
+            Current::Held(_, began) if began >= ts => return Err(Error::Superseded),
+            Current::Held(file, _) => {
+                let done = rename(false);
+                // The lock goes with the file, after the rename.
+                drop(file);
+                return done;
+            }
         }
-        let flags = libc::O_RDWR | libc::O_NONBLOCK | libc::O_NOCTTY;
-        let Ok(fd) = dir.resolve(leaf, flags, Follow::Never) else {
-            return rename(false);
-        };
-        let file = File::from(fd);
-        lock(&file)?;
-        let st = fstat(file.as_fd())?;
-        if !st.is_file() {
-            return rename(false);
-        }
-        match dir.stat_at(leaf) {
-            Ok(now) if (now.dev(), now.ino()) == (st.dev(), st.ino()) => {}
-            // Replaced or removed while this writer waited: again.
-            _ => continue,
-        }
-        if timestamp(&file, &st, dir, leaf) >= ts {
-            return Err(Error::Superseded);
-        }
-        // `file`, and with it the lock, is closed after the rename.
-        return rename(false);
     }
-    Err(Error::Conflict(
-        "Other writers keep replacing this object; try again.".into(),
-    ))
+    Err(busy())
+}
+
+/// True when `tomb` records a DELETE that arrived at or after `ts`: a
+/// write that began then must not bring the object back.
+pub(super) fn deleted_since(tomb: Option<&Tomb>, ts: f64) -> Result<bool> {
+    match tomb {
+        Some(t) => Ok(t.time()?.is_some_and(|d| d >= ts)),
+        None => Ok(false),
+    }
+}
+
+/// Removes the object's file at `leaf` of `dir` through `remove`, for a
+/// DELETE that arrived at `ts`, unless the object began at or after that
+/// ([`Error::Newer`]); the DELETE is recorded in `tomb` first. Under the
+/// same lock as a write's, so the file removed is the one compared.
+pub(super) fn delete_in_place(
+    store: &Store,
+    dir: &Dir,
+    leaf: &str,
+    ts: f64,
+    tomb: &Tomb,
+    remove: impl Fn() -> Result<()>,
+) -> Result<()> {
+    let record = || tomb.record(store, ts);
+    for _ in 0..MAX_TRIES {
+        match current(dir, leaf)? {
+            Current::Missing | Current::Special => return Err(Error::NotFound),
+            Current::Unopenable => {
+                record()?;
+                return remove();
+            }
+            Current::Moved => continue,
+            Current::Held(_, began) if began >= ts => return Err(Error::Newer),
+            Current::Held(file, _) => {
+                record()?;
+                let done = remove();
+                drop(file);
+                return done;
+            }
+        }
+    }
+    Err(busy())
+}
+
+fn busy() -> Error {
+    Error::Conflict("Other writers keep replacing this object; try again.".into())
 }
 
 /// When the object in `file` began: its X-Timestamp, else its mtime.

@@ -30,6 +30,7 @@ use super::beneath::{is_refused, Dir, Follow, Kind, Node, Stat};
 use super::meta::{self, keys, Meta};
 use super::name::{self, ObjPath};
 use super::sidecar::{self, Place};
+use super::tombstone::Tomb;
 pub use super::write::{put_dir_marker, Writer};
 use super::xattr::Target;
 use super::{is_not_found, ContainerLoc, Error, Result, Store};
@@ -761,14 +762,39 @@ fn existing_parent(c: &ContainerLoc, name: &ObjPath) -> Result<Dir> {
 /// Deletes an object, then the empty implicit directories above it. Only
 /// a regular file or a marker directory is removed: a symlink, FIFO,
 /// socket or device at the name is no object (`NotFound`), left alone.
+/// Nothing is compared or recorded: for sofgate's own moves and undos; a
+/// client's DELETE is [`delete_as_of`].
 pub fn delete(c: &ContainerLoc, name: &ObjPath) -> Result<()> {
+    delete_with(c, name, None)
+}
+
+/// [`delete`] for a DELETE that arrived at `ts` (seconds): with
+/// `[storage] newest_wins` and tombstones on, a file whose object began at
+/// or after `ts` stays ([`Error::Newer`]), and the DELETE is recorded so
+/// that a write begun before it does not bring the object back (see
+/// [`super::newest`]).
+pub fn delete_as_of(store: &Store, c: &ContainerLoc, name: &ObjPath, ts: f64) -> Result<()> {
+    delete_with(c, name, Some((store, ts)))
+}
+
+fn delete_with(c: &ContainerLoc, name: &ObjPath, as_of: Option<(&Store, f64)>) -> Result<()> {
     let dir = existing_parent(c, name)?;
     let leaf = name.disk_leaf();
     let st = dir.stat_at(&leaf).map_err(lookup_error)?;
     match st.kind() {
         Kind::File => {
-            dir.unlink(&leaf).map_err(lookup_error)?;
-            sidecar::remove(&dir, &leaf);
+            let remove = || -> Result<()> {
+                dir.unlink(&leaf).map_err(lookup_error)?;
+                sidecar::remove(&dir, &leaf);
+                Ok(())
+            };
+            let tomb = as_of.and_then(|(store, ts)| Some((store, ts, Tomb::of(store, c, name)?)));
+            match tomb {
+                Some((store, ts, tomb)) => {
+                    super::newest::delete_in_place(store, &dir, &leaf, ts, &tomb, remove)?
+                }
+                None => remove()?,
+            }
         }
         Kind::Dir => {
             let d = dir.open_dir(&leaf).map_err(lookup_error)?;

@@ -334,6 +334,9 @@ pub struct Writer {
     no_replace: bool,
     /// `commit` replaces only an object older than this write.
     newest_wins: bool,
+    /// Where a DELETE of the name is recorded: `commit` creates no object
+    /// that one arrived after this write began.
+    tomb: Option<super::tombstone::Tomb>,
 }
 
 impl Writer {
@@ -371,6 +374,7 @@ impl Writer {
             chunk: store.opts.xattr_chunk,
             no_replace: false,
             newest_wins: store.opts.newest_wins,
+            tomb: super::tombstone::Tomb::of(store, c, name),
         };
         if store.opts.fsync_dir {
             w.sync = Some(w.dir.open_read()?);
@@ -495,8 +499,12 @@ impl Writer {
         };
         sidecar::save(Target::Fd(self.file.as_fd()), place, &meta, self.chunk)?;
         self.file.sync_all()?;
+        let tomb = self.tomb.as_ref();
         match self.newest_wins && !self.no_replace {
-            true => super::newest::put_in_place(&self.dir, &self.leaf, ts, self.no_replace_fn())?,
+            true => {
+                super::newest::put_in_place(&self.dir, &self.leaf, ts, tomb, self.no_replace_fn())?
+            }
+            false if super::newest::deleted_since(tomb, ts)? => return Err(Error::Superseded),
             false => self.put_in_place()?,
         }
         self.committed = true;

@@ -564,6 +564,7 @@ fn delete_one(app: &App, ctx: &Ctx, name: &str) -> ApiResult<()> {
         app.info.forget_container(&ctx.account, container);
         return Ok(());
     };
+    let arrived = crate::store::meta::now_secs();
     let loc = object::authorize(app, ctx, container, true)?;
     if let Some(r) = super::versioned_writes::delete(app, ctx, &loc, &obj)? {
         return match r.status() {
@@ -575,7 +576,7 @@ fn delete_one(app: &App, ctx: &Ctx, name: &str) -> ApiResult<()> {
             st => Err(ApiError::Internal(format!("delete answered {st}"))),
         };
     }
-    sobj::delete(&loc, &obj)?;
+    sobj::delete_as_of(&app.store, &loc, &obj, arrived)?;
     app.store.usage.invalidate(&loc);
     Ok(())
 }

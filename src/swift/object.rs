@@ -859,6 +859,8 @@ async fn delete(
         ),
         None => None,
     };
+    // When it arrived: an object written later stays (newest-wins).
+    let arrived = crate::store::meta::now_secs();
     blocking(&app, move |app| {
         let loc = authorize(app, &ctx, &container, true)?;
         if let Some(want) = if_delete_at {
@@ -876,7 +878,7 @@ async fn delete(
         if let Some(r) = super::versioned_writes::delete(app, &ctx, &loc, &object)? {
             return Ok(r);
         }
-        sobj::delete(&loc, &object)?;
+        sobj::delete_as_of(&app.store, &loc, &object, arrived)?;
         app.store.usage.invalidate(&loc);
         empty_response(StatusCode::NO_CONTENT).finish(body::empty())
     })

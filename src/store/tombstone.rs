@@ -1,0 +1,220 @@
+//! Tombstones: what a DELETE leaves behind so that a write which began
+//! before it and finishes after it does not bring the object back
+//! ([`super::newest`]; Swift's object servers keep a `.ts` file for this).
+//!
+//! A tombstone is an empty file `<device>/.sofgate/tombstones/<md5>` on the
+//! container's device, the MD5 (hex) of `<account>/<container>/<object>`,
+//! whose mtime is the time the DELETE arrived. `.sofgate` is no account
+//! (a reserved name) and is never listed or counted, so a tombstone is
+//! never an object; its name is made here from checked names alone, and it
+//! is reached beneath the device root like everything else, never through
+//! a symlink. Only a write that finds no file at its name reads it: one
+//! lookup (three names) that usually finds nothing.
+//!
+//! Tombstones are kept for `[storage] tombstone_secs` and then removed by
+//! the periodic sweep of every node (nodes sweeping at once only repeat each
+//! other's work). A write that began longer ago than that and finds its
+//! tombstone gone creates the object, as Swift does past its
+//! `reclaim_age`. A sweep that removes a tombstone just as a DELETE of the
+//! same name renews it loses that DELETE's record: a write that began before
+//! it and completes later would then create the object.
+
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use md5::{Digest, Md5};
+
+use super::beneath::{is_refused, Dir, Follow, Kind, Stat};
+use super::expiry::STATE_DIR;
+use super::{is_not_found, ContainerLoc, ObjPath, Result, Store};
+
+/// The directory of tombstones in [`STATE_DIR`].
+const AREA: &str = "tombstones";
+
+/// Where a DELETE of one object is recorded.
+pub(super) struct Tomb {
+    root: Dir,
+    /// The file's name: 32 hex digits.
+    key: String,
+}
+
+impl Tomb {
+    /// The tombstone of `name` in `c`: `None` when DELETE-vs-PUT ordering
+    /// is off, and for the hidden containers (versions, upload areas),
+    /// whose files sofgate alone writes and removes.
+    pub fn of(store: &Store, c: &ContainerLoc, name: &ObjPath) -> Option<Tomb> {
+        let on = store.opts.newest_wins && !store.opts.tombstone_life.is_zero();
+        if !on || c.is_hidden() {
+            return None;
+        }
+        let full = format!("{}/{}/{}", c.account, c.name, name.as_str());
+        Some(Tomb {
+            root: c.root.clone(),
+            key: hex::encode(Md5::digest(full.as_bytes())),
+        })
+    }
+
+    /// When the last recorded DELETE of the object arrived; `None` when
+    /// there is no tombstone (or something other than a file is there).
+    pub fn time(&self) -> Result<Option<f64>> {
+        let rel = format!("{STATE_DIR}/{AREA}/{}", self.key);
+        match self.root.node(&rel, Follow::Never) {
+            Ok(n) if n.st.is_file() => Ok(Some(mtime_secs(&n.st))),
+            Ok(_) => Ok(None),
+            Err(e) if is_not_found(&e) || is_refused(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Records a DELETE that arrived at `ts`; a later one recorded already
+    /// is kept.
+    pub fn record(&self, store: &Store, ts: f64) -> Result<()> {
+        let dir = open_area(store, &self.root)?;
+        match dir.stat_at(&self.key) {
+            Ok(st) if st.is_file() && mtime_secs(&st) >= ts => return Ok(()),
+            Ok(st) if st.is_file() => return Ok(set_mtime_at(&dir, &self.key, ts)?),
+            // Something planted at the name: not a tombstone; replaced.
+            Ok(_) => dir.unlink(&self.key)?,
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let file = match dir.create_file(&self.key, store.opts.file_mode) {
+            Ok(f) => f,
+            // Made by another DELETE meanwhile: moved forward if older.
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return self.record(store, ts),
+            Err(e) => return Err(e.into()),
+        };
+        set_mtime(&file, ts)
+    }
+}
+
+/// The tombstone directory of the device `root`, made when missing.
+fn open_area(store: &Store, root: &Dir) -> Result<Dir> {
+    if let Ok(d) = root.open_dir(&format!("{STATE_DIR}/{AREA}")) {
+        return Ok(d);
+    }
+    root.mkdir(STATE_DIR, store.opts.dir_mode)?;
+    let state = root.open_dir(STATE_DIR)?;
+    state.mkdir(AREA, store.opts.dir_mode)?;
+    Ok(state.open_dir(AREA)?)
+}
+
+/// A file's mtime as seconds.
+fn mtime_secs(st: &Stat) -> f64 {
+    st.mtime() as f64 + st.mtime_nsec() as f64 / 1e9
+}
+
+/// `ts` as a timespec, to the 10 µs of a Swift timestamp.
+fn timespec(ts: f64) -> libc::timespec {
+    let hundred_k = (ts.max(0.0) * 100_000.0).round() as i64;
+    libc::timespec {
+        tv_sec: hundred_k / 100_000,
+        tv_nsec: (hundred_k % 100_000) * 10_000,
+    }
+}
+
+fn set_mtime(file: &File, ts: f64) -> Result<()> {
+    let t = [timespec(ts), timespec(ts)];
+    // SAFETY: a plain system call on an open fd with two valid timespecs.
+    if unsafe { libc::futimens(file.as_fd().as_raw_fd(), t.as_ptr()) } < 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok(())
+}
+
+/// Sets the times of the name `key` (32 hex digits) of `dir`, never
+/// following a symlink.
+fn set_mtime_at(dir: &Dir, key: &str, ts: f64) -> std::io::Result<()> {
+    let t = [timespec(ts), timespec(ts)];
+    let name = std::ffi::CString::new(key).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    // SAFETY: `name` is NUL-terminated, `t` two valid timespecs, the fd open.
+    let rc = unsafe {
+        libc::utimensat(
+            dir.fd().as_raw_fd(),
+            name.as_ptr(),
+            t.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// True for a tombstone's name: 32 lowercase hex digits.
+fn is_key(n: &str) -> bool {
+    n.len() == 32 && n.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+impl Store {
+    /// Removes the tombstones older than `life` (or that far in the
+    /// future: no DELETE made them) on every mounted device. Returns how
+    /// many went.
+    pub fn reap_tombstones(&self, life: Duration) -> usize {
+        self.sum_over_devices("tombstone sweep", |root| reap_device(root, life))
+    }
+}
+
+/// [`Store::reap_tombstones`] on one device root.
+fn reap_device(root: &Dir, life: Duration) -> usize {
+    let Ok(dir) = root.open_dir(&format!("{STATE_DIR}/{AREA}")) else {
+        return 0;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let mut n = 0;
+    for (name, kind) in dir.entries().unwrap_or_default() {
+        if !is_key(&name) || !matches!(kind, Some(Kind::File) | None) {
+            continue;
+        }
+        let stale = dir
+            .stat_at(&name)
+            .ok()
+            .filter(|st| st.is_file())
+            .is_some_and(|st| (now - mtime_secs(&st)).abs() > life.as_secs_f64());
+        if stale && dir.unlink(&name).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing;
+    use super::*;
+
+    #[test]
+    fn a_tombstone_keeps_the_latest_time_and_goes_when_old() {
+        let dev = tempfile::tempdir().unwrap();
+        let mut s = testing::store(dev.path());
+        s.opts.tombstone_life = Duration::from_secs(60);
+        let c = testing::container(&s, "AUTH_a", "c");
+        let t = Tomb::of(&s, &c, &testing::obj("d/o")).unwrap();
+        assert_eq!(t.time().unwrap(), None);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        t.record(&s, now - 10.0).unwrap();
+        let got = t.time().unwrap().unwrap();
+        assert!((got - (now - 10.0)).abs() < 1e-4, "{got} {now}");
+        // An older DELETE recorded later does not move it back.
+        t.record(&s, now - 20.0).unwrap();
+        assert!((t.time().unwrap().unwrap() - got).abs() < 1e-9);
+        // Another object's tombstone is another file.
+        let other = Tomb::of(&s, &c, &testing::obj("d/p")).unwrap();
+        assert_eq!(other.time().unwrap(), None);
+        other.record(&s, now - 120.0).unwrap();
+        assert_eq!(s.reap_tombstones(Duration::from_secs(60)), 1);
+        assert_eq!(other.time().unwrap(), None);
+        assert!(t.time().unwrap().is_some(), "a fresh one is kept");
+        // Off: no tombstones at all.
+        s.opts.tombstone_life = Duration::ZERO;
+        assert!(Tomb::of(&s, &c, &testing::obj("d/o")).is_none());
+    }
+}
