@@ -60,17 +60,18 @@ enum Current {
 }
 
 /// Looks up what is at `leaf` of `dir` and, when it is a regular file,
-/// locks it and reads when its object began.
-fn current(dir: &Dir, leaf: &str) -> Result<Current> {
+/// locks it and reads when its object began. `seen_file`: the caller has
+/// just found a regular file there without opening it.
+fn current(dir: &Dir, leaf: &str, seen_file: bool) -> Result<Current> {
     // Looked up without opening (O_PATH): only a regular file is then
     // opened, so a FIFO or device planted at the name never is.
-    let node = match dir.node(leaf, Follow::Never) {
-        Ok(n) => n,
-        Err(e) if is_not_found(&e) => return Ok(Current::Missing),
-        Err(_) => return Ok(Current::Special),
-    };
-    if node.kind() != Kind::File {
-        return Ok(Current::Special);
+    if !seen_file {
+        match dir.node(leaf, Follow::Never) {
+            Ok(n) if n.kind() == Kind::File => {}
+            Ok(_) => return Ok(Current::Special),
+            Err(e) if is_not_found(&e) => return Ok(Current::Missing),
+            Err(_) => return Ok(Current::Special),
+        }
     }
     // Opened by its name, not through /proc: GlusterFS's FUSE client
     // refused a read-write reopen of the O_PATH handle; the type is
@@ -104,7 +105,7 @@ pub(super) fn put_in_place(
     rename: impl Fn(bool) -> Result<()>,
 ) -> Result<()> {
     for _ in 0..MAX_TRIES {
-        match current(dir, leaf)? {
+        match current(dir, leaf, false)? {
             Current::Missing if deleted_since(tomb, ts)? => return Err(Error::Superseded),
             Current::Missing => match rename(true) {
                 Err(Error::Exists) => continue,
@@ -137,7 +138,8 @@ pub(super) fn deleted_since(tomb: Option<&Tomb>, ts: f64) -> Result<bool> {
 /// Removes the object's file at `leaf` of `dir` through `remove`, for a
 /// DELETE that arrived at `ts`, unless the object began at or after that
 /// ([`Error::Newer`]); the DELETE is recorded in `tomb` first. Under the
-/// same lock as a write's, so the file removed is the one compared.
+/// same lock as a write's, so the file removed is the one compared. The
+/// caller has just seen a regular file at the name (without opening it).
 pub(super) fn delete_in_place(
     store: &Store,
     dir: &Dir,
@@ -147,8 +149,10 @@ pub(super) fn delete_in_place(
     remove: impl Fn() -> Result<()>,
 ) -> Result<()> {
     let record = || tomb.record(store, ts);
-    for _ in 0..MAX_TRIES {
-        match current(dir, leaf)? {
+    for tries in 0..MAX_TRIES {
+        // The caller found a regular file at the name; after a move, it
+        // is looked up again.
+        match current(dir, leaf, tries == 0)? {
             Current::Missing | Current::Special => return Err(Error::NotFound),
             Current::Unopenable => {
                 record()?;

@@ -27,7 +27,7 @@ use md5::{Digest, Md5};
 
 use super::beneath::{is_refused, Dir, Follow, Kind, Stat};
 use super::expiry::STATE_DIR;
-use super::{is_not_found, ContainerLoc, ObjPath, Result, Store};
+use super::{is_not_found, ContainerLoc, Error, ObjPath, Result, Store};
 
 /// The directory of tombstones in [`STATE_DIR`].
 const AREA: &str = "tombstones";
@@ -71,21 +71,28 @@ impl Tomb {
     /// is kept.
     pub fn record(&self, store: &Store, ts: f64) -> Result<()> {
         let dir = open_area(store, &self.root)?;
-        match dir.stat_at(&self.key) {
-            Ok(st) if st.is_file() && mtime_secs(&st) >= ts => return Ok(()),
-            Ok(st) if st.is_file() => return Ok(set_mtime_at(&dir, &self.key, ts)?),
-            // Something planted at the name: not a tombstone; replaced.
-            Ok(_) => dir.unlink(&self.key)?,
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(e.into()),
+        // Tries: the name may come and go between the calls (another
+        // DELETE, the sweep).
+        for _ in 0..4 {
+            let e = match dir.create_file(&self.key, store.opts.file_mode) {
+                Ok(file) => return set_mtime(&file, ts),
+                Err(e) => e,
+            };
+            if e.raw_os_error() != Some(libc::EEXIST) {
+                return Err(e.into());
+            }
+            match dir.stat_at(&self.key) {
+                Ok(st) if st.is_file() && mtime_secs(&st) >= ts => return Ok(()),
+                Ok(st) if st.is_file() => return Ok(set_mtime_at(&dir, &self.key, ts)?),
+                // Something planted at the name is no tombstone: replaced.
+                Ok(_) => dir.unlink(&self.key)?,
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
-        let file = match dir.create_file(&self.key, store.opts.file_mode) {
-            Ok(f) => f,
-            // Made by another DELETE meanwhile: moved forward if older.
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return self.record(store, ts),
-            Err(e) => return Err(e.into()),
-        };
-        set_mtime(&file, ts)
+        Err(Error::Conflict(
+            "Other requests keep changing this object; try again.".into(),
+        ))
     }
 }
 
