@@ -20,7 +20,10 @@
 //! it and completes later would then create the object.
 
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
+
+use nix::sys::stat::{futimens, utimensat, UtimensatFlags};
+use nix::sys::time::TimeSpec;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use md5::{Digest, Md5};
@@ -113,40 +116,28 @@ fn mtime_secs(st: &Stat) -> f64 {
 }
 
 /// `ts` as a timespec, to the 10 µs of a Swift timestamp.
-fn timespec(ts: f64) -> libc::timespec {
+fn timespec(ts: f64) -> TimeSpec {
     let hundred_k = (ts.max(0.0) * 100_000.0).round() as i64;
-    libc::timespec {
-        tv_sec: hundred_k / 100_000,
-        tv_nsec: (hundred_k % 100_000) * 10_000,
-    }
+    TimeSpec::new(hundred_k / 100_000, (hundred_k % 100_000) * 10_000)
 }
 
 fn set_mtime(file: &File, ts: f64) -> Result<()> {
-    let t = [timespec(ts), timespec(ts)];
-    // SAFETY: a plain system call on an open fd with two valid timespecs.
-    if unsafe { libc::futimens(file.as_fd().as_raw_fd(), t.as_ptr()) } < 0 {
-        return Err(std::io::Error::last_os_error().into());
-    }
+    let t = timespec(ts);
+    futimens(file.as_raw_fd(), &t, &t).map_err(std::io::Error::from)?;
     Ok(())
 }
 
 /// Sets the times of the name `key` (32 hex digits) of `dir`, never
 /// following a symlink.
 fn set_mtime_at(dir: &Dir, key: &str, ts: f64) -> std::io::Result<()> {
-    let t = [timespec(ts), timespec(ts)];
-    let name = std::ffi::CString::new(key).map_err(|_| std::io::ErrorKind::InvalidInput)?;
-    // SAFETY: `name` is NUL-terminated, `t` two valid timespecs, the fd open.
-    let rc = unsafe {
-        libc::utimensat(
-            dir.fd().as_raw_fd(),
-            name.as_ptr(),
-            t.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if rc < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    let t = timespec(ts);
+    utimensat(
+        Some(dir.fd().as_raw_fd()),
+        key,
+        &t,
+        &t,
+        UtimensatFlags::NoFollowSymlink,
+    )?;
     Ok(())
 }
 
