@@ -390,3 +390,44 @@ fn part_numbers_of_a_completed_upload_are_its_parts() {
     let r = c.send("GET", "/bkt/parts", &[("partNumber", "3")], &[], b"");
     assert_s3_error(&r, 416, "InvalidPartNumber");
 }
+
+#[test]
+fn the_s3_door_shows_and_compares_the_multipart_etag_swift_lists_it() {
+    let s = Server::start();
+    s.put_container("bkt");
+    let c = S3::new(&s, TESTER);
+    let id = create(&c, "/bkt/o", &[]);
+    let e1 = put_part(&c, "/bkt/o", &id, 1, b"only part");
+    let r = complete(&c, "/bkt/o", &id, &[(1, &e1)], &[]);
+    assert_eq!(r.status, 200, "{r:?}");
+    let s3_etag = format!("\"{}\"", mpu_etag(&[b"only part"]));
+    let md5 = format!("\"{}\"", md5_hex(b"only part"));
+
+    let r = c.send("HEAD", "/bkt/o", &[], &[], b"");
+    assert_eq!(r.header("etag"), Some(s3_etag.as_str()), "{r:?}");
+    let r = c.send("GET", "/bkt/o", &[], &[("if-none-match", &s3_etag)], b"");
+    assert_eq!(r.status, 304, "{r:?}");
+    let r = c.send("GET", "/bkt/o", &[], &[("if-match", &s3_etag)], b"");
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = c.send("GET", "/bkt/o", &[], &[("if-match", &md5)], b"");
+    assert_eq!(r.status, 412, "S3 compares the ETag it shows: {r:?}");
+
+    // Swift shows the true MD5 and lists the S3 ETag beside it, as s3api.
+    let h = s.req("HEAD", &v1("bkt/o")).send();
+    assert_eq!(h.header("etag"), Some(md5_hex(b"only part").as_str()));
+    let listed = s.get("bkt?format=json").json();
+    assert_eq!(listed[0]["s3_etag"], s3_etag.as_str(), "{listed}");
+    assert_eq!(listed[0]["hash"], md5_hex(b"only part"));
+
+    // A write on the condition that the object shows the S3 ETag.
+    let r = c.send("PUT", "/bkt/o", &[], &[("if-match", &s3_etag)], b"v2");
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = c.send("PUT", "/bkt/o", &[], &[("if-match", &s3_etag)], b"v3");
+    assert_s3_error(&r, 412, "PreconditionFailed");
+    assert_eq!(s.get("bkt/o").body, b"v2");
+
+    // A repeated Complete of the finished upload answers only to its own
+    // part list.
+    let r = complete(&c, "/bkt/o", &id, &[(1, &e1)], &[]);
+    assert_s3_error(&r, 404, "NoSuchUpload");
+}

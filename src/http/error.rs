@@ -6,6 +6,10 @@ use http::{Response, StatusCode};
 use super::body::{self, Body};
 use crate::store;
 
+/// The reason of the `PreconditionFailed` of a conditional write that
+/// found no object at its name (S3 answers `NoSuchKey`).
+pub const IF_MATCH_ABSENT: &str = "If-Match: no such object";
+
 /// Every way a request can fail, by the status the client gets.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -196,6 +200,13 @@ impl From<store::Error> for ApiError {
             S::Exists => {
                 ApiError::PreconditionFailed("The object exists (If-None-Match: *).".into())
             }
+            S::NotMatched { absent } => ApiError::PreconditionFailed(
+                match absent {
+                    true => IF_MATCH_ABSENT,
+                    false => "The object does not match the write's condition.",
+                }
+                .into(),
+            ),
             S::Truncated => {
                 ApiError::BadRequest("The request body was shorter than its Content-Length.".into())
             }

@@ -42,6 +42,7 @@ pub async fn ctx(
         account,
         grant,
         note: Default::default(),
+        etag_is_at: Some(crate::store::meta::keys::S3_ETAG),
     })
 }
 

@@ -309,8 +309,8 @@ async fn get(
     let mut headers = swift_headers(&req.headers);
     // A part of an object uploaded in parts is a range of its one file.
     let mut range = range;
-    let parts_count = match (part, &version_id) {
-        (Some(p), None) => match uploaded_parts(&app, &req, &bucket, &key).await {
+    let parts_count = match part {
+        Some(p) => match uploaded_parts(&app, &req, &bucket, &key, version_id.clone()).await {
             Some((sizes, etag)) => {
                 let r = part_range(&sizes, p)?;
                 if let Ok(v) = HeaderValue::from_str(&r) {
@@ -321,7 +321,7 @@ async fn get(
             }
             None => None,
         },
-        _ => None,
+        None => None,
     };
     if let (Some(p), None) = (part, &parts_count) {
         query.insert("part-number".to_string(), p.to_string());
@@ -367,14 +367,16 @@ async fn get(
     Ok(out)
 }
 
-/// The part sizes and S3 ETag of `key` when it was uploaded in parts (its
-/// metadata keeps them); `None` for any other object, or when it cannot be
-/// read (the core's own request then answers).
+/// The part sizes and S3 ETag of `key` (of its version `version`) when it
+/// was uploaded in parts (its metadata keeps them); `None` for any other
+/// object, or when it cannot be read (the core's own request then
+/// answers).
 async fn uploaded_parts(
     app: &Arc<App>,
     req: &S3Request,
     bucket: &str,
     key: &str,
+    version: Option<String>,
 ) -> Option<(Vec<u64>, Option<String>)> {
     let ctx = bridge::ctx(app, req, Method::HEAD, HeaderMap::new(), HashMap::new())
         .await
@@ -382,8 +384,17 @@ async fn uploaded_parts(
     let path = crate::store::ObjPath::new(key, &app.store.opts.limits).ok()?;
     let bucket = bucket.to_string();
     blocking(app, move |app| {
-        let loc = crate::swift::object::authorize(app, &ctx, &bucket, false)?;
-        Ok(crate::store::object::head(&app.store, &loc, &path).ok())
+        let Some(v) = version else {
+            let loc = crate::swift::object::authorize(app, &ctx, &bucket, false)?;
+            return Ok(crate::store::object::head(&app.store, &loc, &path).ok());
+        };
+        // A version is read by whoever may read the bucket's versions.
+        if v != "null" {
+            let hidden = crate::store::versions::hidden_name(&bucket);
+            ctx.authorize(Some(&hidden), true, false, None)?;
+        }
+        let open = crate::swift::versioning::open_version(app, &ctx, &bucket, &path, &v);
+        Ok(open.ok().map(|o| o.info))
     })
     .await
     .ok()

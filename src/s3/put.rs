@@ -17,9 +17,10 @@ use super::integrity::Payload;
 use super::object::{names, quoted, s3_error, strip_aws_chunked, swift_headers};
 use super::{bridge, upload, S3Request};
 use crate::http::body::{self, Body};
-use crate::http::error::ApiError;
-use crate::store::meta::{self, keys};
-use crate::store::object as sobj;
+use crate::http::error::{ApiError, IF_MATCH_ABSENT};
+use crate::store::meta::{self, keys, Meta};
+use crate::store::object::{self as sobj, ObjectInfo};
+use crate::store::write::Condition;
 use crate::store::{ContainerLoc, ObjPath};
 use crate::swift::write::{self, Put};
 use crate::swift::{blocking, object as swobj, receive, App};
@@ -102,34 +103,54 @@ pub(crate) fn check_write_headers(h: &HeaderMap) -> Result<(), S3Error> {
     }
 }
 
-/// Does the stored object's ETag appear in an `If-Match` list?
+/// Does an `If-Match` list name `etag` (or `*`)?
 fn etag_listed(list: &str, etag: &str) -> bool {
     list.split(',')
         .map(|t| t.trim().trim_start_matches("W/").trim_matches('"'))
-        .any(|t| t == etag)
+        .any(|t| t == etag || t == "*")
 }
 
-/// The reason of the `PreconditionFailed` that stands for a missing key
-/// under `If-Match` (S3 answers `NoSuchKey`).
-const IF_MATCH_MISSING: &str = "If-Match: no such key";
+/// `If-Match` on an S3 write: the object at the name (`found`: its
+/// metadata) must be there, unexpired, and show one of the ETags listed:
+/// the ETag S3 shows of it, its multipart ETag where it has one. Checked
+/// before the data comes and again, under the replaced object's lock, at
+/// the commit ([`if_match_condition`]).
+pub(crate) fn if_match(list: &str, found: Option<&Meta>) -> crate::store::Result<()> {
+    let absent = crate::store::Error::NotMatched { absent: true };
+    let Some(m) = found else { return Err(absent) };
+    let info = ObjectInfo {
+        size: 0,
+        meta: m.clone(),
+    };
+    if swobj::expired(&info) {
+        return Err(absent);
+    }
+    let shown = m.get(keys::S3_ETAG).map_or(info.etag(), String::as_str);
+    match etag_listed(list, shown) {
+        true => Ok(()),
+        false => Err(crate::store::Error::NotMatched { absent: false }),
+    }
+}
 
-/// Checks `If-Match` against the object now at `object` (blocking).
-fn check_if_match(
+/// [`if_match`] as the commit's condition ([`Writer::only_if`]).
+pub(crate) fn if_match_condition(list: &str) -> Condition {
+    let list = list.to_string();
+    Box::new(move |found| if_match(&list, found))
+}
+
+/// Checks `If-Match` against the object now at `object` (blocking): the
+/// early check, before the data.
+pub(crate) fn check_if_match(
     app: &App,
     loc: &ContainerLoc,
     object: &ObjPath,
     list: &str,
 ) -> Result<(), ApiError> {
     let info = match sobj::head(&app.store, loc, object) {
-        Err(crate::store::Error::NotFound) => {
-            return Err(ApiError::PreconditionFailed(IF_MATCH_MISSING.into()))
-        }
-        other => other?,
+        Err(crate::store::Error::NotFound) => None,
+        other => Some(other?),
     };
-    if swobj::expired(&info) || !etag_listed(list, info.etag()) {
-        return Err(ApiError::PreconditionFailed("If-Match".into()));
-    }
-    Ok(())
+    Ok(if_match(list, info.as_ref().map(|i| &i.meta))?)
 }
 
 /// The body's length as declared: the decoded length of an aws-chunked
@@ -159,7 +180,7 @@ fn declared_length(req: &S3Request) -> Result<Option<u64>, S3Error> {
 pub(crate) fn write_error(e: ApiError, bucket: &str, key: &str, h: &HeaderMap) -> S3Error {
     match e {
         ApiError::NotFound => S3Error::no_such_bucket(bucket),
-        ApiError::PreconditionFailed(m) if m == IF_MATCH_MISSING => S3Error::no_such_key(key),
+        ApiError::PreconditionFailed(m) if m == IF_MATCH_ABSENT => S3Error::no_such_key(key),
         ApiError::BadRequest(m) => {
             for name in ["X-Delete-At", "X-Delete-After"] {
                 if m.contains(name) {
@@ -253,9 +274,9 @@ pub async fn handle(app: Arc<App>, mut req: S3Request) -> Result<Response<Body>,
         }
         Ok(put) => {
             let put = receive::body(body, put, max, |e| e).await?;
-            let (o, list) = (object.clone(), cond.if_match);
+            let list = cond.if_match;
             blocking(&app, move |app| {
-                commit(app, put, length, meta, list.as_deref(), &o)
+                commit(app, put, length, meta, list.as_deref())
             })
             .await
             .map_err(|e| write_error(e, &bucket, &key, &req.headers))?
@@ -274,20 +295,20 @@ pub async fn handle(app: Arc<App>, mut req: S3Request) -> Result<Response<Body>,
 
 /// Commits a received body (blocking): it must be as long as declared
 /// (else the lengths declared and received), and `If-Match` must still
-/// hold.
+/// hold when the object is put in place.
 fn commit(
     app: &App,
     put: Put,
     length: Option<u64>,
     meta: crate::store::meta::Meta,
     if_match: Option<&str>,
-    object: &ObjPath,
 ) -> Result<Result<crate::store::object::ObjectInfo, (u64, u64)>, ApiError> {
     if let Some(want) = length.filter(|l| *l != put.size()) {
         return Ok(Err((want, put.size())));
     }
+    let mut put = put;
     if let Some(list) = if_match {
-        check_if_match(app, &put.dest().loc, object, list)?;
+        put.writer().only_if(if_match_condition(list));
     }
     put.commit(app, meta, None).map(Ok)
 }

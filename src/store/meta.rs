@@ -46,6 +46,11 @@ pub mod keys {
     pub const PUT_MTIME: &str = "X-Object-PUT-Mtime";
     pub const PUT_TIMESTAMP: &str = "X-PUT-Timestamp";
     pub const STORAGE_POLICY: &str = "X-Storage-Policy";
+    /// Sysmeta: the ETag the S3 door shows of an object a multipart
+    /// upload made (`<md5 of the parts' MD5s>-<N>`; Swift's s3api's key).
+    /// Swift listings carry it as `s3_etag`, as with s3api in Swift's
+    /// pipeline.
+    pub const S3_ETAG: &str = "X-Object-Sysmeta-S3api-Etag";
 }
 
 /// Values of `X-Object-Type`.

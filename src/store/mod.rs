@@ -70,6 +70,10 @@ pub enum Error {
     /// A create-only write found the name taken ([`write::Writer::no_replace`]).
     #[error("the object exists")]
     Exists,
+    /// A conditional write ([`write::Writer::only_if`]) found the object
+    /// at the name not as its condition requires (`absent`: nothing there).
+    #[error("the object does not meet the write's condition")]
+    NotMatched { absent: bool },
     #[error(transparent)]
     Io(io::Error),
 }

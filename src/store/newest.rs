@@ -23,6 +23,12 @@
 //! rename (all within the few calls between that read and the rename):
 //! the first write's object is kept.
 //!
+//! A conditional write (S3's `If-Match`, [`super::write::Writer::only_if`])
+//! takes the same lock, newest-wins on or off, and checks its condition on
+//! the metadata of the object found under it, before the timestamps: of
+//! two nodes replacing one object on the condition that it is unchanged,
+//! the second to get the lock finds the first one's object, and fails.
+//!
 //! Filesystem calls: a new name costs one more (the open that finds
 //! nothing) and the tombstone's lookup; a replaced object open, lock,
 //! fstat, stat of the name and one getxattr, then the close that releases
@@ -33,9 +39,10 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 use super::beneath::{fstat, Dir, Follow, Kind, Stat};
-use super::meta::{self, keys};
+use super::meta::{self, keys, Meta};
 use super::sidecar::{self, Place};
 use super::tombstone::Tomb;
+use super::write::Condition;
 use super::xattr::Target;
 use super::{is_not_found, Error, Result, Store};
 
@@ -55,8 +62,9 @@ enum Current {
     Unopenable,
     /// Replaced or removed while this writer waited for the lock.
     Moved,
-    /// The file, locked until it is dropped, and when its object began.
-    Held(File, f64),
+    /// The file, locked until it is dropped, its metadata, and when its
+    /// object began.
+    Held(File, Meta, f64),
 }
 
 /// Looks up what is at `leaf` of `dir` and, when it is a regular file,
@@ -90,32 +98,51 @@ fn current(dir: &Dir, leaf: &str, seen_file: bool) -> Result<Current> {
         Ok(now) if (now.dev(), now.ino()) == (st.dev(), st.ino()) => {}
         _ => return Ok(Current::Moved),
     }
-    let began = timestamp(&file, &st, dir, leaf);
-    Ok(Current::Held(file, began))
+    let meta = stored_meta(&file, dir, leaf);
+    let began = began(&meta, &st);
+    Ok(Current::Held(file, meta, began))
 }
 
 /// Puts the temp file at `leaf` of `dir` through `rename` (with `true`:
-/// only where nothing is) unless the object there began at or after `ts`,
-/// or, where nothing is, a DELETE recorded in `tomb` arrived at or after it.
+/// only where nothing is) unless the object there began at or after `ts`
+/// (with `Some`), or, where nothing is, a DELETE recorded in `tomb`
+/// arrived at or after it; and only when what is there meets `only_if`
+/// (its error otherwise).
 pub(super) fn put_in_place(
     dir: &Dir,
     leaf: &str,
-    ts: f64,
+    ts: Option<f64>,
     tomb: Option<&Tomb>,
+    only_if: Option<&Condition>,
     rename: impl Fn(bool) -> Result<()>,
 ) -> Result<()> {
+    let meets = |m: Option<&Meta>| only_if.map_or(Ok(()), |c| c(m));
     for _ in 0..MAX_TRIES {
         match current(dir, leaf, false)? {
-            Current::Missing if deleted_since(tomb, ts)? => return Err(Error::Superseded),
-            Current::Missing => match rename(true) {
-                Err(Error::Exists) => continue,
-                done => return done,
-            },
-            // The plain rename answers as it always does.
-            Current::Special | Current::Unopenable => return rename(false),
+            Current::Missing => {
+                meets(None)?;
+                if let Some(ts) = ts {
+                    if deleted_since(tomb, ts)? {
+                        return Err(Error::Superseded);
+                    }
+                }
+                match rename(true) {
+                    Err(Error::Exists) => continue,
+                    done => return done,
+                }
+            }
+            // Nothing sofgate may lock: the plain rename answers as it
+            // always does, and a condition sees no object.
+            Current::Special | Current::Unopenable => {
+                meets(None)?;
+                return rename(false);
+            }
             Current::Moved => continue,
-            Current::Held(_, began) if began >= ts => return Err(Error::Superseded),
-            Current::Held(file, _) => {
+            Current::Held(file, meta, began) => {
+                meets(Some(&meta))?;
+                if ts.is_some_and(|ts| began >= ts) {
+                    return Err(Error::Superseded);
+                }
                 let done = rename(false);
                 // The lock goes with the file, after the rename.
                 drop(file);
@@ -159,8 +186,8 @@ pub(super) fn delete_in_place(
                 return remove();
             }
             Current::Moved => continue,
-            Current::Held(_, began) if began >= ts => return Err(Error::Newer),
-            Current::Held(file, _) => {
+            Current::Held(_, _, began) if began >= ts => return Err(Error::Newer),
+            Current::Held(file, _, _) => {
                 record()?;
                 let done = remove();
                 drop(file);
@@ -175,8 +202,8 @@ fn busy() -> Error {
     Error::Conflict("Other writers keep replacing this object; try again.".into())
 }
 
-/// When the object in `file` began: its X-Timestamp, else its mtime.
-fn timestamp(file: &File, st: &Stat, dir: &Dir, leaf: &str) -> f64 {
+/// The metadata stored on the object in `file` (none: empty).
+fn stored_meta(file: &File, dir: &Dir, leaf: &str) -> Meta {
     let place = Place {
         anchor: dir,
         parent: "",
@@ -185,10 +212,13 @@ fn timestamp(file: &File, st: &Stat, dir: &Dir, leaf: &str) -> f64 {
     sidecar::load(Target::Fd(file.as_fd()), place)
         .ok()
         .flatten()
-        .and_then(|m| {
-            m.get(keys::TIMESTAMP)
-                .and_then(|t| meta::parse_timestamp(t))
-        })
+        .unwrap_or_default()
+}
+
+/// When the object began: its X-Timestamp, else its file's mtime.
+fn began(meta: &Meta, st: &Stat) -> f64 {
+    meta.get(keys::TIMESTAMP)
+        .and_then(|t| meta::parse_timestamp(t))
         .unwrap_or(st.mtime() as f64 + st.mtime_nsec() as f64 / 1e9)
 }
 

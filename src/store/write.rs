@@ -305,6 +305,11 @@ fn hash_range(src: &File, offset: u64, len: u64, hasher: &mut Hasher, base: u64)
     Ok(())
 }
 
+/// What a conditional write requires of the object it replaces, checked
+/// under the lock of [`super::newest`] (`None`: nothing at the name); its
+/// error fails the commit.
+pub type Condition = Box<dyn Fn(Option<&Meta>) -> Result<()> + Send + Sync>;
+
 /// Streams a new object into a temp file; `commit` makes it visible at once.
 /// Dropped without commit, it removes the temp file (and the directories
 /// it made).
@@ -337,6 +342,8 @@ pub struct Writer {
     /// Where a DELETE of the name is recorded: `commit` creates no object
     /// that one arrived after this write began.
     tomb: Option<super::tombstone::Tomb>,
+    /// `commit` replaces only an object that meets this.
+    only_if: Option<Condition>,
 }
 
 impl Writer {
@@ -375,6 +382,7 @@ impl Writer {
             no_replace: false,
             newest_wins: store.opts.newest_wins,
             tomb: super::tombstone::Tomb::of(store, c, name),
+            only_if: None,
         };
         if store.opts.fsync_dir {
             w.sync = Some(w.dir.open_read()?);
@@ -397,6 +405,15 @@ impl Writer {
     pub fn no_replace(mut self, on: bool) -> Self {
         self.no_replace = on;
         self
+    }
+
+    /// [`Writer::commit`] puts the object in place only when what is at
+    /// the name by then meets `check` (S3's `If-Match`): checked under the
+    /// lock the replaced file's writers take, so of several nodes replacing
+    /// one object on the same condition, each sees the object the one
+    /// before it put there. Not with [`Writer::no_replace`].
+    pub fn only_if(&mut self, check: Condition) {
+        self.only_if = Some(check);
     }
 
     /// Appends data, hashing it on the way.
@@ -500,10 +517,16 @@ impl Writer {
         sidecar::save(Target::Fd(self.file.as_fd()), place, &meta, self.chunk)?;
         self.file.sync_all()?;
         let tomb = self.tomb.as_ref();
-        match self.newest_wins && !self.no_replace {
-            true => {
-                super::newest::put_in_place(&self.dir, &self.leaf, ts, tomb, self.no_replace_fn())?
-            }
+        let locked = (self.newest_wins || self.only_if.is_some()) && !self.no_replace;
+        match locked {
+            true => super::newest::put_in_place(
+                &self.dir,
+                &self.leaf,
+                self.newest_wins.then_some(ts),
+                tomb,
+                self.only_if.as_ref(),
+                self.no_replace_fn(),
+            )?,
             false if super::newest::deleted_since(tomb, ts)? => return Err(Error::Superseded),
             false => self.put_in_place()?,
         }
@@ -708,5 +731,38 @@ mod tests {
             w.commit(Meta::new(), None),
             Err(Error::Conflict(_))
         ));
+    }
+
+    /// A condition that the object at the name has ETag `etag`.
+    fn etag_is(etag: &str) -> Condition {
+        let etag = etag.to_string();
+        Box::new(move |m: Option<&Meta>| match m {
+            None => Err(Error::NotMatched { absent: true }),
+            Some(m) if m.get(keys::ETAG) == Some(&etag) => Ok(()),
+            Some(_) => Err(Error::NotMatched { absent: false }),
+        })
+    }
+
+    #[test]
+    fn only_if_checks_the_object_replaced_at_commit() {
+        let dev = tempfile::tempdir().unwrap();
+        let s = testing::store(dev.path());
+        let c = testing::container(&s, "AUTH_a", "c");
+        let mut none = written(&s, &c, "o", b"new", false);
+        none.only_if(etag_is("x"));
+        let absent = none.commit(Meta::new(), None);
+        assert!(matches!(absent, Err(Error::NotMatched { absent: true })));
+        let old = written(&s, &c, "o", b"old", false);
+        let old_etag = old.commit(Meta::new(), None).unwrap().etag().to_string();
+        // Both began against the old object, as on two nodes.
+        let mut first = written(&s, &c, "o", b"first", false);
+        let mut second = written(&s, &c, "o", b"second", false);
+        first.only_if(etag_is(&old_etag));
+        second.only_if(etag_is(&old_etag));
+        first.commit(Meta::new(), None).unwrap();
+        let lost = second.commit(Meta::new(), None);
+        assert!(matches!(lost, Err(Error::NotMatched { absent: false })));
+        let path = dev.path().join("AUTH_a/c/o");
+        assert_eq!(std::fs::read(path).unwrap(), b"first");
     }
 }

@@ -8,6 +8,8 @@ use serde_json::json;
 use super::headers::iso_date;
 use crate::http::error::{ApiError, ApiResult};
 use crate::store::listing::{Entry, Query};
+use crate::store::meta::keys;
+use crate::store::object::ObjectInfo;
 
 /// The formats a listing can take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +153,14 @@ pub(crate) fn xml_escape(s: &str) -> String {
     o
 }
 
+/// A JSON row's `s3_etag`: the ETag the S3 door shows of an object a
+/// multipart upload made, quoted, as Swift's s3api adds it to listings
+/// (from the metadata the row has read anyway: no filesystem call more).
+pub(crate) fn s3_etag(info: &ObjectInfo) -> Option<String> {
+    let e = info.meta.get(keys::S3_ETAG)?;
+    Some(format!("\"{}\"", e.trim_matches('"')))
+}
+
 /// Renders an object listing. Empty plain listings are 204 as in Swift.
 pub fn render_objects(
     entries: &[Entry],
@@ -207,6 +217,10 @@ pub fn render_objects(
                         ));
                         if let Some((_, etag)) = slo {
                             s.push_str(",\"slo_etag\":");
+                            json_str(&mut s, &etag);
+                        }
+                        if let Some(etag) = info.and_then(s3_etag) {
+                            s.push_str(",\"s3_etag\":");
                             json_str(&mut s, &etag);
                         }
                         if let Some(f) = info.and_then(|i| {

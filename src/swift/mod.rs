@@ -70,6 +70,11 @@ pub struct Ctx {
     pub grant: Option<account_acl::Grant>,
     /// What the request's metrics report (the policy it reaches).
     pub note: crate::metrics::Note,
+    /// The metadata key of the ETag this caller's door shows, where an
+    /// object has it (Swift's `X-Backend-Etag-Is-At`; the S3 door's
+    /// multipart ETag): conditions compare it, answers show it. Never set
+    /// from a request header.
+    pub etag_is_at: Option<&'static str>,
 }
 
 impl Ctx {
@@ -307,6 +312,7 @@ impl App {
             account,
             grant,
             note,
+            etag_is_at: None,
         };
         if let Some(g) = &temp {
             g.restrict(&mut ctx);

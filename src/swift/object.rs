@@ -236,7 +236,7 @@ pub(super) async fn get(
         if head {
             if let Some(info) = sobj::head_quick(&app.store, &loc, &object)? {
                 if is_plain(&ctx, &info) {
-                    return head_response(&ctx, &info, expires);
+                    return head_response(&ctx, info, expires);
                 }
             }
         } else if let Some(obj) = sobj::open_quick(&app.store, &loc, &object)? {
@@ -268,7 +268,7 @@ pub(super) async fn get(
             if let Some(m) = dlo::manifest(&ctx, &info) {
                 return dlo::respond(app, &ctx, &info, &m, true);
             }
-            return head_response(&ctx, &info, expires);
+            return head_response(&ctx, info, expires);
         }
         let obj = match opened {
             Some(o) => o,
@@ -299,11 +299,22 @@ fn is_plain(ctx: &Ctx, info: &ObjectInfo) -> bool {
     !link && !slo::is_slo(info) && dlo::manifest(ctx, info).is_none()
 }
 
+/// The object as `ctx`'s door shows it: with [`Ctx::etag_is_at`], the
+/// ETag kept at that key, where the object has one, stands for its own
+/// (in conditions and in the answer).
+fn as_shown(ctx: &Ctx, info: &mut ObjectInfo) {
+    if let Some(e) = ctx.etag_is_at.and_then(|k| info.meta.get(k)).cloned() {
+        info.meta.insert(keys::ETAG.into(), e);
+    }
+}
+
 /// The answer to a HEAD of a plain object (`expires`: false for versions).
-fn head_response(ctx: &Ctx, info: &ObjectInfo, expires: bool) -> ApiResult<Response<Body>> {
-    if expires && expired(info) {
+fn head_response(ctx: &Ctx, mut info: ObjectInfo, expires: bool) -> ApiResult<Response<Body>> {
+    if expires && expired(&info) {
         return Err(ApiError::NotFound);
     }
+    as_shown(ctx, &mut info);
+    let info = &info;
     if let Some(status) = check_conditions(ctx, info)? {
         return conditional_response(status, info);
     }
@@ -314,11 +325,12 @@ fn head_response(ctx: &Ctx, info: &ObjectInfo, expires: bool) -> ApiResult<Respo
 
 /// The answer to a GET of a plain object: small bodies read at once, larger
 /// ones streamed by a blocking reader.
-fn get_response(ctx: &Ctx, obj: sobj::OpenObject, expires: bool) -> ApiResult<Response<Body>> {
-    let info = &obj.info;
-    if expires && expired(info) {
+fn get_response(ctx: &Ctx, mut obj: sobj::OpenObject, expires: bool) -> ApiResult<Response<Body>> {
+    if expires && expired(&obj.info) {
         return Err(ApiError::NotFound);
     }
+    as_shown(ctx, &mut obj.info);
+    let info = &obj.info;
     if let Some(status) = check_conditions(ctx, info)? {
         return conditional_response(status, info);
     }
@@ -660,6 +672,7 @@ async fn do_copy(
             grant: app.account_grant(&src_account, ctx.id.as_ref()),
             account: src_account.clone(),
             note: ctx.note.clone(),
+            etag_is_at: ctx.etag_is_at,
         };
         crate::store::name::check_account(&src_account, &app.store.opts.limits)?;
         if !app.auth.serves(&src_account) {

@@ -284,6 +284,7 @@ fn seg_ctx(ctx: &Ctx, account: &str) -> Ctx {
         grant: ctx.grant.filter(|_| account == ctx.account),
         account: account.to_string(),
         note: ctx.note.clone(),
+        etag_is_at: None,
     }
 }
 

@@ -135,6 +135,7 @@ fn ctx_on(app: &App, ctx: &Ctx, account: String) -> Ctx {
         grant: app.account_grant(&account, ctx.id.as_ref()),
         account,
         note: ctx.note.clone(),
+        etag_is_at: ctx.etag_is_at,
     }
 }
 

@@ -806,6 +806,9 @@ pub fn listing(
         if let Some((_, etag)) = slo {
             o["slo_etag"] = etag.into();
         }
+        if let Some(etag) = info.and_then(super::listing::s3_etag) {
+            o["s3_etag"] = etag.into();
+        }
         s.push_str(&o.to_string());
     }
     s.push(']');

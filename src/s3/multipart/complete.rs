@@ -3,7 +3,8 @@
 //! then the parts assembled into ONE plain file through the one write path:
 //! its temp file takes them by `copy_file_range` (a reflink where the
 //! filesystem can), and the commit renames it into place as any PUT
-//! (quota, versioning, expiry; `If-None-Match: *` atomically).
+//! (quota, versioning, expiry; `If-None-Match: *` and `If-Match`
+//! atomically, the latter under the replaced object's lock).
 //!
 //! The object's ETag, the one Swift shows and its clients check a
 //! download against, is the true MD5 of the whole, read while the kernel
@@ -18,18 +19,18 @@ use md5::{Digest, Md5};
 
 use super::{bucket, ctx_of, find_upload, names, run, s3err, store_err, xml_response, S3Error};
 use crate::http::body::Body;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, IF_MATCH_ABSENT};
 use crate::s3::sigv4::header;
 use crate::s3::{xml, S3Request};
 use crate::store::meta::Meta;
 use crate::store::object as sobj;
 use crate::store::parts::{self, Part, UploadId};
-use crate::store::{self, ContainerLoc, ObjPath};
+use crate::store::{ContainerLoc, ObjPath};
 use crate::swift::write::Put;
 use crate::swift::{App, Ctx};
 
 /// Sysmeta: the S3 ETag of an object made by a multipart upload.
-pub const S3_ETAG_KEY: &str = "X-Object-Sysmeta-S3api-Etag";
+pub const S3_ETAG_KEY: &str = crate::store::meta::keys::S3_ETAG;
 /// Sysmeta: the upload that made the object (a repeated Complete of it
 /// answers as the first did).
 pub const UPLOAD_ID_KEY: &str = "X-Object-Sysmeta-S3api-Upload-Id";
@@ -148,13 +149,14 @@ fn choose<'a>(
     Ok(out)
 }
 
-/// `<md5 of the parts' binary MD5s>-<N>`.
-fn multipart_etag(parts: &[&Part]) -> String {
-    let mut h = Md5::new();
-    for p in parts {
-        h.update(hex::decode(p.info.etag()).unwrap_or_default());
+/// `<md5 of the parts' binary MD5s>-<N>`, of the parts' ETags.
+fn multipart_etag<'a>(etags: impl Iterator<Item = &'a str>) -> String {
+    let (mut h, mut n) = (Md5::new(), 0);
+    for e in etags {
+        h.update(hex::decode(e).unwrap_or_default());
+        n += 1;
     }
-    format!("{}-{}", hex::encode(h.finalize()), parts.len())
+    format!("{}-{n}", hex::encode(h.finalize()))
 }
 
 /// What the request's conditions ask: create only (`If-None-Match: *`),
@@ -184,33 +186,53 @@ fn conditions(h: &HeaderMap) -> Result<Conditions, S3Error> {
     })
 }
 
-/// `If-Match`: the object must exist with one of the ETags listed (its S3
-/// ETag or its MD5), or `*`. Checked before the copy; the rename does not
-/// check it again.
+/// `If-Match`: the object must be there showing one of the ETags listed
+/// (or `*`): checked before the copy, and again under the replaced
+/// object's lock at the rename ([`if_match_at_commit`]).
 fn check_if_match(app: &App, loc: &ContainerLoc, key: &ObjPath, list: &str) -> Result<(), S3Error> {
-    let info = match sobj::head(&app.store, loc, key) {
-        Ok(i) => i,
-        Err(store::Error::NotFound) => return Err(S3Error::no_such_key(key.as_str())),
-        Err(e) => return Err(store_err(e)),
-    };
-    let s3 = s3_etag(&info.meta).unwrap_or(info.etag());
-    let ok = list
-        .split(',')
-        .map(|e| e.trim().trim_matches('"'))
-        .any(|e| e == "*" || e == s3 || e == info.etag());
-    match ok {
-        true => Ok(()),
-        false => Err(S3Error::from(ApiError::PreconditionFailed(String::new()))),
+    crate::s3::put::check_if_match(app, loc, key, list).map_err(|e| if_match_error(e, key))
+}
+
+/// `NoSuchKey` for an `If-Match` that found nothing, as S3 answers.
+fn if_match_error(e: ApiError, key: &ObjPath) -> S3Error {
+    match e {
+        ApiError::PreconditionFailed(m) if m == IF_MATCH_ABSENT => {
+            S3Error::no_such_key(key.as_str())
+        }
+        e => S3Error::from(e),
     }
 }
 
-/// The object an earlier Complete of `id` made, if it is still there:
-/// its S3 ETag.
-fn completed_before(app: &App, loc: &ContainerLoc, key: &ObjPath, id: &str) -> Option<String> {
-    let info = sobj::head(&app.store, loc, key).ok()?;
-    (info.meta.get(UPLOAD_ID_KEY).map(String::as_str) == Some(id))
-        .then(|| s3_etag(&info.meta).map(str::to_string))
-        .flatten()
+/// Has `put` replace only an object that still meets `If-Match`.
+fn if_match_at_commit(put: &mut Put, cond: &Conditions) {
+    if let Some(list) = &cond.if_match {
+        put.writer()
+            .only_if(crate::s3::put::if_match_condition(list));
+    }
+}
+
+/// A Complete of an upload no longer there (`gone`: its error): when an
+/// earlier Complete of it made the object at the name from the same part
+/// list, that object's S3 ETag (answered as the first time); else `gone`
+/// (s3api answers `NoSuchUpload` to another part list too).
+fn completed_before(
+    app: &App,
+    loc: &ContainerLoc,
+    job: &Completion,
+    gone: S3Error,
+) -> Result<String, S3Error> {
+    let Ok(info) = sobj::head(&app.store, loc, &job.key) else {
+        return Err(gone);
+    };
+    let made = (info.meta.get(UPLOAD_ID_KEY).map(String::as_str) == Some(job.id.as_str()))
+        .then(|| s3_etag(&info.meta))
+        .flatten();
+    let wanted = job.wanted.as_ref().map_err(Clone::clone)?;
+    let same = multipart_etag(wanted.iter().map(|w| w.etag.as_str()));
+    match made {
+        Some(etag) if etag == same => Ok(same),
+        _ => Err(gone),
+    }
 }
 
 /// One Complete: the object, the upload, the parts named, the conditions.
@@ -230,9 +252,7 @@ fn assemble(app: &App, ctx: &Ctx, loc: ContainerLoc, job: &Completion) -> Result
     let (key, cond) = (&job.key, &job.cond);
     let (area, id, up) = match find_upload(app, &loc, &job.id, key) {
         Ok(f) => f,
-        Err(e) if e.code == "NoSuchUpload" => {
-            return completed_before(app, &loc, key, &job.id).ok_or(e);
-        }
+        Err(e) if e.code == "NoSuchUpload" => return completed_before(app, &loc, job, e),
         Err(e) => return Err(e),
     };
     let stored = parts::parts(&app.store, &area, &id).map_err(store_err)?;
@@ -241,7 +261,7 @@ fn assemble(app: &App, ctx: &Ctx, loc: ContainerLoc, job: &Completion) -> Result
     if let Some(list) = &cond.if_match {
         check_if_match(app, &loc, key, list)?;
     }
-    let etag = multipart_etag(&chosen);
+    let etag = multipart_etag(chosen.iter().map(|p| p.info.etag()));
     let sizes: Vec<u64> = chosen.iter().map(|p| p.info.size).collect();
     let mut meta = up.record.meta;
     meta.insert(S3_ETAG_KEY.into(), etag.clone());
@@ -253,7 +273,9 @@ fn assemble(app: &App, ctx: &Ctx, loc: ContainerLoc, job: &Completion) -> Result
     for p in &chosen {
         copy_part(&area, &id, p, &mut put)?;
     }
-    put.commit(app, meta, None)?;
+    if_match_at_commit(&mut put, cond);
+    put.commit(app, meta, None)
+        .map_err(|e| if_match_error(e, key))?;
     if let Err(e) = parts::remove(&area, &id) {
         tracing::warn!("completed upload {}: parts not removed: {e}", id.as_str());
     }
