@@ -8,6 +8,7 @@
 
 mod client;
 mod hostile;
+mod mpu;
 mod phase;
 mod raw;
 mod s3sign;
@@ -134,6 +135,31 @@ enum Cmd {
         #[arg(long)]
         md5: Option<String>,
     },
+    /// One large object through S3 multipart upload (Create, parts over a
+    /// few connections, Complete), then GET and DELETE; each step timed.
+    S3Mpu {
+        /// Server address, host:port (loopback).
+        #[arg(long)]
+        addr: String,
+        /// ACCESS:SECRET to sign with.
+        #[arg(long)]
+        s3: String,
+        /// /bucket/key (the bucket must exist).
+        #[arg(long)]
+        path: String,
+        /// Bytes of the object.
+        #[arg(long)]
+        size: u64,
+        /// Part size in MiB (the last part takes the rest).
+        #[arg(long, default_value_t = 10)]
+        part_mib: u64,
+        /// Parts uploaded at once.
+        #[arg(long, default_value_t = 4)]
+        conns: usize,
+        /// Check the part ETags, the multipart ETag and the GET body's MD5.
+        #[arg(long)]
+        verify: bool,
+    },
     /// One large file written (as sofgate writes) or read straight on the filesystem.
     RawBig {
         /// write or read.
@@ -234,6 +260,25 @@ fn main() {
             verify,
             md5,
         } => big(&http, &path, &op, size, conns, rate_mib_s, verify, md5),
+        Cmd::S3Mpu {
+            addr,
+            s3,
+            path,
+            size,
+            part_mib,
+            conns,
+            verify,
+        } => s3sign::Signer::parse(&s3, &addr).and_then(|signer| {
+            mpu::run(&mpu::Plan {
+                addr: &addr,
+                signer: &signer,
+                path: &path,
+                size,
+                part_size: part_mib << 20,
+                conns,
+                verify,
+            })
+        }),
         Cmd::RawBig {
             op,
             path,

@@ -29,11 +29,16 @@ impl Signer {
 
     /// The headers that sign `method` of `path` (already URI-safe, no query).
     pub fn headers(&self, method: &str, path: &str) -> [(String, String); 3] {
+        self.headers_q(method, path, "")
+    }
+
+    /// The same with a query, given in canonical form (see [`canonical_query`]).
+    pub fn headers_q(&self, method: &str, path: &str, query: &str) -> [(String, String); 3] {
         let amz = time::format_amz(time::now());
         let scope = format!("{}/us-east-1/s3/aws4_request", &amz[..8]);
         let signed = "host;x-amz-content-sha256;x-amz-date";
         let canonical = format!(
-            "{method}\n{path}\n\nhost:{}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\n\
+            "{method}\n{path}\n{query}\nhost:{}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\n\
              x-amz-date:{amz}\n\n{signed}\nUNSIGNED-PAYLOAD",
             self.host
         );
@@ -55,4 +60,27 @@ impl Signer {
             ("x-amz-date".into(), amz),
         ]
     }
+}
+
+/// A query string in SigV4's canonical form (pairs sorted, every byte but
+/// the unreserved ones percent-encoded), which is also a valid URL query.
+pub fn canonical_query(pairs: &[(&str, &str)]) -> String {
+    let mut enc: Vec<(String, String)> = pairs.iter().map(|(k, v)| (uri(k), uri(v))).collect();
+    enc.sort();
+    enc.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn uri(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
