@@ -35,6 +35,37 @@ pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
+/// An empty body that keeps a response's `Content-Length: 0`, even on a
+/// 204: hyper leaves the header off a body that says it has ended before
+/// it is polled (RFC 9110 wants none on a 204), but Swift's proxy sends it
+/// there and s3api clients check it (AbortMultipartUpload).
+pub fn empty_with_length() -> Body {
+    ZeroLength.boxed()
+}
+
+/// See [`empty_with_length`]: ends when polled, not before.
+struct ZeroLength;
+
+impl HttpBody for ZeroLength {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        Poll::Ready(None)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        false
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(0)
+    }
+}
+
 /// A piece of a streamed body: literal bytes (multipart headers) or a slice
 /// of the file.
 pub enum Part {

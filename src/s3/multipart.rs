@@ -14,7 +14,7 @@ mod list;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderName, Method, Response, StatusCode};
+use http::{HeaderMap, Method, Response, StatusCode};
 
 use super::error::S3Error;
 use super::{bridge, upload, xml, S3Request};
@@ -146,23 +146,6 @@ fn find_upload(
     Ok((area, parsed, up))
 }
 
-/// The request's headers as a Swift object PUT would carry them:
-/// `x-amz-meta-*` as `X-Object-Meta-*`, and the content headers.
-fn swift_headers(h: &HeaderMap) -> HeaderMap {
-    const KEPT: [&str; 3] = ["content-type", "content-disposition", "content-encoding"];
-    let mut out = HeaderMap::new();
-    for (k, v) in h {
-        let name = match k.as_str().strip_prefix("x-amz-meta-") {
-            Some(rest) => HeaderName::from_bytes(format!("x-object-meta-{rest}").as_bytes()).ok(),
-            None => KEPT.contains(&k.as_str()).then(|| k.clone()),
-        };
-        if let Some(n) = name {
-            out.append(n, v.clone());
-        }
-    }
-    out
-}
-
 fn xml_response(text: String) -> Result<Response<Body>, S3Error> {
     Response::builder()
         .header("Content-Type", "application/xml")
@@ -176,7 +159,7 @@ fn xml_response(text: String) -> Result<Response<Body>, S3Error> {
 async fn create(app: Arc<App>, req: S3Request) -> Result<Response<Body>, S3Error> {
     let n = names(&app, &req)?;
     let key = n.key.clone().ok_or_else(S3Error::internal_error)?;
-    let ctx = ctx_of(&app, &req, swift_headers(&req.headers)).await?;
+    let ctx = ctx_of(&app, &req, super::object::swift_headers(&req.headers)).await?;
     let id = run(&app, move |app| {
         let loc = bucket(app, &ctx, &n.bucket, true)?;
         let meta = crate::swift::object::request_meta(app, &ctx, key.as_str())?;
@@ -295,6 +278,6 @@ async fn abort(app: Arc<App>, req: S3Request, id: &str) -> Result<Response<Body>
         .status(StatusCode::NO_CONTENT)
         .header("Content-Type", SWIFT_EMPTY_TYPE)
         .header("Content-Length", "0")
-        .finish(body::empty())
+        .finish(body::empty_with_length())
         .map_err(S3Error::from)
 }
