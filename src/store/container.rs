@@ -123,22 +123,52 @@ pub fn list_containers(store: &Store, account: &str) -> Result<Vec<String>> {
             Err(Error::NotFound) => continue,
             Err(e) => return Err(e),
         };
-        for (n, kind) in d.entries()? {
-            let kind = match kind {
-                Some(k) => k,
-                None => match d.stat_at(&n) {
-                    Ok(st) => st.kind(),
-                    Err(_) => continue,
-                },
-            };
-            if kind == Kind::Dir && name::check_container(&n, &store.opts.limits).is_ok() {
-                names.push(n);
-            }
+        subdirs(
+            &d,
+            |n| name::check_container(n, &store.opts.limits).is_ok(),
+            &mut names,
+        )?;
+    }
+    Ok(sorted(names))
+}
+
+/// Account names on every device, sorted, without duplicates:
+/// directories with valid account names (no symlinks).
+pub fn list_accounts(store: &Store) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for p in &store.policies {
+        let root = store.root(p)?;
+        subdirs(
+            &root,
+            |n| name::check_account(n, &store.opts.limits).is_ok(),
+            &mut names,
+        )?;
+    }
+    Ok(sorted(names))
+}
+
+/// Adds the names of `d`'s subdirectories that pass `valid` to `names`.
+fn subdirs(d: &Dir, valid: impl Fn(&str) -> bool, names: &mut Vec<String>) -> Result<()> {
+    for (n, kind) in d.entries()? {
+        let kind = match kind {
+            Some(k) => k,
+            None => match d.stat_at(&n) {
+                Ok(st) => st.kind(),
+                Err(_) => continue,
+            },
+        };
+        if kind == Kind::Dir && valid(&n) {
+            names.push(n);
         }
     }
+    Ok(())
+}
+
+/// Names in byte order, without duplicates.
+fn sorted(mut names: Vec<String>) -> Vec<String> {
     names.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
     names.dedup();
-    Ok(names)
+    names
 }
 
 /// Creates a container on `policy`'s device. Returns false when it existed

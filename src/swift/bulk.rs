@@ -1018,12 +1018,7 @@ fn create_container(app: &App, ctx: &Ctx, container: &str) -> ApiResult<bool> {
         store.default_policy(),
         Meta::new(),
     )?;
-    if let Ok(loc) = store.find_container(&ctx.account, container) {
-        app.info.forget_container(&ctx.account, container);
-        if created {
-            store.usage.forget(&loc);
-        }
-    }
+    super::container::forget_put(app, &ctx.account, container, created);
     Ok(created)
 }
 

@@ -100,13 +100,7 @@ async fn put(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
         };
         ctx.note.policy(policy.index);
         let created = scont::create(store, &ctx.account, &container, policy, m)?;
-        if let Ok(loc) = store.find_container(&ctx.account, &container) {
-            app.info.forget_container(&ctx.account, &container);
-            if created {
-                // A container of the same name deleted elsewhere may be cached.
-                store.usage.forget(&loc);
-            }
-        }
+        forget_put(app, &ctx.account, &container, created);
         let status = if created {
             StatusCode::CREATED
         } else {
@@ -121,17 +115,40 @@ async fn post(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<
     let owner = may_change(&ctx, &container)?;
     let m = request_meta(&app, &ctx, owner)?;
     blocking(&app, move |app| {
-        let loc = app.store.find_container(&ctx.account, &container)?;
-        ctx.note.policy(loc.policy);
-        let mut merged = scont::container_meta(&loc)?;
-        scont::apply_user_meta(&mut merged, m.clone());
-        check_totals(&merged, "container", &app.cfg.limits)?;
-        super::versioning::check_merged(&merged, &m)?;
-        scont::update_container_meta(&app.store, &loc, m)?;
-        app.info.forget_container(&ctx.account, &container);
+        let policy = update_meta(app, &ctx.account, &container, m)?;
+        ctx.note.policy(policy);
         empty_response(StatusCode::NO_CONTENT).finish(body::empty())
     })
     .await
+}
+
+/// Forgets what was known of a container a PUT found or `created`: its
+/// metadata; when created, also its usage (a container of the same name
+/// deleted elsewhere may be cached) and the account list (its account may
+/// be new).
+pub fn forget_put(app: &App, account: &str, container: &str, created: bool) {
+    app.info.forget_container(account, container);
+    if created {
+        if let Ok(loc) = app.store.find_container(account, container) {
+            app.store.usage.forget(&loc);
+        }
+        app.info.forget_account_names();
+    }
+}
+
+/// Merges `m` into the container's metadata (blocking; "" removes a key)
+/// when the result keeps Swift's limits, in one write, and forgets what
+/// the info cache knew of it. Returns the container's policy index. The
+/// caller has authorized the change.
+pub fn update_meta(app: &App, account: &str, container: &str, m: Meta) -> ApiResult<usize> {
+    let loc = app.store.find_container(account, container)?;
+    let mut merged = scont::container_meta(&loc)?;
+    scont::apply_user_meta(&mut merged, m.clone());
+    check_totals(&merged, "container", &app.cfg.limits)?;
+    super::versioning::check_merged(&merged, &m)?;
+    scont::update_container_meta(&app.store, &loc, m)?;
+    app.info.forget_container(account, container);
+    Ok(loc.policy)
 }
 
 async fn delete(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<Body>> {

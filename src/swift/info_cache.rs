@@ -1,6 +1,7 @@
 //! Container and account metadata as last read, for the features that
 //! consult it on object requests (quotas, versioned writes, the ETag
-//! quoter), as Swift's proxy keeps container and account info. An entry
+//! quoter, the S3 door's CORS), as Swift's proxy keeps container and
+//! account info, and the list of accounts (for S3 preflights). An entry
 //! is trusted for `[storage] usage_cache_secs`; a change made through this
 //! node forgets it at once, one made through another node is seen when it
 //! expires. Keys are names, so a cached answer costs no filesystem call.
@@ -24,6 +25,8 @@ pub struct InfoCache {
     /// By (account, container name).
     containers: Entries<(String, String)>,
     accounts: Entries<String>,
+    /// The names of the accounts on the devices, as last listed.
+    account_names: Mutex<Option<(Instant, Arc<Vec<String>>)>>,
 }
 
 impl InfoCache {
@@ -32,6 +35,7 @@ impl InfoCache {
             ttl,
             containers: Mutex::default(),
             accounts: Mutex::default(),
+            account_names: Mutex::default(),
         }
     }
 
@@ -44,6 +48,20 @@ impl InfoCache {
         let m = Arc::new(scont::container_meta(loc)?);
         self.keep(&self.containers, key, m.clone());
         Ok(m)
+    }
+
+    /// The metadata of the container `account/container`, read (blocking)
+    /// unless cached: a cached answer costs no filesystem call.
+    pub fn container_named(
+        &self,
+        store: &Store,
+        account: &str,
+        container: &str,
+    ) -> Result<Arc<Meta>> {
+        match self.cached_container(account, container) {
+            Some(m) => Ok(m),
+            None => self.container(&store.find_container(account, container)?),
+        }
     }
 
     /// The container's metadata if cached and fresh; no filesystem call.
@@ -69,9 +87,28 @@ impl InfoCache {
         self.fresh(&self.accounts, &account.to_string())
     }
 
+    /// The accounts on the devices, in byte order, listed (blocking)
+    /// unless listed within the TTL.
+    pub fn account_names(&self, store: &Store) -> Result<Arc<Vec<String>>> {
+        if let Some((at, names)) = &*lock(&self.account_names) {
+            if at.elapsed() < self.ttl {
+                return Ok(names.clone());
+            }
+        }
+        let names = Arc::new(scont::list_accounts(store)?);
+        *lock(&self.account_names) = Some((Instant::now(), names.clone()));
+        Ok(names)
+    }
+
     /// Drops what is known of a container (after a change through here).
     pub fn forget_container(&self, account: &str, container: &str) {
         lock(&self.containers).remove(&(account.to_string(), container.to_string()));
+    }
+
+    /// Drops the account list (after a container was created through here:
+    /// its account may be new).
+    pub fn forget_account_names(&self) {
+        *lock(&self.account_names) = None;
     }
 
     /// Drops what is known of an account (after a change through here).
