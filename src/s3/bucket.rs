@@ -10,7 +10,7 @@
 //! and `BucketAlreadyExists` never happens (as s3api with `s3_acl = false`,
 //! a second create is `BucketAlreadyOwnedByYou`).
 
-mod cors;
+pub mod cors;
 mod list;
 mod settings;
 

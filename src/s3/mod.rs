@@ -5,7 +5,12 @@
 //! `AWS4-HMAC-SHA256 ` or `AWS `, or a presigned URL's query
 //! (`X-Amz-Credential`, `X-Amz-Algorithm` or `AWSAccessKeyId`); everything
 //! else (tokens, temp URLs, form posts, anonymous requests) stays Swift.
-//! Anonymous S3 requests therefore cannot exist on this port.
+//! Anonymous S3 requests therefore cannot exist on this port, with one
+//! exception: a browser's CORS preflight carries no authentication, so an
+//! `OPTIONS` request whose host and path are not Swift's is S3's (see
+//! [`cors::is_preflight`]: not `/v1/…`, `/v1.0…`, `/auth/…`, `/info`,
+//! `/healthcheck`, nor a domain_remap host), and every S3 `OPTIONS` is
+//! answered as a preflight, from the bucket's CORS rules.
 //!
 //! An S3 request then goes: signature claim (dates, expiry, credential
 //! scope) → bucket and key ([`target`]) → payload headers ([`integrity`])
@@ -28,6 +33,7 @@ pub mod bridge;
 pub mod bucket;
 pub mod chunked;
 pub mod copy;
+pub mod cors;
 pub mod error;
 pub mod integrity;
 pub mod multi_delete;
@@ -65,7 +71,9 @@ use target::Target;
 
 /// Is this an S3 request (and is the S3 door open)?
 pub fn is_s3(cfg: &Config, req: &Request<Incoming>) -> bool {
-    cfg.s3.enabled && auth::kind(req.headers(), query_keys(req.uri().query())).is_some()
+    cfg.s3.enabled
+        && (auth::kind(req.headers(), query_keys(req.uri().query())).is_some()
+            || cors::is_preflight(cfg, req))
 }
 
 /// The raw names of a query's parameters.
@@ -132,10 +140,24 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     let id = request_id();
     let head = req.method() == Method::HEAD;
     let sent_body = has_body(req.headers());
-    let mut resp = match serve(app, req).await {
+    let method = req.method().clone();
+    let origin = req
+        .headers()
+        .get("origin")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut scope = None;
+    let result = match method {
+        Method::OPTIONS => cors::preflight(&app, &req).await,
+        _ => serve(app.clone(), req, &mut scope).await,
+    };
+    let mut resp = match result {
         Ok(r) => r,
         Err(e) => e.into_response(&id, head),
     };
+    if let (Some(origin), Some(scope)) = (origin, scope) {
+        cors::decorate(&app, scope, &origin, &method, &mut resp).await;
+    }
     // An error may come before the body was read: then the connection
     // cannot carry another request, and the client must be told so rather
     // than find it closed under its next request.
@@ -157,7 +179,13 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     resp
 }
 
-async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, S3Error> {
+/// Serves an authenticated request; `scope` is set to its bucket once
+/// its caller is known (for the CORS headers of its answer).
+async fn serve(
+    app: Arc<App>,
+    req: Request<Incoming>,
+    scope: &mut Option<cors::Scope>,
+) -> Result<Response<Body>, S3Error> {
     let (parts, body) = req.into_parts();
     let query = decode_query(parts.uri.query());
     let kind = auth::kind(&parts.headers, query_keys(parts.uri.query()))
@@ -188,6 +216,10 @@ async fn serve(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, 
         _ => None,
     };
     let caller = auth::authenticate(&app, &claim, &payload).await?;
+    *scope = target.bucket.as_ref().map(|b| cors::Scope {
+        account: caller.identity.account.clone(),
+        bucket: b.clone(),
+    });
     let op = Op::parse(&Route {
         method: parts.method.as_str(),
         has_bucket: target.bucket.is_some(),

@@ -21,7 +21,14 @@ use super::{blocking, App};
 use crate::http::body::{self, Body};
 use crate::http::error::{ApiResult, Finish};
 use crate::http::request::Target;
-use crate::store::container as scont;
+use crate::store::meta::Meta;
+
+/// The container metadata naming its trusted origins.
+pub const ALLOW_ORIGIN_KEY: &str = "X-Container-Meta-Access-Control-Allow-Origin";
+/// The container metadata with its preflight cache time.
+pub const MAX_AGE_KEY: &str = "X-Container-Meta-Access-Control-Max-Age";
+/// The container metadata with its extra exposed headers.
+pub const EXPOSE_HEADERS_KEY: &str = "X-Container-Meta-Access-Control-Expose-Headers";
 
 /// Methods the API allows on accounts, containers and objects.
 const ALLOWED_METHODS: &str = "DELETE, GET, HEAD, OPTIONS, POST, PUT";
@@ -55,28 +62,47 @@ impl Rules {
     /// Reads the rules of `account/container` (blocking); none when the
     /// container does not exist.
     pub fn of(app: &App, account: &str, container: &str) -> Rules {
-        let Ok(m) = app
-            .store
-            .find_container(account, container)
-            .and_then(|loc| scont::container_meta(&loc))
-        else {
-            return Rules::default();
-        };
+        container_meta(app, account, container)
+            .map(|m| Rules::from_meta(&m))
+            .unwrap_or_default()
+    }
+
+    /// The rules a container's metadata holds.
+    pub fn from_meta(m: &Meta) -> Rules {
         let get = |k: &str| {
             m.iter()
                 .find(|(key, _)| key.eq_ignore_ascii_case(k))
                 .map(|(_, v)| v.clone())
         };
         Rules {
-            allow_origin: get("X-Container-Meta-Access-Control-Allow-Origin").unwrap_or_default(),
-            max_age: get("X-Container-Meta-Access-Control-Max-Age"),
-            expose_headers: get("X-Container-Meta-Access-Control-Expose-Headers")
-                .unwrap_or_default(),
+            allow_origin: get(ALLOW_ORIGIN_KEY).unwrap_or_default(),
+            max_age: get(MAX_AGE_KEY),
+            expose_headers: get(EXPOSE_HEADERS_KEY).unwrap_or_default(),
         }
     }
 
-    fn allows(&self, app: &App, origin: &str) -> bool {
+    /// The container's own trusted origins.
+    pub fn own_origins(&self) -> impl Iterator<Item = &str> {
         words(&self.allow_origin)
+    }
+
+    /// The container's own origins, as stored (space-separated).
+    pub fn allow_origin(&self) -> &str {
+        &self.allow_origin
+    }
+
+    /// The preflight cache time, as stored.
+    pub fn max_age(&self) -> Option<&str> {
+        self.max_age.as_deref()
+    }
+
+    /// The container's extra exposed headers.
+    pub fn expose_headers(&self) -> impl Iterator<Item = &str> {
+        words(&self.expose_headers)
+    }
+
+    fn allows(&self, app: &App, origin: &str) -> bool {
+        self.own_origins()
             .chain(app.cfg.cors.allow_origin.iter().map(String::as_str))
             .any(|o| o == "*" || o == origin)
     }
@@ -87,6 +113,63 @@ impl Rules {
             "*"
         } else {
             origin
+        }
+    }
+}
+
+/// The metadata of `account/container` as the info cache has it
+/// (blocking); none when the container does not exist or cannot be read.
+pub fn container_meta(app: &App, account: &str, container: &str) -> Option<Arc<Meta>> {
+    app.info
+        .container_named(&app.store, account, container)
+        .ok()
+}
+
+/// The headers that grant a cross-origin request, rendered in one place
+/// for Swift's preflights and the S3 door's preflights and requests.
+#[derive(Debug, Default)]
+pub struct Grant {
+    /// `Access-Control-Allow-Origin`: the origin, or `*`.
+    pub allow_origin: String,
+    pub allow_methods: Option<String>,
+    pub allow_headers: Option<String>,
+    pub max_age: Option<String>,
+    pub expose_headers: Option<String>,
+    /// `Access-Control-Allow-Credentials: true` (S3 says so to an origin
+    /// it names).
+    pub credentials: bool,
+    pub vary: String,
+}
+
+impl Grant {
+    /// Sets the grant's headers on `h` (values that cannot be header
+    /// values are left out).
+    pub fn apply(&self, h: &mut HeaderMap) {
+        let credentials = self.credentials.then_some("true");
+        for (name, value) in [
+            (
+                "access-control-allow-origin",
+                Some(self.allow_origin.as_str()),
+            ),
+            (
+                "access-control-allow-methods",
+                self.allow_methods.as_deref(),
+            ),
+            (
+                "access-control-allow-headers",
+                self.allow_headers.as_deref(),
+            ),
+            ("access-control-max-age", self.max_age.as_deref()),
+            (
+                "access-control-expose-headers",
+                self.expose_headers.as_deref(),
+            ),
+            ("access-control-allow-credentials", credentials),
+            ("vary", Some(self.vary.as_str()).filter(|v| !v.is_empty())),
+        ] {
+            if let Some(v) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+                h.insert(name, v);
+            }
         }
     }
 }
@@ -158,24 +241,27 @@ pub async fn preflight(
     if !allowed || !method.is_some_and(|m| ALLOWED_METHODS.split(", ").any(|a| a == m)) {
         return ok().status(StatusCode::UNAUTHORIZED).finish(body::empty());
     }
-    let mut b = ok()
-        .header(
-            "Access-Control-Allow-Origin",
-            rules.allow_origin_value(origin),
-        )
-        .header("Access-Control-Allow-Methods", ALLOWED_METHODS);
-    let mut vary = vec!["Origin"];
-    if let Some(age) = &rules.max_age {
-        b = b.header("Access-Control-Max-Age", age.as_str());
-    }
-    if let Some(h) = headers
+    let requested = headers
         .get("access-control-request-headers")
-        .filter(|v| !v.is_empty())
-    {
-        b = b.header("Access-Control-Allow-Headers", h.clone());
-        vary.push("Access-Control-Request-Headers");
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty());
+    let grant = Grant {
+        allow_origin: rules.allow_origin_value(origin).to_string(),
+        allow_methods: Some(ALLOWED_METHODS.to_string()),
+        allow_headers: requested.map(str::to_string),
+        max_age: rules.max_age.clone(),
+        vary: match requested {
+            Some(_) => "Origin, Access-Control-Request-Headers",
+            None => "Origin",
+        }
+        .to_string(),
+        ..Grant::default()
+    };
+    let mut b = ok();
+    if let Some(h) = b.headers_mut() {
+        grant.apply(h);
     }
-    b.header("Vary", vary.join(", ")).finish(body::empty())
+    b.finish(body::empty())
 }
 
 /// Adds CORS headers to the response of a request that carried `Origin`.

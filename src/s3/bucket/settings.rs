@@ -2,8 +2,9 @@
 //! see one value: the ACL as the container's read and write ACLs (as
 //! Swift's s3api with `s3_acl = false`: private, public-read,
 //! public-read-write), versioning as `X-Versions-Enabled`, CORS as the
-//! container's `Access-Control-*` metadata. Only the account's owners
-//! read or change them (S3's default: the bucket owner).
+//! container's `Access-Control-*` metadata (and the S3 rules whole in its
+//! sysmeta). Only the account's owners read or change them (S3's default:
+//! the bucket owner).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,7 +16,9 @@ use super::super::router::Op;
 use super::super::{bridge, xml, S3Request};
 use super::{bucket, core, empty, header, read_xml, xml_ok};
 use crate::http::body::Body;
-use crate::swift::App;
+use crate::swift::container::update_meta;
+use crate::swift::cors::container_meta;
+use crate::swift::{blocking, App};
 
 /// The largest ACL body (Swift's s3api's).
 const MAX_ACL_BODY: usize = 200 * 1024;
@@ -25,11 +28,6 @@ const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
 const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 const PUBLIC_READ: &str = ".r:*,.rlistings";
 const PUBLIC_WRITE: &str = ".r:*";
-/// What Swift's CORS allows on every container (see `swift::cors`).
-const CORS_METHODS: [&str; 5] = ["GET", "PUT", "HEAD", "POST", "DELETE"];
-const ALLOW_ORIGIN: &str = "x-container-meta-access-control-allow-origin";
-const MAX_AGE: &str = "x-container-meta-access-control-max-age";
-const EXPOSE: &str = "x-container-meta-access-control-expose-headers";
 
 /// Container headers setting read and write ACLs; "" removes one.
 type AclHeaders = Vec<(&'static str, String)>;
@@ -264,57 +262,37 @@ fn versioning_status(body: &[u8]) -> Result<bool, S3Error> {
     }
 }
 
-/// GetBucketCors, PutBucketCors and DeleteBucketCors.
+/// GetBucketCors, PutBucketCors and DeleteBucketCors (see [`super::cors`]
+/// for where the rules are kept). A change is one metadata write, made
+/// only once the whole configuration is read and checked.
 pub async fn cors(app: Arc<App>, mut req: S3Request) -> Result<Response<Body>, S3Error> {
-    let head = owner_head(&app, &req).await?;
-    let mut h = HeaderMap::new();
-    match req.op {
+    owner_head(&app, &req).await?;
+    let (account, b) = (
+        req.caller.identity.account.clone(),
+        bucket(&req).to_string(),
+    );
+    let (meta, status) = match req.op {
         Op::GetBucketCors => {
-            let origins = header(&head, ALLOW_ORIGIN).unwrap_or("");
-            if origins.split_whitespace().next().is_none() {
-                return Err(no_cors(bucket(&req)));
-            }
-            return xml_ok(cors_document(
-                origins,
-                header(&head, MAX_AGE),
-                header(&head, EXPOSE).unwrap_or(""),
-            ));
+            let m = blocking(&app, move |app| Ok(container_meta(app, &account, &b))).await?;
+            return match super::cors::rules(&m.unwrap_or_default(), &[]) {
+                Some(rules) => xml_ok(super::cors::document(&rules)),
+                None => Err(no_cors(bucket(&req))),
+            };
         }
-        Op::DeleteBucketCors => {
-            for name in [ALLOW_ORIGIN, MAX_AGE, EXPOSE] {
-                set(&mut h, name, "")?;
-            }
-            post(&app, &req, h).await?;
-            return empty(StatusCode::NO_CONTENT);
+        Op::DeleteBucketCors => (super::cors::removal(), StatusCode::NO_CONTENT),
+        _ => {
+            let body = read_xml(&mut req, MAX_CONF_BODY).await?;
+            let rules = super::cors::parse(&body)?;
+            (
+                super::cors::to_meta(&rules, &app.cfg.limits)?,
+                StatusCode::OK,
+            )
         }
-        _ => {}
-    }
-    let body = read_xml(&mut req, MAX_CONF_BODY).await?;
-    let rules = super::cors::parse(&body)?;
-    set(&mut h, ALLOW_ORIGIN, &rules.origins.join(" "))?;
-    set(
-        &mut h,
-        MAX_AGE,
-        &rules.max_age.map(|a| a.to_string()).unwrap_or_default(),
-    )?;
-    set(&mut h, EXPOSE, &rules.expose.join(" "))?;
-    post(&app, &req, h).await?;
-    empty(StatusCode::OK)
-}
-
-/// Sets container metadata `name` to `value` in a core POST ("" removes it).
-fn set(h: &mut HeaderMap, name: &str, value: &str) -> Result<(), S3Error> {
-    let (name, value) = match value.is_empty() {
-        true => (
-            name.replacen("x-container-meta-", "x-remove-container-meta-", 1),
-            "x",
-        ),
-        false => (name.to_string(), value),
     };
-    let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| S3Error::internal_error())?;
-    let value = HeaderValue::from_str(value).map_err(|_| S3Error::malformed_xml())?;
-    h.insert(name, value);
-    Ok(())
+    blocking(&app, move |app| update_meta(app, &account, &b, meta))
+        .await
+        .map_err(|e| S3Error::from_api(e, Some(bucket(&req)), None))?;
+    empty(status)
 }
 
 fn no_cors(b: &str) -> S3Error {
@@ -324,25 +302,4 @@ fn no_cors(b: &str) -> S3Error {
         "The CORS configuration does not exist",
     )
     .with("BucketName", b)
-}
-
-/// What Swift enforces, as one rule: these origins, every method, any
-/// request header, the exposed headers and the preflight cache time.
-fn cors_document(origins: &str, max_age: Option<&str>, expose: &str) -> String {
-    let mut w = xml::Writer::new("CORSConfiguration");
-    w.open("CORSRule");
-    w.elem("AllowedHeader", "*");
-    for m in CORS_METHODS {
-        w.elem("AllowedMethod", m);
-    }
-    for o in origins.split_whitespace() {
-        w.elem("AllowedOrigin", o);
-    }
-    for e in expose.split_whitespace() {
-        w.elem("ExposeHeader", e);
-    }
-    if let Some(a) = max_age.filter(|a| a.parse::<u64>().is_ok()) {
-        w.elem("MaxAgeSeconds", a);
-    }
-    w.finish()
 }
