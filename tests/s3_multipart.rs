@@ -418,6 +418,9 @@ fn the_s3_door_shows_and_compares_the_multipart_etag_swift_lists_it() {
     let listed = s.get("bkt?format=json").json();
     assert_eq!(listed[0]["s3_etag"], s3_etag.as_str(), "{listed}");
     assert_eq!(listed[0]["hash"], md5_hex(b"only part"));
+    let r = c.send("GET", "/bkt", &[("list-type", "2")], &[], b"");
+    let shown = elem(&r, "ETag").map(|e| e.replace("&quot;", "\""));
+    assert_eq!(shown, Some(s3_etag.clone()), "ListObjectsV2: {r:?}");
 
     // A write on the condition that the object shows the S3 ETag.
     let r = c.send("PUT", "/bkt/o", &[], &[("if-match", &s3_etag)], b"v2");
