@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::config::Config;
-use crate::store::{name, versions, ContainerLoc, Error, ObjPath, Policy, Store};
+use crate::store::{name, ContainerLoc, Error, ObjPath, Policy, Store};
 
 /// What a tool runs over.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +103,7 @@ pub fn containers(store: &Store, scope: &Scope) -> Result<Vec<ContainerLoc>, Str
             e => format!("{a}/{c}: {e}"),
         })?;
         let p = &store.policies[loc.policy];
-        let hidden = store.open_container(p, a, &format!("{}/{c}", versions::HIDDEN));
+        let hidden = store.open_container(p, a, &format!("{}/{c}", name::VERSIONS_DIR));
         return Ok(std::iter::once(loc).chain(hidden.ok()).collect());
     }
     let mut out = Vec::new();
@@ -154,7 +154,7 @@ fn subdirs(store: &Store, p: &Policy, account: Option<&str>) -> Result<Vec<Strin
         }
         let ok = match account {
             None => name::check_account(&n, l).is_ok(),
-            Some(_) if n == versions::HIDDEN => {
+            Some(_) if n == name::VERSIONS_DIR => {
                 if let Ok(h) = dir.open_dir(&n) {
                     for (c, _) in h.entries().unwrap_or_default() {
                         if name::check_container(&c, l).is_ok() {

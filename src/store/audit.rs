@@ -19,7 +19,7 @@ use super::object::{self, is_temp_name};
 use super::sidecar::{self, is_sidecar_name, Place};
 use super::walk::{self, Item, Visitor};
 use super::xattr::Target;
-use super::{expiry::STATE_DIR, is_not_found, ContainerLoc, Error, Result, Store};
+use super::{is_not_found, name::STATE_DIR, ContainerLoc, Error, Result, Store};
 
 /// Where quarantined files go, beneath the device's state directory.
 pub const QUARANTINE: &str = "quarantine";

@@ -17,9 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::beneath::{is_refused, Dir, Kind};
 use super::{is_not_found, object, Error, ObjPath, Result, Store};
 
-/// Directory at the device root that holds sofgate's own state; it is no
-/// account (see [`super::name::check_account`]).
-pub const STATE_DIR: &str = ".sofgate";
+use super::name::{temp_name, STATE_DIR};
 
 /// An entry file larger than this is no entry of ours.
 const MAX_ENTRY: u64 = 64 * 1024;
@@ -53,7 +51,7 @@ pub fn record(store: &Store, root: &Dir, e: &Entry) -> Result<()> {
     let name = entry_name(e);
     // Named like an upload's temp file, so a crash leaves nothing that the
     // start-up sweep of stale temp files would not remove.
-    let tmp = format!(".{name}.{:016x}.sgtmp", rand::random::<u64>());
+    let tmp = temp_name(&name);
     let body = serde_json::to_vec(e).map_err(|e| Error::Io(std::io::Error::other(e)))?;
     let res = (|| -> std::io::Result<()> {
         let mut f = dir.create_file(&tmp, 0o644)?;

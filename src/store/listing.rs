@@ -608,7 +608,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let (s, loc) = store(d.path());
         touch(&loc, "plain/f");
-        object::put_dir_marker(&s, &loc, &obj("m/"), Default::default()).unwrap();
+        super::super::write::put_dir_marker(&s, &loc, &obj("m/"), Default::default()).unwrap();
         touch(&loc, "m/x");
         touch(&loc, "m-");
         assert_eq!(names(&s, &loc, q()), ["m-", "m/", "m/x", "plain/f"]);
@@ -636,8 +636,8 @@ mod tests {
     fn path_lists_one_level_with_markers() {
         let d = tempfile::tempdir().unwrap();
         let (s, loc) = store(d.path());
-        object::put_dir_marker(&s, &loc, &obj("d/"), Default::default()).unwrap();
-        object::put_dir_marker(&s, &loc, &obj("d/sub/"), Default::default()).unwrap();
+        super::super::write::put_dir_marker(&s, &loc, &obj("d/"), Default::default()).unwrap();
+        super::super::write::put_dir_marker(&s, &loc, &obj("d/sub/"), Default::default()).unwrap();
         touch(&loc, "d/f");
         touch(&loc, "d/sub/deep");
         touch(&loc, "d/plain/deep");

@@ -45,6 +45,8 @@ pub mod keys {
     pub const OBJECT_TYPE: &str = "X-Object-Type";
     pub const PUT_MTIME: &str = "X-Object-PUT-Mtime";
     pub const PUT_TIMESTAMP: &str = "X-PUT-Timestamp";
+    /// Object versioning: the object's version id (sysmeta).
+    pub const VERSION_ID: &str = "X-Object-Sysmeta-Version-Id";
     pub const STORAGE_POLICY: &str = "X-Storage-Policy";
     /// Sysmeta: the ETag the S3 door shows of an object a multipart
     /// upload made (`<md5 of the parts' MD5s>-<N>`; Swift's s3api's key).

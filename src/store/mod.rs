@@ -378,8 +378,8 @@ impl Store {
         let l = &self.opts.limits;
         name::check_account(account, l)?;
         let inner = container
-            .strip_prefix(versions::HIDDEN)
-            .or_else(|| container.strip_prefix(parts::UPLOADS));
+            .strip_prefix(name::VERSIONS_DIR)
+            .or_else(|| container.strip_prefix(name::UPLOADS_DIR));
         match inner {
             Some(inner) => match inner.strip_prefix('/') {
                 Some(c) => name::check_container(c, l)?,

@@ -24,6 +24,59 @@ use super::Error;
 /// Longest single path component the filesystem accepts (NAME_MAX).
 pub const NAME_MAX: usize = 255;
 
+// Names sofgate keeps for itself, all here: none can be a client's
+// account, container or object name component.
+
+/// The device's own state (expiry queue, tombstones, quarantine, health
+/// probes, the token secret): never an account.
+pub const STATE_DIR: &str = ".sofgate";
+/// An account's hidden versions containers: never a container.
+pub const VERSIONS_DIR: &str = ".sofgate-versions";
+/// An account's multipart uploads: never a container.
+pub const UPLOADS_DIR: &str = ".sofgate-uploads";
+/// Suffix that marks sofgate's temp files: `.<stem>.<16 hex>.sgtmp`.
+pub const TEMP_SUFFIX: &str = ".sgtmp";
+/// Length of `.<16 hex>.sgtmp`.
+const TEMP_TAIL: usize = 1 + 16 + TEMP_SUFFIX.len();
+/// Suffix of metadata sidecar files (`.<leaf>.sgmeta`).
+pub const SIDECAR_SUFFIX: &str = ".sgmeta";
+
+/// A fresh temp name for `stem` (cut so that it fits in NAME_MAX).
+pub fn temp_name(stem: &str) -> String {
+    let room = NAME_MAX - 1 - TEMP_TAIL;
+    let mut end = stem.len().min(room);
+    while !stem.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        ".{}.{:016x}{TEMP_SUFFIX}",
+        &stem[..end],
+        rand::random::<u64>()
+    )
+}
+
+/// True for the name of a temp file (never listed, served or counted).
+pub fn is_temp_name(n: &str) -> bool {
+    let b = n.as_bytes();
+    b.len() > TEMP_TAIL
+        && b[0] == b'.'
+        && n.ends_with(TEMP_SUFFIX)
+        && b[b.len() - TEMP_TAIL] == b'.'
+        && b[b.len() - TEMP_TAIL + 1..b.len() - TEMP_SUFFIX.len()]
+            .iter()
+            .all(u8::is_ascii_hexdigit)
+}
+
+/// True for the name of a sidecar file.
+pub fn is_sidecar_name(n: &str) -> bool {
+    n.len() > 1 + SIDECAR_SUFFIX.len() && n.starts_with('.') && n.ends_with(SIDECAR_SUFFIX)
+}
+
+/// True for names sofgate uses itself (temp files, metadata sidecars).
+pub fn is_internal_name(n: &str) -> bool {
+    is_temp_name(n) || is_sidecar_name(n)
+}
+
 /// Name length limits, from config.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -129,7 +182,7 @@ pub fn check_account(name: &str, l: &Limits) -> Result<(), Error> {
     if name.contains('/') {
         return Err(bad("Account name cannot contain /"));
     }
-    if name == super::expiry::STATE_DIR {
+    if name == STATE_DIR {
         return Err(bad("Account name is reserved"));
     }
     check_fits("Account", name)?;
@@ -148,7 +201,7 @@ pub fn check_container(name: &str, l: &Limits) -> Result<(), Error> {
     if name.contains('/') {
         return Err(bad("Container name cannot contain /"));
     }
-    if name == super::versions::HIDDEN || name == super::parts::UPLOADS {
+    if name == VERSIONS_DIR || name == UPLOADS_DIR {
         return Err(bad("Container name is reserved"));
     }
     check_fits("Container", name)?;
@@ -195,7 +248,7 @@ pub fn check_object_component(c: &str) -> Result<(), Error> {
     if c.contains('/') {
         return Err(bad("Object name component cannot contain /"));
     }
-    if super::object::is_internal_name(c) {
+    if is_internal_name(c) {
         return Err(bad("Object name component is reserved for temporary files"));
     }
     if is_long_name(c) {

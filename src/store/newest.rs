@@ -42,9 +42,13 @@ use super::beneath::{fstat, Dir, Follow, Kind, Stat};
 use super::meta::{self, keys, Meta};
 use super::sidecar::{self, Place};
 use super::tombstone::Tomb;
-use super::write::Condition;
 use super::xattr::Target;
 use super::{is_not_found, Error, Result, Store};
+
+/// What a conditional write requires of the object it replaces, checked
+/// under the lock of this module's (`None`: nothing at the name); its
+/// error fails the commit.
+pub type Condition = Box<dyn Fn(Option<&Meta>) -> Result<()> + Send + Sync>;
 
 /// Times a writer starts again on a name that other writers keep replacing.
 const MAX_TRIES: usize = 16;

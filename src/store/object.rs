@@ -31,31 +31,10 @@ use super::meta::{self, keys, Meta};
 use super::name::{self, ObjPath};
 use super::sidecar::{self, Place};
 use super::tombstone::Tomb;
-pub use super::write::{put_dir_marker, Writer};
 use super::xattr::Target;
 use super::{is_not_found, ContainerLoc, Error, Result, Store};
 
-/// Suffix that marks sofgate's temp files: `.<name>.<16 hex>.sgtmp`.
-pub(super) const TEMP_SUFFIX: &str = ".sgtmp";
-/// Length of `.<16 hex>.sgtmp`.
-pub(super) const TEMP_TAIL: usize = 1 + 16 + TEMP_SUFFIX.len();
-
-/// True for the name of a temp file (never listed, served or counted).
-pub fn is_temp_name(n: &str) -> bool {
-    let b = n.as_bytes();
-    b.len() > TEMP_TAIL
-        && b[0] == b'.'
-        && n.ends_with(TEMP_SUFFIX)
-        && b[b.len() - TEMP_TAIL] == b'.'
-        && b[b.len() - TEMP_TAIL + 1..b.len() - TEMP_SUFFIX.len()]
-            .iter()
-            .all(u8::is_ascii_hexdigit)
-}
-
-/// True for names sofgate uses itself (temp files, metadata sidecars).
-pub fn is_internal_name(n: &str) -> bool {
-    is_temp_name(n) || sidecar::is_sidecar_name(n)
-}
+pub use super::name::{is_internal_name, is_temp_name};
 
 /// What is known of a stored object.
 #[derive(Debug, Clone)]
@@ -735,7 +714,7 @@ pub fn update_meta(
         meta: file_meta(store, &file, &found, place, name)?,
     };
     let st = found.node.st;
-    if st.nlink() > 1 && !super::versions::is_own_version_link(c, name, &info, &st) {
+    if st.nlink() > 1 && !is_own_version_link(c, name, &info, &st) {
         return Err(Error::Conflict(
             "The object's file has other names (hard links): its metadata cannot be changed".into(),
         ));
@@ -757,6 +736,33 @@ fn existing_parent(c: &ContainerLoc, name: &ObjPath) -> Result<Dir> {
         return Ok(c.dir.clone());
     }
     c.dir.open_dir(&name.disk_parent()).map_err(lookup_error)
+}
+
+/// Is the file `st` (the object `name` of `c`, with `info`) object
+/// versioning's own pair: the current object and its newest version, and
+/// nothing else? Only then may metadata be written to a file with two names.
+fn is_own_version_link(c: &ContainerLoc, name: &ObjPath, info: &ObjectInfo, st: &Stat) -> bool {
+    let Some(vid) = info.meta.get(keys::VERSION_ID) else {
+        return false;
+    };
+    if st.nlink() != 2 || c.is_hidden() {
+        return false;
+    }
+    let rel = match name.child(vid) {
+        Ok(v) => v.disk_path(),
+        Err(_) => return false,
+    };
+    let Ok(acct) = c
+        .root
+        .open_dir(&format!("{}/{}", c.account, name::VERSIONS_DIR))
+    else {
+        return false;
+    };
+    let Ok(h) = acct.open_dir(&c.name) else {
+        return false;
+    };
+    h.node(&rel, Follow::Never)
+        .is_ok_and(|v| v.st.is_file() && (v.st.dev(), v.st.ino()) == (st.dev(), st.ino()))
 }
 
 /// Deletes an object, then the empty implicit directories above it. Only

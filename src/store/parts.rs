@@ -23,8 +23,7 @@ use super::meta::{self, Meta};
 use super::object::{self as sobj, ObjectInfo};
 use super::{is_not_found, ContainerLoc, Error, ObjPath, Result, Store};
 
-/// The account's directory of upload areas.
-pub const UPLOADS: &str = ".sofgate-uploads";
+use super::name::UPLOADS_DIR as UPLOADS;
 /// The record's name in an upload's directory.
 const RECORD: &str = "upload";
 /// The largest record read back (metadata is bounded far below this).

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_pickle::{DeOptions, HashableValue, Value};
 
-use super::meta::Meta;
+/// Decoded metadata: the same type as `meta::Meta`, named here so that the
+/// decoder needs nothing of the codec that calls it.
+type Meta = std::collections::BTreeMap<String, String>;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 

@@ -5,7 +5,7 @@
 
 use std::io::Write;
 
-use super::expiry::STATE_DIR;
+use super::name::{temp_name, STATE_DIR};
 use super::{Policy, Result, Store};
 
 /// Where probe files are written, beneath [`STATE_DIR`].
@@ -21,7 +21,7 @@ pub fn probe(store: &Store, p: &Policy) -> Result<()> {
         dir = dir.open_dir(name)?;
     }
     // Named as a temp file: if the process dies here, the sweep removes it.
-    let name = format!(".probe.{:016x}.sgtmp", rand::random::<u64>());
+    let name = temp_name("probe");
     let written = dir
         .create_file(&name, store.opts.file_mode)
         .and_then(|mut f| {

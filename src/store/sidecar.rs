@@ -15,22 +15,16 @@ use md5::{Digest, Md5};
 
 use super::beneath::Dir;
 use super::meta::{self, Meta};
-use super::name::NAME_MAX;
+pub use super::name::is_sidecar_name;
+use super::name::{temp_name, NAME_MAX, SIDECAR_SUFFIX as SUFFIX};
 use super::xattr::Target;
 
-/// Suffix of sidecar files.
-const SUFFIX: &str = ".sgmeta";
 /// The key of the pointer left in the xattr.
 const POINTER_KEY: &str = "X-Sofgate-Sidecar";
 /// A sidecar larger than this is not read (treated as no metadata): the
 /// metadata sofgate writes is far smaller, and a planted huge one must not
 /// cost memory or end up in a response header.
 pub const MAX_SIZE: u64 = 1 << 20;
-
-/// True for the name of a sidecar file.
-pub fn is_sidecar_name(n: &str) -> bool {
-    n.len() > 1 + SUFFIX.len() && n.starts_with('.') && n.ends_with(SUFFIX)
-}
 
 /// Where an object's (or directory's) sidecar is: beside the disk name
 /// `leaf`, in the directory `parent` beneath `anchor` (`""`: `anchor`
@@ -106,7 +100,7 @@ pub fn store(t: Target<'_>, place: Place<'_>, bytes: &[u8], chunk: usize) -> io:
         Err(e) if no_room(&e) => {
             let dir = place.dir()?;
             let sc = sidecar_name(place.leaf);
-            let tmp = format!(".sc.{:016x}.sgtmp", rand::random::<u64>());
+            let tmp = temp_name("sc");
             let res = (|| {
                 let mut f = dir.create_file(&tmp, 0o644)?;
                 f.write_all(bytes)?;

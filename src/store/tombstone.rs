@@ -29,7 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use md5::{Digest, Md5};
 
 use super::beneath::{is_refused, Dir, Follow, Kind, Stat};
-use super::expiry::STATE_DIR;
+use super::name::STATE_DIR;
 use super::{is_not_found, ContainerLoc, Error, ObjPath, Result, Store};
 
 /// The directory of tombstones in [`STATE_DIR`].

@@ -17,16 +17,14 @@
 
 use std::io;
 
-use super::beneath::{Dir, Kind, Stat};
-use super::object::{self, ObjectInfo};
+use super::beneath::{Dir, Kind};
+use super::object;
 use super::xattr::Target;
 use super::{is_not_found, name, sidecar, ContainerLoc, Error, ObjPath, Result, Store};
 
-/// The account's directory of hidden versions containers.
-pub const HIDDEN: &str = ".sofgate-versions";
+use super::name::VERSIONS_DIR as HIDDEN;
 
-/// Where object versioning keeps an object's version id in its metadata.
-pub const VERSION_ID_KEY: &str = "X-Object-Sysmeta-Version-Id";
+pub use super::meta::keys::VERSION_ID as VERSION_ID_KEY;
 
 /// The internal container name (`.sofgate-versions/<container>`) of the
 /// versions of `container`; unreachable by clients, resolvable as any
@@ -104,7 +102,7 @@ pub fn link_over(
 ) -> Result<()> {
     let (sd, sl) = source(src, src_name)?;
     let (dd, dl) = target(store, dst, dst_name)?;
-    let tmp = format!(".lnk.{:016x}.sgtmp", rand::random::<u64>());
+    let tmp = name::temp_name("lnk");
     match sd.link(&sl, &dd, &tmp) {
         Ok(()) => {}
         Err(e) if is_not_found(&e) => return Err(Error::NotFound),
@@ -234,30 +232,6 @@ pub fn rename(
     }
     object::remove_empty_parents(src, src_name);
     Ok(Moved::Done)
-}
-
-/// Is the file `st` (the object `name` of `c`, with `info`) object
-/// versioning's own pair: the current object and its newest version, and
-/// nothing else? Only then may metadata be written to a file with two names.
-pub fn is_own_version_link(c: &ContainerLoc, name: &ObjPath, info: &ObjectInfo, st: &Stat) -> bool {
-    let Some(vid) = info.meta.get(VERSION_ID_KEY) else {
-        return false;
-    };
-    if st.nlink() != 2 || c.is_hidden() {
-        return false;
-    }
-    let rel = match name.child(vid) {
-        Ok(v) => v.disk_path(),
-        Err(_) => return false,
-    };
-    let Ok(acct) = c.root.open_dir(&format!("{}/{HIDDEN}", c.account)) else {
-        return false;
-    };
-    let Ok(h) = acct.open_dir(&c.name) else {
-        return false;
-    };
-    h.node(&rel, super::Follow::Never)
-        .is_ok_and(|v| v.st.is_file() && (v.st.dev(), v.st.ino()) == (st.dev(), st.ino()))
 }
 
 /// Does a file stand on the way to `<h>/<name>/` (a kept version of another

@@ -14,25 +14,12 @@ use nix::sys::time::TimeSpec;
 
 use super::beneath::{is_refused, Dir, Kind};
 use super::meta::{self, keys, Meta};
-use super::name::{self, ObjPath};
-use super::object::{exact_mtime, ObjectInfo, TEMP_SUFFIX, TEMP_TAIL};
+use super::name::{self, temp_name, ObjPath};
+pub use super::newest::Condition;
+use super::object::{exact_mtime, ObjectInfo};
 use super::sidecar::{self, Place};
 use super::xattr::Target;
 use super::{is_not_found, ContainerLoc, Error, Result, Store};
-
-/// A temp name for `leaf`, cut so that it fits in NAME_MAX.
-fn temp_name(leaf: &str) -> String {
-    let room = name::NAME_MAX - 1 - TEMP_TAIL;
-    let mut end = leaf.len().min(room);
-    while !leaf.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!(
-        ".{}.{:016x}{TEMP_SUFFIX}",
-        &leaf[..end],
-        rand::random::<u64>()
-    )
-}
 
 /// The directories one write made, in order, with the directory each is
 /// in: removed again (while empty) when the write fails, so a failed write
@@ -304,11 +291,6 @@ fn hash_range(src: &File, offset: u64, len: u64, hasher: &mut Hasher, base: u64)
     }
     Ok(())
 }
-
-/// What a conditional write requires of the object it replaces, checked
-/// under the lock of [`super::newest`] (`None`: nothing at the name); its
-/// error fails the commit.
-pub type Condition = Box<dyn Fn(Option<&Meta>) -> Result<()> + Send + Sync>;
 
 /// Streams a new object into a temp file; `commit` makes it visible at once.
 /// Dropped without commit, it removes the temp file (and the directories

@@ -37,7 +37,8 @@ use super::{blocking, App, Ctx};
 use crate::http::body::{self, Body};
 use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::store::meta::{keys, Meta};
-use crate::store::object::{self as sobj, ObjectInfo, OpenObject, Writer};
+use crate::store::object::{self as sobj, ObjectInfo, OpenObject};
+use crate::store::write::Writer;
 use crate::store::{name, ContainerLoc, ObjPath};
 
 /// Marks a manifest in the object's metadata (and on responses).

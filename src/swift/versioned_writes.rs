@@ -33,8 +33,9 @@ use super::{App, Ctx};
 use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::store::listing::{self as slist, Entry};
 use crate::store::meta::{self, keys, Meta};
-use crate::store::object::{self as sobj, Writer};
+use crate::store::object as sobj;
 use crate::store::versions::{self as svers, Moved};
+use crate::store::write::Writer;
 use crate::store::{ContainerLoc, Error as StoreError, ObjPath};
 
 /// Content-Type of a history-mode delete marker.

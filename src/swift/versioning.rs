@@ -35,8 +35,9 @@ use crate::http::body::{self, Body};
 use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::store::listing::{self as slist, Entry};
 use crate::store::meta::{self, keys, Meta};
-use crate::store::object::{self as sobj, ObjectInfo, Writer};
+use crate::store::object::{self as sobj, ObjectInfo};
 use crate::store::versions as svers;
+use crate::store::write::Writer;
 use crate::store::{container as scont, ContainerLoc, Error as StoreError, ObjPath};
 
 const ENABLED_KEY: &str = "X-Container-Sysmeta-Versions-Enabled";
@@ -467,7 +468,7 @@ pub fn copy_source(ctx: &Ctx, container: String, object: String) -> (String, Str
 /// True for the internal name of a hidden versions container.
 pub fn is_hidden(container: &str) -> bool {
     container
-        .strip_prefix(svers::HIDDEN)
+        .strip_prefix(crate::store::name::VERSIONS_DIR)
         .is_some_and(|r| r.starts_with('/'))
 }
 

@@ -18,7 +18,8 @@
 use super::App;
 use crate::http::error::{ApiError, ApiResult};
 use crate::store::meta::{keys, Meta};
-use crate::store::object::{self as sobj, ObjectInfo, Writer};
+use crate::store::object::{self as sobj, ObjectInfo};
+use crate::store::write::{self as swrite, Writer};
 use crate::store::{ContainerLoc, ObjPath};
 
 /// Where a write goes, and on whose behalf.
@@ -115,7 +116,7 @@ pub fn put_bytes(app: &App, dest: Dest, data: &[u8], meta: Meta) -> ApiResult<Ob
 /// Creates or updates a directory marker (no data, never versioned).
 pub fn put_dir_marker(app: &App, dest: Dest, meta: Meta) -> ApiResult<ObjectInfo> {
     check_quota(app, &dest, 0)?;
-    let info = sobj::put_dir_marker(&app.store, &dest.loc, &dest.object, meta)?;
+    let info = swrite::put_dir_marker(&app.store, &dest.loc, &dest.object, meta)?;
     Ok(done(app, &dest, info))
 }
 

@@ -1,6 +1,6 @@
 //! UploadPartCopy: a part made from (a range of) an existing object, which
 //! the caller must be allowed to read, copied by the kernel
-//! ([`crate::store::object::Writer::copy_range`]).
+//! ([`crate::store::write::Writer::copy_range`]).
 
 use std::sync::Arc;
 
