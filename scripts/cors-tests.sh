@@ -2,8 +2,9 @@
 # Runs OpenStack Swift's browser CORS suite (test/cors/ of the pinned Swift
 # sdist) against a sofgate started here: main.py creates the test containers
 # with swiftclient, serves the test page on localhost and drives a headless
-# Debian chromium through Selenium (scripts/cors_run.py adapts it; the S3 tests
-# stay out, sofgate has no S3 API). Usage:
+# Debian chromium through Selenium (scripts/cors_run.py adapts it). Its S3 tests
+# sign with the tempauth user's key pair (S3_USER/S3_KEY below) and go to the
+# S3 door on the same port. Usage:
 #   scripts/cors-tests.sh
 # Env: SOFGATE_BIN (default target/debug/sofgate, built if missing),
 #      FUNCTESTS_DIR (cache of the sdist and venvs, default .functests),
@@ -85,6 +86,7 @@ t1=$(now)
 status=0
 mkdir -p "$work/tmp"   # the browser's profile and sockets go away with $work
 TMPDIR="$work/tmp" OS_AUTH_URL="http://$addr/auth/v1.0" OS_USERNAME=test:tester OS_PASSWORD=testing \
+  S3_ENDPOINT="http://$addr" S3_USER=test:tester S3_KEY=testing \
   timeout 600 "$venv/bin/python" "$root/scripts/cors_run.py" "$src/test/cors/main.py" \
   --hostname localhost --port "$port" --output "$work/tap" chrome \
   > "$work/run.out" 2>&1 || status=$?

@@ -10,17 +10,13 @@ run time, before main.py runs as __main__.
 - main.py calls find_element_by_id / find_elements_by_xpath, which Selenium 4.3
   removed: they are put back as thin aliases.
 - setup()'s DLO segments move out of the way of the DLO (see below).
-- The static site serves index.html without test-s3-obj.js: sofgate has no S3
-  API (CORS_WITH_S3=1 keeps it).
+- Nothing is taken out: the S3 tests (test-s3-obj.js) run against sofgate's
+  S3 door, at the endpoint main.py derives from the storage URL.
 """
 
-import atexit
-import http.server
 import os
 import runpy
-import shutil
 import sys
-import tempfile
 
 import selenium.webdriver as webdriver
 import swiftclient.client
@@ -62,26 +58,6 @@ webdriver.ChromeOptions = HeadlessOptions
 webdriver.Chrome = DebianChrome
 WebDriver.find_element_by_id = lambda self, v: self.find_element(By.ID, v)
 WebElement.find_elements_by_xpath = lambda self, v: self.find_elements(By.XPATH, v)
-
-if os.environ.get("CORS_WITH_S3") != "1":
-    page_dir = tempfile.mkdtemp(prefix="cors-page-")
-    atexit.register(shutil.rmtree, page_dir, True)
-    with open(os.path.join(site_dir, "index.html")) as f:
-        page = [line for line in f if "test-s3-obj.js" not in line]
-    with open(os.path.join(page_dir, "index.html"), "w") as f:
-        f.writelines(page)
-    translate = http.server.SimpleHTTPRequestHandler.translate_path
-
-    def translate_path(self, path):
-        real = translate(self, path)
-        if os.path.realpath(real) == site_dir:
-            return page_dir
-        if os.path.realpath(real) == os.path.join(site_dir, "index.html"):
-            return os.path.join(page_dir, "index.html")
-        return real
-
-    http.server.SimpleHTTPRequestHandler.translate_path = translate_path
-
 
 # setup() stores the DLO "public-with-cors/dlo" and its segments "dlo/segNN":
 # on a filesystem a file and a directory cannot share the name "dlo" (409), so

@@ -9,7 +9,10 @@
 //! otherwise 403 `AccessForbidden`. A grant opens nothing: the actual
 //! request is signed and authorized as any other. An authenticated
 //! request that carries `Origin` gets the headers of the first rule of
-//! its own bucket that allows its origin and method.
+//! its own bucket that allows its origin and method. When the bucket's
+//! CORS is Swift's metadata (no S3 configuration, or one a Swift POST
+//! overrode), that answer exposes what Swift's s3api exposes there
+//! ([`swift_exposed`]) rather than the container's extra headers alone.
 //!
 //! A preflight names no account, and bucket names are per account here,
 //! so the bucket is looked for in the accounts this node serves, in byte
@@ -37,7 +40,7 @@ use crate::config::Config;
 use crate::http::body::{self, Body};
 use crate::http::error::{ApiResult, Finish};
 use crate::http::incoming::Incoming;
-use crate::swift::cors::{container_meta, Grant};
+use crate::swift::cors::{container_meta, Grant, EXPOSED};
 use crate::swift::{blocking, domain_remap, App};
 
 /// The most accounts a preflight looks in for its bucket (see the module
@@ -224,6 +227,33 @@ pub async fn decorate(
     })
     .await;
     if let Ok(Some(rule)) = found {
-        grant(&rule, origin, &[]).apply(resp.headers_mut());
+        let mut g = grant(&rule, origin, &[]);
+        if rule.swift {
+            let exposed = swift_exposed(&rule, &app.cfg.cors.expose_headers, resp.headers());
+            g.expose_headers = Some(exposed);
+        }
+        g.apply(resp.headers_mut());
     }
+}
+
+/// What Swift's s3api exposes to a request on a bucket whose CORS is
+/// Swift's: the headers Swift's proxy exposes on every CORS response, the
+/// response's user metadata (`x-amz-meta-*`, Swift's `x-object-meta-*`),
+/// the container's and the config's extra headers, and S3's request ids
+/// (`x-amz-request-id`, `x-amz-id-2`), each once.
+fn swift_exposed(rule: &Rule, extra: &[String], resp: &HeaderMap) -> String {
+    let meta = resp
+        .keys()
+        .map(|n| n.as_str())
+        .filter(|n| n.starts_with("x-amz-meta-"));
+    let all = EXPOSED
+        .into_iter()
+        .chain(meta)
+        .chain(rule.expose.iter().map(String::as_str))
+        .chain(extra.iter().map(String::as_str))
+        .chain(["x-amz-request-id", "x-amz-id-2"]);
+    let mut seen = std::collections::HashSet::new();
+    all.filter(|h| seen.insert(h.to_ascii_lowercase()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

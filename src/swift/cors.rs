@@ -33,7 +33,7 @@ pub const EXPOSE_HEADERS_KEY: &str = "X-Container-Meta-Access-Control-Expose-Hea
 /// Methods the API allows on accounts, containers and objects.
 const ALLOWED_METHODS: &str = "DELETE, GET, HEAD, OPTIONS, POST, PUT";
 /// Headers every CORS response exposes.
-const EXPOSED: [&str; 10] = [
+pub const EXPOSED: [&str; 10] = [
     "cache-control",
     "content-language",
     "content-type",

@@ -10,7 +10,7 @@
 //! notes the origins it wrote; once Swift's metadata says otherwise (a
 //! Swift POST changed or removed it), the Swift metadata is the bucket's
 //! CORS, read as one rule that allows every method and request header as
-//! Swift's CORS does.
+//! Swift's CORS does (and exposes what Swift's s3api exposes).
 //!
 //! A configuration is refused whole (`MalformedXML`, `InvalidRequest`)
 //! before anything is written: more than 100 rules, an `ID` over 255
@@ -54,6 +54,11 @@ pub struct Rule {
     pub expose: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_age: Option<u64>,
+    /// Read from Swift's CORS metadata rather than a `CORSConfiguration`:
+    /// a request it grants exposes what Swift's s3api exposes
+    /// ([`super::super::cors`]).
+    #[serde(skip)]
+    pub swift: bool,
 }
 
 /// What the sysmeta holds: the rules, and the Swift origins they were
@@ -136,6 +141,7 @@ fn parse_rule(rule: roxmltree::Node<'_, '_>) -> Result<Rule, S3Error> {
             Some(a) => Some(a.trim().parse().map_err(|_| S3Error::malformed_xml())?),
             None => None,
         },
+        swift: false,
     };
     if r.origins.is_empty()
         || r.methods.is_empty()
@@ -303,6 +309,7 @@ pub fn rules(m: &Meta, server: &[String]) -> Option<Vec<Rule>> {
         headers: vec!["*".into()],
         expose: swift.expose_headers().map(str::to_string).collect(),
         max_age: swift.max_age().and_then(|a| a.trim().parse().ok()),
+        swift: true,
     }])
 }
 
