@@ -423,6 +423,35 @@ def slow_put_end(sock, rest):
     return int(buf.split(b" ", 2)[1]) if buf.startswith(b"HTTP/") else 0
 
 
+def delete_put_race(r, a, b, rounds=5):
+    """An upload begins on node A; node B then DELETEs the object of that name and answers
+    204; A's upload completes after the DELETE: it began before the DELETE, so it is dropped
+    with a 202 (the tombstone B left, read through A's own mount) and neither node serves it.
+    A PUT that begins after the DELETE is not held back."""
+    c = "tombstone"
+    r.status("PUT container", a.req("PUT", c), 201)
+    bad = []
+    for i in range(rounds):
+        name = f"{c}/obj{i}"
+        b.req("PUT", name, body=b"first")
+        old = os.urandom(64 * 1024)
+        sock = slow_put_begin(a, name, old[:1024], len(old))
+        time.sleep(0.05)
+        del_b = b.req("DELETE", name)
+        status_a = slow_put_end(sock, old[1024:])
+        gone = [node.req("GET", name).status == 404 for node in (a, b)]
+        if del_b.status != 204 or status_a != 202 or not all(gone):
+            bad.append((i, del_b.status, status_a, gone))
+    r.check(f"an upload on A that began before B's DELETE and completes after it, {rounds} "
+            "times: DELETE 204, the upload 202, the object gone on both nodes", not bad, bad)
+    later = a.req("PUT", f"{c}/obj0", body=b"later")
+    r.status("a PUT on A that began after the DELETE creates the object", later, 201)
+    r.check("... and node B serves it", b.req("GET", f"{c}/obj0").body == b"later")
+    for i in range(rounds):
+        a.req("DELETE", f"{c}/obj{i}")
+    r.status("DELETE container", a.req("DELETE", c), 204)
+
+
 def newest_wins_race(r, a, b, rounds=5):
     """An upload begins on node A; a later one of the same name on node B completes first;
     then A's completes: A's is dropped with a 202 (Swift's answer) and both nodes serve B's

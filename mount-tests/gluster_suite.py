@@ -79,6 +79,8 @@ def suite(r):
         checks.conditional_create_race(r, a, b, MOUNT_A)
     with r.section("newest write wins: an older upload on A finishing after a newer one on B"):
         checks.newest_wins_race(r, a, b)
+    with r.section("DELETE vs PUT: an upload on A that began before a DELETE on B"):
+        checks.delete_put_race(r, a, b)
     with r.section("the shared tree is hostile (planted through mount B, served by node A)"):
         checks.hostile_tree(r, a, MOUNT_B, settle=1.5)
     with r.section("sofgate index on files copied in through mount B"):

@@ -89,8 +89,14 @@ fn current(dir: &Dir, leaf: &str, seen_file: bool) -> Result<Current> {
     // refused a read-write reopen of the O_PATH handle; the type is
     // checked again on the opened file.
     let flags = libc::O_RDWR | libc::O_NONBLOCK | libc::O_NOCTTY;
-    let Ok(fd) = dir.resolve(leaf, flags, Follow::Never) else {
-        return Ok(Current::Unopenable);
+    let fd = match dir.resolve(leaf, flags, Follow::Never) {
+        Ok(fd) => fd,
+        // The open is the word of the filesystem: a network mount's
+        // lookup may still find a name another node has just removed
+        // (GlusterFS did, with entry-timeout 0), and a write must then
+        // read the tombstone as for any missing name.
+        Err(e) if is_not_found(&e) => return Ok(Current::Missing),
+        Err(_) => return Ok(Current::Unopenable),
     };
     let file = File::from(fd);
     lock(&file)?;
