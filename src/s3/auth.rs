@@ -157,9 +157,9 @@ pub async fn authenticate(app: &App, claim: &Claim, payload: &Payload) -> Result
     let chain = claim.verify(&u.key)?;
     // The same identity a tempauth login gives this user (its token is
     // not used).
-    let (_, identity, _) = app
+    let identity = app
         .auth
-        .login(key, &u.key)
+        .identity(key, &u.key)
         .ok_or_else(S3Error::internal_error)?;
     Ok(Caller {
         identity,

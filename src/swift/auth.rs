@@ -141,8 +141,14 @@ impl Auth {
         m.finalize().into_bytes()[..MAC_LEN].to_vec()
     }
 
-    /// Checks `account:user` and key; returns a token and its lifetime.
-    pub fn login(&self, user: &str, key: &str) -> Option<(String, Identity, u64)> {
+    /// Checks `account:user` and key; the identity a login gives (no
+    /// token: the S3 door signs each request instead).
+    pub fn identity(&self, user: &str, key: &str) -> Option<Identity> {
+        self.check_user(user, key).map(|(id, _)| id)
+    }
+
+    /// The configured user `account:user` with this key, and its identity.
+    fn check_user(&self, user: &str, key: &str) -> Option<(Identity, &crate::config::UserConfig)> {
         let (acct, name) = user.split_once(':')?;
         let u = self.cfg.users.iter().find(|u| {
             u.account == acct
@@ -160,6 +166,12 @@ impl Auth {
             keystone: None,
         };
         self.service_accounts(&mut id);
+        Some((id, u))
+    }
+
+    /// Checks `account:user` and key; returns a token and its lifetime.
+    pub fn login(&self, user: &str, key: &str) -> Option<(String, Identity, u64)> {
+        let (id, u) = self.check_user(user, key)?;
         let expires = now() + self.cfg.token_life;
         let flags = format!(
             "{}{}",
