@@ -43,6 +43,7 @@ fuzz_target!(|data: &[u8]| {
         account: "AUTH_a".into(),
         grant: None,
         note: Default::default(),
+        etag_is_at: None,
     };
     let got = check_conditions(&ctx, &info);
     let Ok(got) = got else { return }; // a header that is not text: 400
