@@ -15,6 +15,11 @@
 #       the same tests against OpenStack Swift 2.38.3 itself (one node, with
 #       s3api and tempauth, started by `scripts/bench --serve-swift`), to
 #       compare; prints the per-file counts, judges nothing (no known list)
+#   scripts/functests.sh --against-swift --keystone [pytest args...]
+#       the Keystone run against that Swift: its proxy has keystonemiddleware's
+#       authtoken, s3token and keystoneauth in tempauth's place, with the service
+#       user and SERVICE_ rule sofgate gets; keystonemiddleware (pinned in
+#       scripts/keystone-constraints.txt) is installed into the venv first
 # Env: SOFGATE_BIN (default target/release/sofgate, built if missing),
 #      FUNCTESTS_DIR (cache of the sdist and venv, default .functests).
 set -euo pipefail
@@ -31,9 +36,6 @@ while true; do
     *) break ;;
   esac
 done
-if [ -n "$swift" ] && [ -n "$keystone" ]; then
-  echo "--against-swift runs with tempauth only"; exit 2
-fi
 SWIFT_VERSION=2.38.3
 cache=${FUNCTESTS_DIR:-$root/.functests}
 mkdir -p "$cache"
@@ -54,6 +56,24 @@ fi
 # Keystone v3 logins (swiftclient) and test_access_control's lookups.
 if [ -n "$keystone" ] && ! "$venv/bin/python" -c 'import keystoneclient.v3' 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check python-keystoneclient
+fi
+# Swift's own proxy with Keystone: keystonemiddleware as Keystone 30.0.0's
+# install has it, its new dependencies at the versions pinned there (the
+# packages already in the venv stay as they are).
+if [ -n "$swift" ] && [ -n "$keystone" ] \
+    && ! "$venv/bin/python" -c 'import keystonemiddleware.auth_token' 2>/dev/null; then
+  "$venv/bin/python" - "$root/scripts/keystone-constraints.txt" > "$cache/keystonemiddleware-constraints.txt" <<'PY'
+import re, sys, importlib.metadata as md
+norm = lambda n: re.sub(r'[-_.]+', '-', n).lower()
+have = {norm(d.metadata['Name']) for d in md.distributions()}
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if line and not line.startswith('#') and norm(line.split('==')[0]) not in have:
+        print(line)
+PY
+  km=$(sed -n 's/^keystonemiddleware==//p' "$root/scripts/keystone-constraints.txt")
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    -c "$cache/keystonemiddleware-constraints.txt" "keystonemiddleware==$km"
 fi
 
 bin=${SOFGATE_BIN:-$root/target/release/sofgate}
@@ -146,9 +166,10 @@ service_roles = ["service"]
 CONF
 fi
 if [ -n "$swift" ]; then
-  # Its tempauth has the users above (scripts/bench, SWIFT_PROXY).
+  # Its tempauth has the users above (scripts/bench, SWIFT_PROXY); with
+  # --keystone it asks the Keystone started here instead.
   FUNCTESTS_DIR=$cache python3 "$root/scripts/bench" --serve-swift "$work/swift.env" \
-    > "$work/out" 2> "$work/log" &
+    ${keystone:+--swift-keystone "$KEYSTONE_URL"} > "$work/out" 2> "$work/log" &
   pid=$!
   for _ in $(seq 1200); do
     [ -s "$work/swift.env" ] && break
