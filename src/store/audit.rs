@@ -19,7 +19,7 @@ use super::object::{self, is_temp_name};
 use super::sidecar::{self, is_sidecar_name, Place};
 use super::walk::{self, Item, Visitor};
 use super::xattr::Target;
-use super::{is_not_found, name::STATE_DIR, ContainerLoc, Error, Result, Store};
+use super::{is_not_found, ContainerLoc, Error, Result, Store};
 
 /// Where quarantined files go, beneath the device's state directory.
 pub const QUARANTINE: &str = "quarantine";
@@ -280,13 +280,8 @@ pub fn object_dir(loc: &ContainerLoc, name: &ObjPath) -> Result<Dir> {
 
 /// Makes (as needed) and opens `<device>/.sofgate/quarantine/<account>/<container>`.
 fn quarantine_dir(store: &Store, loc: &ContainerLoc) -> Result<Dir> {
-    let mut d = loc.root.clone();
-    let parts = [STATE_DIR, QUARANTINE, loc.account.as_str()];
-    for p in parts.into_iter().chain(loc.name.split('/')) {
-        d.mkdir(p, store.opts.dir_mode)?;
-        d = d.open_dir(p)?;
-    }
-    Ok(d)
+    let parts = [QUARANTINE, loc.account.as_str()];
+    Ok(store.state_dir(&loc.root, parts.into_iter().chain(loc.name.split('/')))?)
 }
 
 /// Moves the entry `leaf` of `dir` (in `loc`; `rel` its disk path there)

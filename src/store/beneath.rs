@@ -100,6 +100,10 @@ impl Stat {
     pub fn mtime_nsec(&self) -> i64 {
         self.0.st_mtime_nsec
     }
+    /// The mtime in seconds, with its fraction.
+    pub fn mtime_secs(&self) -> f64 {
+        self.mtime() as f64 + self.mtime_nsec() as f64 / 1e9
+    }
     pub fn ctime(&self) -> i64 {
         self.0.st_ctime
     }

@@ -36,18 +36,10 @@ fn entry_name(e: &Entry) -> String {
     hex::encode(Md5::digest(key.as_bytes()))
 }
 
-/// Makes (if needed) and opens the directory `name` in `parent`.
-fn make_open(store: &Store, parent: &Dir, name: &str) -> Result<Dir> {
-    parent.mkdir(name, store.opts.dir_mode)?;
-    Ok(parent.open_dir(name)?)
-}
-
 /// Queues `e` on the device whose root is `root` (the device of the
 /// object's container).
 pub fn record(store: &Store, root: &Dir, e: &Entry) -> Result<()> {
-    let state = make_open(store, root, STATE_DIR)?;
-    let queue = make_open(store, &state, "expiring")?;
-    let dir = make_open(store, &queue, &e.delete_at.to_string())?;
+    let dir = store.state_dir(root, ["expiring", e.delete_at.to_string().as_str()])?;
     let name = entry_name(e);
     // Named like an upload's temp file, so a crash leaves nothing that the
     // start-up sweep of stale temp files would not remove.

@@ -350,6 +350,13 @@ pub fn parse_timestamp(s: &str) -> Option<f64> {
         .filter(|v| (0.0..MAX_TIMESTAMP).contains(v))
 }
 
+/// A timestamp (seconds) as whole seconds and nanoseconds, to the 10 µs
+/// of a normalized timestamp (a negative one as 0).
+pub fn timestamp_parts(ts: f64) -> (i64, i64) {
+    let hundred_k = (ts.max(0.0) * 100_000.0).round() as i64;
+    (hundred_k / 100_000, (hundred_k % 100_000) * 10_000)
+}
+
 /// Now, in seconds, to the 10 µs of a normalized timestamp.
 pub fn now_secs() -> f64 {
     let t = now_timestamp();

@@ -313,6 +313,21 @@ impl Store {
         self.opts.owners.get(account).copied()
     }
 
+    /// Makes (as needed) and opens `<device>/.sofgate/<parts…>` beneath the
+    /// device root `root`: sofgate's own state, never an account.
+    pub fn state_dir<'a>(
+        &self,
+        root: &Dir,
+        parts: impl IntoIterator<Item = &'a str>,
+    ) -> io::Result<Dir> {
+        let mut d = root.clone();
+        for p in std::iter::once(name::STATE_DIR).chain(parts) {
+            d.mkdir(p, self.opts.dir_mode)?;
+            d = d.open_dir(p)?;
+        }
+        Ok(d)
+    }
+
     /// Makes one directory `name` in `parent` with the configured mode (and
     /// owner, for `account`); `Ok(false)` when the name exists already.
     pub fn make_dir_in(&self, parent: &Dir, name: &str, account: &str) -> io::Result<bool> {

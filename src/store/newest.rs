@@ -229,7 +229,7 @@ fn stored_meta(file: &File, dir: &Dir, leaf: &str) -> Meta {
 fn began(meta: &Meta, st: &Stat) -> f64 {
     meta.get(keys::TIMESTAMP)
         .and_then(|t| meta::parse_timestamp(t))
-        .unwrap_or(st.mtime() as f64 + st.mtime_nsec() as f64 / 1e9)
+        .unwrap_or(st.mtime_secs())
 }
 
 /// Takes an OFD write lock on the whole of `file`, waiting (in short

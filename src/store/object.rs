@@ -111,7 +111,7 @@ pub(crate) fn exact_mtime(secs: i64, nanos: i64) -> String {
 }
 
 fn mtime_timestamp(st: &Stat) -> String {
-    meta::normalize_timestamp(st.mtime() as f64 + st.mtime_nsec() as f64 / 1e9)
+    meta::normalize_timestamp(st.mtime_secs())
 }
 
 /// The MD5 (hex) and length of everything in `file`, read in 1 MiB pieces;

@@ -129,10 +129,7 @@ pub fn record(area: &ContainerLoc, id: &UploadId) -> Result<Upload> {
         .read_small_file(RECORD, MAX_RECORD)?
         .ok_or(Error::NotFound)?;
     let record: Record = serde_json::from_slice(&bytes).map_err(|_| Error::NotFound)?;
-    let initiated = dir
-        .stat_at(RECORD)
-        .map(|st| st.mtime() as f64 + st.mtime_nsec() as f64 / 1e9)
-        .unwrap_or(0.0);
+    let initiated = dir.stat_at(RECORD).map(|st| st.mtime_secs()).unwrap_or(0.0);
     Ok(Upload {
         id: id.clone(),
         record,

@@ -5,21 +5,17 @@
 
 use std::io::Write;
 
-use super::name::{temp_name, STATE_DIR};
+use super::name::temp_name;
 use super::{Policy, Result, Store};
 
-/// Where probe files are written, beneath [`STATE_DIR`].
+/// Where probe files are written, beneath [`super::name::STATE_DIR`].
 const HEALTH_DIR: &str = "health";
 
 /// Probes policy `p`'s device: `Ok` when it is mounted and writable. May
 /// block as long as the filesystem does (callers bound the wait).
 pub fn probe(store: &Store, p: &Policy) -> Result<()> {
     let root = store.root(p)?;
-    let mut dir = root;
-    for name in [STATE_DIR, HEALTH_DIR] {
-        dir.mkdir(name, store.opts.dir_mode)?;
-        dir = dir.open_dir(name)?;
-    }
+    let dir = store.state_dir(&root, [HEALTH_DIR])?;
     // Named as a temp file: if the process dies here, the sweep removes it.
     let name = temp_name("probe");
     let written = dir

@@ -24,11 +24,12 @@ use std::os::fd::AsRawFd;
 
 use nix::sys::stat::{futimens, utimensat, UtimensatFlags};
 use nix::sys::time::TimeSpec;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use md5::{Digest, Md5};
 
-use super::beneath::{is_refused, Dir, Follow, Kind, Stat};
+use super::beneath::{is_refused, Dir, Follow, Kind};
+use super::meta;
 use super::name::STATE_DIR;
 use super::{is_not_found, ContainerLoc, Error, ObjPath, Result, Store};
 
@@ -63,7 +64,7 @@ impl Tomb {
     pub fn time(&self) -> Result<Option<f64>> {
         let rel = format!("{STATE_DIR}/{AREA}/{}", self.key);
         match self.root.node(&rel, Follow::Never) {
-            Ok(n) if n.st.is_file() => Ok(Some(mtime_secs(&n.st))),
+            Ok(n) if n.st.is_file() => Ok(Some(n.st.mtime_secs())),
             Ok(_) => Ok(None),
             Err(e) if is_not_found(&e) || is_refused(&e) => Ok(None),
             Err(e) => Err(e.into()),
@@ -85,7 +86,7 @@ impl Tomb {
                 return Err(e.into());
             }
             match dir.stat_at(&self.key) {
-                Ok(st) if st.is_file() && mtime_secs(&st) >= ts => return Ok(()),
+                Ok(st) if st.is_file() && st.mtime_secs() >= ts => return Ok(()),
                 Ok(st) if st.is_file() => return Ok(set_mtime_at(&dir, &self.key, ts)?),
                 // Something planted at the name is no tombstone: replaced.
                 Ok(_) => dir.unlink(&self.key)?,
@@ -101,24 +102,16 @@ impl Tomb {
 
 /// The tombstone directory of the device `root`, made when missing.
 fn open_area(store: &Store, root: &Dir) -> Result<Dir> {
-    if let Ok(d) = root.open_dir(&format!("{STATE_DIR}/{AREA}")) {
-        return Ok(d);
+    match root.open_dir(&format!("{STATE_DIR}/{AREA}")) {
+        Ok(d) => Ok(d),
+        Err(_) => Ok(store.state_dir(root, [AREA])?),
     }
-    root.mkdir(STATE_DIR, store.opts.dir_mode)?;
-    let state = root.open_dir(STATE_DIR)?;
-    state.mkdir(AREA, store.opts.dir_mode)?;
-    Ok(state.open_dir(AREA)?)
-}
-
-/// A file's mtime as seconds.
-fn mtime_secs(st: &Stat) -> f64 {
-    st.mtime() as f64 + st.mtime_nsec() as f64 / 1e9
 }
 
 /// `ts` as a timespec, to the 10 µs of a Swift timestamp.
 fn timespec(ts: f64) -> TimeSpec {
-    let hundred_k = (ts.max(0.0) * 100_000.0).round() as i64;
-    TimeSpec::new(hundred_k / 100_000, (hundred_k % 100_000) * 10_000)
+    let (secs, nanos) = meta::timestamp_parts(ts);
+    TimeSpec::new(secs, nanos)
 }
 
 fn set_mtime(file: &File, ts: f64) -> Result<()> {
@@ -160,10 +153,7 @@ fn reap_device(root: &Dir, life: Duration) -> usize {
     let Ok(dir) = root.open_dir(&format!("{STATE_DIR}/{AREA}")) else {
         return 0;
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64();
+    let now = meta::now_secs();
     let mut n = 0;
     for (name, kind) in dir.entries().unwrap_or_default() {
         if !is_key(&name) || !matches!(kind, Some(Kind::File) | None) {
@@ -173,7 +163,7 @@ fn reap_device(root: &Dir, life: Duration) -> usize {
             .stat_at(&name)
             .ok()
             .filter(|st| st.is_file())
-            .is_some_and(|st| (now - mtime_secs(&st)).abs() > life.as_secs_f64());
+            .is_some_and(|st| (now - st.mtime_secs()).abs() > life.as_secs_f64());
         if stale && dir.unlink(&name).is_ok() {
             n += 1;
         }
@@ -185,6 +175,7 @@ fn reap_device(root: &Dir, life: Duration) -> usize {
 mod tests {
     use super::super::testing;
     use super::*;
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     #[test]
     fn a_tombstone_keeps_the_latest_time_and_goes_when_old() {

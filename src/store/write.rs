@@ -478,11 +478,10 @@ impl Writer {
         let ts = meta
             .get(keys::TIMESTAMP)
             .and_then(|t| meta::parse_timestamp(t))
-            .unwrap_or_else(|| meta::parse_timestamp(&meta::now_timestamp()).unwrap_or(0.0));
+            .unwrap_or_else(meta::now_secs);
         // Last-Modified and the file's mtime agree: set mtime to X-Timestamp.
         let ts_str = meta::normalize_timestamp(ts);
-        let hundred_k = (ts * 100_000.0).round() as i64;
-        let (secs, nanos) = (hundred_k / 100_000, (hundred_k % 100_000) * 10_000);
+        let (secs, nanos) = meta::timestamp_parts(ts);
         let when = TimeSpec::new(secs, nanos);
         futimens(self.file.as_raw_fd(), &when, &when)?;
         meta.insert(keys::TIMESTAMP.into(), ts_str);
