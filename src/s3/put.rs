@@ -19,7 +19,7 @@ use super::{bridge, upload, S3Request};
 use crate::http::body::{self, Body};
 use crate::http::error::{ApiError, IF_MATCH_ABSENT};
 use crate::store::meta::{self, keys, Meta};
-use crate::store::object::{self as sobj, ObjectInfo};
+use crate::store::object as sobj;
 use crate::store::write::Condition;
 use crate::store::{ContainerLoc, ObjPath};
 use crate::swift::write::{self, Put};
@@ -118,14 +118,11 @@ fn etag_listed(list: &str, etag: &str) -> bool {
 pub(crate) fn if_match(list: &str, found: Option<&Meta>) -> crate::store::Result<()> {
     let absent = crate::store::Error::NotMatched { absent: true };
     let Some(m) = found else { return Err(absent) };
-    let info = ObjectInfo {
-        size: 0,
-        meta: m.clone(),
-    };
-    if swobj::expired(&info) {
+    if swobj::meta_expired(m) {
         return Err(absent);
     }
-    let shown = m.get(keys::S3_ETAG).map_or(info.etag(), String::as_str);
+    let shown = m.get(keys::S3_ETAG).or_else(|| m.get(keys::ETAG));
+    let shown = shown.map_or("", String::as_str);
     match etag_listed(list, shown) {
         true => Ok(()),
         false => Err(crate::store::Error::NotMatched { absent: false }),

@@ -136,8 +136,12 @@ fn user_headers(ctx: &Ctx) -> ApiResult<Meta> {
 }
 
 pub(crate) fn expired(info: &ObjectInfo) -> bool {
-    info.meta
-        .get("X-Delete-At")
+    meta_expired(&info.meta)
+}
+
+/// [`expired`], of an object's metadata alone.
+pub(crate) fn meta_expired(m: &Meta) -> bool {
+    m.get("X-Delete-At")
         .and_then(|v| v.parse::<u64>().ok())
         .is_some_and(|at| at <= now_secs())
 }
