@@ -15,7 +15,7 @@ use super::object::{self, is_internal_name, Listed, ObjectInfo};
 use super::sidecar::{self, Place};
 use super::walk::MAX_DEPTH;
 use super::xattr::Target;
-use super::{is_not_found, ContainerLoc, Follow, Result, Store};
+use super::{is_gone, is_not_found, ContainerLoc, Follow, Result, Store};
 
 /// What to list. `prefix`, `marker`, `end_marker` and `delimiter` are only
 /// compared with names, never joined to a path: the one directory a
@@ -225,7 +225,7 @@ impl Walk<'_> {
     fn dir(&mut self, dir: &Dir, rel: &str, depth: usize) -> Result<ControlFlow<()>> {
         let mut keys = match read_sorted(self.loc, dir, rel) {
             Ok(k) => k,
-            Err(e) if is_not_found(&e) && !rel.is_empty() => return Ok(ControlFlow::Continue(())),
+            Err(e) if is_gone(&e) && !rel.is_empty() => return Ok(ControlFlow::Continue(())),
             // A directory sofgate may not read (another user's, mode 0700):
             // its objects are not listed; the rest of the container is.
             Err(e) if is_denied(&e) && !rel.is_empty() => {
@@ -248,7 +248,7 @@ impl Walk<'_> {
                         _ => match dir.open_dir(&k.disk) {
                             Ok(sub) => self.dir(&sub, &k.key, depth + 1)?,
                             // Gone, or replaced by a symlink or a mount since read.
-                            Err(e) if is_not_found(&e) || is_refused(&e) => continue,
+                            Err(e) if is_gone(&e) || is_refused(&e) => continue,
                             Err(e) => return Err(e.into()),
                         },
                     }

@@ -452,6 +452,14 @@ pub fn is_not_found(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR))
 }
 
+/// For a walk, a directory below its top that went away since it was
+/// seen: not found, or, on a network filesystem, a handle made stale by
+/// another node's removal of it (`ESTALE`: GlusterFS answered a listing so
+/// while another node deleted the directory's last object).
+pub fn is_gone(e: &io::Error) -> bool {
+    is_not_found(e) || e.raw_os_error() == Some(libc::ESTALE)
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
     //! A store over a temp directory, for the store's unit tests.

@@ -7,7 +7,7 @@
 use std::io;
 
 use super::beneath::{is_refused, Dir, Kind};
-use super::is_not_found;
+use super::{is_gone, is_not_found};
 
 /// Deepest level a walk enters. A client's object name (at most
 /// `max_object_name_length`, 1024 bytes by default) has at most 512
@@ -48,6 +48,7 @@ fn walk_in(dir: &Dir, depth: usize, v: &mut impl Visitor) -> io::Result<()> {
     let entries = match dir.entries() {
         Ok(e) => e,
         Err(e) if is_not_found(&e) => return Ok(()),
+        Err(e) if depth > 1 && is_gone(&e) => return Ok(()),
         // A directory below the top that sofgate's user may not read
         // (another user's, mode 0700): what is in it is not seen.
         Err(e) if depth > 1 && e.raw_os_error() == Some(libc::EACCES) => {
@@ -69,7 +70,7 @@ fn walk_in(dir: &Dir, depth: usize, v: &mut impl Visitor) -> io::Result<()> {
             match dir.open_dir(&name) {
                 Ok(d) => Some(d),
                 // Gone, replaced, or a mount point: not entered.
-                Err(e) if is_not_found(&e) || is_refused(&e) => None,
+                Err(e) if is_gone(&e) || is_refused(&e) => None,
                 Err(e) => return Err(e),
             }
         } else {
