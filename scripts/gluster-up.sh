@@ -17,6 +17,10 @@
 # it at STATE_DIR/mnt-a and STATE_DIR/mnt-b. Every process started leaves a pid file in
 # STATE_DIR/pids; STATE_DIR/env gives MOUNT_A, MOUNT_B and the timings. Exits non-zero, loudly,
 # when anything fails (after undoing what it did); scripts/gluster-down.sh STATE_DIR stops it.
+#
+# GLUSTER_VOLUME_OPTS="key=value ..." sets more volume options after those (to measure a client
+# cache: e.g. "performance.stat-prefetch=on performance.md-cache-timeout=10"); FUSE_MOUNT_OPTS
+# adds options to every mount (e.g. "--attribute-timeout=0").
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"   # glusterd, gluster
 
@@ -77,6 +81,8 @@ else
   MOUNTS=(a b)
   FUSE_OPTS=()
 fi
+# shellcheck disable=SC2206  # split on purpose: one option per word
+FUSE_OPTS+=(${FUSE_MOUNT_OPTS:-})
 mkdir -p "$S"/{wd,run,log,pids}
 for b in "${BRICKS[@]}"; do mkdir -p "$S/$b"; done
 for n in "${MOUNTS[@]}"; do mkdir -p "$S/mnt-$n"; done
@@ -125,6 +131,9 @@ fi
 for opt in performance.open-behind performance.quick-read performance.stat-prefetch \
     performance.io-cache performance.read-ahead performance.readdir-ahead; do
   "${G[@]}" volume set "$VOL" "$opt" off >/dev/null || die "volume set $opt off"
+done
+for kv in ${GLUSTER_VOLUME_OPTS:-}; do
+  "${G[@]}" volume set "$VOL" "${kv%%=*}" "${kv#*=}" >/dev/null || die "volume set $kv"
 done
 if [ "$REPLICA" = 3 ]; then
   # The self-heal daemon heals what a returning brick missed when it reconnects, then only on
