@@ -18,7 +18,7 @@ use http::{HeaderValue, Method, Response, StatusCode};
 use percent_encoding::utf8_percent_encode;
 
 use super::headers::iso_date;
-use super::{blocking, container as api_container, object as api_object, tempurl, App, Ctx};
+use super::{blocking, container as api_container, tempurl, App, Ctx};
 use crate::http::body::{self, Body};
 use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::http::request::{decode_path, normalize_object};
@@ -121,7 +121,9 @@ async fn fetch(app: &Arc<App>, ctx: &Ctx, container: &str, name: &str) -> Respon
     let Ok(name) = ObjPath::new(&name, &app.store.opts.limits) else {
         return ApiError::NotFound.into_response(head);
     };
-    let r = api_object::get(app.clone(), ctx.clone(), container.to_string(), name).await;
+    let r = (app.clone())
+        .get_object(ctx.clone(), container.to_string(), name)
+        .await;
     settle(r, head)
 }
 
