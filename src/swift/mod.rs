@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod account_acl;
+pub mod acl;
 pub mod auth;
 pub mod bulk;
 pub mod container;
@@ -46,7 +47,8 @@ use crate::http::body::{self, Body};
 use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::http::request::{parse_query, parse_target, Target};
 use crate::store::{self, ContainerLoc, ObjPath, Store};
-use auth::{Access, Auth, Identity};
+use acl::Access;
+use auth::{Auth, Identity};
 
 /// The running service: config, store and auth.
 pub struct App {
@@ -296,7 +298,8 @@ impl App {
             Target::Account { .. } => req.method() == Method::POST,
             _ => false,
         };
-        keystone_auth::account_facts(&self, &mut id, &account, &req, makes_account).await?;
+        let caller = id.as_mut().and_then(|i| i.keystone.as_mut());
+        keystone_auth::account_facts(&self, caller, &account, &req, makes_account).await?;
         // An account ACL may grant a token's holder some access.
         let grant = match &id {
             Some(i) if !i.owns(&account) && i.keystone.is_none() => {

@@ -28,11 +28,6 @@ use crate::store::meta::{Meta, DIR_CONTENT_TYPE};
 use crate::store::object as sobj;
 use crate::store::ObjPath;
 
-/// Marks a response as a generated listing (a temp URL then serves it
-/// inline, even at a container's root).
-#[derive(Debug, Clone, Copy)]
-pub struct Generated;
-
 /// Values Swift reads as true.
 fn is_true(v: &str) -> bool {
     ["true", "1", "yes", "on", "t", "y"].contains(&v.trim().to_ascii_lowercase().as_str())
@@ -432,7 +427,7 @@ fn html_response(status: StatusCode, text: String, head: bool, generated: bool) 
             body::full(text)
         });
     if generated {
-        r.extensions_mut().insert(Generated);
+        r.extensions_mut().insert(tempurl::Generated);
     }
     r
 }
