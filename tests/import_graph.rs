@@ -224,6 +224,7 @@ fn no_import_circle_apart_from_mod_and_the_core_names_no_feature() {
                 "mod",
                 "features",
                 "object",
+                "copy",
                 "slo",
                 "symlink",
                 "bulk",

@@ -27,7 +27,7 @@ use super::headers::collect_meta;
 use super::listing::Format;
 use super::report::{report, status_line};
 use super::write::Put;
-use super::{object_core as object, App, Ctx};
+use super::{object_core, App, Ctx};
 use crate::http::body::Body;
 use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::http::request::normalize_object;
@@ -504,7 +504,7 @@ fn delete_one(app: &App, ctx: &Ctx, name: &str) -> ApiResult<()> {
         return Ok(());
     };
     let arrived = crate::store::meta::now_secs();
-    let loc = object::authorize(app, ctx, container, true)?;
+    let loc = object_core::authorize(app, ctx, container, true)?;
     // Either kind of versioning may answer the delete (object versioning's
     // marker first), as on the object path.
     let versioned = match super::versioning::delete(app, &loc, &obj)? {
@@ -628,7 +628,7 @@ fn extract_all(
     }
     check_length(ctx)?;
     let max_path = max_path(app);
-    let delete_at = object::delete_at(ctx)?;
+    let delete_at = object_core::delete_at(ctx)?;
     let reader: Box<dyn Read + '_> = match compression {
         Compression::None => Box::new(input),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
@@ -1031,7 +1031,7 @@ fn store_file(
     if obj.ends_with('/') {
         return Err(ApiError::BadRequest("A file name cannot end in /".into()).into());
     }
-    let loc = object::authorize(app, ctx, container, true)?;
+    let loc = object_core::authorize(app, ctx, container, true)?;
     let mut put = Put::begin(app, ctx.write_dest(loc, container, obj), Some(size))?;
     let mut buf = vec![0u8; 256 * 1024];
     loop {

@@ -7,6 +7,7 @@ pub mod acl;
 pub mod auth;
 pub mod bulk;
 pub mod container;
+mod copy;
 pub mod cors;
 pub mod dlo;
 pub mod domain_remap;

@@ -207,7 +207,7 @@ impl Drop for Archived {
 
 /// Keeps the current `object` of `loc` (of `account`) in the archive before
 /// it is replaced, when the container is versioned and the object exists:
-/// a hook of the write path (`swift::write`).
+/// a commit hook of the write path (`swift::write`, given by `features.rs`).
 pub fn archive(
     app: &App,
     account: &str,
