@@ -4,7 +4,8 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use sofgate::swift::account_acl::{self, Grant};
-use sofgate::swift::auth::{authorize, parse_acl, validate_acl, Access, Identity};
+use sofgate::swift::acl::{parse_acl, Access};
+use sofgate::swift::auth::{authorize, validate_acl, Identity};
 use sofgate_fuzz::fields;
 
 fn user(name: &str) -> Identity {

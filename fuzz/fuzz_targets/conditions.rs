@@ -5,7 +5,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use libfuzzer_sys::fuzz_target;
 use sofgate::store::meta::Meta;
 use sofgate::store::object::ObjectInfo;
-use sofgate::swift::object::check_conditions;
+use sofgate::swift::object_core::check_conditions;
 use sofgate::swift::Ctx;
 use sofgate_fuzz::fields;
 

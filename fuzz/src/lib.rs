@@ -83,7 +83,7 @@ pub fn assert_servable(m: sofgate::store::meta::Meta) {
     use sofgate::store::meta;
     assert_eq!(meta::decode(&meta::encode(&m)).as_ref(), Some(&m));
     let info = sofgate::store::object::ObjectInfo { size: 10, meta: m };
-    let b = sofgate::swift::object::object_headers(http::Response::builder(), &info)
+    let b = sofgate::swift::object_core::object_headers(http::Response::builder(), &info)
         .header("Content-Length", info.size);
     if let Err(e) = b.body(()) {
         panic!("no response for metadata {:?}: {e}", info.meta);

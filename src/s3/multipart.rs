@@ -121,7 +121,7 @@ async fn ctx_of(app: &Arc<App>, req: &S3Request, headers: HeaderMap) -> Result<C
 /// The bucket, located and authorized for the caller (`writes`: the
 /// container's write ACL, else its read ACL), as the Swift core does.
 fn bucket(app: &App, ctx: &Ctx, bucket: &str, writes: bool) -> Result<ContainerLoc, S3Error> {
-    crate::swift::object::authorize(app, ctx, bucket, writes)
+    crate::swift::object_core::authorize(app, ctx, bucket, writes)
         .map_err(|e| S3Error::from_api(e, Some(bucket), None))
 }
 
@@ -163,7 +163,7 @@ async fn create(app: Arc<App>, req: S3Request) -> Result<Response<Body>, S3Error
     let ctx = ctx_of(&app, &req, super::object::swift_headers(&req.headers)).await?;
     let id = run(&app, move |app| {
         let loc = bucket(app, &ctx, &n.bucket, true)?;
-        let meta = crate::swift::object::request_meta(app, &ctx, key.as_str())?;
+        let meta = crate::swift::object_core::request_meta(app, &ctx, key.as_str())?;
         let area = parts::ensure_area(&app.store, &loc).map_err(store_err)?;
         let id = UploadId::new();
         let record = parts::Record {

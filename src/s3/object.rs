@@ -385,7 +385,7 @@ async fn uploaded_parts(
     let bucket = bucket.to_string();
     blocking(app, move |app| {
         let Some(v) = version else {
-            let loc = crate::swift::object::authorize(app, &ctx, &bucket, false)?;
+            let loc = crate::swift::object_core::authorize(app, &ctx, &bucket, false)?;
             return Ok(crate::store::object::head(&app.store, &loc, &path).ok());
         };
         // A version is read by whoever may read the bucket's versions.

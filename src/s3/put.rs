@@ -4,7 +4,7 @@
 //! path (`swift::write::Put`, fed by `swift::receive::body`), which commits
 //! only once the body ended with every check held: a failed check leaves
 //! nothing. The metadata is the core's own reading of the translated
-//! headers (`swift::object::request_meta`), so `x-amz-meta-*` is stored as
+//! headers (`swift::object_core::request_meta`), so `x-amz-meta-*` is stored as
 //! `X-Object-Meta-*` and Swift shows it.
 
 use std::collections::HashMap;
@@ -23,7 +23,7 @@ use crate::store::object as sobj;
 use crate::store::write::Condition;
 use crate::store::{ContainerLoc, ObjPath};
 use crate::swift::write::{self, Put};
-use crate::swift::{blocking, object as swobj, receive, App};
+use crate::swift::{blocking, object_core as swobj, receive, App};
 
 /// What a PutObject's conditional headers ask.
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+pub use super::acl::Grant;
 use super::auth::Identity;
 
 /// Where the ACL lives in the account's metadata (Swift's sysmeta name).
@@ -13,17 +14,6 @@ pub const SYSMETA_KEY: &str = "X-Account-Sysmeta-Core-Access-Control";
 pub const HEADER: &str = "X-Account-Access-Control";
 
 const KEYS: [&str; 3] = ["admin", "read-write", "read-only"];
-
-/// What an account ACL grants one caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Grant {
-    /// Everything an owner may do.
-    Admin,
-    /// Any container or object request; reads of the account.
-    ReadWrite,
-    /// GET and HEAD.
-    ReadOnly,
-}
 
 /// Checks a client's ACL as tempauth does; `Err` holds tempauth's reason.
 pub fn validate(data: &str) -> Result<(), String> {

@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::account_acl::Grant;
+use super::acl::{parse_acl, referrer_allowed, Access, Grant};
 use super::keystone_auth::KeystoneIdentity;
 use crate::config::AuthConfig;
 use crate::http::error::{ApiError, ApiResult};
@@ -22,6 +22,8 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Tokens carry this prefix, as tempauth's do.
 pub const TOKEN_PREFIX: &str = "AUTH_tk";
+/// The user name a temp URL request runs as (Swift's `REMOTE_USER`).
+pub const TEMPURL_USER: &str = ".wsgi.tempurl";
 /// Bytes of MAC kept in a token.
 const MAC_LEN: usize = 16;
 
@@ -237,24 +239,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// What a request wants, for the authorization decision.
-pub struct Access<'a> {
-    pub account: &'a str,
-    pub container: Option<&'a str>,
-    pub is_object: bool,
-    /// PUT, POST or DELETE.
-    pub writes: bool,
-    /// The container ACL that applies (read ACL for reads, write ACL for writes).
-    pub acl: Option<&'a str>,
-    pub referer: Option<&'a str>,
-    /// What the account's ACL grants the caller.
-    pub grant: Option<Grant>,
-}
-
 /// tempauth's refusal: 403 to a caller with a token, 401 to one without
 /// (a temp URL that does not reach is as good as none).
 pub fn denied(id: Option<&Identity>) -> ApiError {
-    if id.is_some_and(|i| i.user != super::tempurl::USER) {
+    if id.is_some_and(|i| i.user != TEMPURL_USER) {
         ApiError::Forbidden
     } else {
         ApiError::Unauthorized
@@ -303,25 +291,6 @@ pub fn authorize(id: Option<&Identity>, a: &Access<'_>) -> ApiResult<bool> {
     Err(deny())
 }
 
-/// Splits an ACL into referrer rules (`.r:`) and groups.
-pub fn parse_acl(acl: &str) -> (Vec<String>, Vec<String>) {
-    let mut referrers = Vec::new();
-    let mut groups = Vec::new();
-    for item in acl.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        if let Some(r) = item
-            .strip_prefix(".r:")
-            .or_else(|| item.strip_prefix(".ref:"))
-            .or_else(|| item.strip_prefix(".referer:"))
-            .or_else(|| item.strip_prefix(".referrer:"))
-        {
-            referrers.push(r.to_string());
-        } else {
-            groups.push(item.to_string());
-        }
-    }
-    (referrers, groups)
-}
-
 /// Checks a container ACL's syntax as tempauth does on POST/PUT.
 pub fn validate_acl(acl: &str) -> Result<(), String> {
     for item in acl.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -337,32 +306,6 @@ pub fn validate_acl(acl: &str) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Referrer rules in order; the last matching rule wins, `-` negates.
-pub(crate) fn referrer_allowed(referer: Option<&str>, rules: &[String]) -> bool {
-    let host = referer
-        .and_then(|r| r.split("//").nth(1))
-        .map(|r| r.split(['/', ':']).next().unwrap_or(""))
-        .unwrap_or("");
-    let mut allowed = false;
-    for r in rules {
-        let (neg, pat) = match r.strip_prefix('-') {
-            Some(p) => (true, p),
-            None => (false, r.as_str()),
-        };
-        // `*.example.com` is the same rule as `.example.com`.
-        let pat = pat
-            .strip_prefix('*')
-            .filter(|p| p.starts_with('.'))
-            .unwrap_or(pat);
-        let m = pat == "*"
-            || (!host.is_empty() && (pat == host || (pat.starts_with('.') && host.ends_with(pat))));
-        if m {
-            allowed = !neg;
-        }
-    }
-    allowed
 }
 
 #[cfg(test)]

@@ -24,9 +24,10 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::headers::collect_meta;
-use super::listing::{xml_escape, Format};
+use super::listing::Format;
+use super::report::{report, status_line};
 use super::write::Put;
-use super::{object, App, Ctx};
+use super::{object_core, App, Ctx};
 use crate::http::body::Body;
 use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::http::request::normalize_object;
@@ -355,68 +356,6 @@ impl Summary {
     }
 }
 
-/// Swift's bulk-style answer (bulk delete, archive extraction, and SLO's
-/// multipart delete and manifest errors): `fields` — in the given order in
-/// JSON, sorted in text and XML as Swift writes them — then each failed name
-/// with its status line; `root` is the XML root element.
-pub(super) fn report(
-    f: Format,
-    fields: &[(&str, Value)],
-    errors: &[(String, String)],
-    root: &str,
-) -> String {
-    if f == Format::Json {
-        let mut m = serde_json::Map::new();
-        for (k, v) in fields {
-            m.insert(k.to_string(), v.clone());
-        }
-        let errors: Vec<Value> = errors.iter().map(|(n, s)| json!([n, s])).collect();
-        m.insert("Errors".into(), errors.into());
-        return Value::Object(m).to_string();
-    }
-    let text = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        v => v.to_string(),
-    };
-    let mut fields: Vec<&(&str, Value)> = fields.iter().collect();
-    fields.sort_by_key(|(k, _)| *k);
-    let mut out = String::new();
-    if f == Format::Xml {
-        out.push_str(&format!("<{root}>\n"));
-        for (k, v) in fields {
-            let tag = k.replace(' ', "_").to_lowercase();
-            out.push_str(&format!("<{tag}>{}</{tag}>\n", xml_escape(&text(v))));
-        }
-        out.push_str("<errors>\n");
-        for (n, s) in errors {
-            out.push_str(&format!(
-                "<object><name>{}</name><status>{}</status></object>\n",
-                xml_escape(n),
-                xml_escape(s)
-            ));
-        }
-        out.push_str(&format!("</errors>\n</{root}>\n"));
-        return out;
-    }
-    for (k, v) in fields {
-        out.push_str(&format!("{k}: {}\n", text(v)));
-    }
-    out.push_str("Errors:\n");
-    for (n, s) in errors {
-        out.push_str(&format!("{n}, {s}\n"));
-    }
-    out
-}
-
-/// `404 Not Found`, with Swift's reason phrases.
-pub(super) fn status_line(s: StatusCode) -> String {
-    let reason = match s {
-        StatusCode::PAYLOAD_TOO_LARGE => "Request Entity Too Large",
-        _ => s.canonical_reason().unwrap_or(""),
-    };
-    format!("{} {reason}", s.as_u16())
-}
-
 fn quote(name: &[u8]) -> String {
     percent_encode(name, QUOTE).to_string()
 }
@@ -565,8 +504,14 @@ fn delete_one(app: &App, ctx: &Ctx, name: &str) -> ApiResult<()> {
         return Ok(());
     };
     let arrived = crate::store::meta::now_secs();
-    let loc = object::authorize(app, ctx, container, true)?;
-    if let Some(r) = super::versioned_writes::delete(app, ctx, &loc, &obj)? {
+    let loc = object_core::authorize(app, ctx, container, true)?;
+    // Either kind of versioning may answer the delete (object versioning's
+    // marker first), as on the object path.
+    let versioned = match super::versioning::delete(app, &loc, &obj)? {
+        Some(r) => Some(r),
+        None => super::versioned_writes::delete(app, ctx, &loc, &obj)?,
+    };
+    if let Some(r) = versioned {
         return match r.status() {
             st if st.is_success() => Ok(()),
             StatusCode::NOT_FOUND => Err(ApiError::NotFound),
@@ -683,7 +628,7 @@ fn extract_all(
     }
     check_length(ctx)?;
     let max_path = max_path(app);
-    let delete_at = object::delete_at(ctx)?;
+    let delete_at = object_core::delete_at(ctx)?;
     let reader: Box<dyn Read + '_> = match compression {
         Compression::None => Box::new(input),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
@@ -1086,7 +1031,7 @@ fn store_file(
     if obj.ends_with('/') {
         return Err(ApiError::BadRequest("A file name cannot end in /".into()).into());
     }
-    let loc = object::authorize(app, ctx, container, true)?;
+    let loc = object_core::authorize(app, ctx, container, true)?;
     let mut put = Put::begin(app, ctx.write_dest(loc, container, obj), Some(size))?;
     let mut buf = vec![0u8; 256 * 1024];
     loop {

@@ -240,7 +240,7 @@ async fn get(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
                 if no_subdirs {
                     entries.retain(|e| matches!(e, slist::Entry::Object { .. }));
                 }
-                listing::render_objects(&entries, fmt, &ctx.account, &container)
+                listing::render_objects(&entries, fmt, &ctx.account, &container, &app.listing)
             }
         };
         b.status(status)

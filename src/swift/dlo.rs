@@ -6,7 +6,8 @@ use http::{Response, StatusCode};
 use md5::{Digest, Md5};
 
 use super::cors;
-use super::object::{authorize, check_conditions, conditional_response, object_headers};
+use super::object_core::{authorize, check_conditions, conditional_response, object_headers};
+pub use super::object_meta::{check_manifest_header, MANIFEST_KEY};
 use super::range::{resolve, Ranges};
 use super::{App, Ctx};
 use crate::http::body::{self, Body, Part};
@@ -19,33 +20,10 @@ use crate::store::name;
 use crate::store::object::{self as sobj, ObjectInfo};
 use crate::store::{ContainerLoc, ObjPath};
 
-/// Where the manifest value is kept in the object's metadata.
-pub const MANIFEST_KEY: &str = "X-Object-Manifest";
 /// Most segments one manifest serves (a listing page).
 pub const MAX_SEGMENTS: usize = 10_000;
 /// Bodies up to this size are read at once.
 const INLINE_READ: u64 = 64 * 1024;
-
-/// Checks an `X-Object-Manifest` header: `<container>/<prefix>`, with a
-/// valid container name and a prefix whose directories could hold objects
-/// (no `.`, `..` or empty component: such a prefix could only point
-/// somewhere else).
-pub fn check_manifest_header(v: &str) -> ApiResult<()> {
-    let bad =
-        || ApiError::BadRequest("X-Object-Manifest must be in the format container/prefix".into());
-    let v = decode_path(v.trim())?;
-    match v.split_once('/') {
-        Some((c, prefix)) if !c.is_empty() && !v.starts_with('/') => {
-            if c == "." || c == ".." || name::prefix_dir(prefix).is_none() {
-                return Err(ApiError::BadRequest(
-                    "X-Object-Manifest names a container or prefix that cannot exist".into(),
-                ));
-            }
-            Ok(())
-        }
-        _ => Err(bad()),
-    }
-}
 
 /// The manifest to follow, unless the client asked for the manifest itself.
 pub fn manifest(ctx: &Ctx, info: &ObjectInfo) -> Option<String> {

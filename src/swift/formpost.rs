@@ -456,7 +456,7 @@ async fn upload(
     if let Some(at) = int_attr(attrs, "x_delete_at")
         .map_err(|_| invalid("x_delete_at not an integer: Unix timestamp required."))?
     {
-        let at = super::object::clamp_delete_at(i128::from(at));
+        let at = super::object_core::clamp_delete_at(i128::from(at));
         // As an object PUT's X-Delete-At (Swift's object server refuses it).
         if at <= now.max(0) as u64 {
             return Ok(Outcome {
@@ -477,7 +477,7 @@ async fn upload(
                 body: Some("X-Delete-After in past".into()),
             });
         }
-        let at = super::object::clamp_delete_at(i128::from(now) + i128::from(after));
+        let at = super::object_core::clamp_delete_at(i128::from(now) + i128::from(after));
         meta.insert("X-Delete-At".into(), at.to_string());
     }
     let expires = int_attr(attrs, "expires").map_err(|_| invalid("expired not an integer"))?;

@@ -26,6 +26,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::auth::{Identity, TOKEN_PREFIX};
+pub use super::keystone_auth::TokenInfo;
 use super::keystone_auth::{self, KeystoneIdentity};
 use super::App;
 use crate::config::keystone::PrefixRules;
@@ -43,21 +44,6 @@ const MAX_ANSWER: usize = 1 << 20;
 const MAX_TOKEN: usize = 8192;
 /// The service token is renewed this long before it expires.
 const RENEW_BEFORE: Duration = Duration::from_secs(120);
-
-/// What Keystone says about one token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenInfo {
-    pub user_id: String,
-    pub user_name: String,
-    pub user_domain_id: String,
-    /// `None` for domain- and system-scoped tokens.
-    pub project_id: Option<String>,
-    pub project_name: String,
-    pub project_domain_id: String,
-    /// Role names, lowercase.
-    pub roles: Vec<String>,
-    pub expires: SystemTime,
-}
 
 /// The outcome of checking a token.
 #[derive(Debug, Clone)]

@@ -12,11 +12,11 @@
 //! Account ACLs are tempauth's alone, as in Swift.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use http::Method;
 
-use super::auth::{parse_acl, Access, Identity};
-use super::keystone::TokenInfo;
+use super::acl::{parse_acl, referrer_allowed, Access};
 use super::App;
 use crate::config::keystone::PrefixRules;
 use crate::config::KeystoneConfig;
@@ -27,6 +27,21 @@ use crate::store::container as scont;
 pub const DOMAIN_SYSMETA: &str = "X-Account-Sysmeta-Project-Domain-Id";
 /// The domain of an account created by someone outside its project.
 const UNKNOWN_DOMAIN: &str = "_unknown";
+
+/// What Keystone says about one token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub user_id: String,
+    pub user_name: String,
+    pub user_domain_id: String,
+    /// `None` for domain- and system-scoped tokens.
+    pub project_id: Option<String>,
+    pub project_name: String,
+    pub project_domain_id: String,
+    /// Role names, lowercase.
+    pub roles: Vec<String>,
+    pub expires: SystemTime,
+}
 
 /// A Keystone caller's rights, worked out once per request from its
 /// token(s) and the config.
@@ -154,8 +169,7 @@ pub fn authorize(k: &KeystoneIdentity, a: &Access<'_>) -> ApiResult<bool> {
     }
     // A referrer rule grants objects, and listings with `.rlistings`; one
     // that matches a listing without it is final: no role rescues it.
-    let referred =
-        !a.writes && !referrers.is_empty() && super::auth::referrer_allowed(a.referer, &referrers);
+    let referred = !a.writes && !referrers.is_empty() && referrer_allowed(a.referer, &referrers);
     if referred && (a.is_object || groups.iter().any(|g| g == ".rlistings")) {
         return Ok(false);
     }
@@ -186,12 +200,12 @@ const OTHER_ACCOUNTS: [&str; 3] = [
 /// Runs on the blocking pool, only when it matters.
 pub async fn account_facts(
     app: &Arc<App>,
-    id: &mut Option<Identity>,
+    caller: Option<&mut Arc<KeystoneIdentity>>,
     account: &str,
     req: &http::Request<crate::http::incoming::Incoming>,
     makes_account: bool,
 ) -> ApiResult<()> {
-    let Some(k) = id.as_mut().and_then(|i| i.keystone.as_mut()) else {
+    let Some(k) = caller else {
         return Ok(());
     };
     let record = makes_account
@@ -232,9 +246,7 @@ pub async fn account_facts(
             .collect::<Vec<_>>())
     })
     .await?;
-    if let Some(k) = id.as_mut().and_then(|i| i.keystone.as_mut()) {
-        Arc::make_mut(k).names_ok_accounts = known;
-    }
+    Arc::make_mut(k).names_ok_accounts = known;
     Ok(())
 }
 

@@ -161,12 +161,29 @@ pub(crate) fn s3_etag(info: &ObjectInfo) -> Option<String> {
     Some(format!("\"{}\"", e.trim_matches('"')))
 }
 
+/// What features add to an object listing's rows, given by the `App`
+/// (`features.rs` lists them): this file names none of them.
+pub struct RowHooks {
+    /// The size and (quoted) ETag a row shows of an object that stands for
+    /// others (a large object's manifest): its `bytes`, and its ETag as the
+    /// JSON row's `slo_etag`.
+    pub size_etag: fn(&ObjectInfo) -> Option<(u64, String)>,
+    /// Extra members of a JSON row (`,"name":value…`) from the row's
+    /// object, account, container and name: the first hook that has some
+    /// adds them.
+    pub fields: Vec<RowFields>,
+}
+
+/// One of [`RowHooks::fields`].
+pub type RowFields = fn(&ObjectInfo, &str, &str, &str) -> Option<String>;
+
 /// Renders an object listing. Empty plain listings are 204 as in Swift.
 pub fn render_objects(
     entries: &[Entry],
     fmt: Format,
     account: &str,
     container: &str,
+    hooks: &RowHooks,
 ) -> (StatusCode, String) {
     match fmt {
         Format::Plain => {
@@ -198,7 +215,7 @@ pub fn render_objects(
                     }
                     Entry::Object { name, info } => {
                         let info = info.as_ref();
-                        let slo = info.and_then(super::slo::listing_attrs);
+                        let slo = info.and_then(hooks.size_etag);
                         s.push_str("{\"name\":");
                         json_str(&mut s, name);
                         s.push_str(",\"hash\":");
@@ -224,8 +241,10 @@ pub fn render_objects(
                             json_str(&mut s, &etag);
                         }
                         if let Some(f) = info.and_then(|i| {
-                            super::versioning::listing_fields(i, account, container, name)
-                                .or_else(|| super::symlink::listing_fields(i, account))
+                            hooks
+                                .fields
+                                .iter()
+                                .find_map(|f| f(i, account, container, name))
                         }) {
                             s.push_str(&f);
                         }
@@ -253,7 +272,7 @@ pub fn render_objects(
                             "<object><name>{}</name><hash>{}</hash><bytes>{}</bytes><content_type>{}</content_type><last_modified>{}</last_modified></object>",
                             xml_escape(name),
                             xml_escape(i.etag()),
-                            super::slo::listing_attrs(i).map_or(i.size, |s| s.0),
+                            (hooks.size_etag)(i).map_or(i.size, |s| s.0),
                             xml_escape(i.content_type()),
                             iso_date(i.timestamp())
                         ));

@@ -3,14 +3,17 @@
 
 pub mod account;
 pub mod account_acl;
+pub mod acl;
 pub mod auth;
 pub mod bulk;
 pub mod container;
+mod copy;
 pub mod cors;
 pub mod dlo;
 pub mod domain_remap;
 pub mod etag_quoter;
 pub mod expirer;
+mod features;
 pub mod formpost;
 pub mod headers;
 pub mod health;
@@ -20,9 +23,12 @@ pub mod keystone;
 pub mod keystone_auth;
 pub mod listing;
 pub mod object;
+pub mod object_core;
+pub mod object_meta;
 pub mod quota;
 pub mod range;
 pub mod receive;
+pub mod report;
 pub mod slo;
 pub mod staticweb;
 pub mod symlink;
@@ -42,7 +48,8 @@ use crate::http::body::{self, Body};
 use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::http::request::{parse_query, parse_target, Target};
 use crate::store::{self, ContainerLoc, ObjPath, Store};
-use auth::{Access, Auth, Identity};
+use acl::Access;
+use auth::{Auth, Identity};
 
 /// The running service: config, store and auth.
 pub struct App {
@@ -56,6 +63,10 @@ pub struct App {
     pub keystone: Option<keystone::Keystone>,
     /// Device probes of `/healthcheck?deep` still running.
     pub health: health::Probes,
+    /// What features do on the write path (`features.rs`).
+    pub hooks: write::Hooks,
+    /// What features add to object listings' rows (`features.rs`).
+    pub listing: listing::RowHooks,
 }
 
 /// One request's parsed parts, handed to every handler.
@@ -136,6 +147,8 @@ impl App {
             info,
             keystone: cfg.keystone.clone().map(keystone::Keystone::new),
             health: health::Probes::new(cfg.policies.len()),
+            hooks: features::write_hooks(),
+            listing: features::listing_hooks(),
             cfg,
         })
     }
@@ -286,7 +299,8 @@ impl App {
             Target::Account { .. } => req.method() == Method::POST,
             _ => false,
         };
-        keystone_auth::account_facts(&self, &mut id, &account, &req, makes_account).await?;
+        let caller = id.as_mut().and_then(|i| i.keystone.as_mut());
+        keystone_auth::account_facts(&self, caller, &account, &req, makes_account).await?;
         // An account ACL may grant a token's holder some access.
         let grant = match &id {
             Some(i) if !i.owns(&account) && i.keystone.is_none() => {
@@ -409,6 +423,20 @@ impl App {
         let id = id.filter(|i| !i.owns(account) && i.keystone.is_none())?;
         let m = store::container::account_meta(&self.store, account).unwrap_or_default();
         account_acl::grant(m.get(account_acl::SYSMETA_KEY).map(String::as_str), id)
+    }
+
+    /// A GET or HEAD of an object as the object dispatch answers it (a
+    /// link followed, a large object assembled): how a feature reads
+    /// another object through the whole path (a link's target, a version, a
+    /// static web page), as Swift's subrequests go through its pipeline,
+    /// without naming the dispatch it is called from.
+    pub async fn get_object(
+        self: Arc<Self>,
+        ctx: Ctx,
+        container: String,
+        object: ObjPath,
+    ) -> ApiResult<Response<Body>> {
+        object::get(self, ctx, container, object).await
     }
 
     /// Finds a container on its device and opens it (checking the mount):

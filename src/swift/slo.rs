@@ -27,11 +27,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::bulk::{report, status_line};
 use super::headers::{http_date, iso_date};
 use super::listing::{self, Format};
-use super::object::{authorize, check_conditions, expired, object_headers, request_meta};
+use super::object_core::{authorize, check_conditions, expired, object_headers, request_meta};
 use super::range::{resolve, Ranges};
+use super::report::{report, status_line};
 use super::write::{self, Dest};
 use super::{blocking, App, Ctx};
 use crate::http::body::{self, Body};
@@ -1251,7 +1251,7 @@ fn outcome_report(f: Format, o: &Outcome) -> String {
 fn outcome_response(f: Format, o: Outcome) -> ApiResult<Response<Body>> {
     match o {
         Outcome::Created(info, slo_etag) => {
-            super::versioning::version_header(super::empty_response(StatusCode::CREATED), &info)
+            super::object_meta::version_header(super::empty_response(StatusCode::CREATED), &info)
                 .header("Etag", format!("\"{slo_etag}\""))
                 .header("Last-Modified", http_date(info.timestamp()))
                 .finish(body::empty())
@@ -1483,14 +1483,23 @@ pub fn copy_content(
 
 /// `DELETE ?multipart-manifest=delete`: the segments (nested manifests
 /// too), then the manifest; a bulk-delete style report. With `version`
-/// (`?version-id=`), the manifest is that version of the object, deleted as
-/// a version.
+/// (`?version-id=`), the manifest is that version of the object, opened and
+/// deleted as object versioning does it.
+/// A version of a manifest to delete (`?version-id=`), and how object
+/// versioning opens and deletes one (given by it: this file names no
+/// versioning).
+pub struct Version {
+    pub id: String,
+    pub open: fn(&App, &Ctx, &str, &ObjPath, &str) -> ApiResult<OpenObject>,
+    pub delete: fn(&App, &Ctx, &str, &ObjPath, &str) -> ApiResult<Response<Body>>,
+}
+
 pub async fn delete(
     app: Arc<App>,
     ctx: Ctx,
     container: String,
     object: ObjPath,
-    version: Option<String>,
+    version: Option<Version>,
 ) -> ApiResult<Response<Body>> {
     let fmt = out_format(&ctx);
     blocking(&app, move |app| {
@@ -1499,13 +1508,12 @@ pub async fn delete(
         // A version is named by its object's path and id: no segment path
         // has a query.
         let top = match &version {
-            Some(v) => format!("/{container}/{object}?version-id={v}"),
+            Some(v) => format!("/{container}/{object}?version-id={}", v.id),
             None => format!("/{container}/{object}"),
         };
-        let top_version = |name: &str| version.as_deref().filter(|_| name == top);
-        let open_version = |v: &str| -> Result<OpenObject, StatusCode> {
-            let o = super::versioning::open_version(app, &ctx, &container, &object, v)
-                .map_err(|e| e.status())?;
+        let top_version = |name: &str| version.as_ref().filter(|_| name == top);
+        let open_version = |v: &Version| -> Result<OpenObject, StatusCode> {
+            let o = (v.open)(app, &ctx, &container, &object, &v.id).map_err(|e| e.status())?;
             let (_, o) = super::symlink::open_followed(app, &ctx, o).map_err(|e| e.status())?;
             Ok(o)
         };
@@ -1568,7 +1576,7 @@ pub async fn delete(
                 continue;
             }
             let res = if let Some(v) = top_version(&name) {
-                super::versioning::delete_version(app, &ctx, &container, &object, v)
+                (v.delete)(app, &ctx, &container, &object, &v.id)
                     .map_err(|e| e.status())
                     .and_then(|r| match r.status() {
                         StatusCode::NOT_FOUND => Err(StatusCode::NOT_FOUND),

@@ -18,7 +18,7 @@ use http::{HeaderValue, Method, Response, StatusCode};
 use percent_encoding::utf8_percent_encode;
 
 use super::headers::iso_date;
-use super::{blocking, container as api_container, object as api_object, tempurl, App, Ctx};
+use super::{blocking, container as api_container, tempurl, App, Ctx};
 use crate::http::body::{self, Body};
 use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::http::request::{decode_path, normalize_object};
@@ -27,11 +27,6 @@ use crate::store::listing::{self as slist, Entry, Query};
 use crate::store::meta::{Meta, DIR_CONTENT_TYPE};
 use crate::store::object as sobj;
 use crate::store::ObjPath;
-
-/// Marks a response as a generated listing (a temp URL then serves it
-/// inline, even at a container's root).
-#[derive(Debug, Clone, Copy)]
-pub struct Generated;
 
 /// Values Swift reads as true.
 fn is_true(v: &str) -> bool {
@@ -121,7 +116,9 @@ async fn fetch(app: &Arc<App>, ctx: &Ctx, container: &str, name: &str) -> Respon
     let Ok(name) = ObjPath::new(&name, &app.store.opts.limits) else {
         return ApiError::NotFound.into_response(head);
     };
-    let r = api_object::get(app.clone(), ctx.clone(), container.to_string(), name).await;
+    let r = (app.clone())
+        .get_object(ctx.clone(), container.to_string(), name)
+        .await;
     settle(r, head)
 }
 
@@ -430,7 +427,7 @@ fn html_response(status: StatusCode, text: String, head: bool, generated: bool) 
             body::full(text)
         });
     if generated {
-        r.extensions_mut().insert(Generated);
+        r.extensions_mut().insert(tempurl::Generated);
     }
     r
 }

@@ -21,7 +21,9 @@ use http::{HeaderValue, Response, StatusCode};
 use http_body_util::BodyExt;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use super::object::{authorize, created, expired, request_meta};
+use super::object_core::{authorize, created, expired, request_meta};
+use super::object_meta::SHOWN;
+pub use super::object_meta::{link_headers, TARGET, TARGET_ACCOUNT, TARGET_BYTES, TARGET_ETAG};
 use super::write;
 use super::{blocking, App, Ctx};
 use crate::http::body::Body;
@@ -29,11 +31,6 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::store::meta::{keys, Meta};
 use crate::store::object::{self as sobj, ObjectInfo, OpenObject};
 use crate::store::{ContainerLoc, ObjPath};
-
-pub const TARGET: &str = "X-Object-Sysmeta-Symlink-Target";
-pub const TARGET_ACCOUNT: &str = "X-Object-Sysmeta-Symlink-Target-Account";
-pub const TARGET_ETAG: &str = "X-Object-Sysmeta-Symlink-Target-Etag";
-pub const TARGET_BYTES: &str = "X-Object-Sysmeta-Symlink-Target-Bytes";
 
 /// Swift's keys of a static large object's length and ETag: a static link
 /// to a manifest records these (as Swift's symlink middleware does).
@@ -46,14 +43,6 @@ const LISTING_ETAG: &str = "X-Object-Sysmeta-Container-Update-Override-Etag";
 /// Links followed by one request before it fails with 409 (Swift's default
 /// `symloop_max`).
 pub const SYMLOOP_MAX: usize = 2;
-
-/// Sysmeta keys and the client-facing headers they show as on `?symlink=get`.
-const SHOWN: [(&str, &str); 4] = [
-    (TARGET, "X-Symlink-Target"),
-    (TARGET_ACCOUNT, "X-Symlink-Target-Account"),
-    (TARGET_ETAG, "X-Symlink-Target-Etag"),
-    (TARGET_BYTES, "X-Symlink-Target-Bytes"),
-];
 
 /// What Python's `quote(s, safe='/')` leaves alone.
 const QUOTE: &AsciiSet = &NON_ALPHANUMERIC
@@ -111,18 +100,6 @@ fn target_of(info: &ObjectInfo, account: &str) -> Option<TargetPath> {
         None => account.to_string(),
     };
     Some((a, c.to_string(), o.to_string()))
-}
-
-/// The headers a link shows when asked for itself (`?symlink=get`).
-pub fn link_headers(mut b: http::response::Builder, info: &ObjectInfo) -> http::response::Builder {
-    for (key, shown) in SHOWN {
-        if let Some(v) = info.meta.get(key) {
-            if let Ok(v) = HeaderValue::from_str(v) {
-                b = b.header(shown, v);
-            }
-        }
-    }
-    b
 }
 
 /// A request context for the same caller on `account`.
@@ -313,7 +290,8 @@ pub(super) fn finish(app: Arc<App>, res: ApiResult<Response<Body>>) -> Later {
         };
         let head = end.ctx.method == http::Method::HEAD;
         let (account, container) = (end.ctx.account.clone(), end.container.clone());
-        let r = super::object::get(app, end.ctx, end.container, end.object)
+        let r = app
+            .get_object(end.ctx, end.container, end.object)
             .await
             .unwrap_or_else(|e| e.into_response(head));
         let r = super::cors::rules_from(r, &account, &container);

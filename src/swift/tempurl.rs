@@ -22,7 +22,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::auth::Identity;
 use super::headers::http_date;
-use super::{blocking, staticweb, App, Ctx};
+use super::{blocking, App, Ctx};
 use crate::http::body::Body;
 use crate::http::date::days_from_civil;
 use crate::http::error::{ApiError, ApiResult};
@@ -32,7 +32,7 @@ use crate::store::container as scont;
 use crate::store::meta::Meta;
 
 /// The user name a temp URL request runs as (Swift's `REMOTE_USER`).
-pub const USER: &str = ".wsgi.tempurl";
+pub use super::auth::TEMPURL_USER as USER;
 /// Methods a temp URL may be signed for.
 pub const METHODS: [&str; 5] = ["GET", "HEAD", "PUT", "POST", "DELETE"];
 /// Digests a signature may use; SHA-1 is accepted but deprecated, as in Swift.
@@ -51,6 +51,11 @@ pub(super) const QUOTE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~')
     .remove(b'/');
 const QUOTE_SPACE: &AsciiSet = &QUOTE.remove(b' ');
+
+/// Marks a response as a generated listing (a temp URL then serves it
+/// inline, even at a container's root).
+#[derive(Debug, Clone, Copy)]
+pub struct Generated;
 
 /// The `/info` entry.
 pub fn info() -> serde_json::Value {
@@ -433,7 +438,7 @@ impl Grant {
         if !read || !resp.status().is_success() {
             return Ok(resp);
         }
-        let generated = resp.extensions().get::<staticweb::Generated>().is_some();
+        let generated = resp.extensions().get::<Generated>().is_some();
         if self.container_root && !generated {
             return Err(ApiError::Unauthorized);
         }

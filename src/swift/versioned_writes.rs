@@ -207,7 +207,7 @@ impl Drop for Archived {
 
 /// Keeps the current `object` of `loc` (of `account`) in the archive before
 /// it is replaced, when the container is versioned and the object exists:
-/// a hook of the write path (`swift::write`).
+/// a commit hook of the write path (`swift::write`, given by `features.rs`).
 pub fn archive(
     app: &App,
     account: &str,
@@ -218,7 +218,7 @@ pub fn archive(
         return Ok(None);
     };
     let info = match sobj::head(&app.store, loc, object) {
-        Ok(i) if !i.is_dir_marker() && !super::object::expired(&i) => i,
+        Ok(i) if !i.is_dir_marker() && !super::object_core::expired(&i) => i,
         Ok(_) | Err(StoreError::NotFound) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
@@ -273,18 +273,16 @@ fn is_marker(e: &Entry) -> bool {
         if i.meta.get(keys::CONTENT_TYPE).map(String::as_str) == Some(DELETE_MARKER))
 }
 
-/// Handles a DELETE of `object` in a versioned container (either kind;
-/// already authorized). `None` when the container is not versioned or the
-/// plain delete is what remains to do.
+/// Handles a DELETE of `object` in a container with legacy versioning
+/// (already authorized; the caller asks object versioning first). `None`
+/// when the container is not versioned or the plain delete is what remains
+/// to do.
 pub fn delete(
     app: &App,
     ctx: &Ctx,
     loc: &ContainerLoc,
     object: &ObjPath,
 ) -> ApiResult<Option<Response<Body>>> {
-    if let Some(r) = super::versioning::delete(app, loc, object)? {
-        return Ok(Some(r));
-    }
     let Some(s) = setting(app, loc)? else {
         return Ok(None);
     };
@@ -316,7 +314,7 @@ fn delete_push(
 ) -> ApiResult<Option<()>> {
     let existed = match sobj::head(&app.store, loc, object) {
         Ok(i) if i.is_dir_marker() => return Ok(None),
-        Ok(i) if super::object::expired(&i) => false,
+        Ok(i) if super::object_core::expired(&i) => false,
         Ok(i) => {
             let name = version_path(object, i.timestamp())?;
             keep_copy(app, loc, object, vloc, &name, true)?;

@@ -26,9 +26,10 @@
 use std::sync::Arc;
 
 use http::response::Builder;
-use http::{HeaderValue, Method, Response, StatusCode};
+use http::{Method, Response, StatusCode};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
+pub use super::object_meta::{version_header, VID_KEY};
 use super::versioned_writes::{self as vw, DELETE_MARKER};
 use super::{blocking, empty_response, App, Ctx};
 use crate::http::body::{self, Body};
@@ -41,8 +42,6 @@ use crate::store::write::Writer;
 use crate::store::{container as scont, ContainerLoc, Error as StoreError, ObjPath};
 
 const ENABLED_KEY: &str = "X-Container-Sysmeta-Versions-Enabled";
-/// The version id of an object, in its metadata.
-pub const VID_KEY: &str = svers::VERSION_ID_KEY;
 
 const PATH_SET: &AsciiSet = &CONTROLS
     .add(b' ')
@@ -219,14 +218,6 @@ pub fn after_commit(app: &App, loc: &ContainerLoc, object: &ObjPath, vid: &str) 
     Ok(())
 }
 
-/// Adds `X-Object-Version-Id` for an object that has one.
-pub fn version_header(b: Builder, info: &ObjectInfo) -> Builder {
-    match info.meta.get(VID_KEY).map(|v| HeaderValue::from_str(v)) {
-        Some(Ok(v)) => b.header("X-Object-Version-Id", v),
-        _ => b,
-    }
-}
-
 /// Adds `Content-Location` (the version's own URL) to a GET or HEAD of a
 /// current object that has a version id.
 pub fn decorate(
@@ -270,7 +261,7 @@ pub fn delete(
                 let h = svers::ensure_hidden(&app.store, loc)?;
                 svers::link(&app.store, loc, object, &h, &version_rel(object, v)?)?;
             }
-            !super::object::expired(&i)
+            !super::object_core::expired(&i)
         }
         Err(StoreError::NotFound) => false,
         Err(e) => return Err(e.into()),
@@ -337,7 +328,7 @@ pub async fn object_request(
     }
     let (c, a) = (container.to_string(), ctx.clone());
     let versioned = blocking(app, move |app| {
-        let loc = super::object::authorize(app, &a, &c, ctx_writes(&a))?;
+        let loc = super::object_core::authorize(app, &a, &c, ctx_writes(&a))?;
         Ok(state(app, &loc)?.is_some())
     })
     .await?;
@@ -371,7 +362,8 @@ pub async fn object_request(
         ref m if m.as_str() == "COPY" => Ok(None),
         Method::GET | Method::HEAD => {
             if vid == "null" {
-                let r = super::object::get(app.clone(), plain, container.into(), object.clone())
+                let r = (app.clone())
+                    .get_object(plain, container.into(), object.clone())
                     .await?;
                 if r.headers().contains_key("x-object-version-id") {
                     return Err(ApiError::NotFound);
@@ -405,13 +397,13 @@ pub async fn object_request(
                         .finish(body::empty())?,
                 ));
             }
-            let mut r = super::object::get(
-                app.clone(),
-                plain,
-                svers::hidden_name(container),
-                version_rel(object, &vid)?,
-            )
-            .await?;
+            let mut r = (app.clone())
+                .get_object(
+                    plain,
+                    svers::hidden_name(container),
+                    version_rel(object, &vid)?,
+                )
+                .await?;
             if let Ok(v) = http::HeaderValue::from_str(&vid) {
                 r.headers_mut().insert("x-object-version-id", v);
             }
@@ -423,7 +415,11 @@ pub async fn object_request(
             plain,
             container.to_string(),
             object.clone(),
-            Some(vid),
+            Some(super::slo::Version {
+                id: vid,
+                open: open_version,
+                delete: delete_version,
+            }),
         )
         .await
         .map(Some),
@@ -485,7 +481,7 @@ pub fn open_version(
     object: &ObjPath,
     vid: &str,
 ) -> ApiResult<sobj::OpenObject> {
-    let loc = super::object::authorize(app, ctx, container, false)?;
+    let loc = super::object_core::authorize(app, ctx, container, false)?;
     if vid == "null" {
         let o = sobj::open(&app.store, &loc, object)?;
         if o.info.meta.contains_key(VID_KEY) {
@@ -506,7 +502,7 @@ pub fn delete_version(
     object: &ObjPath,
     vid: &str,
 ) -> ApiResult<Response<Body>> {
-    let loc = super::object::authorize(app, ctx, container, true)?;
+    let loc = super::object_core::authorize(app, ctx, container, true)?;
     let current = match sobj::head(&app.store, &loc, object) {
         Ok(i) => Some(i),
         Err(StoreError::NotFound) => None,
@@ -552,7 +548,7 @@ fn make_current(
     object: &ObjPath,
     vid: &str,
 ) -> ApiResult<Response<Body>> {
-    let loc = super::object::authorize(app, ctx, container, true)?;
+    let loc = super::object_core::authorize(app, ctx, container, true)?;
     let h = svers::hidden(&app.store, &loc)?.ok_or(ApiError::NotFound)?;
     let rel = version_rel(object, vid)?;
     let info = match sobj::head(&app.store, &h, &rel) {
@@ -794,7 +790,7 @@ pub fn listing(
             continue;
         }
         let info = r.info.as_ref();
-        let slo = info.and_then(super::slo::listing_attrs);
+        let slo = info.and_then(app.listing.size_etag);
         let mut o = serde_json::json!({
             "name": r.name,
             "hash": info.map(|i| i.etag()).unwrap_or(""),

@@ -14,6 +14,10 @@
 //! through [`put_bytes`], a directory marker through [`put_dir_marker`];
 //! a version linked back into place (object versioning's restore) takes
 //! the last steps through [`linked`].
+//!
+//! The features on the path (quotas, both kinds of versioning, the expiry
+//! queue) plug in as [`Hooks`], which the [`App`] holds: this file names
+//! none of them (`features.rs` lists them, in order).
 
 use super::App;
 use crate::http::error::{ApiError, ApiResult};
@@ -21,6 +25,29 @@ use crate::store::meta::{keys, Meta};
 use crate::store::object::{self as sobj, ObjectInfo};
 use crate::store::write::{self as swrite, Writer};
 use crate::store::{ContainerLoc, ObjPath};
+
+/// What features do on the write path, given to it by the [`App`].
+pub struct Hooks {
+    /// The first step: 413 when one more object of `size` bytes at the
+    /// destination would exceed a quota.
+    pub quota: fn(&App, &Dest, u64) -> ApiResult<()>,
+    /// Steps around the rename, in order: each runs before it (and may edit
+    /// the metadata), and what it returns is finished after it, or undone
+    /// when dropped (the commit failed).
+    pub commit: Vec<CommitHook>,
+    /// After the object is in place (a commit, a directory marker, a
+    /// restore): the usage is refreshed, then this runs (the expiry queue).
+    pub placed: fn(&App, &Dest, &ObjectInfo),
+}
+
+/// One step around the rename (see [`Hooks::commit`]).
+pub type CommitHook = fn(&App, &Dest, &mut Meta) -> ApiResult<Option<Box<dyn Pending>>>;
+
+/// What a commit hook still has to do once the object is in place;
+/// dropped instead when the commit failed.
+pub trait Pending {
+    fn committed(self: Box<Self>, app: &App, d: &Dest) -> ApiResult<()>;
+}
 
 /// Where a write goes, and on whose behalf.
 pub struct Dest {
@@ -124,12 +151,13 @@ pub fn put_dir_marker(app: &App, dest: Dest, meta: Meta) -> ApiResult<ObjectInfo
 /// make between the quota and the data (a symlink's target): 413 when one
 /// more object of `size` bytes would exceed a quota.
 pub fn check_quota(app: &App, d: &Dest, size: u64) -> ApiResult<()> {
-    super::quota::check(app, &d.account, d.quota_exempt, &d.loc, size)
+    (app.hooks.quota)(app, d, size)
 }
 
-/// The commit with its hooks: the object replaced is kept by legacy
-/// versioned writes (undone if the commit fails), and object versioning
-/// gives the new object its version id before and links it after.
+/// The commit with its hooks (for instance: the object replaced is kept
+/// by legacy versioned writes, undone if the commit fails; object
+/// versioning gives the new object its version id before and links it
+/// after).
 fn commit_hooked(
     app: &App,
     d: &Dest,
@@ -137,14 +165,13 @@ fn commit_hooked(
     mut meta: Meta,
     etag: Option<&str>,
 ) -> ApiResult<ObjectInfo> {
-    let kept = super::versioned_writes::archive(app, &d.account, &d.loc, &d.object)?;
-    let vid = super::versioning::before_commit(app, &d.loc, &d.object, &mut meta)?;
-    let info = w.commit(meta, etag)?;
-    if let Some(k) = kept {
-        k.keep();
+    let mut pending = Vec::new();
+    for hook in &app.hooks.commit {
+        pending.extend(hook(app, d, &mut meta)?);
     }
-    if let Some(v) = vid {
-        super::versioning::after_commit(app, &d.loc, &d.object, &v)?;
+    let info = w.commit(meta, etag)?;
+    for p in pending {
+        p.committed(app, d)?;
     }
     Ok(info)
 }
@@ -153,7 +180,7 @@ fn commit_hooked(
 /// writer: the path's last steps all the same, for `info` now at `d`.
 pub fn linked(app: &App, d: &Dest, info: &ObjectInfo) {
     app.store.usage.invalidate(&d.loc);
-    super::expirer::note(app, &d.loc, &d.account, &d.container, &d.object, &info.meta);
+    (app.hooks.placed)(app, d, info);
 }
 
 /// After any commit: the container's usage is stale, and an `X-Delete-At`

@@ -149,8 +149,8 @@ fn acl_document(owner: &str, head: &Response<Body>) -> String {
 /// Does a container ACL let in a request from nowhere in particular (the
 /// core's own referrer rules)?
 fn anyone_in(acl: &str) -> bool {
-    let (referrers, _) = crate::swift::auth::parse_acl(acl);
-    crate::swift::auth::referrer_allowed(Some("unknown"), &referrers)
+    let (referrers, _) = crate::swift::acl::parse_acl(acl);
+    crate::swift::acl::referrer_allowed(Some("unknown"), &referrers)
 }
 
 /// The canned ACL an `AccessControlPolicy` amounts to, by s3api's reading:
