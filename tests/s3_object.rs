@@ -93,6 +93,44 @@ fn put_stores_s3_metadata_as_swift_metadata_and_get_shows_it_back() {
 }
 
 #[test]
+fn a_bad_chunk_signature_shows_the_request_that_began_the_chain() {
+    let s = server();
+    let s3 = S3::new(&s, TESTER);
+    let zeros = "0".repeat(64);
+    let bodies = [
+        format!("5;chunk-signature={zeros}\r\nhello\r\n0;chunk-signature={zeros}\r\n\r\n"),
+        format!("5;extra=param;chunk-signature={zeros}\r\nhello\r\n"),
+    ];
+    for (body, hashed) in bodies.iter().zip([
+        "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+        "",
+    ]) {
+        let r = put(
+            &s3,
+            "/bkt/k",
+            &[
+                ("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
+                ("content-encoding", "aws-chunked"),
+                ("x-amz-decoded-content-length", "5"),
+            ],
+            body.as_bytes(),
+        );
+        assert_s3_error(&r, 403, "SignatureDoesNotMatch");
+        let sts = elem(&r, "StringToSign").unwrap();
+        assert!(sts.starts_with("AWS4-HMAC-SHA256-PAYLOAD\n"), "{sts}");
+        assert!(sts.ends_with(&format!("\n{hashed}")), "{sts}");
+        let cr = elem(&r, "CanonicalRequest").unwrap();
+        assert!(cr.starts_with("PUT\n/bkt/k\n\n"), "{cr}");
+        assert!(cr.ends_with("\nSTREAMING-AWS4-HMAC-SHA256-PAYLOAD"), "{cr}");
+        assert!(elem(&r, "CanonicalRequestBytes")
+            .unwrap()
+            .starts_with("50 55 54 0a"));
+        assert_eq!(elem(&r, "AWSAccessKeyId").as_deref(), Some("test:tester"));
+    }
+    assert_eq!(s3.get("/bkt/k").status, 404);
+}
+
+#[test]
 fn a_body_that_fails_a_check_commits_nothing() {
     let s = server();
     let s3 = S3::new(&s, TESTER);
