@@ -131,6 +131,36 @@ fn a_bad_chunk_signature_shows_the_request_that_began_the_chain() {
 }
 
 #[test]
+fn conditional_gets_and_copies_read_dates_as_pythons_formatdate_writes_them() {
+    let s = server();
+    let s3 = S3::new(&s, TESTER);
+    put(&s3, "/bkt/k", &[], b"x");
+    let modified = s3.send("HEAD", "/bkt/k", &[], &[], b"");
+    let modified = modified.header("last-modified").unwrap();
+    let t = httpdate::parse_http_date(modified).unwrap();
+    let day = std::time::Duration::from_secs(86400);
+    let python = |t: std::time::SystemTime| httpdate::fmt_http_date(t).replace("GMT", "-0000");
+    let get = |name: &str, date: String| s3.send("GET", "/bkt/k", &[], &[(name, &date)], b"");
+    assert_eq!(get("if-modified-since", python(t)).status, 304);
+    assert_eq!(get("if-modified-since", python(t - day)).status, 200);
+    assert_eq!(get("if-unmodified-since", python(t + day)).status, 200);
+    assert_s3_error(
+        &get("if-unmodified-since", python(t - day)),
+        412,
+        "PreconditionFailed",
+    );
+    let copy = |date: String| {
+        let h = [
+            ("x-amz-copy-source", "/bkt/k"),
+            ("x-amz-copy-source-if-modified-since", date.as_str()),
+        ];
+        put(&s3, "/bkt/c", &h, b"")
+    };
+    assert_s3_error(&copy(python(t)), 412, "PreconditionFailed");
+    assert_eq!(copy(python(t - day)).status, 200);
+}
+
+#[test]
 fn a_body_that_fails_a_check_commits_nothing() {
     let s = server();
     let s3 = S3::new(&s, TESTER);

@@ -150,6 +150,7 @@ async fn check_source(
             }
         }
     }
+    super::object::dates_as_swift_reads_them(&mut headers);
     let names = (src.bucket.as_str(), src.key.as_str());
     let r = core(
         app,
