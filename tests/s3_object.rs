@@ -533,6 +533,75 @@ fn version_ids_reach_object_versioning() {
     assert_s3_error(&r, 404, "NoSuchVersion");
 }
 
+/// A server whose bucket `bkt` has object versioning on.
+fn versioned() -> Server {
+    let s = server();
+    let r = s
+        .req("POST", &v1("bkt"))
+        .header("X-Versions-Enabled", "true")
+        .send();
+    assert_eq!(r.status, 204, "{r:?}");
+    s
+}
+
+fn version_of(r: &Resp) -> String {
+    r.header("x-amz-version-id")
+        .expect("a version id")
+        .to_string()
+}
+
+#[test]
+fn a_copy_names_the_source_version_it_copied() {
+    let s = versioned();
+    let s3 = S3::new(&s, TESTER);
+    let old = version_of(&put(&s3, "/bkt/k", &[], b"one"));
+    let new = version_of(&put(&s3, "/bkt/k", &[], b"two"));
+    let r = put(&s3, "/bkt/c1", &[("x-amz-copy-source", "/bkt/k")], b"");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("x-amz-copy-source-version-id"), Some(new.as_str()));
+    let src = format!("/bkt/k?versionId={old}");
+    let r = put(&s3, "/bkt/c2", &[("x-amz-copy-source", &src)], b"");
+    assert_eq!(r.header("x-amz-copy-source-version-id"), Some(old.as_str()));
+    assert_eq!(s3.get("/bkt/c2").body, b"one");
+}
+
+#[test]
+fn deleting_the_current_version_makes_the_newest_left_current_unless_a_marker() {
+    let s = versioned();
+    let s3 = S3::new(&s, TESTER);
+    let v: Vec<String> = [&b"one"[..], b"two", b"three"]
+        .iter()
+        .map(|b| version_of(&put(&s3, "/bkt/k", &[], b)))
+        .collect();
+    let delete = |vid: &str| {
+        let r = s3.send("DELETE", "/bkt/k", &[("versionId", vid)], &[], b"");
+        assert_eq!(r.status, 204, "{r:?}");
+    };
+    delete(&v[2]);
+    assert_eq!(s3.get("/bkt/k").body, b"two");
+    let marker = version_of(&s3.send("DELETE", "/bkt/k", &[], &[], b""));
+    assert_eq!(s3.get("/bkt/k").status, 404);
+    // A version under the marker goes; the marker stays the newest.
+    delete(&v[0]);
+    assert_eq!(s3.get("/bkt/k").status, 404);
+    delete(&marker);
+    assert_eq!(s3.get("/bkt/k").body, b"two");
+    let doc = format!(
+        "<Delete><Object><Key>k</Key><VersionId>{}</VersionId></Object></Delete>",
+        v[1]
+    );
+    let md5 = b64_md5(doc.as_bytes());
+    let r = s3.send(
+        "POST",
+        "/bkt",
+        &[("delete", "")],
+        &[("content-md5", &md5)],
+        doc.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(s3.get("/bkt/k").status, 404);
+}
+
 /// The object's bytes, ETag (unquoted) and `color` metadata through S3.
 fn via_s3(s3: &S3, key: &str) -> (Vec<u8>, String, Option<String>) {
     let r = s3.get(&format!("/bkt/{key}"));

@@ -557,12 +557,16 @@ pub(crate) async fn delete_key(
     let method = Method::DELETE;
     let body = Incoming::empty();
     match core(app, req, method, headers, query, (bucket, key), body).await {
-        Ok(r) => Ok(r
-            .headers()
-            .get("x-object-version-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .or_else(|| version_id.map(str::to_string))),
+        Ok(r) => {
+            if version_id.is_some() && super::restore::left_none(r.headers()) {
+                super::restore::newest(app, req, bucket, key).await?;
+            }
+            Ok(r.headers()
+                .get("x-object-version-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .or_else(|| version_id.map(str::to_string)))
+        }
         Err(e) if e.code == "NoSuchKey" => Ok(version_id.map(str::to_string)),
         // A newer write of the key landed before this DELETE removed it:
         // S3 orders the two so, and answers the DELETE 204 all the same.
