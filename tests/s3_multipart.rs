@@ -334,6 +334,40 @@ fn conditional_completes_create_only_or_match() {
 }
 
 #[test]
+fn complete_checks_its_document_against_md5_and_sha256_not_a_checksum_header() {
+    use base64::Engine;
+    use sha2::Sha256;
+    let s = Server::start();
+    s.put_container("bkt");
+    let c = S3::new(&s, TESTER);
+    let id = create(&c, "/bkt/o", &[]);
+    let e = put_part(&c, "/bkt/o", &id, 1, b"data");
+    let doc = complete_xml(&[(1, &e)]);
+    let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
+    let wrong_md5 = b64(&Md5::digest(b"not the body"));
+    let send = |h: &[(&str, &str)]| c.send("POST", "/bkt/o", &[("uploadId", &id)], h, &doc);
+    let r = send(&[("content-md5", &wrong_md5)]);
+    assert_s3_error(&r, 400, "BadDigest");
+    assert_eq!(elem(&r, "ExpectedDigest"), Some(wrong_md5));
+    let wrong_sha = hex::encode(Sha256::digest(b"not the body"));
+    let r = send(&[("x-amz-content-sha256", &wrong_sha)]);
+    assert_s3_error(&r, 400, "XAmzContentSHA256Mismatch");
+    assert_eq!(elem(&r, "ClientComputedContentSHA256"), Some(wrong_sha));
+    assert_eq!(
+        elem(&r, "S3ComputedContentSHA256"),
+        Some(hex::encode(Sha256::digest(&doc)))
+    );
+    assert_eq!(s.get("bkt/o").status, 404, "nothing completed");
+    // As in Swift's s3api, a wrong x-amz-checksum-* header still completes.
+    let crc =
+        sofgate::s3::integrity::checksum_b64(sofgate::s3::integrity::Algo::Crc32, b"not the body");
+    let good_md5 = b64(&Md5::digest(&doc));
+    let r = send(&[("content-md5", &good_md5), ("x-amz-checksum-crc32", &crc)]);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(s.get("bkt/o").body, b"data");
+}
+
+#[test]
 fn abandoned_uploads_are_reaped_past_their_age() {
     let s = Builder::new()
         .storage("reap_temp_after_secs = 1")

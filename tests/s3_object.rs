@@ -93,6 +93,74 @@ fn put_stores_s3_metadata_as_swift_metadata_and_get_shows_it_back() {
 }
 
 #[test]
+fn a_bad_chunk_signature_shows_the_request_that_began_the_chain() {
+    let s = server();
+    let s3 = S3::new(&s, TESTER);
+    let zeros = "0".repeat(64);
+    let bodies = [
+        format!("5;chunk-signature={zeros}\r\nhello\r\n0;chunk-signature={zeros}\r\n\r\n"),
+        format!("5;extra=param;chunk-signature={zeros}\r\nhello\r\n"),
+    ];
+    for (body, hashed) in bodies.iter().zip([
+        "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+        "",
+    ]) {
+        let r = put(
+            &s3,
+            "/bkt/k",
+            &[
+                ("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
+                ("content-encoding", "aws-chunked"),
+                ("x-amz-decoded-content-length", "5"),
+            ],
+            body.as_bytes(),
+        );
+        assert_s3_error(&r, 403, "SignatureDoesNotMatch");
+        let sts = elem(&r, "StringToSign").unwrap();
+        assert!(sts.starts_with("AWS4-HMAC-SHA256-PAYLOAD\n"), "{sts}");
+        assert!(sts.ends_with(&format!("\n{hashed}")), "{sts}");
+        let cr = elem(&r, "CanonicalRequest").unwrap();
+        assert!(cr.starts_with("PUT\n/bkt/k\n\n"), "{cr}");
+        assert!(cr.ends_with("\nSTREAMING-AWS4-HMAC-SHA256-PAYLOAD"), "{cr}");
+        assert!(elem(&r, "CanonicalRequestBytes")
+            .unwrap()
+            .starts_with("50 55 54 0a"));
+        assert_eq!(elem(&r, "AWSAccessKeyId").as_deref(), Some("test:tester"));
+    }
+    assert_eq!(s3.get("/bkt/k").status, 404);
+}
+
+#[test]
+fn conditional_gets_and_copies_read_dates_as_pythons_formatdate_writes_them() {
+    let s = server();
+    let s3 = S3::new(&s, TESTER);
+    put(&s3, "/bkt/k", &[], b"x");
+    let modified = s3.send("HEAD", "/bkt/k", &[], &[], b"");
+    let modified = modified.header("last-modified").unwrap();
+    let t = httpdate::parse_http_date(modified).unwrap();
+    let day = std::time::Duration::from_secs(86400);
+    let python = |t: std::time::SystemTime| httpdate::fmt_http_date(t).replace("GMT", "-0000");
+    let get = |name: &str, date: String| s3.send("GET", "/bkt/k", &[], &[(name, &date)], b"");
+    assert_eq!(get("if-modified-since", python(t)).status, 304);
+    assert_eq!(get("if-modified-since", python(t - day)).status, 200);
+    assert_eq!(get("if-unmodified-since", python(t + day)).status, 200);
+    assert_s3_error(
+        &get("if-unmodified-since", python(t - day)),
+        412,
+        "PreconditionFailed",
+    );
+    let copy = |date: String| {
+        let h = [
+            ("x-amz-copy-source", "/bkt/k"),
+            ("x-amz-copy-source-if-modified-since", date.as_str()),
+        ];
+        put(&s3, "/bkt/c", &h, b"")
+    };
+    assert_s3_error(&copy(python(t)), 412, "PreconditionFailed");
+    assert_eq!(copy(python(t - day)).status, 200);
+}
+
+#[test]
 fn a_body_that_fails_a_check_commits_nothing() {
     let s = server();
     let s3 = S3::new(&s, TESTER);
@@ -463,6 +531,75 @@ fn version_ids_reach_object_versioning() {
     put(&s3, "/plain/k", &[], b"x");
     let r = s3.send("GET", "/plain/k", &[("versionId", &v1_id)], &[], b"");
     assert_s3_error(&r, 404, "NoSuchVersion");
+}
+
+/// A server whose bucket `bkt` has object versioning on.
+fn versioned() -> Server {
+    let s = server();
+    let r = s
+        .req("POST", &v1("bkt"))
+        .header("X-Versions-Enabled", "true")
+        .send();
+    assert_eq!(r.status, 204, "{r:?}");
+    s
+}
+
+fn version_of(r: &Resp) -> String {
+    r.header("x-amz-version-id")
+        .expect("a version id")
+        .to_string()
+}
+
+#[test]
+fn a_copy_names_the_source_version_it_copied() {
+    let s = versioned();
+    let s3 = S3::new(&s, TESTER);
+    let old = version_of(&put(&s3, "/bkt/k", &[], b"one"));
+    let new = version_of(&put(&s3, "/bkt/k", &[], b"two"));
+    let r = put(&s3, "/bkt/c1", &[("x-amz-copy-source", "/bkt/k")], b"");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("x-amz-copy-source-version-id"), Some(new.as_str()));
+    let src = format!("/bkt/k?versionId={old}");
+    let r = put(&s3, "/bkt/c2", &[("x-amz-copy-source", &src)], b"");
+    assert_eq!(r.header("x-amz-copy-source-version-id"), Some(old.as_str()));
+    assert_eq!(s3.get("/bkt/c2").body, b"one");
+}
+
+#[test]
+fn deleting_the_current_version_makes_the_newest_left_current_unless_a_marker() {
+    let s = versioned();
+    let s3 = S3::new(&s, TESTER);
+    let v: Vec<String> = [&b"one"[..], b"two", b"three"]
+        .iter()
+        .map(|b| version_of(&put(&s3, "/bkt/k", &[], b)))
+        .collect();
+    let delete = |vid: &str| {
+        let r = s3.send("DELETE", "/bkt/k", &[("versionId", vid)], &[], b"");
+        assert_eq!(r.status, 204, "{r:?}");
+    };
+    delete(&v[2]);
+    assert_eq!(s3.get("/bkt/k").body, b"two");
+    let marker = version_of(&s3.send("DELETE", "/bkt/k", &[], &[], b""));
+    assert_eq!(s3.get("/bkt/k").status, 404);
+    // A version under the marker goes; the marker stays the newest.
+    delete(&v[0]);
+    assert_eq!(s3.get("/bkt/k").status, 404);
+    delete(&marker);
+    assert_eq!(s3.get("/bkt/k").body, b"two");
+    let doc = format!(
+        "<Delete><Object><Key>k</Key><VersionId>{}</VersionId></Object></Delete>",
+        v[1]
+    );
+    let md5 = b64_md5(doc.as_bytes());
+    let r = s3.send(
+        "POST",
+        "/bkt",
+        &[("delete", "")],
+        &[("content-md5", &md5)],
+        doc.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(s3.get("/bkt/k").status, 404);
 }
 
 /// The object's bytes, ETag (unquoted) and `color` metadata through S3.

@@ -363,6 +363,8 @@ fn copy_of_an_old_version_restores_it_as_a_new_version() {
         .header("Destination", "c/o")
         .send();
     assert_eq!(r.status, 201, "{r:?}");
+    // As Swift's copy answers: the version it copied.
+    assert_eq!(r.header("x-copied-from-version-id"), Some(id1.as_str()));
     let id3 = r.header("x-object-version-id").unwrap().to_string();
     assert_ne!(id3, id1);
     assert_eq!(s.get("c/o").text(), "one");

@@ -50,6 +50,7 @@ pub enum ChunkError {
     Signature {
         string_to_sign: String,
         provided: String,
+        canonical_request: Vec<u8>,
     },
     MalformedTrailer,
     /// The connection failed.
@@ -64,11 +65,13 @@ impl std::fmt::Display for ChunkError {
 
 impl std::error::Error for ChunkError {}
 
-/// A signature that does not hold, with what it should have signed.
-pub(super) fn mismatch(string_to_sign: String, provided: &str) -> ChunkError {
+/// A signature of `chain` that does not hold, with what it should have
+/// signed.
+pub(super) fn mismatch(chain: &ChunkChain, string_to_sign: String, provided: &str) -> ChunkError {
     ChunkError::Signature {
         string_to_sign,
         provided: provided.to_string(),
+        canonical_request: chain.canonical_request().to_vec(),
     }
 }
 
@@ -85,11 +88,17 @@ impl ChunkError {
             ChunkError::Signature {
                 string_to_sign,
                 provided,
+                canonical_request,
             } => S3Error::signature_does_not_match(vec![
                 ("AWSAccessKeyId", access_key.to_string()),
                 ("StringToSign", string_to_sign.clone()),
                 ("SignatureProvided", provided.clone()),
                 ("StringToSignBytes", hex_bytes(string_to_sign.as_bytes())),
+                (
+                    "CanonicalRequest",
+                    String::from_utf8_lossy(canonical_request).into_owned(),
+                ),
+                ("CanonicalRequestBytes", hex_bytes(canonical_request)),
             ]),
         }
     }
@@ -273,13 +282,14 @@ where
                 provided: self.seen + size,
             });
         }
-        if self.chain.is_some() {
+        if let Some(chain) = &self.chain {
             let (name, sig) = params.split_once('=').unwrap_or((params, ""));
             if params.is_empty() {
                 return Err(ChunkError::Incomplete);
             }
             if name.trim() != "chunk-signature" {
-                return Err(mismatch(String::new(), ""));
+                // Swift's s3api signs an empty hash then, and shows that.
+                return Err(mismatch(chain, chain.chunk_string(""), ""));
             }
             let sig = sig.trim();
             if sig.is_empty() || sig.contains(';') {
@@ -299,7 +309,7 @@ where
         if let Some(chain) = &mut self.chain {
             let sts = chain.chunk_string(&sha);
             if !chain.advance(&sts, &self.signature) {
-                return Err(mismatch(sts, &self.signature));
+                return Err(mismatch(chain, sts, &self.signature));
             }
         }
         self.state = if self.last_size == Some(0) {

@@ -19,7 +19,13 @@ const TRAILER_SIG: &str = "df5735bd9f3295cd9386572292562fefc93ba94e80a0a1ddcbd65
 fn chain() -> ChunkChain {
     let scope = "20130524/us-east-1/s3/aws4_request";
     let key = signing_key("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", scope);
-    ChunkChain::new(key, "20130524T000000Z", scope, SEED)
+    ChunkChain::new(
+        key,
+        "20130524T000000Z",
+        scope,
+        SEED,
+        b"PUT\n/examplebucket/chunkObject.txt",
+    )
 }
 
 /// The published body; `corrupt` changes one byte of the second chunk.
@@ -102,6 +108,7 @@ async fn a_bad_chunk_signature_ends_the_body_with_an_error() {
         Err(ChunkError::Signature {
             string_to_sign,
             provided,
+            ..
         }) => {
             assert!(string_to_sign.starts_with("AWS4-HMAC-SHA256-PAYLOAD\n20130524T000000Z\n"));
             assert!(
@@ -117,9 +124,14 @@ async fn a_bad_chunk_signature_ends_the_body_with_an_error() {
     let e = ChunkError::Signature {
         string_to_sign: "x".into(),
         provided: "y".into(),
+        canonical_request: b"PUT\n/".to_vec(),
     }
     .to_s3("test:tester");
     assert_eq!((e.code, e.status.as_u16()), ("SignatureDoesNotMatch", 403));
+    assert!(e.extra.contains(&("CanonicalRequest", "PUT\n/".into())));
+    assert!(e
+        .extra
+        .contains(&("CanonicalRequestBytes", "50 55 54 0a 2f".into())));
 }
 
 #[tokio::test]

@@ -150,6 +150,7 @@ async fn check_source(
             }
         }
     }
+    super::object::dates_as_swift_reads_them(&mut headers);
     let names = (src.bucket.as_str(), src.key.as_str());
     let r = core(
         app,
@@ -237,7 +238,9 @@ fn result(h: &HeaderMap, src_version: Option<&str>) -> Result<Response<Body>, S3
     if let Some(v) = h.get("x-object-version-id") {
         b = b.header("x-amz-version-id", v.clone());
     }
-    if let Some(v) = src_version {
+    let copied = h.get("x-copied-from-version-id").cloned();
+    let asked = src_version.and_then(|v| HeaderValue::from_str(v).ok());
+    if let Some(v) = copied.or(asked) {
         b = b.header("x-amz-copy-source-version-id", v);
     }
     b.body(body::full(text))

@@ -41,6 +41,7 @@ pub mod multipart;
 pub mod object;
 pub mod object_acl;
 pub mod put;
+pub mod restore;
 pub mod router;
 pub mod signing;
 pub mod sigv2;

@@ -6,15 +6,12 @@
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
 use http::{Method, Response, StatusCode};
-use http_body_util::BodyExt;
 
 use super::error::S3Error;
 use super::object::{delete_key, s3_error};
 use super::{bridge, upload, xml, S3Request};
 use crate::http::body::{self, Body};
-use crate::http::incoming::Incoming;
 use crate::swift::{blocking, App};
 
 /// The most keys one request may name.
@@ -62,49 +59,6 @@ fn parse(body: &[u8]) -> Result<Delete, S3Error> {
     Ok(Delete { objects, quiet })
 }
 
-/// What a client may still send of a refused document: read and dropped
-/// so that the answer reaches it (a server that stops reading makes the
-/// client's send fail before it reads the answer, as Swift's suites see).
-const DRAIN_MAX: u64 = 256 << 20;
-
-/// Reads a checked body of at most [`xml::MAX_BODY`] bytes (more is
-/// `MalformedXML`, once the rest, up to [`DRAIN_MAX`], is read): its own
-/// error (a failed check) when it fails.
-pub(crate) async fn read_checked(mut body: upload::Checked<Incoming>) -> Result<Bytes, S3Error> {
-    let mut buf = BytesMut::new();
-    let mut seen = 0u64;
-    while let Some(frame) = body.frame().await {
-        let Ok(data) = frame?.into_data() else {
-            continue;
-        };
-        seen += data.len() as u64;
-        if seen > DRAIN_MAX {
-            break;
-        }
-        if seen <= xml::MAX_BODY as u64 {
-            buf.extend_from_slice(&data);
-        }
-    }
-    if seen > xml::MAX_BODY as u64 {
-        return Err(S3Error::malformed_xml());
-    }
-    Ok(buf.freeze())
-}
-
-/// A Content-MD5 mismatch names the digest as the client sent it (base64),
-/// as Swift's s3api answers a multi-delete (a PUT's names it in hex).
-fn md5_as_sent(mut e: S3Error, req: &S3Request) -> S3Error {
-    let sent = req.headers.get("content-md5").and_then(|v| v.to_str().ok());
-    if let (Some(sent), "BadDigest") = (sent, e.code) {
-        for (k, v) in &mut e.extra {
-            if *k == "ExpectedDigest" {
-                *v = sent.trim().to_string();
-            }
-        }
-    }
-    e
-}
-
 /// DeleteObjects.
 pub async fn handle(app: Arc<App>, mut req: S3Request) -> Result<Response<Body>, S3Error> {
     let bucket = req
@@ -114,10 +68,7 @@ pub async fn handle(app: Arc<App>, mut req: S3Request) -> Result<Response<Body>,
         .ok_or_else(S3Error::internal_error)?;
     let expect = req.expect.take().unwrap_or_default();
     let summed = expect.md5.is_some() || expect.checksum.is_some();
-    let raw = std::mem::replace(&mut req.body, Incoming::empty());
-    let chain = req.caller.chain.clone();
-    let body = upload::checked(raw, &req.payload, expect, chain, &req.caller.access_key);
-    let text = read_checked(body).await.map_err(|e| md5_as_sent(e, &req))?;
+    let text = upload::read_document(&mut req, expect).await?;
     if text.is_empty() {
         return Err(s3_error(
             400,

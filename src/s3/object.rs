@@ -13,10 +13,11 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 
 use super::error::S3Error;
 use super::router::Op;
-use super::{bridge, copy, multi_delete, object_acl, put, S3Request};
+use super::{bridge, copy, multi_delete, object_acl, put, time, S3Request};
 use crate::http::body::{self, Body};
 use crate::http::error::ApiError;
 use crate::http::incoming::Incoming;
+use crate::swift::headers::http_date;
 use crate::swift::range::{resolve, Ranges};
 use crate::swift::{blocking, App};
 
@@ -288,6 +289,23 @@ const OVERRIDES: [&str; 6] = [
     "content-encoding",
 ];
 
+/// `If-Modified-Since` and `If-Unmodified-Since` in any form Swift's s3api
+/// reads (Python's `parsedate`: `Sun, 06 Dec 2026 06:31:38 -0000`, as
+/// `email.utils.formatdate` writes it), rewritten as HTTP dates for the
+/// core, whose parser takes only those; a date read by neither stays, and
+/// is ignored there.
+pub(crate) fn dates_as_swift_reads_them(h: &mut HeaderMap) {
+    for name in ["if-modified-since", "if-unmodified-since"] {
+        let t = h
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(time::parse_http);
+        if let Some(v) = t.and_then(|t| HeaderValue::from_str(&http_date(t.max(0) as f64)).ok()) {
+            h.insert(name, v);
+        }
+    }
+}
+
 /// GetObject and HeadObject.
 async fn get(
     app: Arc<App>,
@@ -307,6 +325,7 @@ async fn get(
         query.insert("version-id".to_string(), v.clone());
     }
     let mut headers = swift_headers(&req.headers);
+    dates_as_swift_reads_them(&mut headers);
     // A part of an object uploaded in parts is a range of its one file.
     let mut range = range;
     let parts_count = match part {
@@ -538,12 +557,16 @@ pub(crate) async fn delete_key(
     let method = Method::DELETE;
     let body = Incoming::empty();
     match core(app, req, method, headers, query, (bucket, key), body).await {
-        Ok(r) => Ok(r
-            .headers()
-            .get("x-object-version-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .or_else(|| version_id.map(str::to_string))),
+        Ok(r) => {
+            if version_id.is_some() && super::restore::left_none(r.headers()) {
+                super::restore::newest(app, req, bucket, key).await?;
+            }
+            Ok(r.headers()
+                .get("x-object-version-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .or_else(|| version_id.map(str::to_string)))
+        }
         Err(e) if e.code == "NoSuchKey" => Ok(version_id.map(str::to_string)),
         // A newer write of the key landed before this DELETE removed it:
         // S3 orders the two so, and answers the DELETE 204 all the same.

@@ -258,7 +258,7 @@ pub async fn handle(app: Arc<App>, mut req: S3Request) -> Result<Response<Body>,
     let info = match begun {
         Err(dest) => {
             // A directory marker: the (empty) body is still checked.
-            super::multi_delete::read_checked(body).await?;
+            upload::read_checked(body).await?;
             let (m, c) = (meta, bucket.clone());
             blocking(&app, move |app| {
                 if dest.create_only && sobj::head(&app.store, &dest.loc, &dest.object).is_ok() {

@@ -3,6 +3,8 @@
 //! of an aws-chunked body's signatures (each chunk's signature signs its
 //! SHA-256 and the signature before it, the first the request's own).
 
+use std::sync::Arc;
+
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
@@ -48,24 +50,39 @@ pub fn same(a: &str, b: &str) -> bool {
 
 /// The signature chain of an aws-chunked body: each chunk's signature
 /// signs its SHA-256 and the signature before it (the seed is the
-/// request's own signature).
+/// request's own signature). It keeps the request's canonical request too,
+/// which the `SignatureDoesNotMatch` of a bad chunk shows, as Swift's
+/// s3api's does.
 #[derive(Debug, Clone)]
 pub struct ChunkChain {
     key: [u8; 32],
     amz_date: String,
     scope: String,
     previous: String,
+    canonical_request: Arc<[u8]>,
 }
 
 impl ChunkChain {
     /// A chain seeded with a request's signature.
-    pub fn new(key: [u8; 32], amz_date: &str, scope: &str, seed: &str) -> ChunkChain {
+    pub fn new(
+        key: [u8; 32],
+        amz_date: &str,
+        scope: &str,
+        seed: &str,
+        canonical_request: &[u8],
+    ) -> ChunkChain {
         ChunkChain {
             key,
             amz_date: amz_date.to_string(),
             scope: scope.to_string(),
             previous: seed.to_string(),
+            canonical_request: canonical_request.into(),
         }
+    }
+
+    /// The canonical request of the request that began the chain.
+    pub fn canonical_request(&self) -> &[u8] {
+        &self.canonical_request
     }
 
     /// The string to sign of the next chunk, whose data hashes to `sha256`.

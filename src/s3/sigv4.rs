@@ -346,7 +346,13 @@ impl Claim {
 
     /// The chain that checks an aws-chunked body's chunk signatures.
     pub fn chain(&self, key: [u8; 32]) -> ChunkChain {
-        ChunkChain::new(key, &self.amz_date, &self.scope, &self.signature)
+        ChunkChain::new(
+            key,
+            &self.amz_date,
+            &self.scope,
+            &self.signature,
+            &self.canonical_request,
+        )
     }
 }
 

@@ -84,7 +84,7 @@ impl Trailers {
             .unwrap_or("");
         let sts = chain.trailer_string(canonical.as_bytes());
         if !chain.advance(&sts, provided) {
-            return Err(mismatch(sts, provided));
+            return Err(mismatch(chain, sts, provided));
         }
         self.got.remove(SIGNATURE);
         if self.got.is_empty() {

@@ -10,7 +10,7 @@
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Either};
@@ -18,7 +18,9 @@ use http_body_util::{BodyExt, Either};
 use super::chunked::{AwsChunked, ChunkError};
 use super::error::S3Error;
 use super::integrity::{Checker, Expect, Payload};
-use super::sigv4::ChunkChain;
+use super::sigv4::{header, ChunkChain};
+use super::{xml, S3Request};
+use crate::http::incoming::Incoming;
 
 /// The inner body as framed on the wire: plain, or aws-chunked.
 type Framed<B> = Either<
@@ -125,6 +127,62 @@ where
             }
         }
     }
+}
+
+/// What a client may still send of a refused document: read and dropped
+/// so that the answer reaches it (a server that stops reading makes the
+/// client's send fail before it reads the answer, as Swift's suites see).
+const DRAIN_MAX: u64 = 256 << 20;
+
+/// Reads a checked body of at most [`xml::MAX_BODY`] bytes (more is
+/// `MalformedXML`, once the rest, up to [`DRAIN_MAX`], is read): its own
+/// error (a failed check) when it fails.
+pub async fn read_checked<B>(mut body: Checked<B>) -> Result<Bytes, S3Error>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let mut buf = BytesMut::new();
+    let mut seen = 0u64;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        seen += data.len() as u64;
+        if seen > DRAIN_MAX {
+            break;
+        }
+        if seen <= xml::MAX_BODY as u64 {
+            buf.extend_from_slice(&data);
+        }
+    }
+    if seen > xml::MAX_BODY as u64 {
+        return Err(S3Error::malformed_xml());
+    }
+    Ok(buf.freeze())
+}
+
+/// Reads the XML document of a POST (DeleteObjects,
+/// CompleteMultipartUpload), checked as `expect` asks. A Content-MD5
+/// mismatch names the digest as the client sent it (base64), as Swift's
+/// s3api answers for these documents (a PUT's names it in hex).
+pub async fn read_document(req: &mut S3Request, expect: Expect) -> Result<Bytes, S3Error> {
+    let raw = std::mem::replace(&mut req.body, Incoming::empty());
+    let chain = req.caller.chain.clone();
+    let body = checked(raw, &req.payload, expect, chain, &req.caller.access_key);
+    let sent = header(&req.headers, "content-md5").map(str::trim);
+    read_checked(body).await.map_err(|e| md5_as_sent(e, sent))
+}
+
+fn md5_as_sent(mut e: S3Error, sent: Option<&str>) -> S3Error {
+    if let (Some(sent), "BadDigest") = (sent, e.code) {
+        for (k, v) in &mut e.extra {
+            if *k == "ExpectedDigest" {
+                *v = sent.to_string();
+            }
+        }
+    }
+    e
 }
 
 impl std::fmt::Display for S3Error {

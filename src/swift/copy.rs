@@ -211,13 +211,17 @@ pub(super) async fn do_copy(
             "{src_container}/{}",
             utf8_percent_encode(&src_object, PATH_SET)
         );
-        super::object_meta::version_header(empty_response(StatusCode::CREATED), &info)
+        let mut b = super::object_meta::version_header(empty_response(StatusCode::CREATED), &info)
             .header("Etag", info.etag())
             .header("Last-Modified", http_date(info.timestamp()))
             .header("X-Copied-From", from)
             .header("X-Copied-From-Account", src_account)
-            .header("X-Copied-From-Last-Modified", http_date(src_ts))
-            .finish(body::empty())
+            .header("X-Copied-From-Last-Modified", http_date(src_ts));
+        let src_vid = src.info.meta.get(super::object_meta::VID_KEY);
+        if let Some(v) = src_vid.and_then(|v| http::HeaderValue::from_str(v).ok()) {
+            b = b.header("X-Copied-From-Version-Id", v);
+        }
+        b.finish(body::empty())
     })
     .await
 }

@@ -50,6 +50,8 @@ impl<'a> S3<'a> {
 
     /// Sends `method` to `path` (not encoded: each segment is encoded here)
     /// with `query` pairs (raw), extra `headers` (all signed) and `body`.
+    /// An `x-amz-content-sha256` among `headers` is sent (and signed) in
+    /// place of the body's.
     pub fn send(
         &self,
         method: &str,
@@ -64,7 +66,12 @@ impl<'a> S3<'a> {
             .as_secs() as i64;
         let amz = sofgate::s3::time::format_amz(now);
         let host = self.server.addr().to_string();
-        let payload = hex::encode(Sha256::digest(body));
+        let is_payload = |k: &str| k.eq_ignore_ascii_case("x-amz-content-sha256");
+        let payload = match headers.iter().find(|(k, _)| is_payload(k)) {
+            Some((_, v)) => v.to_string(),
+            None => hex::encode(Sha256::digest(body)),
+        };
+        let headers: Vec<&(&str, &str)> = headers.iter().filter(|(k, _)| !is_payload(k)).collect();
         let epath = uri_encode(path, true);
         let mut q: Vec<(String, String)> = query
             .iter()
@@ -81,7 +88,7 @@ impl<'a> S3<'a> {
             ("x-amz-content-sha256".into(), payload.clone()),
             ("x-amz-date".into(), amz.clone()),
         ];
-        for (k, v) in headers {
+        for (k, v) in &headers {
             signed.push((k.to_ascii_lowercase(), v.trim().to_string()));
         }
         signed.sort();
