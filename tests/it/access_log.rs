@@ -91,18 +91,15 @@ fn get_put_head_and_404_lines_field_by_field() {
         .header("ETag", &md5_hex(&data))
         .header("User-Agent", "tester/1.0 (linux)")
         .body(&data)
-        .send();
-    assert_eq!(put.status, 201);
+        .send_expect(201);
     let get = s
         .req("GET", &format!("{}?multipart-manifest=get", v1("c/a%20b")))
         .header("Referer", "http://example.com/x")
         .header("X-Forwarded-For", "203.0.113.7, 10.0.0.1")
         .send();
     assert_eq!(get.body.len(), data.len());
-    let head = s.req("HEAD", &v1("c/a%20b")).send();
-    assert_eq!(head.status, 200);
-    let missing = s.req("GET", &v1("c/nothing")).send();
-    assert_eq!(missing.status, 404);
+    let head = s.req("HEAD", &v1("c/a%20b")).send_expect(200);
+    let missing = s.req("GET", &v1("c/nothing")).send_expect(404);
 
     let p = line_of(&log, &trans(&put));
     assert_eq!(p["client_ip"], "127.0.0.1");
@@ -162,11 +159,9 @@ fn no_token_key_or_signature_reaches_the_log() {
     let (s, log, _dir) = logging("headers = true\n");
     let token = s.admin_token().to_string();
     let key = "temp-url-secret-key-of-the-account";
-    let r = s
-        .req("POST", &v1(""))
+    s.req("POST", &v1(""))
         .header("X-Account-Meta-Temp-URL-Key", key)
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     s.put_container("bkt");
     s.put_object("bkt/o", b"hello");
     // A temp URL (valid, then tampered).
@@ -180,8 +175,7 @@ fn no_token_key_or_signature_reaches_the_log() {
             "GET",
             &format!("{path}?temp_url_sig={sig}&temp_url_expires={exp}"),
         )
-        .send();
-    assert_eq!(r.status, 200, "{r:?}");
+        .send_expect(200);
     let tu = line_of(&log, &trans(&r));
     assert!(
         tu["path"].ends_with(&format!(

@@ -8,8 +8,7 @@ use common::*;
 #[test]
 fn account_head_reports_container_object_and_byte_counts() {
     let s = Server::start();
-    let h = s.req("HEAD", &v1("")).send();
-    assert_eq!(h.status, 204, "{h:?}");
+    let h = s.req("HEAD", &v1("")).send_expect(204);
     assert_eq!(h.header("x-account-container-count"), Some("0"));
     s.put_container("c1");
     s.put_container("c2");
@@ -24,11 +23,9 @@ fn account_head_reports_container_object_and_byte_counts() {
 #[test]
 fn account_post_metadata_shows_on_head() {
     let s = Server::start();
-    let r = s
-        .req("POST", &v1(""))
+    s.req("POST", &v1(""))
         .header("X-Account-Meta-Owner", "alice")
-        .send();
-    assert_eq!(r.status, 204, "{r:?}");
+        .send_expect(204);
     let h = s.req("HEAD", &v1("")).send();
     assert_eq!(h.header("x-account-meta-owner"), Some("alice"));
     let m = swift_meta(&s.device().join("AUTH_test")).unwrap();
@@ -36,11 +33,9 @@ fn account_post_metadata_shows_on_head() {
         meta_str(&m, "X-Account-Meta-Owner").as_deref(),
         Some("alice")
     );
-    let r = s
-        .req("POST", &v1(""))
+    s.req("POST", &v1(""))
         .header("X-Remove-Account-Meta-Owner", "x")
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     assert_eq!(
         s.req("HEAD", &v1("")).send().header("x-account-meta-owner"),
         None
@@ -113,8 +108,7 @@ fn info_reports_limits_policies_and_tempauth() {
         .policy("gold", false, true)
         .policy("silver", false, false)
         .start();
-    let r = s.anon("GET", "/info").send();
-    assert_eq!(r.status, 200, "{r:?}");
+    let r = s.anon("GET", "/info").send_expect(200);
     let v = r.json();
     assert_eq!(v["swift"]["max_file_size"], 12345);
     assert_eq!(v["swift"]["max_object_name_length"], 1024);
@@ -130,7 +124,6 @@ fn info_reports_limits_policies_and_tempauth() {
 #[test]
 fn healthcheck_returns_200_ok() {
     let s = Server::start();
-    let r = s.anon("GET", "/healthcheck").send();
-    assert_eq!(r.status, 200);
+    let r = s.anon("GET", "/healthcheck").send_expect(200);
     assert_eq!(r.body, b"OK");
 }

@@ -37,8 +37,9 @@ fn login_returns_tokens_and_storage_url_for_both_header_styles_and_paths() {
             let expires: u64 = r.header("x-auth-token-expires").unwrap().parse().unwrap();
             assert!(expires > 0);
             // The token works.
-            let h = s.anon("HEAD", &v1("")).header("X-Auth-Token", token).send();
-            assert_eq!(h.status, 204, "{h:?}");
+            s.anon("HEAD", &v1(""))
+                .header("X-Auth-Token", token)
+                .send_expect(204);
             let h = s
                 .anon("HEAD", &v1(""))
                 .header("X-Storage-Token", token)
@@ -77,8 +78,7 @@ fn request_without_token_returns_401() {
         let r = s.anon("GET", &path).send();
         assert_eq!(r.status, 401, "{path}: {r:?}");
     }
-    let r = s.anon("PUT", &v1("c/new")).body(b"x").send();
-    assert_eq!(r.status, 401);
+    s.anon("PUT", &v1("c/new")).body(b"x").send_expect(401);
     assert!(!s.cont_dir("c").join("new").exists());
 }
 
@@ -95,8 +95,9 @@ fn garbage_or_tampered_token_returns_401() {
         let r = s.anon("GET", &v1("c")).header("X-Auth-Token", t).send();
         assert_eq!(r.status, 401, "token {t:?}: {r:?}");
     }
-    let r = s.anon("GET", &v1("c")).header("X-Auth-Token", &good).send();
-    assert_eq!(r.status, 204);
+    s.anon("GET", &v1("c"))
+        .header("X-Auth-Token", &good)
+        .send_expect(204);
 }
 
 #[test]
@@ -109,19 +110,15 @@ fn token_of_other_account_returns_403() {
         let r = s.anon(m, &path).header("X-Auth-Token", &t2).send();
         assert_eq!(r.status, 403, "{m} {path}: {r:?}");
     }
-    let r = s
-        .anon("PUT", &v1("c/o"))
+    s.anon("PUT", &v1("c/o"))
         .header("X-Auth-Token", &t2)
         .body(b"theirs")
-        .send();
-    assert_eq!(r.status, 403);
+        .send_expect(403);
     assert_eq!(std::fs::read(s.cont_dir("c").join("o")).unwrap(), b"mine");
     // Their own account is fine.
-    let r = s
-        .anon("PUT", "/v1/AUTH_test2/theirs")
+    s.anon("PUT", "/v1/AUTH_test2/theirs")
         .header("X-Auth-Token", &t2)
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     assert!(s.device().join("AUTH_test2/theirs").is_dir());
 }
 
@@ -132,17 +129,13 @@ fn token_is_accepted_by_a_second_server_with_the_same_secret() {
     assert_ne!(a.addr(), b.addr());
     let t = a.token("test:tester", "testing");
     a.put_container("shared");
-    let r = b
-        .anon("GET", &v1("shared"))
+    b.anon("GET", &v1("shared"))
         .header("X-Auth-Token", &t)
-        .send();
-    assert_eq!(r.status, 204, "{r:?}");
-    let r = b
-        .anon("PUT", &v1("shared/from-b"))
+        .send_expect(204);
+    b.anon("PUT", &v1("shared/from-b"))
         .header("X-Auth-Token", &t)
         .body(b"written on b")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     assert_eq!(a.get("shared/from-b").body, b"written on b");
 }
 
@@ -153,11 +146,10 @@ fn token_is_rejected_by_a_server_with_another_secret() {
         .secret("another-secret-entirely-0123456789")
         .start();
     let t = a.token("test:tester", "testing");
-    let r = other
+    other
         .anon("HEAD", &v1(""))
         .header("X-Auth-Token", &t)
-        .send();
-    assert_eq!(r.status, 401, "{r:?}");
+        .send_expect(401);
 }
 
 /// Container `c` with object `o`, and a token of the non-admin test:tester3.
@@ -166,7 +158,7 @@ fn setup_acl(s: &Server, headers: &[(&str, &str)]) -> String {
     for (k, v) in headers {
         r = r.header(k, v);
     }
-    assert_eq!(r.send().status, 201);
+    r.send_expect(201);
     s.put_object("c/o", b"shared data");
     s.token("test:tester3", "testing3")
 }
@@ -176,13 +168,13 @@ fn non_admin_user_is_forbidden_without_acl() {
     let s = Server::start();
     let t3 = setup_acl(&s, &[]);
     let as3 = |m: &str, p: &str| s.anon(m, p).header("X-Auth-Token", &t3);
-    assert_eq!(as3("GET", &v1("c/o")).send().status, 403);
-    assert_eq!(as3("HEAD", &v1("c/o")).send().status, 403);
-    assert_eq!(as3("GET", &v1("c")).send().status, 403);
-    assert_eq!(as3("GET", &v1("")).send().status, 403);
-    assert_eq!(as3("PUT", &v1("c/new")).body(b"x").send().status, 403);
-    assert_eq!(as3("DELETE", &v1("c/o")).send().status, 403);
-    assert_eq!(as3("PUT", &v1("c2")).send().status, 403);
+    as3("GET", &v1("c/o")).send_expect(403);
+    as3("HEAD", &v1("c/o")).send_expect(403);
+    as3("GET", &v1("c")).send_expect(403);
+    as3("GET", &v1("")).send_expect(403);
+    as3("PUT", &v1("c/new")).body(b"x").send_expect(403);
+    as3("DELETE", &v1("c/o")).send_expect(403);
+    as3("PUT", &v1("c2")).send_expect(403);
     assert!(!s.cont_dir("c").join("new").exists());
     assert!(s.cont_dir("c").join("o").exists());
     assert!(!s.cont_dir("c2").exists());
@@ -193,14 +185,12 @@ fn container_read_acl_lets_user_get_objects_and_list() {
     let s = Server::start();
     let t3 = setup_acl(&s, &[("X-Container-Read", "test:tester3")]);
     let as3 = |m: &str, p: &str| s.anon(m, p).header("X-Auth-Token", &t3);
-    let r = as3("GET", &v1("c/o")).send();
-    assert_eq!(r.status, 200, "{r:?}");
+    let r = as3("GET", &v1("c/o")).send_expect(200);
     assert_eq!(r.body, b"shared data");
-    let r = as3("GET", &v1("c")).send();
-    assert_eq!(r.status, 200, "{r:?}");
+    let r = as3("GET", &v1("c")).send_expect(200);
     assert_eq!(r.lines(), ["o"]);
     // Reading is not writing.
-    assert_eq!(as3("PUT", &v1("c/new")).body(b"x").send().status, 403);
+    as3("PUT", &v1("c/new")).body(b"x").send_expect(403);
     assert!(!s.cont_dir("c").join("new").exists());
 }
 
@@ -209,27 +199,25 @@ fn container_write_acl_lets_user_put_objects() {
     let s = Server::start();
     let t3 = setup_acl(&s, &[("X-Container-Write", "test:tester3")]);
     let as3 = |m: &str, p: &str| s.anon(m, p).header("X-Auth-Token", &t3);
-    let r = as3("PUT", &v1("c/by3")).body(b"from tester3").send();
-    assert_eq!(r.status, 201, "{r:?}");
+    as3("PUT", &v1("c/by3"))
+        .body(b"from tester3")
+        .send_expect(201);
     assert_eq!(
         std::fs::read(s.cont_dir("c").join("by3")).unwrap(),
         b"from tester3"
     );
     // Writing is not reading.
-    assert_eq!(as3("GET", &v1("c/o")).send().status, 403);
+    as3("GET", &v1("c/o")).send_expect(403);
 }
 
 #[test]
 fn public_read_acl_allows_anonymous_object_get_but_not_listing() {
     let s = Server::start();
     setup_acl(&s, &[("X-Container-Read", ".r:*")]);
-    let r = s.anon("GET", &v1("c/o")).send();
-    assert_eq!(r.status, 200, "{r:?}");
+    let r = s.anon("GET", &v1("c/o")).send_expect(200);
     assert_eq!(r.body, b"shared data");
-    let r = s.anon("GET", &v1("c")).send();
-    assert_eq!(r.status, 401, "{r:?}");
-    let r = s.anon("PUT", &v1("c/anon")).body(b"x").send();
-    assert_eq!(r.status, 401);
+    s.anon("GET", &v1("c")).send_expect(401);
+    s.anon("PUT", &v1("c/anon")).body(b"x").send_expect(401);
     assert!(!s.cont_dir("c").join("anon").exists());
 }
 
@@ -237,10 +225,9 @@ fn public_read_acl_allows_anonymous_object_get_but_not_listing() {
 fn rlistings_acl_allows_anonymous_listing() {
     let s = Server::start();
     setup_acl(&s, &[("X-Container-Read", ".r:*,.rlistings")]);
-    let r = s.anon("GET", &v1("c")).send();
-    assert_eq!(r.status, 200, "{r:?}");
+    let r = s.anon("GET", &v1("c")).send_expect(200);
     assert_eq!(r.lines(), ["o"]);
-    assert_eq!(s.anon("GET", &v1("c/o")).send().status, 200);
+    s.anon("GET", &v1("c/o")).send_expect(200);
 }
 
 #[test]
@@ -253,12 +240,13 @@ fn acl_headers_are_shown_only_to_the_owner() {
             ("X-Container-Write", "test:tester3"),
         ],
     );
-    let owner = s.req("HEAD", &v1("c")).send();
-    assert_eq!(owner.status, 204);
+    let owner = s.req("HEAD", &v1("c")).send_expect(204);
     assert_eq!(owner.header("x-container-read"), Some("test:tester3"));
     assert_eq!(owner.header("x-container-write"), Some("test:tester3"));
-    let r = s.anon("HEAD", &v1("c")).header("X-Auth-Token", &t3).send();
-    assert_eq!(r.status, 204, "{r:?}");
+    let r = s
+        .anon("HEAD", &v1("c"))
+        .header("X-Auth-Token", &t3)
+        .send_expect(204);
     assert_eq!(r.header("x-container-read"), None);
     assert_eq!(r.header("x-container-write"), None);
 }
@@ -276,11 +264,9 @@ fn malformed_container_acl_returns_400() {
         assert_eq!(r.status, 400, "{acl:?}: {r:?}");
     }
     assert_eq!(swift_meta(&s.cont_dir("c")).unwrap(), before);
-    let r = s
-        .req("PUT", &v1("d"))
+    s.req("PUT", &v1("d"))
         .header("X-Container-Read", ".bogus")
-        .send();
-    assert_eq!(r.status, 400);
+        .send_expect(400);
     assert!(!s.cont_dir("d").exists());
 }
 
@@ -293,31 +279,27 @@ fn account_acl_grants_read_write_and_admin_and_only_owners_see_it() {
     s.put_object("c/o", b"data");
     let as_user = |t: &str, m: &str, p: &str| s.anon(m, p).header("X-Auth-Token", t);
     // Without an ACL, a non-admin user of the account gets nothing.
-    assert_eq!(as_user(&user3, "GET", &v1("")).send().status, 403);
-    assert_eq!(as_user(&other, "GET", &v1("c/o")).send().status, 403);
+    as_user(&user3, "GET", &v1("")).send_expect(403);
+    as_user(&other, "GET", &v1("c/o")).send_expect(403);
 
-    let r = s
-        .req("POST", &v1(""))
+    s.req("POST", &v1(""))
         .header("X-Account-Access-Control", r#"{"read-only":["test2"]}"#)
         .header("X-Account-Meta-Temp-URL-Key", "sekrit")
-        .send();
-    assert_eq!(r.status, 204, "{r:?}");
+        .send_expect(204);
     let owner_view = s.req("HEAD", &v1("")).send();
     assert_eq!(
         owner_view.header("x-account-access-control"),
         Some(r#"{"read-only":["test2"]}"#)
     );
     // read-only: reads everywhere, no writes, no ACL or tempurl key shown.
-    let r = as_user(&other, "HEAD", &v1("")).send();
-    assert_eq!(r.status, 204, "{r:?}");
+    let r = as_user(&other, "HEAD", &v1("")).send_expect(204);
     assert_eq!(r.header("x-account-access-control"), None);
     assert_eq!(r.header("x-account-meta-temp-url-key"), None);
     assert_eq!(as_user(&other, "GET", &v1("c/o")).send().text(), "data");
-    assert_eq!(
-        as_user(&other, "PUT", &v1("c/p")).body(b"x").send().status,
-        403
-    );
-    assert_eq!(as_user(&other, "POST", &v1("")).send().status, 403);
+    as_user(&other, "PUT", &v1("c/p"))
+        .body(b"x")
+        .send_expect(403);
+    as_user(&other, "POST", &v1("")).send_expect(403);
 
     // read-write: objects and containers, but not the account or ACLs.
     s.req("POST", &v1(""))
@@ -326,20 +308,18 @@ fn account_acl_grants_read_write_and_admin_and_only_owners_see_it() {
             r#"{"read-write":["test2:tester2"]}"#,
         )
         .send();
-    assert_eq!(
-        as_user(&other, "PUT", &v1("c/p")).body(b"x").send().status,
-        201
-    );
-    assert_eq!(as_user(&other, "PUT", &v1("c2")).send().status, 201);
-    let r = as_user(&other, "POST", &v1("c"))
+    as_user(&other, "PUT", &v1("c/p"))
+        .body(b"x")
+        .send_expect(201);
+    as_user(&other, "PUT", &v1("c2")).send_expect(201);
+    as_user(&other, "POST", &v1("c"))
         .header("X-Container-Read", ".r:*")
         .header("X-Container-Meta-Color", "red")
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     let h = s.req("HEAD", &v1("c")).send();
     assert_eq!(h.header("x-container-meta-color"), Some("red"));
     assert_eq!(h.header("x-container-read"), None, "only owners set ACLs");
-    assert_eq!(as_user(&other, "POST", &v1("")).send().status, 403);
+    as_user(&other, "POST", &v1("")).send_expect(403);
 
     // admin: everything an owner may do, including the ACL itself.
     s.req("POST", &v1(""))
@@ -347,11 +327,10 @@ fn account_acl_grants_read_write_and_admin_and_only_owners_see_it() {
         .send();
     let r = as_user(&other, "HEAD", &v1("")).send();
     assert_eq!(r.header("x-account-meta-temp-url-key"), Some("sekrit"));
-    let r = as_user(&other, "POST", &v1(""))
+    as_user(&other, "POST", &v1(""))
         .header("X-Account-Access-Control", "{}")
-        .send();
-    assert_eq!(r.status, 204);
-    assert_eq!(as_user(&other, "GET", &v1("c/o")).send().status, 403);
+        .send_expect(204);
+    as_user(&other, "GET", &v1("c/o")).send_expect(403);
     assert_eq!(
         s.req("HEAD", &v1(""))
             .send()
@@ -364,13 +343,9 @@ fn account_acl_grants_read_write_and_admin_and_only_owners_see_it() {
 fn invalid_account_acl_is_400_and_keeps_the_old_one() {
     let s = Server::start();
     let good = r#"{"admin":["bob"]}"#;
-    assert_eq!(
-        s.req("POST", &v1(""))
-            .header("X-Account-Access-Control", good)
-            .send()
-            .status,
-        204
-    );
+    s.req("POST", &v1(""))
+        .header("X-Account-Access-Control", good)
+        .send_expect(204);
     for bad in [
         "yuck",
         r#"{"owner":["x"]}"#,
@@ -397,10 +372,10 @@ fn invalid_account_acl_is_400_and_keeps_the_old_one() {
 #[test]
 fn api_version_and_empty_path_segments_answer_as_swift() {
     let s = Server::start();
-    assert_eq!(s.anon("GET", "/info%20asdf").send().status, 412);
-    assert_eq!(s.req("GET", "/v2/AUTH_test").send().status, 400);
-    assert_eq!(s.req("GET", "/v1/AUTH_test//o").send().status, 404);
-    assert_eq!(s.req("GET", "/v1//c/o").send().status, 404);
+    s.anon("GET", "/info%20asdf").send_expect(412);
+    s.req("GET", "/v2/AUTH_test").send_expect(400);
+    s.req("GET", "/v1/AUTH_test//o").send_expect(404);
+    s.req("GET", "/v1//c/o").send_expect(404);
 }
 
 /// A server with tempauth's service prefix: `SERVICE_<project>` needs the
@@ -437,22 +412,21 @@ fn service_account_needs_the_owners_token_and_a_service_token() {
             .header("X-Auth-Token", &user)
             .header("X-Service-Token", &service)
     };
-    assert_eq!(both("PUT", "/v1/SERVICE_test/c").send().status, 201);
-    let r = both("PUT", "/v1/SERVICE_test/c/o").body(b"image").send();
-    assert_eq!(r.status, 201, "{r:?}");
+    both("PUT", "/v1/SERVICE_test/c").send_expect(201);
+    both("PUT", "/v1/SERVICE_test/c/o")
+        .body(b"image")
+        .send_expect(201);
     assert_eq!(
         std::fs::read(s.device().join("SERVICE_test/c/o")).unwrap(),
         b"image"
     );
     let r = both("GET", "/v1/SERVICE_test/c/o").send();
     assert_eq!((r.status, r.body.as_slice()), (200, &b"image"[..]));
-    let r = both("GET", "/v1/SERVICE_test").send();
-    assert_eq!(r.status, 200, "{r:?}");
+    let r = both("GET", "/v1/SERVICE_test").send_expect(200);
     assert_eq!(r.body, b"c\n");
-    let r = both("POST", "/v1/SERVICE_test/c")
+    both("POST", "/v1/SERVICE_test/c")
         .header("X-Container-Meta-Color", "blue")
-        .send();
-    assert_eq!(r.status, 204, "{r:?}");
+        .send_expect(204);
     // Owner's metadata; account PUT and DELETE refused as on AUTH_ accounts.
     let r = both("HEAD", "/v1/SERVICE_test/c").send();
     assert_eq!(r.header("x-container-meta-color"), Some("blue"));
@@ -466,18 +440,14 @@ fn service_account_needs_the_owners_token_and_a_service_token() {
         assert_eq!(r.status, own.status, "{m} as on the AUTH_ account");
     }
     // Without the service token again: refused, the object stays.
-    let r = s
-        .anon("GET", "/v1/SERVICE_test/c/o")
+    s.anon("GET", "/v1/SERVICE_test/c/o")
         .header("X-Auth-Token", &user)
-        .send();
-    assert_eq!(r.status, 403);
-    let r = s
-        .anon("DELETE", "/v1/SERVICE_test/c/o")
+        .send_expect(403);
+    s.anon("DELETE", "/v1/SERVICE_test/c/o")
         .header("X-Auth-Token", &user)
-        .send();
-    assert_eq!(r.status, 403);
+        .send_expect(403);
     assert!(s.device().join("SERVICE_test/c/o").is_file());
-    assert_eq!(both("DELETE", "/v1/SERVICE_test/c/o").send().status, 204);
+    both("DELETE", "/v1/SERVICE_test/c/o").send_expect(204);
     assert!(!s.device().join("SERVICE_test/c/o").exists());
 }
 
@@ -520,19 +490,15 @@ fn a_service_token_alone_or_with_the_wrong_user_is_not_enough() {
     let mut forged = service.clone().into_bytes();
     let i = forged.len() - 1;
     forged[i] = if forged[i] == b'0' { b'1' } else { b'0' };
-    let r = s
-        .anon("PUT", "/v1/SERVICE_test/c")
+    s.anon("PUT", "/v1/SERVICE_test/c")
         .header("X-Auth-Token", &user)
         .header("X-Service-Token", std::str::from_utf8(&forged).unwrap())
-        .send();
-    assert_eq!(r.status, 403, "{r:?}");
+        .send_expect(403);
     // Accounts under no prefix stay refused.
-    let r = s
-        .anon("GET", "/v1/OTHER_test")
+    s.anon("GET", "/v1/OTHER_test")
         .header("X-Auth-Token", &user)
         .header("X-Service-Token", &service)
-        .send();
-    assert_eq!(r.status, 403);
+        .send_expect(403);
 }
 
 #[test]
@@ -560,11 +526,9 @@ fn auth_accounts_are_unaffected_by_service_prefixes() {
         }
         let r = r.send();
         assert!(matches!(r.status, 201 | 202), "{svc:?}: {r:?}");
-        let r = s
-            .anon("HEAD", "/v1/AUTH_test")
+        s.anon("HEAD", "/v1/AUTH_test")
             .header("X-Auth-Token", &user)
-            .send();
-        assert_eq!(r.status, 204);
+            .send_expect(204);
     }
     // The service user owns nothing there (nor its own account: no .admin).
     for path in ["/v1/AUTH_test", "/v1/AUTH_glance"] {
@@ -573,12 +537,10 @@ fn auth_accounts_are_unaffected_by_service_prefixes() {
     }
     // A service token does not open another AUTH_ account either.
     let other = s.token("test2:tester2", "testing2");
-    let r = s
-        .anon("GET", "/v1/AUTH_test")
+    s.anon("GET", "/v1/AUTH_test")
         .header("X-Auth-Token", &other)
         .header("X-Service-Token", &service)
-        .send();
-    assert_eq!(r.status, 403);
+        .send_expect(403);
 }
 
 #[test]
@@ -587,18 +549,14 @@ fn container_acls_on_a_service_account_match_the_auth_token_user() {
     let user = s.token("test:tester", "testing");
     let service = s.token("glance:glance", "glancepw");
     let t3 = s.token("test:tester3", "testing3");
-    let r = s
-        .anon("PUT", "/v1/SERVICE_test/shared")
+    s.anon("PUT", "/v1/SERVICE_test/shared")
         .header("X-Auth-Token", &user)
         .header("X-Service-Token", &service)
         .header("X-Container-Read", "test:tester3")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
-    let r = s
-        .anon("GET", "/v1/SERVICE_test/shared")
+        .send_expect(201);
+    s.anon("GET", "/v1/SERVICE_test/shared")
         .header("X-Auth-Token", &t3)
-        .send();
-    assert_eq!(r.status, 204, "{r:?}");
+        .send_expect(204);
 }
 
 #[test]
@@ -606,36 +564,28 @@ fn copy_to_another_account_needs_rights_there_not_in_the_source() {
     let s = Server::start();
     let other = s.token("test2:tester2", "testing2");
     let user3 = s.token("test:tester3", "testing3");
-    let r = s
-        .anon("PUT", "/v1/AUTH_test2/src")
+    s.anon("PUT", "/v1/AUTH_test2/src")
         .header("X-Auth-Token", &other)
-        .send();
-    assert_eq!(r.status, 201);
-    let r = s
-        .anon("PUT", "/v1/AUTH_test2/src/o")
+        .send_expect(201);
+    s.anon("PUT", "/v1/AUTH_test2/src/o")
         .header("X-Auth-Token", &other)
         .body(b"payload")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     // tester3 may read and write all of AUTH_test2 ...
-    let r = s
-        .anon("POST", "/v1/AUTH_test2")
+    s.anon("POST", "/v1/AUTH_test2")
         .header("X-Auth-Token", &other)
         .header(
             "X-Account-Access-Control",
             r#"{"read-write":["test:tester3"]}"#,
         )
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     s.put_container("c");
     // ... but is no admin of its own account AUTH_test: a copy there is refused.
-    let r = s
-        .anon("COPY", "/v1/AUTH_test2/src/o")
+    s.anon("COPY", "/v1/AUTH_test2/src/o")
         .header("X-Auth-Token", &user3)
         .header("Destination", "c/pwned")
         .header("Destination-Account", "AUTH_test")
-        .send();
-    assert_eq!(r.status, 403, "{r:?}");
+        .send_expect(403);
     assert!(!s.cont_dir("c").join("pwned").exists());
     // Names outside our accounts are refused outright.
     s.put_object("c/src", b"x");

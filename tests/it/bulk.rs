@@ -15,8 +15,7 @@ fn bulk_delete(s: &Server, body: &str) -> Value {
         .header("Accept", "application/json")
         .header("Content-Type", "text/plain")
         .body(body.as_bytes())
-        .send();
-    assert_eq!(r.status, 200, "{r:?}");
+        .send_expect(200);
     assert_eq!(r.header("content-type"), Some("application/json"));
     serde_json::from_str(r.text().trim_start()).unwrap()
 }
@@ -55,8 +54,7 @@ fn bulk_delete_of_everything_found_is_200_and_container_may_follow_its_objects()
     let r = s
         .req("DELETE", &format!("{}?bulk-delete", v1("c/a")))
         .body(b"c\nc/b/c\nc/a")
-        .send();
-    assert_eq!(r.status, 200, "{r:?}");
+        .send_expect(200);
     assert_eq!(
         r.text().trim_start(),
         "Number Deleted: 3\nNumber Not Found: 0\nResponse Body: \n\
@@ -74,8 +72,7 @@ fn bulk_delete_xml_and_bad_requests() {
         .req("POST", &format!("{}?bulk-delete", v1("")))
         .header("Accept", "text/xml")
         .body(b"/c/a\n/c/%FF\n")
-        .send();
-    assert_eq!(r.status, 200);
+        .send_expect(200);
     assert_eq!(r.header("content-type"), Some("text/xml"));
     let t = r.text();
     assert!(t.contains("<number_deleted>1</number_deleted>"), "{t}");
@@ -168,8 +165,7 @@ fn extract(s: &Server, path: &str, format: &str, archive: &[u8]) -> Value {
         .req("PUT", &format!("{}?extract-archive={format}", v1(path)))
         .header("Accept", "application/json")
         .body(archive)
-        .send();
-    assert_eq!(r.status, 200, "{r:?}");
+        .send_expect(200);
     serde_json::from_str(r.text().trim_start()).unwrap()
 }
 
@@ -261,11 +257,9 @@ fn extract_tar_bz2_into_a_container_with_request_metadata() {
         .header("X-Object-Meta-Origin", "archive")
         .header("X-Delete-After", "3600")
         .body(&bz.finish().unwrap())
-        .send();
-    assert_eq!(r.status, 200);
+        .send_expect(200);
     assert!(r.text().contains("Number Files Created: 2\n"), "{r:?}");
-    let h = s.req("HEAD", &v1("newc/sub/two.txt")).send();
-    assert_eq!(h.status, 200);
+    let h = s.req("HEAD", &v1("newc/sub/two.txt")).send_expect(200);
     assert_eq!(h.header("x-object-meta-origin"), Some("archive"));
     assert!(h.header("x-delete-at").is_some());
 }
@@ -318,8 +312,7 @@ fn extract_refuses_bad_archives_and_formats() {
     let r = s
         .req("PUT", &format!("{}?extract-archive=zip", v1("c")))
         .body(b"x")
-        .send();
-    assert_eq!(r.status, 400);
+        .send_expect(400);
     assert_eq!(r.text(), "Unsupported archive format");
     // Without the right to create it, the container is not made.
     let t3 = s.token("test:tester3", "testing3");
@@ -389,8 +382,7 @@ fn extract_refuses_huge_long_name_and_pax_entries_before_reading_them() {
         .req("PUT", &format!("{}?extract-archive=tar.gz", v1("c")))
         .header("Accept", "application/json")
         .body(&body)
-        .send();
-    assert_eq!(r.status, 200);
+        .send_expect(200);
     let text = r.text();
     assert!(text.len() < 4096, "{}", text.len());
     let j: Value = serde_json::from_str(text.trim_start()).unwrap();
@@ -453,11 +445,9 @@ fn extract_follows_long_names_and_pax_sizes() {
 #[test]
 fn bulk_delete_goes_through_versioning_like_a_delete() {
     let s = Server::start();
-    let r = s
-        .req("PUT", &v1("c"))
+    s.req("PUT", &v1("c"))
         .header("X-Versions-Enabled", "true")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     s.put_object("c/o", b"one");
     s.put_object("c/o", b"two");
     let j = bulk_delete(&s, "c/o\nc\n");
@@ -474,11 +464,9 @@ fn bulk_delete_goes_through_versioning_like_a_delete() {
     assert_eq!(rows.len(), 3, "{rows:?}");
     // Stack mode: deleting the object brings the previous version back.
     s.put_container("v");
-    let r = s
-        .req("PUT", &v1("d"))
+    s.req("PUT", &v1("d"))
         .header("X-Versions-Location", "v")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     s.put_object("d/o", b"one");
     s.put_object("d/o", b"two");
     let j = bulk_delete(&s, "d/o\n");

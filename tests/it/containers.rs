@@ -8,34 +8,27 @@ use common::*;
 #[test]
 fn container_put_returns_201_then_202_and_creates_a_directory() {
     let s = Server::start();
-    let r = s.req("PUT", &v1("c")).send();
-    assert_eq!(r.status, 201, "{r:?}");
+    s.req("PUT", &v1("c")).send_expect(201);
     let dir = s.cont_dir("c");
     assert!(dir.is_dir());
     let m = swift_meta(&dir).expect("container metadata");
     assert_eq!(meta_str(&m, "X-Type").as_deref(), Some("container"));
     assert_eq!(meta_str(&m, "X-Storage-Policy").as_deref(), Some("gold"));
-    let r = s.req("PUT", &v1("c")).send();
-    assert_eq!(r.status, 202, "{r:?}");
+    s.req("PUT", &v1("c")).send_expect(202);
 }
 
 #[test]
 fn container_metadata_from_put_and_post_shows_on_head_and_can_be_removed() {
     let s = Server::start();
-    let r = s
-        .req("PUT", &v1("c"))
+    s.req("PUT", &v1("c"))
         .header("X-Container-Meta-Color", "blue")
-        .send();
-    assert_eq!(r.status, 201);
-    let h = s.req("HEAD", &v1("c")).send();
-    assert_eq!(h.status, 204, "{h:?}");
+        .send_expect(201);
+    let h = s.req("HEAD", &v1("c")).send_expect(204);
     assert_eq!(h.header("x-container-meta-color"), Some("blue"));
 
-    let r = s
-        .req("POST", &v1("c"))
+    s.req("POST", &v1("c"))
         .header("X-Container-Meta-Size", "large")
-        .send();
-    assert_eq!(r.status, 204, "{r:?}");
+        .send_expect(204);
     let h = s.req("HEAD", &v1("c")).send();
     assert_eq!(h.header("x-container-meta-color"), Some("blue"));
     assert_eq!(h.header("x-container-meta-size"), Some("large"));
@@ -45,17 +38,15 @@ fn container_metadata_from_put_and_post_shows_on_head_and_can_be_removed() {
         Some("large")
     );
 
-    let r = s
-        .req("POST", &v1("c"))
+    s.req("POST", &v1("c"))
         .header("X-Remove-Container-Meta-Color", "x")
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     let h = s.req("HEAD", &v1("c")).send();
     assert_eq!(h.header("x-container-meta-color"), None);
     assert_eq!(h.header("x-container-meta-size"), Some("large"));
     let m = swift_meta(&s.cont_dir("c")).unwrap();
     assert!(meta_str(&m, "X-Container-Meta-Color").is_none());
-    assert_eq!(s.req("POST", &v1("missing")).send().status, 404);
+    s.req("POST", &v1("missing")).send_expect(404);
 }
 
 #[test]
@@ -71,7 +62,7 @@ fn container_head_counts_objects_and_bytes() {
     assert_eq!(h.header("x-container-object-count"), Some("2"));
     assert_eq!(h.header("x-container-bytes-used"), Some("8"));
     // Counts are cached, but a write through this node refreshes them.
-    assert_eq!(s.req("DELETE", &v1("c/a")).send().status, 204);
+    s.req("DELETE", &v1("c/a")).send_expect(204);
     let h = s.req("HEAD", &v1("c")).send();
     assert_eq!(h.header("x-container-object-count"), Some("1"));
     assert_eq!(h.header("x-container-bytes-used"), Some("3"));
@@ -82,15 +73,13 @@ fn container_delete_is_409_when_not_empty_204_when_empty_404_when_absent() {
     let s = Server::start();
     s.put_container("c");
     s.put_object("c/a/o", b"x");
-    let r = s.req("DELETE", &v1("c")).send();
-    assert_eq!(r.status, 409, "{r:?}");
+    s.req("DELETE", &v1("c")).send_expect(409);
     assert!(s.cont_dir("c").join("a/o").is_file());
-    assert_eq!(s.req("DELETE", &v1("c/a/o")).send().status, 204);
-    let r = s.req("DELETE", &v1("c")).send();
-    assert_eq!(r.status, 204, "{r:?}");
+    s.req("DELETE", &v1("c/a/o")).send_expect(204);
+    s.req("DELETE", &v1("c")).send_expect(204);
     assert!(!s.cont_dir("c").exists());
-    assert_eq!(s.req("DELETE", &v1("c")).send().status, 404);
-    assert_eq!(s.req("HEAD", &v1("c")).send().status, 404);
+    s.req("DELETE", &v1("c")).send_expect(404);
+    s.req("HEAD", &v1("c")).send_expect(404);
 }
 
 #[test]
@@ -129,12 +118,10 @@ fn listing_order_is_utf8_byte_order_with_directories_as_slash() {
 fn json_listing_has_name_hash_bytes_content_type_last_modified() {
     let s = Server::start();
     s.put_container("c");
-    let r = s
-        .req("PUT", &v1("c/x/file.txt"))
+    s.req("PUT", &v1("c/x/file.txt"))
         .header("Content-Type", "text/plain")
         .body(b"hello")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     let r = s.get("c?format=json");
     assert_eq!(r.status, 200);
     assert!(r
@@ -157,8 +144,7 @@ fn json_listing_has_name_hash_bytes_content_type_last_modified() {
     let r = s
         .req("GET", &v1("c"))
         .header("Accept", "application/json")
-        .send();
-    assert_eq!(r.status, 200);
+        .send_expect(200);
     assert_eq!(r.json()[0]["name"], "x/file.txt");
 }
 

@@ -7,13 +7,11 @@ use common::*;
 
 fn setup(allow: &str) -> Server {
     let s = Server::start();
-    let r = s
-        .req("PUT", &v1("web"))
+    s.req("PUT", &v1("web"))
         .header("X-Container-Meta-Access-Control-Allow-Origin", allow)
         .header("X-Container-Meta-Access-Control-Max-Age", "600")
         .header("X-Container-Meta-Access-Control-Expose-Headers", "x-custom")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     s.req("PUT", &v1("web/page"))
         .header("X-Object-Meta-Color", "red")
         .body(b"hello")
@@ -50,14 +48,11 @@ fn preflight_follows_the_container_rules_without_a_token() {
     // Unknown origin, unknown method, or no method: 401.
     assert_eq!(preflight(&s, "http://evil.example", "GET").status, 401);
     assert_eq!(preflight(&s, "http://a.example", "BREW").status, 401);
-    let r = s
-        .anon("OPTIONS", &v1("web/page"))
+    s.anon("OPTIONS", &v1("web/page"))
         .header("Origin", "http://a.example")
-        .send();
-    assert_eq!(r.status, 401);
+        .send_expect(401);
     // Without Origin it is a plain OPTIONS: the allowed methods.
-    let r = s.anon("OPTIONS", &v1("web/page")).send();
-    assert_eq!(r.status, 200);
+    let r = s.anon("OPTIONS", &v1("web/page")).send_expect(200);
     assert!(r.header("allow").unwrap().contains("GET"));
 }
 
@@ -67,8 +62,7 @@ fn real_requests_get_cors_headers_only_for_allowed_origins() {
     let r = s
         .req("GET", &v1("web/page"))
         .header("Origin", "http://a.example")
-        .send();
-    assert_eq!(r.status, 200);
+        .send_expect(200);
     assert_eq!(
         r.header("access-control-allow-origin"),
         Some("http://a.example")
@@ -84,8 +78,7 @@ fn real_requests_get_cors_headers_only_for_allowed_origins() {
     let r = s
         .req("GET", &v1("web/page"))
         .header("Origin", "http://evil.example")
-        .send();
-    assert_eq!(r.status, 200);
+        .send_expect(200);
     assert_eq!(r.header("access-control-allow-origin"), None);
     assert_eq!(r.header("access-control-expose-headers"), None);
     // No Origin: no CORS headers at all.
@@ -112,8 +105,7 @@ fn info_is_readable_from_any_origin_exposing_only_the_trans_id() {
     let r = s
         .anon("GET", "/info")
         .header("Origin", "http://page.example")
-        .send();
-    assert_eq!(r.status, 200);
+        .send_expect(200);
     assert_eq!(
         r.header("access-control-allow-origin"),
         Some("http://page.example")
@@ -136,16 +128,14 @@ fn info_is_readable_from_any_origin_exposing_only_the_trans_id() {
     let r = s
         .anon("POST", "/info")
         .header("Origin", "http://page.example")
-        .send();
-    assert_eq!(r.status, 405);
+        .send_expect(405);
     assert_eq!(r.header("access-control-allow-origin"), None);
     // OPTIONS names the methods, but is no preflight grant.
     let r = s
         .anon("OPTIONS", "/info")
         .header("Origin", "http://page.example")
         .header("Access-Control-Request-Method", "GET")
-        .send();
-    assert_eq!(r.status, 200);
+        .send_expect(200);
     assert_eq!(r.header("allow"), Some("HEAD, GET, OPTIONS"));
     assert_eq!(r.header("access-control-allow-origin"), None);
 }
@@ -164,11 +154,9 @@ fn dlo_setup(listings: bool) -> Server {
         .send();
     s.put_object("segments/part1", b"abc");
     s.put_object("segments/part2", b"def");
-    let r = s
-        .req("PUT", &v1("web/big"))
+    s.req("PUT", &v1("web/big"))
         .header("X-Object-Manifest", "segments/part")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     s
 }
 
@@ -176,9 +164,9 @@ fn dlo_setup(listings: bool) -> Server {
 fn dlo_segments_must_be_listable_by_the_caller() {
     let s = dlo_setup(false);
     // Each segment is public, but the listing is not.
-    assert_eq!(s.anon("GET", &v1("segments/part1")).send().status, 200);
-    assert_eq!(s.anon("GET", &v1("web/big")).send().status, 401);
-    assert_eq!(s.anon("HEAD", &v1("web/big")).send().status, 401);
+    s.anon("GET", &v1("segments/part1")).send_expect(200);
+    s.anon("GET", &v1("web/big")).send_expect(401);
+    s.anon("HEAD", &v1("web/big")).send_expect(401);
     assert_eq!(s.get("web/big").text(), "abcdef");
     let s = dlo_setup(true);
     let r = s.anon("GET", &v1("web/big")).send();
@@ -193,8 +181,7 @@ fn a_dlo_listing_error_follows_the_segment_container_cors_rules() {
     let r = s
         .anon("GET", &v1("web/big"))
         .header("Origin", "http://page.example")
-        .send();
-    assert_eq!(r.status, 401);
+        .send_expect(401);
     assert_eq!(r.header("access-control-allow-origin"), None);
     // Once the segment container allows the origin, the error is readable.
     s.req("POST", &v1("segments"))
@@ -206,8 +193,7 @@ fn a_dlo_listing_error_follows_the_segment_container_cors_rules() {
     let r = s
         .anon("GET", &v1("web/big"))
         .header("Origin", "http://page.example")
-        .send();
-    assert_eq!(r.status, 401);
+        .send_expect(401);
     assert_eq!(
         r.header("access-control-allow-origin"),
         Some("http://page.example")
@@ -217,34 +203,28 @@ fn a_dlo_listing_error_follows_the_segment_container_cors_rules() {
     let r = s
         .anon("GET", &v1("web/big"))
         .header("Origin", "http://page.example")
-        .send();
-    assert_eq!(r.status, 200);
+        .send_expect(200);
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
 }
 
 #[test]
 fn a_failed_if_match_is_typed_as_an_error_page() {
     let s = setup("*");
-    let r = s
-        .anon("GET", &v1("web/page"))
+    s.anon("GET", &v1("web/page"))
         .header("If-Match", "something-else")
-        .send();
-    assert_eq!(r.status, 401);
+        .send_expect(401);
     let r = s
         .req("GET", &v1("web/page"))
         .header("If-Match", "something-else")
         .header("Origin", "http://page.example")
-        .send();
-    assert_eq!(r.status, 412);
+        .send_expect(412);
     assert_eq!(r.header("content-type"), Some("text/html; charset=UTF-8"));
     assert!(r.header("etag").is_some());
     assert_eq!(r.header("x-object-meta-color"), Some("red"));
     assert!(r.text().is_empty());
-    let r = s
-        .req("GET", &v1("web/page"))
+    s.req("GET", &v1("web/page"))
         .header("If-None-Match", "*")
-        .send();
-    assert_eq!(r.status, 304);
+        .send_expect(304);
 }
 
 #[test]
@@ -253,12 +233,10 @@ fn a_followed_symlink_answers_with_its_target_containers_cors_rules() {
     s.put_container("plain");
     s.put_object("plain/obj", b"data");
     for (link, target) in [("plain/to-web", "web/page"), ("web/to-plain", "plain/obj")] {
-        let r = s
-            .req("PUT", &v1(link))
+        s.req("PUT", &v1(link))
             .header("X-Symlink-Target", target)
             .body(b"")
-            .send();
-        assert_eq!(r.status, 201, "{r:?}");
+            .send_expect(201);
     }
     let get = |p: &str| {
         s.req("GET", &v1(p))

@@ -13,8 +13,9 @@ fn etag_of(s: &Server, method: &str, path: &str) -> String {
 }
 
 fn post(s: &Server, path: &str, header: &str, value: &str) {
-    let r = s.req("POST", &v1(path)).header(header, value).send();
-    assert_eq!(r.status, 204, "{r:?}");
+    s.req("POST", &v1(path))
+        .header(header, value)
+        .send_expect(204);
 }
 
 const CONT: &str = "X-Container-Rfc-Compliant-Etags";
@@ -60,11 +61,9 @@ fn container_then_account_settings_quote_object_etags() {
     // The container's wins.
     post(&s, "c", CONT, "f");
     assert_eq!(etag_of(&s, "HEAD", "c/o"), md5);
-    let r = s
-        .req("POST", &v1("c"))
+    s.req("POST", &v1("c"))
         .header("X-Remove-Container-Rfc-Compliant-Etags", "x")
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     assert_eq!(etag_of(&s, "HEAD", "c/o"), quoted);
     post(&s, "", ACCT, "");
     assert_eq!(etag_of(&s, "HEAD", "c/o"), md5);
@@ -79,11 +78,9 @@ fn enabled_by_default_and_already_quoted_etags() {
     assert_eq!(info["etag_quoter"]["enable_by_default"], true, "{info}");
     s.put_container("c");
     s.put_object("c/seg", b"abc");
-    let r = s
-        .req("PUT", &format!("{}?multipart-manifest=put", v1("c/m")))
+    s.req("PUT", &format!("{}?multipart-manifest=put", v1("c/m")))
         .body(br#"[{"path":"/c/seg"}]"#)
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     assert_eq!(
         etag_of(&s, "HEAD", "c/seg"),
         format!("\"{}\"", md5_hex(b"abc"))
@@ -92,8 +89,9 @@ fn enabled_by_default_and_already_quoted_etags() {
     let e = etag_of(&s, "GET", "c/m");
     assert!(e.starts_with('"') && !e.starts_with("\"\""), "{e}");
     // A container turns it off.
-    let r = s.req("PUT", &v1("d")).header(CONT, "false").send();
-    assert_eq!(r.status, 201);
+    s.req("PUT", &v1("d"))
+        .header(CONT, "false")
+        .send_expect(201);
     s.put_object("d/o", b"abc");
     assert_eq!(etag_of(&s, "HEAD", "d/o"), md5_hex(b"abc"));
     // So can the account, for containers that do not say.

@@ -27,18 +27,14 @@ fn expired_object_is_removed_from_disk_with_its_empty_parents() {
     let s = reaping_server();
     s.put_container("c");
     s.put_object("c/keep/x", b"stays");
-    let r = s
-        .req("PUT", &v1("c/a/b/gone"))
+    s.req("PUT", &v1("c/a/b/gone"))
         .header("X-Delete-After", "1")
         .body(b"bye")
-        .send();
-    assert_eq!(r.status, 201);
-    let r = s
-        .req("PUT", &v1("c/keep/y"))
+        .send_expect(201);
+    s.req("PUT", &v1("c/keep/y"))
         .header("X-Delete-After", "1")
         .body(b"bye")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     let q = queued(s.device());
     assert_eq!(q.len(), 2, "{q:?}");
     let entry: serde_json::Value = serde_json::from_slice(&std::fs::read(&q[0]).unwrap()).unwrap();
@@ -71,23 +67,17 @@ fn post_that_removes_or_moves_expiry_keeps_the_object() {
     let s = reaping_server();
     s.put_container("c");
     for name in ["kept", "later"] {
-        let r = s
-            .req("PUT", &v1(&format!("c/{name}")))
+        s.req("PUT", &v1(&format!("c/{name}")))
             .header("X-Delete-After", "2")
             .body(b"data")
-            .send();
-        assert_eq!(r.status, 201);
+            .send_expect(201);
     }
-    let r = s
-        .req("POST", &v1("c/kept"))
+    s.req("POST", &v1("c/kept"))
         .header("X-Remove-Delete-At", "x")
-        .send();
-    assert_eq!(r.status, 202);
-    let r = s
-        .req("POST", &v1("c/later"))
+        .send_expect(202);
+    s.req("POST", &v1("c/later"))
         .header("X-Delete-After", "5")
-        .send();
-    assert_eq!(r.status, 202);
+        .send_expect(202);
     // The first entries fall due and are dropped: the objects stay.
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(s.get("c/kept").status, 200);
@@ -108,12 +98,10 @@ fn post_that_removes_or_moves_expiry_keeps_the_object() {
 fn a_newer_put_without_expiry_is_not_reaped() {
     let s = reaping_server();
     s.put_container("c");
-    let r = s
-        .req("PUT", &v1("c/o"))
+    s.req("PUT", &v1("c/o"))
         .header("X-Delete-After", "1")
         .body(b"old")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     s.put_object("c/o", b"new");
     assert!(wait_until(Duration::from_secs(10), || queued(s.device()).is_empty()));
     assert_eq!(s.get("c/o").text(), "new");
@@ -123,12 +111,10 @@ fn a_newer_put_without_expiry_is_not_reaped() {
 fn with_the_reaper_off_expired_objects_only_answer_404() {
     let s = Builder::new().storage("expirer_interval_secs = 0").start();
     s.put_container("c");
-    let r = s
-        .req("PUT", &v1("c/o"))
+    s.req("PUT", &v1("c/o"))
         .header("X-Delete-After", "1")
         .body(b"x")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(s.get("c/o").status, 404);
     assert!(s.cont_dir("c").join("o").exists());
@@ -138,12 +124,10 @@ fn with_the_reaper_off_expired_objects_only_answer_404() {
 fn the_queue_stays_out_of_the_api() {
     let s = reaping_server();
     s.put_container("c");
-    let r = s
-        .req("PUT", &v1("c/o"))
+    s.req("PUT", &v1("c/o"))
         .header("X-Delete-After", "3600")
         .body(b"x")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     assert!(s.device().join(".sofgate").is_dir());
     assert_eq!(s.get("").lines(), vec!["c"]);
     let r = s.req("GET", "/v1/.sofgate/expiring").send();
@@ -158,20 +142,16 @@ fn several_nodes_reap_one_device_and_every_policy_is_swept() {
         .storage("expirer_interval_secs = 1")
         .start();
     let b = Server::start_with_config_of(&a);
-    let r = a
-        .req("PUT", &v1("s"))
+    a.req("PUT", &v1("s"))
         .header("X-Storage-Policy", "silver")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     a.put_container("g");
     for (i, path) in ["s/x/1", "s/x/2", "g/3", "g/y/4"].iter().enumerate() {
         let node = if i % 2 == 0 { &a } else { &b };
-        let r = node
-            .req("PUT", &v1(path))
+        node.req("PUT", &v1(path))
             .header("X-Delete-After", "1")
             .body(b"x")
-            .send();
-        assert_eq!(r.status, 201, "{r:?}");
+            .send_expect(201);
     }
     assert_eq!(queued(a.device_of("silver")).len(), 2);
     assert_eq!(queued(a.device_of("gold")).len(), 2);
@@ -254,12 +234,10 @@ fn an_slo_manifest_with_x_delete_after_is_reaped_and_its_segments_stay() {
     s.put_object("c/seg", b"012");
     let manifest =
         serde_json::json!([{"path": "/c/seg", "etag": md5_hex(b"012"), "size_bytes": 3}]);
-    let r = s
-        .req("PUT", &format!("{}?multipart-manifest=put", v1("c/slo")))
+    s.req("PUT", &format!("{}?multipart-manifest=put", v1("c/slo")))
         .header("X-Delete-After", "1")
         .body(manifest.to_string().as_bytes())
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     let file = s.cont_dir("c").join("slo");
     assert!(
         wait_until(Duration::from_secs(15), || !file.exists()),
@@ -272,25 +250,22 @@ fn an_slo_manifest_with_x_delete_after_is_reaped_and_its_segments_stay() {
 fn a_version_made_current_again_after_its_expiry_is_reaped() {
     let s = reaping_server();
     s.put_container("c");
-    let r = s
-        .req("POST", &v1("c"))
+    s.req("POST", &v1("c"))
         .header("X-Versions-Enabled", "true")
-        .send();
-    assert_eq!(r.status, 204, "{r:?}");
+        .send_expect(204);
     let r = s
         .req("PUT", &v1("c/o"))
         .header("X-Delete-After", "1")
         .body(b"one")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     let id1 = r.header("x-object-version-id").unwrap().to_string();
     s.put_object("c/o", b"two");
     // The entry falls due while a newer object without expiry is current:
     // it is dropped, and the object stays.
     assert!(wait_until(Duration::from_secs(10), || queued(s.device()).is_empty()));
     assert_eq!(s.get("c/o").text(), "two");
-    let r = s.req("PUT", &v1(&format!("c/o?version-id={id1}"))).send();
-    assert_eq!(r.status, 201, "{r:?}");
+    s.req("PUT", &v1(&format!("c/o?version-id={id1}")))
+        .send_expect(201);
     assert_eq!(s.get("c/o").status, 404, "the restored version has expired");
     let file = s.cont_dir("c").join("o");
     assert!(
@@ -303,17 +278,13 @@ fn a_version_made_current_again_after_its_expiry_is_reaped() {
 fn an_archived_version_keeps_its_expiry_and_is_reaped() {
     let s = reaping_server();
     s.put_container("v");
-    let r = s
-        .req("PUT", &v1("c"))
+    s.req("PUT", &v1("c"))
         .header("X-Versions-Location", "v")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
-    let r = s
-        .req("PUT", &v1("c/o"))
+        .send_expect(201);
+    s.req("PUT", &v1("c/o"))
         .header("X-Delete-After", "2")
         .body(b"one")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     s.put_object("c/o", b"two");
     let kept = s.get("v").lines();
     assert_eq!(kept.len(), 1, "{kept:?}");

@@ -11,11 +11,9 @@ const BOUNDARY: &str = "----sofgateFormBoundary7MA4YWxk";
 
 fn setup() -> Server {
     let s = Server::start();
-    let r = s
-        .req("POST", &v1(""))
+    s.req("POST", &v1(""))
         .header("X-Account-Meta-Temp-URL-Key", KEY)
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     s.put_container("c");
     s
 }
@@ -172,11 +170,9 @@ fn forms_are_held_to_container_quotas() {
     let path = v1("c/");
     let exp = now() + 600;
     s.put_object("c/first", b"0123456789");
-    let r = s
-        .req("POST", &v1("c"))
+    s.req("POST", &v1("c"))
         .header("X-Container-Meta-Quota-Count", "1")
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     let before = snapshot(s.device());
     let f = fields(&path, "", 100, 1, exp);
     let r = post(&s, &path, &form(&f, &[("x.txt", "text/plain", b"x")]));
@@ -185,12 +181,10 @@ fn forms_are_held_to_container_quotas() {
     assert_eq!(snapshot(s.device()), before);
 
     // A bytes quota: the file's size is only known once it has arrived.
-    let r = s
-        .req("POST", &v1("c"))
+    s.req("POST", &v1("c"))
         .header("X-Container-Meta-Quota-Count", "")
         .header("X-Container-Meta-Quota-Bytes", "15")
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     let r = post(
         &s,
         &path,
@@ -207,11 +201,9 @@ fn forms_are_held_to_container_quotas() {
 fn a_form_overwrite_keeps_the_old_version() {
     let s = setup();
     s.put_container("v");
-    let r = s
-        .req("POST", &v1("c"))
+    s.req("POST", &v1("c"))
         .header("X-Versions-Location", "v")
-        .send();
-    assert_eq!(r.status, 204, "{r:?}");
+        .send_expect(204);
     s.put_object("c/o.txt", b"old");
     let path = v1("c/");
     let f = fields(&path, "", 100, 1, now() + 600);
@@ -227,11 +219,9 @@ fn a_form_overwrite_keeps_the_old_version() {
 #[test]
 fn a_form_with_x_delete_after_is_queued_and_reaped() {
     let s = Builder::new().storage("expirer_interval_secs = 1").start();
-    let r = s
-        .req("POST", &v1(""))
+    s.req("POST", &v1(""))
         .header("X-Account-Meta-Temp-URL-Key", KEY)
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     s.put_container("c");
     let path = v1("c/");
     let mut f = vec![("x_delete_after", "1".to_string())];

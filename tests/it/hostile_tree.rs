@@ -267,8 +267,7 @@ fn symlinked_directories_are_never_entered_read_or_written() {
         .req("POST", &format!("{}?bulk-delete", v1("")))
         .header("Accept", "application/json")
         .body(b"c/d/secret\nc/x/secret\n")
-        .send();
-    assert_eq!(r.status, 200, "{r:?}");
+        .send_expect(200);
     let v: serde_json::Value = serde_json::from_str(r.text().trim_start()).unwrap();
     assert_eq!(v["Number Deleted"], 0, "{v}");
     let mut b = tar::Builder::new(Vec::new());
@@ -283,32 +282,26 @@ fn symlinked_directories_are_never_entered_read_or_written() {
         .req("PUT", &format!("{}?extract-archive=tar", v1("c")))
         .header("Accept", "application/json")
         .body(&b.into_inner().unwrap())
-        .send();
-    assert_eq!(r.status, 200, "{r:?}");
+        .send_expect(200);
     let v: serde_json::Value = serde_json::from_str(r.text().trim_start()).unwrap();
     assert_eq!(v["Number Files Created"], 1, "{v}");
     assert_eq!(v["Errors"].as_array().unwrap().len(), 2, "{v}");
 
     // Large objects and Swift symlinks reach their targets by name too.
-    let r = s
-        .req("PUT", &v1("c/dlo"))
+    s.req("PUT", &v1("c/dlo"))
         .header("X-Object-Manifest", "c/d/")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     let r = s.get("c/dlo");
     assert_eq!((r.status, r.body.len()), (200, 0), "{r:?}");
     let manifest = br#"[{"path": "c/d/secret"}]"#;
     let r = s
         .req("PUT", &format!("{}?multipart-manifest=put", v1("c/slo")))
         .body(manifest)
-        .send();
-    assert_eq!(r.status, 400, "{r:?}");
+        .send_expect(400);
     assert_no_leak(&r);
-    let r = s
-        .req("PUT", &v1("c/link"))
+    s.req("PUT", &v1("c/link"))
         .header("X-Symlink-Target", "c/x/secret")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     let r = s.get("c/link");
     assert_eq!(r.status, 404, "{r:?}");
     assert_no_leak(&r);
@@ -345,8 +338,7 @@ fn a_fifo_never_holds_a_worker() {
     // While those run, the server answers at once.
     for _ in 0..5 {
         let t = Instant::now();
-        let r = s.anon("GET", "/healthcheck").send();
-        assert_eq!(r.status, 200);
+        s.anon("GET", "/healthcheck").send_expect(200);
         assert!(
             t.elapsed() < Duration::from_millis(100),
             "healthcheck took {:?}",
@@ -359,12 +351,10 @@ fn a_fifo_never_holds_a_worker() {
     for m in ["HEAD", "POST", "DELETE"] {
         assert_eq!(f.status(m, "c/f"), 404, "{m}");
     }
-    let r = s
-        .req("COPY", &v1("c/f"))
+    s.req("COPY", &v1("c/f"))
         .header("Destination", "c/copied")
-        .send();
-    assert_eq!(r.status, 404, "{r:?}");
-    assert_eq!(s.req("PUT", &v1("c/f")).body(b"x").send().status, 409);
+        .send_expect(404);
+    s.req("PUT", &v1("c/f")).body(b"x").send_expect(409);
     assert_eq!(plain_names(s, ""), ["real"]);
     assert_eq!(json_names(s, "?prefix=sub/"), Vec::<String>::new());
     assert_eq!(object_count(s), 1);
@@ -374,8 +364,8 @@ fn a_fifo_never_holds_a_worker() {
         .file_type()
         .is_fifo());
     // The container cannot be deleted while the FIFO is in it.
-    assert_eq!(s.req("DELETE", &v1("c/real")).send().status, 204);
-    assert_eq!(s.req("DELETE", &v1("c")).send().status, 409);
+    s.req("DELETE", &v1("c/real")).send_expect(204);
+    s.req("DELETE", &v1("c")).send_expect(409);
 }
 
 #[test]
@@ -443,8 +433,7 @@ fn a_mount_point_in_a_container_is_never_crossed() {
             assert_no_leak(&r);
         }
     }
-    let r = s.req("PUT", &v1("c/m/new")).body(b"x").send();
-    assert_eq!(r.status, 409, "{r:?}");
+    s.req("PUT", &v1("c/m/new")).body(b"x").send_expect(409);
     assert_eq!(json_names(s, "?prefix=m/"), Vec::<String>::new());
     assert_eq!(plain_names(s, ""), ["real"]);
     assert_eq!(object_count(s), 1);
@@ -469,11 +458,9 @@ fn hard_links_never_change_another_accounts_object() {
     assert_eq!(r.status, 200, "{r:?}");
     // Metadata derived for it is not stored on the shared inode.
     assert_eq!(xattr(&raw, "user.swift.metadata"), None);
-    let r = s
-        .req("POST", &v1("c/hl"))
+    s.req("POST", &v1("c/hl"))
         .header("X-Object-Meta-Owned", "yes")
-        .send();
-    assert_eq!(r.status, 409, "{r:?}");
+        .send_expect(409);
     assert_eq!(f.outside(), before);
     // Writes replace the name with a new file; deletes remove the name.
     s.put_object("c/hl", b"new data of test");
@@ -529,13 +516,13 @@ fn dot_dot_in_a_listing_prefix_or_path_matches_nothing() {
         s.anon(m, &format!("/v1/AUTH_test2/{p}"))
             .header("X-Auth-Token", &t2)
     };
-    assert_eq!(as2("PUT", "b").send().status, 201);
-    let r = as2("PUT", "bv").header("X-Versions-Enabled", "true").send();
-    assert_eq!(r.status, 201);
-    let r = as2("PUT", "pub")
+    as2("PUT", "b").send_expect(201);
+    as2("PUT", "bv")
+        .header("X-Versions-Enabled", "true")
+        .send_expect(201);
+    as2("PUT", "pub")
         .header("X-Container-Read", ".r:*,.rlistings")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     // A file outside the device, without metadata: a listing must not
     // derive and store any for it.
     let outside = s.device().parent().unwrap().join("outside");
@@ -587,7 +574,7 @@ fn dlo_manifests_naming_dot_dot_are_refused_at_put_and_when_planted() {
         s.anon(m, &format!("/v1/AUTH_test2/{p}"))
             .header("X-Auth-Token", &t2)
     };
-    assert_eq!(as2("PUT", "b").send().status, 201);
+    as2("PUT", "b").send_expect(201);
     for bad in [
         "b/../../AUTH_test/priv/secret",
         "b/../../../../../../etc/hostname",
@@ -599,17 +586,12 @@ fn dlo_manifests_naming_dot_dot_are_refused_at_put_and_when_planted() {
             .send();
         assert_eq!(r.status, 400, "PUT {bad}: {r:?}");
     }
-    assert_eq!(
-        as2("PUT", "b/steal")
-            .header("X-Object-Manifest", "b/seg")
-            .send()
-            .status,
-        201
-    );
-    let r = as2("POST", "b/steal")
+    as2("PUT", "b/steal")
+        .header("X-Object-Manifest", "b/seg")
+        .send_expect(201);
+    as2("POST", "b/steal")
         .header("X-Object-Manifest", "b/../../AUTH_test/priv/secret")
-        .send();
-    assert_eq!(r.status, 400, "{r:?}");
+        .send_expect(400);
     // Planted on disk: the stored manifest is not followed.
     let file = s.device().join("AUTH_test2/b/steal");
     let mut m = swift_meta(&file).unwrap();
@@ -619,14 +601,12 @@ fn dlo_manifests_naming_dot_dot_are_refused_at_put_and_when_planted() {
     );
     let json = serde_json::to_vec(&m).unwrap();
     set_xattr(&file, "user.swift.metadata", &json);
-    let r = as2("GET", "b/steal").send();
-    assert_eq!(r.status, 409, "{r:?}");
+    let r = as2("GET", "b/steal").send_expect(409);
     assert_no_leak(&r);
-    let r = as2("COPY", "b/steal")
+    as2("COPY", "b/steal")
         .header("Destination", "b/copy")
-        .send();
-    assert_eq!(r.status, 409, "{r:?}");
-    assert_eq!(as2("GET", "b/copy").send().status, 404);
+        .send_expect(409);
+    as2("GET", "b/copy").send_expect(404);
 }
 
 fn set_xattr(p: &Path, name: &str, v: &[u8]) {
@@ -645,19 +625,15 @@ fn versioning_never_acts_through_posix_symlinks() {
     let s = &f.s;
     // Object versioning: a link where an object would go, one planted
     // among the kept versions.
-    let r = s
-        .req("PUT", &v1("v"))
+    s.req("PUT", &v1("v"))
         .header("X-Versions-Enabled", "true")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     s.put_object("v/o", b"version one");
     // The current object and its version share one file, on purpose: a
     // POST still applies to it (and so to that version, as in Swift).
-    let r = s
-        .req("POST", &v1("v/o"))
+    s.req("POST", &v1("v/o"))
         .header("X-Object-Meta-Color", "blue")
-        .send();
-    assert_eq!(r.status, 202, "{r:?}");
+        .send_expect(202);
     let r = s.req("HEAD", &v1("v/o")).send();
     assert_eq!(r.header("x-object-meta-color"), Some("blue"), "{r:?}");
     let v = s.cont_dir("v");
@@ -670,7 +646,7 @@ fn versioning_never_acts_through_posix_symlinks() {
     )
     .unwrap();
     let before = f.outside();
-    assert_eq!(s.req("PUT", &v1("v/abs")).body(b"x").send().status, 409);
+    s.req("PUT", &v1("v/abs")).body(b"x").send_expect(409);
     assert!(!hidden.join("abs").exists());
     let r = s.get("v/o?version-id=0000000001.00000");
     assert_eq!(r.status, 404, "{r:?}");
@@ -689,11 +665,9 @@ fn versioning_never_acts_through_posix_symlinks() {
 
     // Legacy stack mode: a planted link in the archive is never restored.
     s.put_container("arch");
-    let r = s
-        .req("PUT", &v1("w"))
+    s.req("PUT", &v1("w"))
         .header("X-Versions-Location", "arch")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     s.put_object("w/obj", b"current");
     let arch = s.cont_dir("arch");
     std::fs::create_dir_all(arch.join("003obj")).unwrap();
@@ -730,7 +704,7 @@ fn within_container_serves_links_inside_it_read_only() {
         "{r:?}"
     );
     assert_eq!(r.header("etag"), Some(md5_hex(b"the file f").as_str()));
-    assert_eq!(s.req("HEAD", &v1("c/in")).send().status, 200);
+    s.req("HEAD", &v1("c/in")).send_expect(200);
     assert_eq!(s.get("c/dl/f").body, b"the file f");
     assert_eq!(s.get("c/inraw").body, b"made on the mount");
     // Nothing is stored through a link.
@@ -760,20 +734,17 @@ fn within_container_serves_links_inside_it_read_only() {
     assert_eq!(listed["in"], (10, md5_hex(b"the file f")));
     assert_eq!(object_count(s), 5);
     // Read only: writes neither replace nor go through a link.
-    let r = s.req("PUT", &v1("c/in")).body(b"over").send();
-    assert_eq!(r.status, 409, "{r:?}");
+    s.req("PUT", &v1("c/in")).body(b"over").send_expect(409);
     assert_eq!(f.status("POST", "c/in"), 409);
     assert_eq!(f.status("DELETE", "c/in"), 404);
-    assert_eq!(s.req("PUT", &v1("c/dl/new")).body(b"x").send().status, 409);
+    s.req("PUT", &v1("c/dl/new")).body(b"x").send_expect(409);
     assert!(c.join("in").is_symlink());
     assert!(!c.join("dir/new").exists());
     assert_eq!(s.get("c/dir/f").body, b"the file f");
     // A link is a fine COPY source.
-    let r = s
-        .req("COPY", &v1("c/in"))
+    s.req("COPY", &v1("c/in"))
         .header("Destination", "c/copy")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     assert_eq!(s.get("c/copy").body, b"the file f");
     assert_eq!(f.outside(), before);
 }
@@ -802,7 +773,7 @@ fn the_fallback_walk_refuses_the_same() {
     }
     assert_eq!(f.status("GET", "c/d/secret"), 404);
     assert_eq!(f.status("DELETE", "c/d/secret"), 404);
-    assert_eq!(s.req("PUT", &v1("c/d/new")).body(b"x").send().status, 409);
+    s.req("PUT", &v1("c/d/new")).body(b"x").send_expect(409);
     assert_eq!(f.status("GET", "c/f"), 404);
     assert_eq!(plain_names(s, ""), ["real"]);
     // Ordinary work still works.

@@ -289,10 +289,9 @@ fn operator_owns_its_project_account_members_need_acls() {
     let acct = format!("/v1/AUTH_{}", p.id);
 
     assert_eq!(status(as_(&s, "PUT", &format!("{acct}/c"), &op)), 201);
-    let r = as_(&s, "PUT", &format!("{acct}/c/o"), &op)
+    as_(&s, "PUT", &format!("{acct}/c/o"), &op)
         .body(b"hello")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     assert_eq!(status(as_(&s, "GET", &acct, &op)), 200);
     // A member of the project, another project's operator, and nobody.
     assert_eq!(status(as_(&s, "GET", &format!("{acct}/c/o"), &bob)), 403);
@@ -319,10 +318,9 @@ fn operator_owns_its_project_account_members_need_acls() {
         format!("*:{}", bob_u.id),
         "member".to_string(),
     ] {
-        let r = as_(&s, "POST", &format!("{acct}/c"), &op)
+        as_(&s, "POST", &format!("{acct}/c"), &op)
             .header("X-Container-Read", &acl)
-            .send();
-        assert_eq!(r.status, 204, "{r:?}");
+            .send_expect(204);
         let r = as_(&s, "GET", &format!("{acct}/c/o"), &bob).send();
         assert_eq!(
             (r.status, r.body.as_slice()),
@@ -336,15 +334,13 @@ fn operator_owns_its_project_account_members_need_acls() {
     }
     // The same ACL entry by name does not open it to a namesake elsewhere,
     // and a bare project id is no grant.
-    let r = as_(&s, "POST", &format!("{acct}/c"), &op)
+    as_(&s, "POST", &format!("{acct}/c"), &op)
         .header("X-Container-Read", &p.id)
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     assert_eq!(status(as_(&s, "GET", &format!("{acct}/c/o"), &bob)), 403);
-    let r = as_(&s, "POST", &format!("{acct}/c"), &op)
+    as_(&s, "POST", &format!("{acct}/c"), &op)
         .header("X-Container-Write", &format!("{}:{}", p.id, bob_u.id))
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     assert_eq!(
         status(as_(&s, "PUT", &format!("{acct}/c/b"), &bob).body(b"x")),
         201
@@ -358,10 +354,9 @@ fn operator_owns_its_project_account_members_need_acls() {
     // Across projects (both in the default domain) names match too, also
     // for the destination account of a COPY.
     let qacct = format!("/v1/AUTH_{}", q.id);
-    let r = as_(&s, "PUT", &format!("{qacct}/in"), &other_op)
+    as_(&s, "PUT", &format!("{qacct}/in"), &other_op)
         .header("X-Container-Write", &format!("{}:{}", p.name, op_u.name))
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     let r = as_(&s, "COPY", &format!("{acct}/c/o"), &op)
         .header("Destination-Account", &format!("AUTH_{}", q.id))
         .header("Destination", "in/copied")
@@ -377,7 +372,7 @@ fn operator_owns_its_project_account_members_need_acls() {
     );
 
     // Tempauth works beside Keystone, and /info says keystoneauth.
-    assert_eq!(s.req("PUT", "/v1/AUTH_test/t").send().status, 201);
+    s.req("PUT", "/v1/AUTH_test/t").send_expect(201);
     let info = s.anon("GET", "/info").send().json();
     assert!(info.get("keystoneauth").is_some(), "{info}");
     // The project's domain is kept as keystoneauth keeps it.
@@ -426,15 +421,13 @@ fn reseller_admin_acts_on_every_account() {
     };
     assert_eq!(domain(), "_unknown");
     // Only a reseller admin may set account quotas.
-    let r = as_(&s, "POST", &acct, &ra)
+    as_(&s, "POST", &acct, &ra)
         .header("X-Account-Quota-Bytes", "100")
-        .send();
-    assert_eq!(r.status, 204, "{r:?}");
+        .send_expect(204);
     let op = login(k, &user(k, &admin, &p, &["admin"]), &p);
-    let r = as_(&s, "POST", &acct, &op)
+    as_(&s, "POST", &acct, &op)
         .header("X-Account-Quota-Bytes", "1000")
-        .send();
-    assert_eq!(r.status, 403, "{r:?}");
+        .send_expect(403);
     assert_eq!(domain(), "default");
 }
 
@@ -466,10 +459,9 @@ fn service_prefix_needs_a_service_token_with_a_service_role() {
     assert_eq!(status(both("PUT", &format!("{svc}/o")).body(b"x")), 201);
     assert_eq!(status(both("GET", &format!("{svc}/o"))), 200);
     // An invalid service token makes the request anonymous.
-    let r = as_(&s, "GET", &format!("{svc}/o"), &op)
+    as_(&s, "GET", &format!("{svc}/o"), &op)
         .header("X-Service-Token", "gAAAAAbogus")
-        .send();
-    assert_eq!(r.status, 401, "{r:?}");
+        .send_expect(401);
     // The plain prefix needs no service token.
     assert_eq!(
         status(as_(&s, "PUT", &format!("/v1/AUTH_{}/c", p.id), &op)),
@@ -516,10 +508,9 @@ fn reader_roles_read_but_never_write() {
         403
     );
     // Readers are no owners: ACLs stay hidden from them.
-    let r = as_(&s, "POST", &format!("{acct}/c"), &op)
+    as_(&s, "POST", &format!("{acct}/c"), &op)
         .header("X-Container-Read", ".r:example.com")
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     let r = as_(&s, "HEAD", &format!("{acct}/c"), &reader).send();
     assert_eq!(r.header("x-container-read"), None, "{r:?}");
     let r = as_(&s, "HEAD", &format!("{acct}/c"), &op).send();
@@ -664,22 +655,19 @@ fn keystone_stopped_mid_run_503_for_tokens_while_anonymous_and_tempurl_work() {
     put("site/index.html", &[], b"<p>site</p>");
     put("priv", &[], b"");
     put("priv/o", &[], b"private bytes");
-    let r = as_(&s, "POST", &format!("{acct}/site"), &op)
+    as_(&s, "POST", &format!("{acct}/site"), &op)
         .header("X-Container-Meta-Web-Index", "index.html")
-        .send();
-    assert_eq!(r.status, 204);
-    let r = as_(&s, "POST", &acct, &op)
+        .send_expect(204);
+    as_(&s, "POST", &acct, &op)
         .header("X-Account-Meta-Temp-URL-Key", "tempkey")
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
 
     let down_at = Instant::now();
     k.stop();
     std::thread::sleep(Duration::from_millis(1200)); // the cached answer ends
                                                      // Keystone tokens: 503, quickly (the token was valid, or is unknown).
     let t0 = Instant::now();
-    let r = as_(&s, "GET", &format!("{acct}/priv/o"), &op).send();
-    assert_eq!(r.status, 503, "{r:?}");
+    as_(&s, "GET", &format!("{acct}/priv/o"), &op).send_expect(503);
     assert!(
         t0.elapsed() < Duration::from_secs(4),
         "503 took {:?}",

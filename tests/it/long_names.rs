@@ -82,15 +82,12 @@ fn one_component_of_1024_bytes_is_written_read_updated_and_deleted() {
     let r = s.get(&format!("c/{name}"));
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body, data);
-    let r = s.req("HEAD", &v1(&format!("c/{name}"))).send();
-    assert_eq!(r.status, 200);
+    let r = s.req("HEAD", &v1(&format!("c/{name}"))).send_expect(200);
     assert_eq!(r.header("etag"), Some(md5_hex(data).as_str()));
 
-    let r = s
-        .req("POST", &v1(&format!("c/{name}")))
+    s.req("POST", &v1(&format!("c/{name}")))
         .header("X-Object-Meta-Color", "green")
-        .send();
-    assert_eq!(r.status, 202, "{r:?}");
+        .send_expect(202);
     let r = s.req("HEAD", &v1(&format!("c/{name}"))).send();
     assert_eq!(r.header("x-object-meta-color"), Some("green"));
     assert_eq!(full_name_xattr(&p).as_deref(), Some(name.as_str()));
@@ -99,10 +96,7 @@ fn one_component_of_1024_bytes_is_written_read_updated_and_deleted() {
     let r = s.req("HEAD", &v1("c")).send();
     assert_eq!(r.header("x-container-object-count"), Some("1"));
 
-    assert_eq!(
-        s.req("DELETE", &v1(&format!("c/{name}"))).send().status,
-        204
-    );
+    s.req("DELETE", &v1(&format!("c/{name}"))).send_expect(204);
     assert_eq!(s.get(&format!("c/{name}")).status, 404);
     assert!(entries(&s.cont_dir("c")).is_empty());
 }
@@ -114,11 +108,9 @@ fn deep_names_mix_long_and_short_components() {
     let (l1, l2, l3) = ("L".repeat(300), "é".repeat(150), "z".repeat(256));
     let name = format!("short/{l1}/mid/{l2}/{l3}");
     assert!(name.len() <= 1024);
-    let r = s
-        .req("PUT", &v1(&format!("c/{}", pct(&name))))
+    s.req("PUT", &v1(&format!("c/{}", pct(&name))))
         .body(b"deep")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
 
     let p = disk_path(&s, "c", &name);
     assert!(p.is_file(), "{p:?}");
@@ -132,32 +124,24 @@ fn deep_names_mix_long_and_short_components() {
 
     let r = s.get(&format!("c/{}", pct(&name)));
     assert_eq!((r.status, r.body.as_slice()), (200, &b"deep"[..]));
-    let r = s.req("HEAD", &v1(&format!("c/{}", pct(&name)))).send();
-    assert_eq!(r.status, 200);
+    s.req("HEAD", &v1(&format!("c/{}", pct(&name))))
+        .send_expect(200);
     assert_eq!(listing(&s, ""), vec![name.clone()]);
 
     // A directory marker with a long name.
     let marker = format!("short/{l1}/");
-    let r = s
-        .req("PUT", &v1(&format!("c/{marker}")))
+    s.req("PUT", &v1(&format!("c/{marker}")))
         .header("Content-Type", "application/directory")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     assert_eq!(listing(&s, ""), [marker.clone(), name.clone()]);
 
-    assert_eq!(
-        s.req("DELETE", &v1(&format!("c/{}", pct(&name))))
-            .send()
-            .status,
-        204
-    );
+    s.req("DELETE", &v1(&format!("c/{}", pct(&name))))
+        .send_expect(204);
     // The implicit parents went, up to the marker.
     assert_eq!(listing(&s, ""), vec![marker.clone()]);
     assert_eq!(entries(&d1), Vec::<String>::new());
-    assert_eq!(
-        s.req("DELETE", &v1(&format!("c/{marker}"))).send().status,
-        204
-    );
+    s.req("DELETE", &v1(&format!("c/{marker}")))
+        .send_expect(204);
     assert!(listing(&s, "").is_empty());
 }
 
@@ -236,11 +220,9 @@ fn copies_go_to_and_from_long_names() {
     s.put_container("c");
     let long = "k".repeat(700);
     s.put_object("c/src", b"payload");
-    let r = s
-        .req("COPY", &v1("c/src"))
+    s.req("COPY", &v1("c/src"))
         .header("Destination", &format!("c/{long}"))
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     assert_eq!(s.get(&format!("c/{long}")).body, b"payload");
     assert_eq!(
         full_name_xattr(&disk_path(&s, "c", &long)).as_deref(),
@@ -248,16 +230,12 @@ fn copies_go_to_and_from_long_names() {
     );
 
     let deep = format!("{}/{long}", "p".repeat(300));
-    let r = s
-        .req("PUT", &v1(&format!("c/{deep}")))
+    s.req("PUT", &v1(&format!("c/{deep}")))
         .header("X-Copy-From", &format!("c/{long}"))
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
-    let r = s
-        .req("PUT", &v1("c/back"))
+        .send_expect(201);
+    s.req("PUT", &v1("c/back"))
         .header("X-Copy-From", &format!("c/{deep}"))
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     assert_eq!(s.get("c/back").body, b"payload");
     assert_eq!(
         listing(&s, ""),
@@ -271,12 +249,10 @@ fn a_failed_put_leaves_only_what_was_there() {
     s.put_container("c");
     let long = "f".repeat(900);
     let bad_put = |name: &str| {
-        let r = s
-            .req("PUT", &v1(&format!("c/{name}")))
+        s.req("PUT", &v1(&format!("c/{name}")))
             .header("ETag", &md5_hex(b"something else"))
             .body(b"new data")
-            .send();
-        assert_eq!(r.status, 422, "{r:?}");
+            .send_expect(422);
     };
     bad_put(&long);
     bad_put(&format!("{}/{}", "g".repeat(400), "h".repeat(400)));
@@ -316,17 +292,14 @@ fn names_in_the_escaped_form_are_refused_and_never_listed() {
 #[test]
 fn versions_of_long_names_list_and_restore_under_the_full_name() {
     let s = Server::start();
-    let r = s
-        .req("PUT", &v1("c"))
+    s.req("PUT", &v1("c"))
         .header("X-Versions-Enabled", "true")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     let long = format!("{}/{}", "v".repeat(300), "w".repeat(600));
     let id1 = s.put_object(&format!("c/{long}"), b"one");
     let id1 = id1.header("x-object-version-id").unwrap().to_string();
     s.put_object(&format!("c/{long}"), b"two");
-    let d = s.req("DELETE", &v1(&format!("c/{long}"))).send();
-    assert_eq!(d.status, 204);
+    s.req("DELETE", &v1(&format!("c/{long}"))).send_expect(204);
     let r = s.get("c?versions");
     assert_eq!(r.status, 200, "{r:?}");
     let rows = r.json();
@@ -339,10 +312,8 @@ fn versions_of_long_names_list_and_restore_under_the_full_name() {
     assert_eq!(names, [long.as_str(); 3]);
     assert!(listing(&s, "").is_empty());
 
-    let r = s
-        .req("PUT", &v1(&format!("c/{long}?version-id={id1}")))
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+    s.req("PUT", &v1(&format!("c/{long}?version-id={id1}")))
+        .send_expect(201);
     assert_eq!(s.get(&format!("c/{long}")).text(), "one");
     assert_eq!(listing(&s, ""), vec![long.clone()]);
     let old = s.get(&format!("c/{long}?version-id={id1}"));

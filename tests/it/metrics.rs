@@ -26,8 +26,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 }
 
 fn scrape(addr: SocketAddr) -> String {
-    let r = Req::new(addr, "GET", "/metrics").send();
-    assert_eq!(r.status, 200, "{r:?}");
+    let r = Req::new(addr, "GET", "/metrics").send_expect(200);
     let ct = r.header("content-type").unwrap_or("");
     assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
     r.text()
@@ -48,11 +47,9 @@ fn requests_move_counters_and_histograms_with_their_labels() {
         .start();
     let t = s.admin_token().to_string();
     s.put_container("c");
-    let r = s
-        .req("PUT", &v1("s"))
+    s.req("PUT", &v1("s"))
         .header("X-Storage-Policy", "silver")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     let data = vec![7u8; 4096];
     assert_eq!(s.put_object("c/o", &data).status, 201);
     assert_eq!(s.put_object("s/o", b"silver").status, 201);
@@ -61,7 +58,7 @@ fn requests_move_counters_and_histograms_with_their_labels() {
     }
     assert_eq!(s.get("s/o").status, 200);
     assert_eq!(s.get("c/missing").status, 404);
-    assert_eq!(s.req("HEAD", &v1("c")).send().status, 204);
+    s.req("HEAD", &v1("c")).send_expect(204);
     let bogus = Req::new(s.addr(), "PROPFIND", &v1("c/o"))
         .header("X-Auth-Token", &t)
         .send();
@@ -153,7 +150,7 @@ fn container_usage_walks_are_counted_and_timed() {
     let s = Server::start();
     s.put_container("c");
     assert_eq!(s.put_object("c/o", b"x").status, 201);
-    assert_eq!(s.req("HEAD", &v1("c")).send().status, 204);
+    s.req("HEAD", &v1("c")).send_expect(204);
     let text = scrape(s.addr());
     let walks = sample(&text, "sofgate_container_usage_walk_seconds_count");
     assert!(walks.is_some_and(|n| n >= 1.0), "{text}");
@@ -162,11 +159,10 @@ fn container_usage_walks_are_counted_and_timed() {
 #[test]
 fn disabled_metrics_answer_404() {
     let s = Builder::new().toml("[metrics]\nenabled = false").start();
-    let r = Req::new(s.addr(), "GET", "/metrics").send();
-    assert_eq!(r.status, 404, "{r:?}");
+    Req::new(s.addr(), "GET", "/metrics").send_expect(404);
     // The API itself still works.
     s.put_container("c");
-    assert_eq!(s.req("HEAD", &v1("c")).send().status, 204);
+    s.req("HEAD", &v1("c")).send_expect(204);
 }
 
 #[test]
@@ -203,8 +199,8 @@ fn a_separate_listen_serves_metrics_and_the_api_port_answers_404() {
     let text = scrape(at);
     let put = series("sofgate_requests_total", "PUT", "container", "2xx", "0");
     assert_eq!(sample(&text, &put), Some(1.0), "{text}");
-    assert_eq!(Req::new(s.addr(), "GET", "/metrics").send().status, 404);
-    assert_eq!(Req::new(at, "GET", "/v1/AUTH_test").send().status, 404);
+    Req::new(s.addr(), "GET", "/metrics").send_expect(404);
+    Req::new(at, "GET", "/v1/AUTH_test").send_expect(404);
 }
 
 // --- a real Prometheus ---------------------------------------------------------------------

@@ -42,8 +42,7 @@ fn race(a: &Server, b: &Server) -> (u16, Vec<u8>, Vec<u8>, Vec<u8>) {
     let mut slow = begin_put(a, "c/obj", &old[..1000], old.len());
     // A's X-Timestamp is taken when its write begins; B's must be later.
     std::thread::sleep(Duration::from_millis(50));
-    let r = b.req("PUT", &v1("c/obj")).body(&new).send();
-    assert_eq!(r.status, 201, "{r:?}");
+    b.req("PUT", &v1("c/obj")).body(&new).send_expect(201);
     slow.write_all(&old[1000..]).unwrap();
     let done = read_response(&mut slow, false);
     let got = b.get("c/obj");
@@ -69,8 +68,7 @@ fn an_older_upload_that_finishes_last_is_dropped_with_202() {
     assert!(body == new, "the newer object stays");
     assert_eq!(temp_files(&a.cont_dir("c")), Vec::<String>::new());
     // A later write still replaces it, on either node.
-    let r = a.req("PUT", &v1("c/obj")).body(b"later").send();
-    assert_eq!(r.status, 201, "{r:?}");
+    a.req("PUT", &v1("c/obj")).body(b"later").send_expect(201);
     assert_eq!(b.get("c/obj").body, b"later");
 }
 
@@ -107,8 +105,7 @@ fn put_delete_race(a: &Server, b: &Server) -> (u16, common::Resp) {
     let data = vec![b'p'; 100_000];
     let mut slow = begin_put(a, "c/obj", &data[..1000], data.len());
     std::thread::sleep(Duration::from_millis(50));
-    let r = b.req("DELETE", &v1("c/obj")).send();
-    assert_eq!(r.status, 204, "{r:?}");
+    b.req("DELETE", &v1("c/obj")).send_expect(204);
     slow.write_all(&data[1000..]).unwrap();
     let done = read_response(&mut slow, false);
     (done.status, b.get("c/obj"))
@@ -131,8 +128,7 @@ fn a_put_that_began_before_a_delete_does_not_bring_the_object_back() {
     let tombs = std::fs::read_dir(a.device().join(".sofgate/tombstones")).unwrap();
     assert_eq!(tombs.count(), 1);
     // A write that began after the DELETE creates it again, on either node.
-    let r = a.req("PUT", &v1("c/obj")).body(b"again").send();
-    assert_eq!(r.status, 201, "{r:?}");
+    a.req("PUT", &v1("c/obj")).body(b"again").send_expect(201);
     assert_eq!(b.get("c/obj").body, b"again");
 }
 
@@ -182,8 +178,7 @@ fn a_delete_older_than_the_object_it_meets_leaves_it_with_409() {
     // ... while the file goes (another node's doing) and a PUT that began
     // after the DELETE arrived writes the object anew on A.
     std::fs::remove_file(&path).unwrap();
-    let r = a.req("PUT", &v1("c/obj")).body(b"newer").send();
-    assert_eq!(r.status, 201, "{r:?}");
+    a.req("PUT", &v1("c/obj")).body(b"newer").send_expect(201);
     drop(held);
     let d = del.join().unwrap();
     assert_eq!(
@@ -192,7 +187,7 @@ fn a_delete_older_than_the_object_it_meets_leaves_it_with_409() {
     );
     assert_eq!(b.get("c/obj").body, b"newer");
     // A DELETE that arrives later removes it.
-    assert_eq!(b.req("DELETE", &v1("c/obj")).send().status, 204);
+    b.req("DELETE", &v1("c/obj")).send_expect(204);
     assert_eq!(a.get("c/obj").status, 404);
 }
 
@@ -210,7 +205,6 @@ fn a_delete_older_than_a_file_put_on_the_mount_leaves_it() {
         .unwrap()
         .set_modified(later)
         .unwrap();
-    let d = a.req("DELETE", &v1("c/f")).send();
-    assert_eq!(d.status, 409, "{d:?}");
+    a.req("DELETE", &v1("c/f")).send_expect(409);
     assert_eq!(a.get("c/f").body, b"made on the mount");
 }

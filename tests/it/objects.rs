@@ -25,13 +25,11 @@ fn put_nested_object_is_a_plain_file_with_swift_on_file_metadata() {
     let s = Server::start();
     s.put_container("c");
     let data = b"hello, files";
-    let r = s
-        .req("PUT", &v1("c/a/b/c.txt"))
+    s.req("PUT", &v1("c/a/b/c.txt"))
         .header("Content-Type", "text/x-test")
         .header("X-Object-Meta-Color", "blue")
         .body(data)
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
 
     let path = s.cont_dir("c").join("a/b/c.txt");
     let st = std::fs::symlink_metadata(&path).unwrap();
@@ -77,15 +75,14 @@ fn delete_removes_empty_implicit_parents_up_to_the_container() {
     s.put_container("c");
     s.put_object("c/a/b/c.txt", b"x");
     s.put_object("c/keep/d.txt", b"y");
-    let r = s.req("DELETE", &v1("c/a/b/c.txt")).send();
-    assert_eq!(r.status, 204, "{r:?}");
+    s.req("DELETE", &v1("c/a/b/c.txt")).send_expect(204);
     assert!(!s.cont_dir("c").join("a").exists(), "empty parents stay");
     assert!(s.cont_dir("c").is_dir());
     assert!(s.cont_dir("c").join("keep/d.txt").is_file());
     // A parent that still has children stays.
     s.put_object("c/p/one", b"1");
     s.put_object("c/p/two", b"2");
-    assert_eq!(s.req("DELETE", &v1("c/p/one")).send().status, 204);
+    s.req("DELETE", &v1("c/p/one")).send_expect(204);
     assert!(s.cont_dir("c").join("p/two").is_file());
 }
 
@@ -93,12 +90,10 @@ fn delete_removes_empty_implicit_parents_up_to_the_container() {
 fn directory_marker_is_a_directory_object_that_delete_of_children_keeps() {
     let s = Server::start();
     s.put_container("c");
-    let r = s
-        .req("PUT", &v1("c/m"))
+    s.req("PUT", &v1("c/m"))
         .header("Content-Type", "application/directory")
         .body(b"")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     let dir = s.cont_dir("c").join("m");
     assert!(dir.is_dir());
     let m = swift_meta(&dir).unwrap();
@@ -120,16 +115,16 @@ fn directory_marker_is_a_directory_object_that_delete_of_children_keeps() {
 
     s.put_object("c/m/x/y.txt", b"child");
     assert_eq!(s.get("c").lines(), ["m/", "m/x/y.txt"]);
-    assert_eq!(s.req("DELETE", &v1("c/m/x/y.txt")).send().status, 204);
+    s.req("DELETE", &v1("c/m/x/y.txt")).send_expect(204);
     assert!(!dir.join("x").exists(), "implicit m/x not removed");
     assert!(dir.is_dir(), "the marker went with its child");
     assert_eq!(
         meta_str(&swift_meta(&dir).unwrap(), "X-Object-Type").unwrap(),
         "marker_dir"
     );
-    assert_eq!(s.req("HEAD", &v1("c/m")).send().status, 200);
+    s.req("HEAD", &v1("c/m")).send_expect(200);
     // Deleting the marker itself removes the (now empty) directory.
-    assert_eq!(s.req("DELETE", &v1("c/m")).send().status, 204);
+    s.req("DELETE", &v1("c/m")).send_expect(204);
     assert!(!dir.exists());
 }
 
@@ -139,8 +134,7 @@ fn put_under_a_file_returns_409_and_writes_nothing() {
     s.put_container("c");
     s.put_object("c/a", b"i am a file");
     let before = snapshot(&s.cont_dir("c"));
-    let r = s.req("PUT", &v1("c/a/b")).body(b"nested").send();
-    assert_eq!(r.status, 409, "{r:?}");
+    s.req("PUT", &v1("c/a/b")).body(b"nested").send_expect(409);
     assert_eq!(snapshot(&s.cont_dir("c")), before);
     assert_eq!(s.get("c/a").body, b"i am a file");
 }
@@ -151,8 +145,9 @@ fn put_over_a_directory_returns_409_and_keeps_the_directory() {
     s.put_container("c");
     s.put_object("c/a/inner.txt", b"inner");
     let before = snapshot(&s.cont_dir("c"));
-    let r = s.req("PUT", &v1("c/a")).body(b"file over dir").send();
-    assert_eq!(r.status, 409, "{r:?}");
+    s.req("PUT", &v1("c/a"))
+        .body(b"file over dir")
+        .send_expect(409);
     assert_eq!(snapshot(&s.cont_dir("c")), before);
     assert!(s.cont_dir("c").join("a").is_dir());
     assert_eq!(s.get("c/a/inner.txt").body, b"inner");
@@ -170,20 +165,19 @@ fn writes_without_fsync_dir_behave_the_same() {
     assert_eq!(s.get("c/x/y/o").body, b"two");
     s.put_object("c/f", b"file");
     let before = snapshot(&s.cont_dir("c"));
-    let r = s.req("PUT", &v1("c/f/under")).body(b"nested").send();
-    assert_eq!(r.status, 409, "{r:?}");
-    let r = s.req("PUT", &v1("c/x")).body(b"over a dir").send();
-    assert_eq!(r.status, 409, "{r:?}");
-    let r = s
-        .req("PUT", &v1("c/new/dir/o"))
+    s.req("PUT", &v1("c/f/under"))
+        .body(b"nested")
+        .send_expect(409);
+    s.req("PUT", &v1("c/x"))
+        .body(b"over a dir")
+        .send_expect(409);
+    s.req("PUT", &v1("c/new/dir/o"))
         .header("ETag", &md5_hex(b"other"))
         .body(b"data")
-        .send();
-    assert_eq!(r.status, 422, "{r:?}");
+        .send_expect(422);
     assert_eq!(snapshot(&s.cont_dir("c")), before);
     assert!(temp_files(s.device()).is_empty());
-    let r = s.req("PUT", &v1("nope/o")).body(b"x").send();
-    assert_eq!(r.status, 404, "{r:?}");
+    s.req("PUT", &v1("nope/o")).body(b"x").send_expect(404);
 }
 
 // --- PUT ----------------------------------------------------------------------
@@ -197,8 +191,7 @@ fn put_with_matching_etag_returns_201_with_etag_and_last_modified() {
         .req("PUT", &v1("c/o"))
         .header("ETag", &md5_hex(data))
         .body(data)
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     assert_eq!(
         r.header("etag").map(|e| e.trim_matches('"')),
         Some(md5_hex(data).as_str())
@@ -213,12 +206,10 @@ fn put_with_wrong_etag_returns_422_and_keeps_old_object() {
     s.put_container("c");
     s.put_object("c/o", b"old");
     let before = snapshot(&s.cont_dir("c"));
-    let r = s
-        .req("PUT", &v1("c/o"))
+    s.req("PUT", &v1("c/o"))
         .header("ETag", &md5_hex(b"something else"))
         .body(b"new data")
-        .send();
-    assert_eq!(r.status, 422, "{r:?}");
+        .send_expect(422);
     assert_eq!(snapshot(&s.cont_dir("c")), before);
     assert_eq!(s.get("c/o").body, b"old");
     assert!(temp_files(s.device()).is_empty());
@@ -276,7 +267,7 @@ fn client_disconnect_mid_body_leaves_no_object_and_no_temp_file() {
         temp_files(s.device())
     );
     assert!(!s.cont_dir("c").join("partial").exists());
-    assert_eq!(s.req("HEAD", &v1("c/partial")).send().status, 404);
+    s.req("HEAD", &v1("c/partial")).send_expect(404);
     assert!(s.is_alive());
 }
 
@@ -302,8 +293,7 @@ fn client_disconnect_mid_chunked_body_leaves_no_object_and_no_temp_file() {
 fn put_without_length_or_chunked_returns_411() {
     let s = Server::start();
     s.put_container("c");
-    let r = s.req("PUT", &v1("c/o")).no_length().send();
-    assert_eq!(r.status, 411, "{r:?}");
+    s.req("PUT", &v1("c/o")).no_length().send_expect(411);
     assert!(!s.cont_dir("c").join("o").exists());
 }
 
@@ -357,18 +347,14 @@ fn put_into_missing_container_returns_404_and_creates_nothing() {
 fn put_with_if_none_match_star_on_existing_object_returns_412() {
     let s = Server::start();
     s.put_container("c");
-    let r = s
-        .req("PUT", &v1("c/o"))
+    s.req("PUT", &v1("c/o"))
         .header("If-None-Match", "*")
         .body(b"first")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
-    let r = s
-        .req("PUT", &v1("c/o"))
+        .send_expect(201);
+    s.req("PUT", &v1("c/o"))
         .header("If-None-Match", "*")
         .body(b"second")
-        .send();
-    assert_eq!(r.status, 412, "{r:?}");
+        .send_expect(412);
     assert_eq!(s.get("c/o").body, b"first");
 }
 
@@ -379,14 +365,12 @@ fn put_with_x_copy_from_copies_data_and_merges_metadata() {
     let s = Server::start();
     s.put_container("c");
     s.put_container("other");
-    let r = s
-        .req("PUT", &v1("c/src"))
+    s.req("PUT", &v1("c/src"))
         .header("Content-Type", "text/plain")
         .header("X-Object-Meta-Old", "kept")
         .header("X-Object-Meta-Both", "old")
         .body(b"source data")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     for dst in ["c/dst", "other/dst"] {
         let r = s
             .req("PUT", &v1(dst))
@@ -421,19 +405,15 @@ fn put_with_x_copy_from_copies_data_and_merges_metadata() {
 fn copy_with_x_fresh_metadata_drops_old_user_metadata() {
     let s = Server::start();
     s.put_container("c");
-    let r = s
-        .req("PUT", &v1("c/src"))
+    s.req("PUT", &v1("c/src"))
         .header("X-Object-Meta-Old", "gone")
         .body(b"data")
-        .send();
-    assert_eq!(r.status, 201);
-    let r = s
-        .req("PUT", &v1("c/dst"))
+        .send_expect(201);
+    s.req("PUT", &v1("c/dst"))
         .header("X-Copy-From", "c/src")
         .header("X-Fresh-Metadata", "true")
         .header("X-Object-Meta-New", "only")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     let m = swift_meta(&s.cont_dir("c").join("dst")).unwrap();
     assert!(meta_str(&m, "X-Object-Meta-Old").is_none(), "{m:?}");
     assert_eq!(meta_str(&m, "X-Object-Meta-New").as_deref(), Some("only"));
@@ -445,18 +425,15 @@ fn copy_method_with_destination_copies_to_other_container() {
     let s = Server::start();
     s.put_container("c");
     s.put_container("d");
-    let r = s
-        .req("PUT", &v1("c/src"))
+    s.req("PUT", &v1("c/src"))
         .header("X-Object-Meta-Old", "kept")
         .body(b"copy me")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     let r = s
         .req("COPY", &v1("c/src"))
         .header("Destination", "d/sub/dst")
         .header("X-Object-Meta-New", "added")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     assert_eq!(r.header("x-copied-from"), Some("c/src"));
     let path = s.cont_dir("d").join("sub/dst");
     assert_eq!(std::fs::read(&path).unwrap(), b"copy me");
@@ -473,18 +450,14 @@ fn copy_method_with_destination_copies_to_other_container() {
 fn post_replaces_user_metadata_and_keeps_data_and_etag() {
     let s = Server::start();
     s.put_container("c");
-    let r = s
-        .req("PUT", &v1("c/o"))
+    s.req("PUT", &v1("c/o"))
         .header("X-Object-Meta-Old", "1")
         .header("Content-Type", "text/plain")
         .body(b"payload")
-        .send();
-    assert_eq!(r.status, 201);
-    let r = s
-        .req("POST", &v1("c/o"))
+        .send_expect(201);
+    s.req("POST", &v1("c/o"))
         .header("X-Object-Meta-New", "2")
-        .send();
-    assert_eq!(r.status, 202, "{r:?}");
+        .send_expect(202);
     let path = s.cont_dir("c").join("o");
     assert_eq!(std::fs::read(&path).unwrap(), b"payload");
     let m = swift_meta(&path).unwrap();
@@ -492,15 +465,14 @@ fn post_replaces_user_metadata_and_keeps_data_and_etag() {
     assert_eq!(meta_str(&m, "X-Object-Meta-New").as_deref(), Some("2"));
     assert_eq!(meta_str(&m, "ETag").unwrap(), md5_hex(b"payload"));
     assert_eq!(meta_str(&m, "Content-Type").as_deref(), Some("text/plain"));
-    let h = s.req("HEAD", &v1("c/o")).send();
-    assert_eq!(h.status, 200);
+    let h = s.req("HEAD", &v1("c/o")).send_expect(200);
     assert_eq!(h.header("x-object-meta-new"), Some("2"));
     assert_eq!(h.header("x-object-meta-old"), None);
     assert_eq!(
         h.header("etag").map(|e| e.trim_matches('"')),
         Some(md5_hex(b"payload").as_str())
     );
-    assert_eq!(s.req("POST", &v1("c/missing")).send().status, 404);
+    s.req("POST", &v1("c/missing")).send_expect(404);
 }
 
 #[test]
@@ -508,9 +480,9 @@ fn delete_returns_204_then_404() {
     let s = Server::start();
     s.put_container("c");
     s.put_object("c/o", b"x");
-    assert_eq!(s.req("DELETE", &v1("c/o")).send().status, 204);
+    s.req("DELETE", &v1("c/o")).send_expect(204);
     assert!(!s.cont_dir("c").join("o").exists());
-    assert_eq!(s.req("DELETE", &v1("c/o")).send().status, 404);
+    s.req("DELETE", &v1("c/o")).send_expect(404);
     assert_eq!(s.get("c/o").status, 404);
 }
 
@@ -518,19 +490,15 @@ fn delete_returns_204_then_404() {
 fn object_with_x_delete_after_is_gone_after_expiry() {
     let s = Server::start();
     s.put_container("c");
-    let r = s
-        .req("PUT", &v1("c/short"))
+    s.req("PUT", &v1("c/short"))
         .header("X-Delete-After", "1")
         .body(b"ephemeral")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     let at = now() + 2;
-    let r = s
-        .req("PUT", &v1("c/at"))
+    s.req("PUT", &v1("c/at"))
         .header("X-Delete-At", &at.to_string())
         .body(b"ephemeral")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     let g = s.get("c/at");
     assert_eq!(g.status, 200);
     assert_eq!(g.header("x-delete-at"), Some(at.to_string().as_str()));
@@ -539,13 +507,11 @@ fn object_with_x_delete_after_is_gone_after_expiry() {
             && s.get("c/at").status == 404),
         "objects did not expire"
     );
-    assert_eq!(s.req("HEAD", &v1("c/at")).send().status, 404);
-    let r = s
-        .req("PUT", &v1("c/past"))
+    s.req("HEAD", &v1("c/at")).send_expect(404);
+    s.req("PUT", &v1("c/past"))
         .header("X-Delete-At", &(now() - 10).to_string())
         .body(b"x")
-        .send();
-    assert_eq!(r.status, 400, "{r:?}");
+        .send_expect(400);
 }
 
 // --- GET / HEAD -------------------------------------------------------------------
@@ -555,13 +521,11 @@ fn get_and_head_return_object_headers() {
     let s = Server::start();
     s.put_container("c");
     let data = b"0123456789";
-    let r = s
-        .req("PUT", &v1("c/o.txt"))
+    s.req("PUT", &v1("c/o.txt"))
         .header("Content-Type", "text/plain")
         .header("X-Object-Meta-Color", "red")
         .body(data)
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     let m = swift_meta(&s.cont_dir("c").join("o.txt")).unwrap();
     let ts = meta_str(&m, "X-Timestamp").unwrap();
     for method in ["GET", "HEAD"] {
@@ -614,12 +578,10 @@ fn range_requests_return_206_with_content_range() {
 fn several_ranges_return_multipart_byteranges() {
     let s = Server::start();
     s.put_container("c");
-    let r = s
-        .req("PUT", &v1("c/r"))
+    s.req("PUT", &v1("c/r"))
         .header("Content-Type", "text/plain")
         .body(b"0123456789")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     let r = ranged(&s, "bytes=0-1,5-6,-2");
     assert_eq!(r.status, 206, "{r:?}");
     let ct = r.header("content-type").unwrap();
@@ -667,27 +629,20 @@ fn conditional_get_honours_if_match_and_if_none_match() {
     s.put_container("c");
     let etag = md5_hex(b"cond");
     s.put_object("c/o", b"cond");
-    let r = s
-        .req("GET", &v1("c/o"))
+    s.req("GET", &v1("c/o"))
         .header("If-Match", "\"deadbeef\"")
-        .send();
-    assert_eq!(r.status, 412, "{r:?}");
-    let r = s
-        .req("GET", &v1("c/o"))
+        .send_expect(412);
+    s.req("GET", &v1("c/o"))
         .header("If-Match", &format!("\"{etag}\""))
-        .send();
-    assert_eq!(r.status, 200);
+        .send_expect(200);
     let r = s
         .req("GET", &v1("c/o"))
         .header("If-None-Match", &format!("\"{etag}\""))
-        .send();
-    assert_eq!(r.status, 304, "{r:?}");
+        .send_expect(304);
     assert!(r.body.is_empty());
-    let r = s
-        .req("GET", &v1("c/o"))
+    s.req("GET", &v1("c/o"))
         .header("If-None-Match", "\"deadbeef\"")
-        .send();
-    assert_eq!(r.status, 200);
+        .send_expect(200);
 }
 
 #[test]
@@ -695,26 +650,18 @@ fn conditional_get_honours_modified_since_dates() {
     let s = Server::start();
     s.put_container("c");
     s.put_object("c/o", b"dated");
-    let r = s
-        .req("GET", &v1("c/o"))
+    s.req("GET", &v1("c/o"))
         .header("If-Modified-Since", &http_date_from_now(3600))
-        .send();
-    assert_eq!(r.status, 304, "{r:?}");
-    let r = s
-        .req("GET", &v1("c/o"))
+        .send_expect(304);
+    s.req("GET", &v1("c/o"))
         .header("If-Modified-Since", &http_date_from_now(-3600))
-        .send();
-    assert_eq!(r.status, 200);
-    let r = s
-        .req("GET", &v1("c/o"))
+        .send_expect(200);
+    s.req("GET", &v1("c/o"))
         .header("If-Unmodified-Since", &http_date_from_now(-3600))
-        .send();
-    assert_eq!(r.status, 412, "{r:?}");
-    let r = s
-        .req("GET", &v1("c/o"))
+        .send_expect(412);
+    s.req("GET", &v1("c/o"))
         .header("If-Unmodified-Since", &http_date_from_now(3600))
-        .send();
-    assert_eq!(r.status, 200);
+        .send_expect(200);
 }
 
 #[test]
@@ -724,8 +671,7 @@ fn two_mib_object_round_trips_byte_exact() {
     let data: Vec<u8> = (0..2 * 1024 * 1024u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
-    let r = s.req("PUT", &v1("c/big.bin")).body(&data).send();
-    assert_eq!(r.status, 201, "{r:?}");
+    let r = s.req("PUT", &v1("c/big.bin")).body(&data).send_expect(201);
     assert_eq!(
         r.header("etag").map(|e| e.trim_matches('"')),
         Some(md5_hex(&data).as_str())
@@ -737,8 +683,7 @@ fn two_mib_object_round_trips_byte_exact() {
     let r = s
         .req("GET", &v1("c/big.bin"))
         .header("Range", "bytes=1000000-1999999")
-        .send();
-    assert_eq!(r.status, 206);
+        .send_expect(206);
     assert!(r.body == data[1_000_000..2_000_000]);
 }
 
@@ -757,25 +702,21 @@ fn large_uploads_hash_in_parallel_and_check_the_etag() {
         .req("PUT", &v1("c/ok"))
         .header("ETag", &want)
         .body(&data)
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     assert_eq!(
         r.header("etag").map(|e| e.trim_matches('"')),
         Some(want.as_str())
     );
     let before = snapshot(&s.cont_dir("c"));
-    let r = s
-        .req("PUT", &v1("c/bad"))
+    s.req("PUT", &v1("c/bad"))
         .header("ETag", &md5_hex(b"other"))
         .body(&data)
-        .send();
-    assert_eq!(r.status, 422, "{r:?}");
+        .send_expect(422);
     assert_eq!(snapshot(&s.cont_dir("c")), before);
     let r = s
         .req("PUT", &v1("c/copy"))
         .header("X-Copy-From", "c/ok")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     assert_eq!(
         r.header("etag").map(|e| e.trim_matches('"')),
         Some(want.as_str())
@@ -784,8 +725,10 @@ fn large_uploads_hash_in_parallel_and_check_the_etag() {
     assert!(g.body == data, "copied body differs");
     // Chunked, in pieces of odd sizes.
     let pieces: Vec<&[u8]> = data.chunks(333_333).collect();
-    let r = s.req("PUT", &v1("c/chunked")).chunked(&pieces).send();
-    assert_eq!(r.status, 201, "{r:?}");
+    let r = s
+        .req("PUT", &v1("c/chunked"))
+        .chunked(&pieces)
+        .send_expect(201);
     assert_eq!(
         r.header("etag").map(|e| e.trim_matches('"')),
         Some(want.as_str())
@@ -801,18 +744,15 @@ fn reads_without_quick_reads_answer_the_same() {
             .storage(&format!("quick_reads = {quick}"))
             .start();
         s.put_container("c");
-        let r = s
-            .req("PUT", &v1("c/o"))
+        s.req("PUT", &v1("c/o"))
             .header("X-Object-Meta-Color", "blue")
             .body(b"0123456789")
-            .send();
-        assert_eq!(r.status, 201);
+            .send_expect(201);
         let etag = md5_hex(b"0123456789");
         let g = s.get("c/o");
         assert_eq!((g.status, g.body.as_slice()), (200, &b"0123456789"[..]));
         assert_eq!(g.header("x-object-meta-color"), Some("blue"));
-        let h = s.req("HEAD", &v1("c/o")).send();
-        assert_eq!(h.status, 200);
+        let h = s.req("HEAD", &v1("c/o")).send_expect(200);
         assert_eq!(h.header("content-length"), Some("10"));
         let r = s.req("GET", &v1("c/o")).header("Range", "bytes=2-4").send();
         assert_eq!((r.status, r.body.as_slice()), (206, &b"234"[..]), "{quick}");
@@ -824,7 +764,7 @@ fn reads_without_quick_reads_answer_the_same() {
         let r = s.req("HEAD", &v1("c/o")).header("If-Match", "\"x\"").send();
         assert_eq!(r.status, 412, "{quick}");
         assert_eq!(s.get("c/missing").status, 404);
-        assert_eq!(s.req("HEAD", &v1("c/missing")).send().status, 404);
+        s.req("HEAD", &v1("c/missing")).send_expect(404);
         // An edit behind sofgate's back (same size): the content is hashed anew.
         std::fs::write(s.cont_dir("c").join("o"), b"abcdefghij").unwrap();
         let g = s.get("c/o");
@@ -842,12 +782,10 @@ fn failed_upload_to_a_new_path_leaves_no_directories_behind() {
     let s = Server::start();
     s.put_container("c");
     let before = snapshot(&s.cont_dir("c"));
-    let r = s
-        .req("PUT", &v1("c/a/b/o"))
+    s.req("PUT", &v1("c/a/b/o"))
         .header("ETag", &md5_hex(b"other"))
         .body(b"data")
-        .send();
-    assert_eq!(r.status, 422, "{r:?}");
+        .send_expect(422);
     assert_eq!(snapshot(&s.cont_dir("c")), before);
     // An aborted upload tidies up the same way.
     let head = format!(
@@ -972,11 +910,9 @@ fn file_changed_on_the_mount_gets_a_fresh_etag() {
 fn escaped_and_unicode_names_map_to_plain_files() {
     let s = Server::start();
     s.put_container("c");
-    let r = s
-        .req("PUT", "/v1/AUTH_test/c/%C3%A9t%C3%A9/a%20b%3Fc%23d.txt")
+    s.req("PUT", "/v1/AUTH_test/c/%C3%A9t%C3%A9/a%20b%3Fc%23d.txt")
         .body(b"summer")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     let p = s.cont_dir("c").join("été").join("a b?c#d.txt");
     assert_eq!(std::fs::read(&p).unwrap(), b"summer");
     assert_eq!(s.get("c").lines(), ["été/a b?c#d.txt"]);
@@ -993,16 +929,12 @@ fn copy_from_missing_source_returns_404_and_writes_nothing() {
     let s = Server::start();
     s.put_container("c");
     let before = snapshot(&s.cont_dir("c"));
-    let r = s
-        .req("PUT", &v1("c/dst"))
+    s.req("PUT", &v1("c/dst"))
         .header("X-Copy-From", "c/missing")
-        .send();
-    assert_eq!(r.status, 404, "{r:?}");
-    let r = s
-        .req("COPY", &v1("c/missing"))
+        .send_expect(404);
+    s.req("COPY", &v1("c/missing"))
         .header("Destination", "c/dst")
-        .send();
-    assert_eq!(r.status, 404, "{r:?}");
+        .send_expect(404);
     assert_eq!(snapshot(&s.cont_dir("c")), before);
 }
 
@@ -1010,20 +942,18 @@ fn copy_from_missing_source_returns_404_and_writes_nothing() {
 fn deleting_a_marker_with_children_keeps_them_and_unmarks_the_directory() {
     let s = Server::start();
     s.put_container("c");
-    let r = s
-        .req("PUT", &v1("c/m"))
+    s.req("PUT", &v1("c/m"))
         .header("Content-Type", "application/directory")
         .body(b"")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     s.put_object("c/m/child", b"kid");
     let v = s.get("c?format=json").json();
     assert_eq!(v[0]["name"], "m/");
     assert_eq!(v[0]["content_type"], "application/directory");
     assert_eq!(v[0]["bytes"], 0);
-    assert_eq!(s.req("DELETE", &v1("c/m")).send().status, 204);
+    s.req("DELETE", &v1("c/m")).send_expect(204);
     assert_eq!(s.get("c/m/child").body, b"kid");
-    assert_eq!(s.req("HEAD", &v1("c/m")).send().status, 404);
+    s.req("HEAD", &v1("c/m")).send_expect(404);
     assert_eq!(s.get("c").lines(), ["m/child"]);
     assert!(swift_meta(&s.cont_dir("c").join("m")).is_none());
 }
@@ -1071,10 +1001,8 @@ fn metadata_too_big_for_the_xattr_room_is_kept_in_a_sidecar() {
     for i in 0..15 {
         r = r.header(&format!("X-Object-Meta-K{i:03}"), &"v".repeat(256));
     }
-    let r = r.body(b"data").send();
-    assert_eq!(r.status, 201, "{r:?}");
-    let head = s.req("HEAD", &v1("c/o")).send();
-    assert_eq!(head.status, 200);
+    r.body(b"data").send_expect(201);
+    let head = s.req("HEAD", &v1("c/o")).send_expect(200);
     for i in 0..15 {
         assert_eq!(
             head.header(&format!("x-object-meta-k{i:03}")),
@@ -1084,15 +1012,13 @@ fn metadata_too_big_for_the_xattr_room_is_kept_in_a_sidecar() {
     assert_eq!(s.get("c").lines(), ["o"]);
     assert_eq!(s.get("c/o").body, b"data");
     // POST replaces it with small metadata; DELETE leaves nothing behind.
-    let r = s
-        .req("POST", &v1("c/o"))
+    s.req("POST", &v1("c/o"))
         .header("X-Object-Meta-A", "b")
-        .send();
-    assert_eq!(r.status, 202);
+        .send_expect(202);
     let head = s.req("HEAD", &v1("c/o")).send();
     assert_eq!(head.header("x-object-meta-a"), Some("b"));
     assert_eq!(head.header("x-object-meta-k000"), None);
-    assert_eq!(s.req("DELETE", &v1("c/o")).send().status, 204);
+    s.req("DELETE", &v1("c/o")).send_expect(204);
     assert!(
         walk(&s.cont_dir("c")).is_empty(),
         "{:?}",
@@ -1103,14 +1029,14 @@ fn metadata_too_big_for_the_xattr_room_is_kept_in_a_sidecar() {
     for i in 0..15 {
         r = r.header(&format!("X-Object-Meta-K{i:03}"), &"v".repeat(256));
     }
-    assert_eq!(r.body(b"data").send().status, 201);
+    r.body(b"data").send_expect(201);
     assert_eq!(
         walk(&s.cont_dir("c")).len(),
         2,
         "{:?}",
         walk(&s.cont_dir("c"))
     );
-    assert_eq!(s.req("DELETE", &v1("c/q")).send().status, 204);
+    s.req("DELETE", &v1("c/q")).send_expect(204);
     assert!(
         walk(&s.cont_dir("c")).is_empty(),
         "{:?}",
@@ -1126,13 +1052,11 @@ fn a_dynamic_large_object_serves_its_segments_in_order() {
     for (n, d) in [("p/002", &b"cc"[..]), ("p/000", b"aaaa"), ("p/001", b"bbb")] {
         assert_eq!(s.put_object(&format!("segs/{n}"), d).status, 201);
     }
-    let r = s
-        .req("PUT", &v1("c/big"))
+    s.req("PUT", &v1("c/big"))
         .header("X-Object-Manifest", "segs/p/")
         .header("Content-Type", "text/x-big")
         .body(b"")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     let r = s.get("c/big");
     assert_eq!(r.status, 200);
     assert_eq!(r.body, b"aaaabbbcc");
@@ -1148,8 +1072,7 @@ fn a_dynamic_large_object_serves_its_segments_in_order() {
     let r = s
         .req("GET", &v1("c/big"))
         .header("Range", "bytes=3-6")
-        .send();
-    assert_eq!(r.status, 206);
+        .send_expect(206);
     assert_eq!(r.body, b"abbb");
     assert_eq!(r.header("content-range"), Some("bytes 3-6/9"));
     let h = s.req("HEAD", &v1("c/big")).send();
@@ -1158,12 +1081,10 @@ fn a_dynamic_large_object_serves_its_segments_in_order() {
     let m = s.get("c/big?multipart-manifest=get");
     assert_eq!(m.body, b"");
     assert_eq!(m.header("x-object-manifest"), Some("segs/p/"));
-    let bad = s
-        .req("PUT", &v1("c/bad"))
+    s.req("PUT", &v1("c/bad"))
         .header("X-Object-Manifest", "nocontainer")
         .body(b"")
-        .send();
-    assert_eq!(bad.status, 400);
+        .send_expect(400);
 }
 
 #[test]
@@ -1174,8 +1095,7 @@ fn a_range_ending_at_u64_max_is_cut_to_the_object() {
     let r = s
         .req("GET", &v1("c/o"))
         .header("Range", "bytes=5-18446744073709551615")
-        .send();
-    assert_eq!(r.status, 206, "{r:?}");
+        .send_expect(206);
     assert_eq!(r.header("content-range"), Some("bytes 5-21/22"));
     assert_eq!(r.text(), "56789abcdefghijkl");
 }

@@ -17,20 +17,16 @@ fn expired_objects(s: &Server) {
         ("c/s1", b"one"),
         ("c/s2", b"two"),
     ] {
-        let r = s
-            .req("PUT", &v1(path))
+        s.req("PUT", &v1(path))
             .header("X-Delete-After", "1")
             .header("X-Object-Meta-Was", "here")
             .body(data)
-            .send();
-        assert_eq!(r.status, 201, "{r:?}");
+            .send_expect(201);
     }
-    let r = s
-        .req("PUT", &format!("{}?multipart-manifest=put", v1("c/m")))
+    s.req("PUT", &format!("{}?multipart-manifest=put", v1("c/m")))
         .header("X-Delete-After", "1")
         .body(br#"[{"path":"/c/s1"},{"path":"/c/s2"}]"#)
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     assert!(
         wait_until(Duration::from_secs(10), || ["c/o", "c/m", "c/s1"]
             .iter()
@@ -74,13 +70,11 @@ fn open_expired_reaches_expired_objects_when_allowed() {
     assert_eq!(send(&s, "GET", "c/m?part-number=2", None).status, 404);
 
     // POST brings the object back with a new expiry.
-    let r = s
-        .req("POST", &v1("c/o"))
+    s.req("POST", &v1("c/o"))
         .header("X-Open-Expired", "true")
         .header("X-Object-Meta-Test", "restored!")
         .header("X-Delete-After", "3600")
-        .send();
-    assert_eq!(r.status, 202, "{r:?}");
+        .send_expect(202);
     let r = s.get("c/o");
     assert_eq!((r.status, r.text().as_str()), (200, "old data"), "{r:?}");
     assert_eq!(r.header("x-object-meta-test"), Some("restored!"));

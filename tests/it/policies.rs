@@ -16,18 +16,15 @@ fn gold_silver() -> Server {
 #[test]
 fn container_with_x_storage_policy_is_created_on_that_device() {
     let s = gold_silver();
-    let r = s
-        .req("PUT", &v1("sc"))
+    s.req("PUT", &v1("sc"))
         .header("X-Storage-Policy", "silver")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     let silver = s.device_of("silver").join("AUTH_test/sc");
     assert!(silver.is_dir());
     assert!(!s.device_of("gold").join("AUTH_test/sc").exists());
     let m = swift_meta(&silver).unwrap();
     assert_eq!(meta_str(&m, "X-Storage-Policy").as_deref(), Some("silver"));
-    let h = s.req("HEAD", &v1("sc")).send();
-    assert_eq!(h.status, 204);
+    let h = s.req("HEAD", &v1("sc")).send_expect(204);
     assert_eq!(h.header("x-storage-policy"), Some("silver"));
 
     s.put_container("gc");
@@ -41,11 +38,9 @@ fn container_with_x_storage_policy_is_created_on_that_device() {
 #[test]
 fn unknown_storage_policy_returns_400() {
     let s = gold_silver();
-    let r = s
-        .req("PUT", &v1("c"))
+    s.req("PUT", &v1("c"))
         .header("X-Storage-Policy", "bronze")
-        .send();
-    assert_eq!(r.status, 400, "{r:?}");
+        .send_expect(400);
     assert!(!s.device_of("gold").join("AUTH_test/c").exists());
     assert!(!s.device_of("silver").join("AUTH_test/c").exists());
 }
@@ -53,11 +48,9 @@ fn unknown_storage_policy_returns_400() {
 #[test]
 fn objects_of_a_silver_container_land_on_the_silver_device() {
     let s = gold_silver();
-    let r = s
-        .req("PUT", &v1("sc"))
+    s.req("PUT", &v1("sc"))
         .header("X-Storage-Policy", "silver")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     s.put_object("sc/dir/obj", b"silver data");
     let p = s.device_of("silver").join("AUTH_test/sc/dir/obj");
     assert_eq!(std::fs::read(&p).unwrap(), b"silver data");
@@ -65,9 +58,9 @@ fn objects_of_a_silver_container_land_on_the_silver_device() {
     assert!(!s.device_of("gold").join("AUTH_test/sc").exists());
     assert_eq!(s.get("sc/dir/obj").body, b"silver data");
     assert_eq!(s.get("sc").lines(), ["dir/obj"]);
-    assert_eq!(s.req("DELETE", &v1("sc/dir/obj")).send().status, 204);
+    s.req("DELETE", &v1("sc/dir/obj")).send_expect(204);
     assert!(!p.exists());
-    assert_eq!(s.req("DELETE", &v1("sc")).send().status, 204);
+    s.req("DELETE", &v1("sc")).send_expect(204);
     assert!(!s.device_of("silver").join("AUTH_test/sc").exists());
 }
 
@@ -76,11 +69,9 @@ fn account_listing_merges_containers_of_both_devices() {
     let s = gold_silver();
     s.put_container("a-gold");
     s.put_container("c-gold");
-    let r = s
-        .req("PUT", &v1("b-silver"))
+    s.req("PUT", &v1("b-silver"))
         .header("X-Storage-Policy", "silver")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     s.put_object("b-silver/o", b"12345");
     assert_eq!(s.get("").lines(), ["a-gold", "b-silver", "c-gold"]);
     let h = s.req("HEAD", &v1("")).send();
@@ -96,11 +87,9 @@ fn account_listing_merges_containers_of_both_devices() {
 fn existing_container_keeps_its_policy() {
     let s = gold_silver();
     s.put_container("c");
-    let r = s
-        .req("PUT", &v1("c"))
+    s.req("PUT", &v1("c"))
         .header("X-Storage-Policy", "silver")
-        .send();
-    assert_eq!(r.status, 409, "{r:?}");
+        .send_expect(409);
     assert!(!s.device_of("silver").join("AUTH_test/c").exists());
 }
 
@@ -136,12 +125,10 @@ fn unmounted_second_policy_returns_507_for_lookups_that_need_it_only() {
         .policy("gold", false, true)
         .policy("silver", true, false)
         .start();
-    let r = s
-        .req("PUT", &v1("sc"))
+    s.req("PUT", &v1("sc"))
         .header("X-Storage-Policy", "silver")
-        .send();
-    assert_eq!(r.status, 507, "{r:?}");
-    assert_eq!(s.req("PUT", &v1("new")).send().status, 507);
+        .send_expect(507);
+    s.req("PUT", &v1("new")).send_expect(507);
     assert_eq!(s.get("sc").status, 507);
     assert!(walk(s.device_of("silver")).is_empty());
     assert!(!s.device_of("gold").join("AUTH_test/new").exists());

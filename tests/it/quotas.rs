@@ -20,11 +20,9 @@ fn container_quota_values_must_be_integers() {
     let r = post_container(&s, "c", "X-Container-Meta-Quota-Count", "-1");
     assert_eq!(r.status, 400);
     assert_eq!(r.text(), "Invalid count quota.");
-    let r = s
-        .req("PUT", &v1("d"))
+    s.req("PUT", &v1("d"))
         .header("X-Container-Meta-Quota-Bytes", "1.5")
-        .send();
-    assert_eq!(r.status, 400);
+        .send_expect(400);
     assert!(!s.cont_dir("d").exists());
     let r = s.req("HEAD", &v1("c")).send();
     assert!(r.header("x-container-meta-quota-bytes").is_none());
@@ -38,33 +36,31 @@ fn container_quota_bytes_refuses_what_would_exceed_it() {
         post_container(&s, "c", "X-Container-Meta-Quota-Bytes", "10").status,
         204
     );
-    let r = s.req("PUT", &v1("c/big")).body(b"01234567890").send();
-    assert_eq!(r.status, 413, "{r:?}");
+    let r = s
+        .req("PUT", &v1("c/big"))
+        .body(b"01234567890")
+        .send_expect(413);
     assert_eq!(r.text(), "Upload exceeds quota.");
     assert!(!s.cont_dir("c").join("big").exists());
     s.put_object("c/a/ten", b"0123456789");
     // Full: even one more byte is refused, also without a length.
-    let r = s.req("PUT", &v1("c/one")).body(b"1").send();
-    assert_eq!(r.status, 413);
-    let r = s.req("PUT", &v1("c/chunked")).chunked(&[b"x"]).send();
-    assert_eq!(r.status, 413, "{r:?}");
+    s.req("PUT", &v1("c/one")).body(b"1").send_expect(413);
+    s.req("PUT", &v1("c/chunked"))
+        .chunked(&[b"x"])
+        .send_expect(413);
     assert!(!s.cont_dir("c").join("chunked").exists());
     assert!(temp_files(s.device()).is_empty());
     // Copies count too.
-    let r = s
-        .req("COPY", &v1("c/a/ten"))
+    s.req("COPY", &v1("c/a/ten"))
         .header("Destination", "c/copy")
-        .send();
-    assert_eq!(r.status, 413);
+        .send_expect(413);
     // Raising the quota lets the write through.
     post_container(&s, "c", "X-Container-Meta-Quota-Bytes", "11");
     s.put_object("c/one", b"1");
     // And removing it lifts it.
-    let r = s
-        .req("POST", &v1("c"))
+    s.req("POST", &v1("c"))
         .header("X-Remove-Container-Meta-Quota-Bytes", "x")
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     s.put_object("c/more", b"0123456789");
 }
 
@@ -74,21 +70,16 @@ fn container_quota_count() {
     s.put_container("c");
     post_container(&s, "c", "X-Container-Meta-Quota-Count", "1");
     s.put_object("c/a", b"1");
-    let r = s.req("PUT", &v1("c/b")).body(b"2").send();
-    assert_eq!(r.status, 413);
-    let r = s
-        .req("PUT", &v1("c/dir/"))
+    s.req("PUT", &v1("c/b")).body(b"2").send_expect(413);
+    s.req("PUT", &v1("c/dir/"))
         .header("Content-Type", "application/directory")
-        .send();
-    assert_eq!(r.status, 413);
-    let r = s
-        .req("COPY", &v1("c/a"))
+        .send_expect(413);
+    s.req("COPY", &v1("c/a"))
         .header("Destination", "c/b")
-        .send();
-    assert_eq!(r.status, 413);
+        .send_expect(413);
     assert!(!s.cont_dir("c").join("b").exists());
     // Deleting makes room again.
-    assert_eq!(s.req("DELETE", &v1("c/a")).send().status, 204);
+    s.req("DELETE", &v1("c/a")).send_expect(204);
     s.put_object("c/b", b"2");
 }
 
@@ -152,42 +143,35 @@ fn only_a_reseller_admin_sets_account_quotas() {
 fn account_quotas_refuse_writes_that_exceed_them() {
     let s = two_policies();
     s.put_container("c");
-    let r = s
-        .req("PUT", &v1("s"))
+    s.req("PUT", &v1("s"))
         .header("X-Storage-Policy", "silver")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     s.put_object("c/a", b"12345");
     let admin = reseller(&s);
     post_account_as(&s, &admin, "X-Account-Quota-Bytes", "8");
-    let r = s.req("PUT", &v1("s/b")).body(b"1234").send();
-    assert_eq!(r.status, 413);
+    let r = s.req("PUT", &v1("s/b")).body(b"1234").send_expect(413);
     assert_eq!(r.text(), "Upload exceeds quota.");
     s.put_object("s/b", b"123");
     // The reseller admin itself is not held to it.
-    let r = s
-        .anon("PUT", &v1("c/by-admin"))
+    s.anon("PUT", &v1("c/by-admin"))
         .header("X-Auth-Token", &admin)
         .body(b"123456789")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     post_account_as(&s, &admin, "X-Account-Quota-Bytes", "");
 
     // Legacy header, same effect.
     post_account_as(&s, &admin, "X-Account-Meta-Quota-Bytes", "17");
-    assert_eq!(s.req("PUT", &v1("c/x")).body(b"1").send().status, 413);
+    s.req("PUT", &v1("c/x")).body(b"1").send_expect(413);
     post_account_as(&s, &admin, "X-Remove-Account-Meta-Quota-Bytes", "t");
     s.put_object("c/x", b"1");
 
     // Per policy: silver full, gold not.
     post_account_as(&s, &admin, "X-Account-Quota-Count-Policy-silver", "1");
-    let r = s.req("PUT", &v1("s/c")).body(b"1").send();
-    assert_eq!(r.status, 413);
+    let r = s.req("PUT", &v1("s/c")).body(b"1").send_expect(413);
     assert_eq!(r.text(), "Upload exceeds policy quota.");
     s.put_object("c/y", b"1");
     post_account_as(&s, &admin, "X-Account-Quota-Count", "5");
-    let r = s.req("PUT", &v1("c/z")).body(b"1").send();
-    assert_eq!(r.status, 413);
+    s.req("PUT", &v1("c/z")).body(b"1").send_expect(413);
     assert!(!s.cont_dir("c").join("z").exists());
 }
 
@@ -244,8 +228,7 @@ fn an_slo_manifest_is_held_to_the_container_quota() {
     let r = s
         .req("PUT", &format!("{}?multipart-manifest=put", v1("c/slo")))
         .body(manifest.to_string().as_bytes())
-        .send();
-    assert_eq!(r.status, 413, "{r:?}");
+        .send_expect(413);
     assert_eq!(r.text(), "Upload exceeds quota.");
     assert!(!s.cont_dir("c").join("slo").exists());
     assert!(temp_files(s.device()).is_empty());

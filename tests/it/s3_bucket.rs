@@ -67,7 +67,7 @@ fn create_head_locate_and_delete_a_bucket() {
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.header("location"), Some("/bkt"));
     assert_eq!(r.header("content-length"), Some("0"));
-    assert_eq!(s.req("HEAD", &v1("bkt")).send().status, 204);
+    s.req("HEAD", &v1("bkt")).send_expect(204);
     // Again: the bucket is already the caller's.
     let again = c.put("/bkt", b"");
     assert_s3_error(&again, 409, "BucketAlreadyOwnedByYou");
@@ -103,7 +103,7 @@ fn create_head_locate_and_delete_a_bucket() {
 
     let del = c.send("DELETE", "/bkt", &[], &[], b"");
     assert_eq!(del.status, 204, "{del:?}");
-    assert_eq!(s.req("HEAD", &v1("bkt")).send().status, 404);
+    s.req("HEAD", &v1("bkt")).send_expect(404);
     let del = c.send("DELETE", "/bkt", &[], &[], b"");
     assert_s3_error(&del, 404, "NoSuchBucket");
 }
@@ -124,7 +124,7 @@ fn create_accepts_only_this_region_as_location_constraint() {
     assert_s3_error(&r, 400, "InvalidLocationConstraint");
     let r = c.put("/there", b"<CreateBucketConfiguration><Location");
     assert_s3_error(&r, 400, "MalformedXML");
-    assert_eq!(s.req("HEAD", &v1("there")).send().status, 404);
+    s.req("HEAD", &v1("there")).send_expect(404);
 }
 
 #[test]
@@ -136,11 +136,11 @@ fn canned_acl_of_a_new_bucket_becomes_its_container_acl() {
     let h = s.req("HEAD", &v1("pub")).send();
     assert_eq!(h.header("x-container-read"), Some(".r:*,.rlistings"));
     // Anyone may list it through Swift now.
-    assert_eq!(s.anon("GET", &v1("pub")).send().status, 204);
+    s.anon("GET", &v1("pub")).send_expect(204);
 
     let r = c.send("PUT", "/odd", &[], &[("x-amz-acl", "everyone")], b"");
     assert_s3_error(&r, 400, "InvalidArgument");
-    assert_eq!(s.req("HEAD", &v1("odd")).send().status, 404);
+    s.req("HEAD", &v1("odd")).send_expect(404);
 
     // A create that fails leaves the existing bucket's ACL alone.
     put_bucket(&c, "priv");
@@ -159,7 +159,7 @@ fn a_user_who_may_not_create_containers_gets_access_denied() {
     // Whether or not the bucket exists.
     assert_s3_error(&other.put("/mine", b""), 403, "AccessDenied");
     assert_s3_error(&other.put("/fresh", b""), 403, "AccessDenied");
-    assert_eq!(s.req("HEAD", &v1("fresh")).send().status, 404);
+    s.req("HEAD", &v1("fresh")).send_expect(404);
     let del = other.send("DELETE", "/mine", &[], &[], b"");
     assert_s3_error(&del, 403, "AccessDenied");
     let ls = other.send("GET", "/mine", &[], &[], b"");
@@ -332,12 +332,10 @@ fn files_copied_onto_the_mount_and_directories_are_listed_as_swift_lists_them() 
     std::fs::write(dir.join("photos/2024/cat.jpg"), b"meow").unwrap();
     std::fs::write(dir.join("readme.txt"), b"hello").unwrap();
     // A directory marker made through Swift, as Swift lists it.
-    let r = s
-        .req("PUT", &v1("fsb/marker/"))
+    s.req("PUT", &v1("fsb/marker/"))
         .header("Content-Type", "application/directory")
         .body(b"")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     let r = list(&c, "fsb", &[]);
     let keys = elems(&r, "Key");
     assert_eq!(keys, swift_names(&s, "fsb", ""));
@@ -394,7 +392,7 @@ fn versioning_is_the_containers_object_versioning() {
 
     s.put_object("ver/k", b"one");
     s.put_object("ver/k", b"two");
-    assert_eq!(s.req("DELETE", &v1("ver/k")).send().status, 204);
+    s.req("DELETE", &v1("ver/k")).send_expect(204);
     s.put_object("ver/l", b"three");
     let r = list(&c, "ver", &[("versions", "")]);
     let t = r.text();
@@ -474,11 +472,9 @@ fn bucket_acl_reads_and_sets_the_container_acls() {
     let h = s.req("HEAD", &v1("acl")).send();
     assert_eq!(h.header("x-container-read"), Some(".r:*,.rlistings"));
     // A read ACL set through Swift shows the same way.
-    let r = s
-        .req("POST", &v1("acl"))
+    s.req("POST", &v1("acl"))
         .header("X-Container-Read", ".r:*")
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     assert_eq!(elems(&get(), "Permission"), ["FULL_CONTROL", "READ"]);
 
     let private = "<AccessControlPolicy><Owner><ID>test:tester</ID></Owner><AccessControlList>\
@@ -558,12 +554,10 @@ fn bucket_cors_is_the_containers_cors_metadata() {
     assert_eq!(elems(&r, "AllowedMethod"), ["GET", "PUT"]);
     assert_eq!(elem(&r, "MaxAgeSeconds").as_deref(), Some("300"));
     // Swift's preflight follows the same settings.
-    let pre = s
-        .anon("OPTIONS", &v1("web/o"))
+    s.anon("OPTIONS", &v1("web/o"))
         .header("Origin", "https://b.example")
         .header("Access-Control-Request-Method", "GET")
-        .send();
-    assert_eq!(pre.status, 200, "{pre:?}");
+        .send_expect(200);
 
     let bad = "<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin>\
         <AllowedMethod>PATCH</AllowedMethod></CORSRule></CORSConfiguration>";

@@ -430,11 +430,9 @@ fn object_acls_are_the_owners_as_in_swifts_s3api() {
 #[test]
 fn version_ids_reach_object_versioning() {
     let s = server();
-    let r = s
-        .req("POST", &v1("bkt"))
+    s.req("POST", &v1("bkt"))
         .header("X-Versions-Enabled", "true")
-        .send();
-    assert_eq!(r.status, 204, "{r:?}");
+        .send_expect(204);
     let s3 = S3::new(&s, TESTER);
     let first = put(&s3, "/bkt/k", &[], b"one");
     let v1_id = first
@@ -517,12 +515,10 @@ fn one_object_through_s3_swift_and_the_file_system() {
     assert_eq!(via_swift(&s, "from-s3"), want);
     assert_eq!(via_files(&s, "from-s3"), want);
     // Written through Swift: S3 and the file system see it.
-    let r = s
-        .req("PUT", &v1("bkt/from-swift"))
+    s.req("PUT", &v1("bkt/from-swift"))
         .header("X-Object-Meta-Color", "red")
         .body(b"via swift")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     let want = (b"via swift".to_vec(), md5_hex(b"via swift"), red.clone());
     assert_eq!(via_s3(&s3, "from-swift"), want);
     assert_eq!(via_files(&s, "from-swift"), want);
@@ -533,11 +529,9 @@ fn one_object_through_s3_swift_and_the_file_system() {
     assert_eq!(via_s3(&s3, "made/on-disk"), want);
     assert_eq!(via_swift(&s, "made/on-disk"), want);
     // Metadata set through Swift is seen by S3, and the reverse.
-    let r = s
-        .req("POST", &v1("bkt/made/on-disk"))
+    s.req("POST", &v1("bkt/made/on-disk"))
         .header("X-Object-Meta-Color", "red")
-        .send();
-    assert_eq!(r.status, 202, "{r:?}");
+        .send_expect(202);
     let want = (b"via files".to_vec(), md5_hex(b"via files"), red.clone());
     assert_eq!(via_s3(&s3, "made/on-disk"), want);
     assert_eq!(via_files(&s, "made/on-disk"), want);

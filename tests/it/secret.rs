@@ -56,8 +56,7 @@ impl Embedded {
         let r = Req::new(self.addr, "GET", "/auth/v1.0")
             .header("X-Auth-User", "test:tester")
             .header("X-Auth-Key", "testing")
-            .send();
-        assert_eq!(r.status, 200, "{r:?}");
+            .send_expect(200);
         r.header("x-auth-token").unwrap().to_string()
     }
 

@@ -69,16 +69,12 @@ fn upload_then_get_serves_the_concatenation() {
     );
 
     // If-None-Match / If-Match compare the large object's ETag.
-    let r = s
-        .req("GET", &v1("m/big"))
+    s.req("GET", &v1("m/big"))
         .header("If-None-Match", &format!("\"{etag}\""))
-        .send();
-    assert_eq!(r.status, 304);
-    let r = s
-        .req("GET", &v1("m/big"))
+        .send_expect(304);
+    s.req("GET", &v1("m/big"))
         .header("If-Match", "\"nope\"")
-        .send();
-    assert_eq!(r.status, 412);
+        .send_expect(412);
 }
 
 #[test]
@@ -89,8 +85,7 @@ fn ranges_cross_segment_boundaries() {
     let r = s
         .req("GET", &v1("m/big"))
         .header("Range", "bytes=2-7")
-        .send();
-    assert_eq!(r.status, 206);
+        .send_expect(206);
     assert_eq!(r.body, b"234567");
     assert_eq!(r.header("content-range"), Some("bytes 2-7/12"));
 
@@ -103,8 +98,7 @@ fn ranges_cross_segment_boundaries() {
     let r = s
         .req("GET", &v1("m/big"))
         .header("Range", "bytes=0-0,6-8")
-        .send();
-    assert_eq!(r.status, 206);
+        .send_expect(206);
     let text = r.text();
     assert!(r
         .header("content-type")
@@ -198,19 +192,15 @@ fn bad_manifests_are_refused_and_write_nothing() {
         "Errors:\n/s/a, Etag Mismatch\n/s/b, Size Mismatch\n/s/missing, 404 Not Found\n"
     );
     // The client's ETag must be that of the large object.
-    let r = s
-        .req("PUT", &format!("{}?multipart-manifest=put", v1("m/x")))
+    s.req("PUT", &format!("{}?multipart-manifest=put", v1("m/x")))
         .header("Etag", "00000000000000000000000000000000")
         .body(json!(segs).to_string().as_bytes())
-        .send();
-    assert_eq!(r.status, 422);
+        .send_expect(422);
     // A plain PUT cannot claim to be a manifest.
-    let r = s
-        .req("PUT", &v1("m/x"))
+    s.req("PUT", &v1("m/x"))
         .header("X-Static-Large-Object", "True")
         .body(b"[]")
-        .send();
-    assert_eq!(r.status, 400);
+        .send_expect(400);
     assert_eq!(snapshot(s.device()), before);
 }
 
@@ -222,7 +212,7 @@ fn multipart_delete_removes_segments_and_manifest() {
     assert_eq!(put_manifest(&s, "m/two", &json!(segs)).status, 201);
 
     // A plain DELETE removes the manifest only.
-    assert_eq!(s.req("DELETE", &v1("m/two")).send().status, 204);
+    s.req("DELETE", &v1("m/two")).send_expect(204);
     assert_eq!(s.get("s/a").status, 200);
 
     let r = s
@@ -231,8 +221,7 @@ fn multipart_delete_removes_segments_and_manifest() {
             &format!("{}?multipart-manifest=delete", v1("m/big")),
         )
         .header("Accept", "application/json")
-        .send();
-    assert_eq!(r.status, 200, "{r:?}");
+        .send_expect(200);
     let j = r.json();
     assert_eq!(j["Number Deleted"], 4);
     assert_eq!(j["Response Status"], "200 OK");
@@ -283,20 +272,16 @@ fn copies_take_the_content_or_the_manifest() {
     let s = Server::start();
     let segs = segments(&s);
     assert_eq!(put_manifest(&s, "m/big", &json!(segs)).status, 201);
-    let r = s
-        .req("COPY", &v1("m/big"))
+    s.req("COPY", &v1("m/big"))
         .header("Destination", "m/flat")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     let r = s.get("m/flat?multipart-manifest=get");
     assert_eq!(r.body, b"0123456789AB");
     assert_eq!(r.header("x-static-large-object"), None);
 
-    let r = s
-        .req("COPY", &format!("{}?multipart-manifest=get", v1("m/big")))
+    s.req("COPY", &format!("{}?multipart-manifest=get", v1("m/big")))
         .header("Destination", "m/again")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     assert_eq!(s.get("m/again").body, b"0123456789AB");
     assert_eq!(
         s.get("m/again?multipart-manifest=get").body,
@@ -324,8 +309,7 @@ fn heartbeat_upload_reports_at_the_end() {
         )
         .header("Accept", "application/json")
         .body(json!(segs).to_string().as_bytes())
-        .send();
-    assert_eq!(r.status, 202);
+        .send_expect(202);
     let text = r.text();
     let (pad, report) = text.split_once("\r\n\r\n").unwrap();
     assert!(pad.trim().is_empty());
@@ -378,16 +362,12 @@ fn a_copy_of_the_content_is_held_to_the_destination_quota() {
     let s = Server::start();
     let segs = segments(&s);
     assert_eq!(put_manifest(&s, "m/big", &Value::Array(segs)).status, 201);
-    let r = s
-        .req("PUT", &v1("q"))
+    s.req("PUT", &v1("q"))
         .header("X-Container-Meta-Quota-Bytes", "5")
-        .send();
-    assert_eq!(r.status, 201);
-    let r = s
-        .req("COPY", &v1("m/big"))
+        .send_expect(201);
+    s.req("COPY", &v1("m/big"))
         .header("Destination", "q/big")
-        .send();
-    assert_eq!(r.status, 413, "{r:?}");
+        .send_expect(413);
     assert!(!s.cont_dir("q").join("big").exists());
     assert!(temp_files(&s.cont_dir("q")).is_empty());
 }

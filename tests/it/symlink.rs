@@ -54,8 +54,7 @@ fn bad_link_puts_are_refused_and_store_nothing() {
         .req("PUT", &v1("links/l"))
         .header("X-Symlink-Target", "tgt/o")
         .body(b"data")
-        .send();
-    assert_eq!(r.status, 400);
+        .send_expect(400);
     assert_eq!(r.text(), "Symlink requests require a zero byte body");
     let r = link(&s, "links/l", "no-container");
     assert_eq!(r.status, 412);
@@ -67,11 +66,9 @@ fn bad_link_puts_are_refused_and_store_nothing() {
     let r = link(&s, "links/l", "links/l");
     assert_eq!(r.status, 400);
     assert_eq!(r.text(), "Symlink cannot target itself");
-    let r = s
-        .req("POST", &v1("tgt/o"))
+    s.req("POST", &v1("tgt/o"))
         .header("X-Symlink-Target", "tgt/x")
-        .send();
-    assert_eq!(r.status, 400);
+        .send_expect(400);
     assert_eq!(link(&s, "links/dir/", "tgt/o").status, 400);
     assert!(!s.cont_dir("links").join("l").exists());
     assert!(!s.cont_dir("links").join("dir").exists());
@@ -86,21 +83,17 @@ fn get_and_head_follow_the_link() {
     assert_eq!(r.body, BODY);
     assert_eq!(r.header("etag"), Some(md5_hex(BODY).as_str()));
     assert_eq!(r.header("content-location"), Some("/v1/AUTH_test/tgt/o"));
-    let r = s.req("HEAD", &v1("links/l")).send();
-    assert_eq!(r.status, 200);
+    let r = s.req("HEAD", &v1("links/l")).send_expect(200);
     assert_eq!(r.header("content-length"), Some("11"));
     // Ranges and conditions apply to the target.
     let r = s
         .req("GET", &v1("links/l"))
         .header("Range", "bytes=7-10")
-        .send();
-    assert_eq!(r.status, 206);
+        .send_expect(206);
     assert_eq!(r.body, b"body");
-    let r = s
-        .req("GET", &v1("links/l"))
+    s.req("GET", &v1("links/l"))
         .header("If-None-Match", &md5_hex(BODY))
-        .send();
-    assert_eq!(r.status, 304);
+        .send_expect(304);
 }
 
 #[test]
@@ -108,8 +101,7 @@ fn symlink_get_answers_with_the_link_itself() {
     let s = setup();
     assert_eq!(link(&s, "links/l", "tgt/o").status, 201);
     for m in ["GET", "HEAD"] {
-        let r = s.req(m, &v1("links/l?symlink=get")).send();
-        assert_eq!(r.status, 200);
+        let r = s.req(m, &v1("links/l?symlink=get")).send_expect(200);
         assert_eq!(r.body, b"");
         assert_eq!(r.header("content-length"), Some("0"));
         assert_eq!(r.header("x-symlink-target"), Some("tgt/o"));
@@ -124,8 +116,7 @@ fn dangling_link_is_404_naming_the_target() {
     let s = setup();
     assert_eq!(link(&s, "links/l", "tgt/missing").status, 201);
     for m in ["GET", "HEAD"] {
-        let r = s.req(m, &v1("links/l")).send();
-        assert_eq!(r.status, 404);
+        let r = s.req(m, &v1("links/l")).send_expect(404);
         assert_eq!(
             r.header("content-location"),
             Some("/v1/AUTH_test/tgt/missing")
@@ -150,7 +141,7 @@ fn chains_longer_than_symloop_max_are_409() {
     );
     assert_eq!(link(&s, "links/x", "links/y").status, 201);
     assert_eq!(link(&s, "links/y", "links/x").status, 201);
-    assert_eq!(s.req("HEAD", &v1("links/x")).send().status, 409);
+    s.req("HEAD", &v1("links/x")).send_expect(409);
     assert_eq!(s.get("links/x?symlink=get").status, 200);
     let r = s.anon("GET", "/info").send().json();
     assert_eq!(r["symlink"]["symloop_max"], 2);
@@ -160,13 +151,11 @@ fn chains_longer_than_symloop_max_are_409() {
 #[test]
 fn the_target_is_authorized_as_the_caller() {
     let s = Server::start();
-    assert_eq!(s.req("PUT", &v1("tgt")).send().status, 201);
+    s.req("PUT", &v1("tgt")).send_expect(201);
     s.put_object("tgt/o", BODY);
-    let r = s
-        .req("PUT", &v1("links"))
+    s.req("PUT", &v1("links"))
         .header("X-Container-Read", "test:tester3")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     assert_eq!(link(&s, "links/l", "tgt/o").status, 201);
     let t3 = s.token("test:tester3", "testing3");
     let get3 = |p: &str| s.anon("GET", &v1(p)).header("X-Auth-Token", &t3).send();
@@ -174,11 +163,9 @@ fn the_target_is_authorized_as_the_caller() {
     let r = get3("links/l");
     assert_eq!(r.status, 403);
     assert_eq!(r.header("content-location"), Some("/v1/AUTH_test/tgt/o"));
-    let r = s
-        .req("POST", &v1("tgt"))
+    s.req("POST", &v1("tgt"))
         .header("X-Container-Read", "test:tester3")
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     assert_eq!(get3("links/l").body, BODY);
 }
 
@@ -190,22 +177,18 @@ fn cross_account_links_name_their_account() {
         s.anon(m, &format!("/v1/AUTH_test2/{p}"))
             .header("X-Auth-Token", &t2)
     };
-    assert_eq!(as2("PUT", "c").send().status, 201);
-    let r = as2("PUT", "c/l")
+    as2("PUT", "c").send_expect(201);
+    as2("PUT", "c/l")
         .header("X-Symlink-Target", "tgt/o")
         .header("X-Symlink-Target-Account", "AUTH_test")
-        .send();
-    assert_eq!(r.status, 201);
-    let r = as2("GET", "c/l").send();
-    assert_eq!(r.status, 403);
+        .send_expect(201);
+    let r = as2("GET", "c/l").send_expect(403);
     assert_eq!(r.header("content-location"), Some("/v1/AUTH_test/tgt/o"));
     let r = as2("GET", "c/l?symlink=get").send();
     assert_eq!(r.header("x-symlink-target-account"), Some("AUTH_test"));
-    let r = s
-        .req("POST", &v1("tgt"))
+    s.req("POST", &v1("tgt"))
         .header("X-Container-Read", "test2:tester2")
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     assert_eq!(as2("GET", "c/l").send().body, BODY);
 }
 
@@ -258,12 +241,10 @@ fn static_links_check_the_target_etag() {
 fn json_listings_show_symlink_path_and_static_details() {
     let s = setup();
     assert_eq!(link(&s, "links/d", "tgt/o").status, 201);
-    let r = s
-        .req("PUT", &v1("links/s"))
+    s.req("PUT", &v1("links/s"))
         .header("X-Symlink-Target", "tgt/o")
         .header("X-Symlink-Target-Etag", &md5_hex(BODY))
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     let rows = s.get("links?format=json").json();
     let d = &rows[0];
     assert_eq!(d["name"], "d");
@@ -286,8 +267,7 @@ fn post_applies_to_the_link_and_redirects() {
     let r = s
         .req("POST", &v1("links/l"))
         .header("X-Object-Meta-Alpha", "apple")
-        .send();
-    assert_eq!(r.status, 307);
+        .send_expect(307);
     assert_eq!(r.header("location"), Some("/v1/AUTH_test/tgt/o"));
     let r = s.get("links/l?symlink=get");
     assert_eq!(r.header("x-object-meta-alpha"), Some("apple"));
@@ -299,19 +279,15 @@ fn post_applies_to_the_link_and_redirects() {
 fn copy_takes_the_target_unless_symlink_get() {
     let s = setup();
     assert_eq!(link(&s, "links/l", "tgt/o").status, 201);
-    let r = s
-        .req("COPY", &v1("links/l"))
+    s.req("COPY", &v1("links/l"))
         .header("Destination", "tgt/copy")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     let r = s.get("tgt/copy");
     assert_eq!(r.body, BODY);
     assert!(r.header("content-location").is_none());
-    let r = s
-        .req("PUT", &v1("links/l2?symlink=get"))
+    s.req("PUT", &v1("links/l2?symlink=get"))
         .header("X-Copy-From", "links/l")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     let r = s.get("links/l2?symlink=get");
     assert_eq!(r.header("x-symlink-target"), Some("tgt/o"));
     assert_eq!(s.get("links/l2").body, BODY);
@@ -321,7 +297,7 @@ fn copy_takes_the_target_unless_symlink_get() {
 fn delete_removes_only_the_link() {
     let s = setup();
     assert_eq!(link(&s, "links/l", "tgt/o").status, 201);
-    assert_eq!(s.req("DELETE", &v1("links/l")).send().status, 204);
+    s.req("DELETE", &v1("links/l")).send_expect(204);
     assert_eq!(s.get("links/l").status, 404);
     assert_eq!(s.get("tgt/o").body, BODY);
 }
@@ -330,21 +306,17 @@ fn delete_removes_only_the_link() {
 fn links_count_against_the_container_quota() {
     let s = setup();
     s.put_object("links/one", b"");
-    let r = s
-        .req("POST", &v1("links"))
+    s.req("POST", &v1("links"))
         .header("X-Container-Meta-Quota-Count", "1")
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     let before = snapshot(s.device());
     let r = link(&s, "links/l", "tgt/o");
     assert_eq!(r.status, 413, "{r:?}");
     assert_eq!(r.text(), "Upload exceeds quota.");
     assert_eq!(snapshot(s.device()), before);
-    let r = s
-        .req("POST", &v1("links"))
+    s.req("POST", &v1("links"))
         .header("X-Container-Meta-Quota-Count", "2")
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     assert_eq!(link(&s, "links/l", "tgt/o").status, 201);
 }
 
@@ -354,12 +326,10 @@ fn a_link_with_x_delete_after_is_reaped() {
     s.put_container("tgt");
     s.put_container("links");
     s.put_object("tgt/o", BODY);
-    let r = s
-        .req("PUT", &v1("links/l"))
+    s.req("PUT", &v1("links/l"))
         .header("X-Symlink-Target", "tgt/o")
         .header("X-Delete-After", "1")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     let file = s.cont_dir("links").join("l");
     assert!(
         wait_until(std::time::Duration::from_secs(15), || !file.exists()),

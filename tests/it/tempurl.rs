@@ -28,19 +28,15 @@ const KEY: &str = "account-secret";
 /// A server with an account key, container `c` holding `o` ("hello").
 fn setup() -> Server {
     let s = Server::start();
-    let r = s
-        .req("POST", &v1(""))
+    s.req("POST", &v1(""))
         .header("X-Account-Meta-Temp-URL-Key", KEY)
-        .send();
-    assert_eq!(r.status, 204, "{r:?}");
+        .send_expect(204);
     s.put_container("c");
-    let r = s
-        .req("PUT", &v1("c/o"))
+    s.req("PUT", &v1("c/o"))
         .header("X-Object-Meta-Private", "secret")
         .header("X-Object-Meta-Public-Color", "blue")
         .body(b"hello")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     s
 }
 
@@ -49,8 +45,7 @@ fn valid_get_and_head_with_download_headers() {
     let s = setup();
     let exp = now() + 600;
     let u = url(KEY, "GET", exp, &v1("c/o"));
-    let r = s.anon("GET", &u).send();
-    assert_eq!(r.status, 200, "{r:?}");
+    let r = s.anon("GET", &u).send_expect(200);
     assert_eq!(r.body, b"hello");
     assert_eq!(
         r.header("content-disposition"),
@@ -60,10 +55,10 @@ fn valid_get_and_head_with_download_headers() {
     assert_eq!(r.header("x-object-meta-public-color"), Some("blue"));
     assert_eq!(r.header("x-object-meta-private"), None, "{r:?}");
     // A GET URL also allows HEAD; a HEAD URL does not allow GET.
-    assert_eq!(s.anon("HEAD", &u).send().status, 200);
+    s.anon("HEAD", &u).send_expect(200);
     let h = url(KEY, "HEAD", exp, &v1("c/o"));
-    assert_eq!(s.anon("HEAD", &h).send().status, 200);
-    assert_eq!(s.anon("GET", &h).send().status, 401);
+    s.anon("HEAD", &h).send_expect(200);
+    s.anon("GET", &h).send_expect(401);
     // filename and inline.
     let r = s
         .anon("GET", &format!("{u}&filename=my%20file.txt&inline"))
@@ -121,23 +116,16 @@ fn every_mismatch_is_401() {
     }
     // Another object with the same signature.
     s.put_object("c/p", b"other");
-    let r = s
-        .anon(
-            "GET",
-            &format!("{}?temp_url_sig={good}&temp_url_expires={exp}", v1("c/p")),
-        )
-        .send();
-    assert_eq!(r.status, 401);
+    s.anon(
+        "GET",
+        &format!("{}?temp_url_sig={good}&temp_url_expires={exp}", v1("c/p")),
+    )
+    .send_expect(401);
     // A valid signature does not survive a removed key.
-    let r = s
-        .req("POST", &v1(""))
+    s.req("POST", &v1(""))
         .header("X-Remove-Account-Meta-Temp-URL-Key", "x")
-        .send();
-    assert_eq!(r.status, 204);
-    assert_eq!(
-        s.anon("GET", &url(KEY, "GET", exp, &path)).send().status,
-        401
-    );
+        .send_expect(204);
+    s.anon("GET", &url(KEY, "GET", exp, &path)).send_expect(401);
 }
 
 #[test]
@@ -146,19 +134,15 @@ fn put_needs_a_put_signature_and_writes_nothing_otherwise() {
     let exp = now() + 600;
     let before = snapshot(s.device());
     // GET signature used for a PUT.
-    let r = s
-        .anon("PUT", &url(KEY, "GET", exp, &v1("c/new")))
+    s.anon("PUT", &url(KEY, "GET", exp, &v1("c/new")))
         .body(b"data")
-        .send();
-    assert_eq!(r.status, 401, "{r:?}");
+        .send_expect(401);
     // PUT signature for another name.
     let other = url(KEY, "PUT", exp, &v1("c/other"));
     let q = other.split_once('?').unwrap().1;
-    let r = s
-        .anon("PUT", &format!("{}?{q}", v1("c/new")))
+    s.anon("PUT", &format!("{}?{q}", v1("c/new")))
         .body(b"data")
-        .send();
-    assert_eq!(r.status, 401);
+        .send_expect(401);
     // Headers that would point the object elsewhere.
     let u = url(KEY, "PUT", exp, &v1("c/new"));
     for (h, v) in [("X-Object-Manifest", "c/o"), ("X-Copy-From", "c/o")] {
@@ -168,59 +152,55 @@ fn put_needs_a_put_signature_and_writes_nothing_otherwise() {
     }
     assert_eq!(snapshot(s.device()), before);
     // The right signature writes.
-    let r = s.anon("PUT", &u).body(b"data").send();
-    assert_eq!(r.status, 201, "{r:?}");
+    s.anon("PUT", &u).body(b"data").send_expect(201);
     assert_eq!(std::fs::read(s.cont_dir("c").join("new")).unwrap(), b"data");
     // POST of a manifest with a POST URL is refused too.
     let p = url(KEY, "POST", exp, &v1("c/new"));
-    let r = s.anon("POST", &p).header("X-Object-Manifest", "c/o").send();
-    assert_eq!(r.status, 400);
-    assert_eq!(s.anon("POST", &p).send().status, 202);
+    s.anon("POST", &p)
+        .header("X-Object-Manifest", "c/o")
+        .send_expect(400);
+    s.anon("POST", &p).send_expect(202);
     // DELETE.
-    assert_eq!(s.anon("DELETE", &u).send().status, 401);
+    s.anon("DELETE", &u).send_expect(401);
     let d = url(KEY, "DELETE", exp, &v1("c/new"));
-    assert_eq!(s.anon("DELETE", &d).send().status, 204);
+    s.anon("DELETE", &d).send_expect(204);
     assert!(!s.cont_dir("c").join("new").exists());
 }
 
 #[test]
 fn container_keys_reach_only_their_container() {
     let s = Server::start();
-    let r = s
-        .req("PUT", &v1("c"))
+    s.req("PUT", &v1("c"))
         .header("X-Container-Meta-Temp-URL-Key-2", "ckey")
         .header("X-Container-Read", "test:tester3")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     s.put_container("segs");
     s.put_object("segs/part1", b"abc");
     s.put_object("c/inside1", b"xyz");
     s.put_object("c/o", b"hello");
-    let r = s
-        .req("PUT", &v1("c/out"))
+    s.req("PUT", &v1("c/out"))
         .header("X-Object-Manifest", "segs/part")
         .body(b"")
-        .send();
-    assert_eq!(r.status, 201);
-    let r = s
-        .req("PUT", &v1("c/in"))
+        .send_expect(201);
+    s.req("PUT", &v1("c/in"))
         .header("X-Object-Manifest", "c/inside")
         .body(b"")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     let exp = now() + 600;
-    let r = s.anon("GET", &url("ckey", "GET", exp, &v1("c/o"))).send();
-    assert_eq!(r.status, 200, "{r:?}");
+    s.anon("GET", &url("ckey", "GET", exp, &v1("c/o")))
+        .send_expect(200);
     let r = s.anon("GET", &url("ckey", "GET", exp, &v1("c/in"))).send();
     assert_eq!((r.status, r.body.as_slice()), (200, &b"xyz"[..]));
-    let r = s.anon("GET", &url("ckey", "GET", exp, &v1("c/out"))).send();
-    assert_eq!(r.status, 401, "{r:?}");
+    s.anon("GET", &url("ckey", "GET", exp, &v1("c/out")))
+        .send_expect(401);
     // The key shows to the owner, not to a reader by ACL.
     let r = s.req("HEAD", &v1("c")).send();
     assert_eq!(r.header("x-container-meta-temp-url-key-2"), Some("ckey"));
     let t3 = s.token("test:tester3", "testing3");
-    let r = s.anon("HEAD", &v1("c")).header("X-Auth-Token", &t3).send();
-    assert_eq!(r.status, 204, "{r:?}");
+    let r = s
+        .anon("HEAD", &v1("c"))
+        .header("X-Auth-Token", &t3)
+        .send_expect(204);
     assert_eq!(r.header("x-container-meta-temp-url-key-2"), None);
 }
 
@@ -232,18 +212,10 @@ fn prefixes_digests_dates_and_ip_ranges() {
     let exp = now() + 600;
     let psig = sig256(KEY, "GET", exp, &format!("prefix:{}", v1("c/pre/")));
     let q = format!("temp_url_sig={psig}&temp_url_expires={exp}&temp_url_prefix=pre/");
-    assert_eq!(
-        s.anon("GET", &format!("{}?{q}", v1("c/pre/a")))
-            .send()
-            .status,
-        200
-    );
-    assert_eq!(
-        s.anon("GET", &format!("{}?{q}", v1("c/other")))
-            .send()
-            .status,
-        401
-    );
+    s.anon("GET", &format!("{}?{q}", v1("c/pre/a")))
+        .send_expect(200);
+    s.anon("GET", &format!("{}?{q}", v1("c/other")))
+        .send_expect(401);
 
     let path = v1("c/o");
     let msg = format!("GET\n{exp}\n{path}");
@@ -315,8 +287,7 @@ fn container_root_and_info() {
     let sig = sig256(KEY, "GET", exp, &format!("prefix:{}/", v1("c")));
     let q = format!("temp_url_sig={sig}&temp_url_expires={exp}&temp_url_prefix=");
     // No static web site there: a container listing is not for temp URLs.
-    let r = s.anon("GET", &format!("{}/?{q}", v1("c"))).send();
-    assert_eq!(r.status, 401, "{r:?}");
+    s.anon("GET", &format!("{}/?{q}", v1("c"))).send_expect(401);
     let info = s.anon("GET", "/info").send().json();
     let t = &info["tempurl"];
     assert_eq!(

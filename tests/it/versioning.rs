@@ -13,17 +13,14 @@ const MARKER: &str = "application/x-deleted;swift_versions_deleted=1";
 /// `c` versioned into `v` with the given header.
 fn versioned(s: &Server, header: &str) {
     s.put_container("v");
-    let r = s.req("PUT", &v1("c")).header(header, "v").send();
-    assert_eq!(r.status, 201, "{r:?}");
+    s.req("PUT", &v1("c")).header(header, "v").send_expect(201);
 }
 
 /// `c` with object versioning on (`X-Versions-Enabled`).
 fn versions_enabled(s: &Server) {
-    let r = s
-        .req("PUT", &v1("c"))
+    s.req("PUT", &v1("c"))
         .header("X-Versions-Enabled", "true")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
 }
 
 fn names(s: &Server, c: &str) -> Vec<String> {
@@ -46,13 +43,11 @@ fn stack_mode_keeps_overwritten_versions_and_delete_restores_them() {
         s.req("HEAD", &v1("c")).send().header("x-versions-location"),
         Some("v")
     );
-    let r = s
-        .req("PUT", &v1("c/a/o"))
+    s.req("PUT", &v1("c/a/o"))
         .header("Content-Type", "text/one")
         .header("X-Object-Meta-Which", "first")
         .body(b"one")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     let first_ino = std::fs::metadata(s.cont_dir("c").join("a/o"))
         .unwrap()
         .ino();
@@ -73,36 +68,32 @@ fn stack_mode_keeps_overwritten_versions_and_delete_restores_them() {
     assert_eq!(std::fs::metadata(&on_disk).unwrap().ino(), first_ino);
 
     // POST changes metadata only: no new version.
-    let r = s
-        .req("POST", &v1("c/a/o"))
+    s.req("POST", &v1("c/a/o"))
         .header("X-Object-Meta-X", "y")
-        .send();
-    assert_eq!(r.status, 202);
+        .send_expect(202);
     assert_eq!(names(&s, "v").len(), 1);
     // A COPY over it is a write like any other.
     s.put_object("c/src", b"three");
-    let r = s
-        .req("COPY", &v1("c/src"))
+    s.req("COPY", &v1("c/src"))
         .header("Destination", "c/a/o")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     assert_eq!(names(&s, "v").len(), 2);
 
     // DELETE pops the newest version back, then the one before.
-    assert_eq!(s.req("DELETE", &v1("c/a/o")).send().status, 204);
+    s.req("DELETE", &v1("c/a/o")).send_expect(204);
     let r = s.get("c/a/o");
     assert_eq!(r.text(), "two");
     assert_eq!(r.header("x-object-meta-x"), Some("y"));
-    assert_eq!(s.req("DELETE", &v1("c/a/o")).send().status, 204);
+    s.req("DELETE", &v1("c/a/o")).send_expect(204);
     let r = s.get("c/a/o");
     assert_eq!(r.text(), "one");
     assert_eq!(r.header("content-type"), Some("text/one"));
     assert!(names(&s, "v").is_empty());
     // The archive's empty directories went with the last version.
     assert!(!s.cont_dir("v").join("003a").exists());
-    assert_eq!(s.req("DELETE", &v1("c/a/o")).send().status, 204);
+    s.req("DELETE", &v1("c/a/o")).send_expect(204);
     assert_eq!(s.get("c/a/o").status, 404);
-    assert_eq!(s.req("DELETE", &v1("c/a/o")).send().status, 404);
+    s.req("DELETE", &v1("c/a/o")).send_expect(404);
 }
 
 #[test]
@@ -115,7 +106,7 @@ fn history_mode_delete_archives_the_object_and_leaves_a_marker() {
     s.put_object("c/o", b"one");
     s.put_object("c/o", b"two");
     assert_eq!(names(&s, "v").len(), 1);
-    assert_eq!(s.req("DELETE", &v1("c/o")).send().status, 204);
+    s.req("DELETE", &v1("c/o")).send_expect(204);
     assert_eq!(s.get("c/o").status, 404);
     let l = listing(&s, "v");
     let types: Vec<_> = l
@@ -131,20 +122,18 @@ fn history_mode_delete_archives_the_object_and_leaves_a_marker() {
         .collect();
     assert_eq!(bodies, ["one", "two", ""]);
     // Deleting what is gone still notes it, and answers 404.
-    assert_eq!(s.req("DELETE", &v1("c/o")).send().status, 404);
+    s.req("DELETE", &v1("c/o")).send_expect(404);
     assert_eq!(listing(&s, "v").len(), 4);
 
     // Switched to stack mode, a DELETE takes the marker away and brings
     // the last version back.
-    let r = s
-        .req("POST", &v1("c"))
+    s.req("POST", &v1("c"))
         .header("X-Versions-Location", "v")
-        .send();
-    assert_eq!(r.status, 204);
-    assert_eq!(s.req("DELETE", &v1("c/o")).send().status, 204);
+        .send_expect(204);
+    s.req("DELETE", &v1("c/o")).send_expect(204);
     assert_eq!(listing(&s, "v").len(), 3);
     assert_eq!(s.get("c/o").status, 404);
-    assert_eq!(s.req("DELETE", &v1("c/o")).send().status, 204);
+    s.req("DELETE", &v1("c/o")).send_expect(204);
     assert_eq!(s.get("c/o").text(), "two");
     assert_eq!(listing(&s, "v").len(), 1);
 }
@@ -152,38 +141,29 @@ fn history_mode_delete_archives_the_object_and_leaves_a_marker() {
 #[test]
 fn the_archive_must_exist_and_headers_are_checked() {
     let s = Server::start();
-    let r = s
-        .req("PUT", &v1("c"))
+    s.req("PUT", &v1("c"))
         .header("X-Versions-Location", "v")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     // Nothing to keep yet: the first write goes through.
     s.put_object("c/o", b"one");
-    let r = s.req("PUT", &v1("c/o")).body(b"two").send();
-    assert_eq!(r.status, 412, "{r:?}");
+    s.req("PUT", &v1("c/o")).body(b"two").send_expect(412);
     assert_eq!(s.get("c/o").text(), "one");
     assert!(temp_files(s.device()).is_empty());
 
-    let both = s
-        .req("POST", &v1("c"))
+    s.req("POST", &v1("c"))
         .header("X-Versions-Location", "v")
         .header("X-History-Location", "w")
-        .send();
-    assert_eq!(both.status, 400);
-    let slash = s
-        .req("POST", &v1("c"))
+        .send_expect(400);
+    s.req("POST", &v1("c"))
         .header("X-Versions-Location", "v/x")
-        .send();
-    assert_eq!(slash.status, 412);
+        .send_expect(412);
     assert_eq!(
         s.req("HEAD", &v1("c")).send().header("x-versions-location"),
         Some("v")
     );
-    let r = s
-        .req("POST", &v1("c"))
+    s.req("POST", &v1("c"))
         .header("X-Remove-Versions-Location", "x")
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     assert_eq!(
         s.req("HEAD", &v1("c")).send().header("x-versions-location"),
         None
@@ -198,16 +178,12 @@ fn versions_cross_policies_by_copy() {
         .policy("gold", false, true)
         .policy("silver", false, false)
         .start();
-    let r = s
-        .req("PUT", &v1("v"))
+    s.req("PUT", &v1("v"))
         .header("X-Storage-Policy", "silver")
-        .send();
-    assert_eq!(r.status, 201);
-    let r = s
-        .req("PUT", &v1("c"))
+        .send_expect(201);
+    s.req("PUT", &v1("c"))
         .header("X-Versions-Location", "v")
-        .send();
-    assert_eq!(r.status, 201);
+        .send_expect(201);
     s.put_object("c/o", b"one");
     s.put_object("c/o", b"two");
     let v = names(&s, "v");
@@ -217,7 +193,7 @@ fn versions_cross_policies_by_copy() {
         .join("AUTH_test/v")
         .join(&v[0])
         .is_file());
-    assert_eq!(s.req("DELETE", &v1("c/o")).send().status, 204);
+    s.req("DELETE", &v1("c/o")).send_expect(204);
     assert_eq!(s.get("c/o").text(), "one");
     assert!(names(&s, "v").is_empty());
 }
@@ -289,34 +265,29 @@ fn enabled_container_keeps_versions_with_ids_and_restores_them() {
     );
     // The hidden container is no container of the account.
     assert_eq!(names(&s, ""), ["c"]);
-    assert_eq!(s.req("PUT", &v1(".sofgate-versions")).send().status, 400);
+    s.req("PUT", &v1(".sofgate-versions")).send_expect(400);
 
     // DELETE leaves a marker; the versions stay.
-    let d = s.req("DELETE", &v1("c/o")).send();
-    assert_eq!(d.status, 204);
+    let d = s.req("DELETE", &v1("c/o")).send_expect(204);
     let marker = d.header("x-object-version-id").unwrap().to_string();
     assert_eq!(s.get("c/o").status, 404);
     let v = versions(&s, "c");
     assert_eq!(v.len(), 3);
     assert_eq!(v[0], ("o".into(), marker, true, MARKER.into()));
     // An empty PUT with a version id makes that version current again.
-    let r = s.req("PUT", &v1(&format!("c/o?version-id={id1}"))).send();
-    assert_eq!(r.status, 201, "{r:?}");
+    s.req("PUT", &v1(&format!("c/o?version-id={id1}")))
+        .send_expect(201);
     assert_eq!(s.get("c/o").text(), "one");
     // Versions keep the container from being deleted.
-    assert_eq!(
-        s.req("DELETE", &v1(&format!("c/o?version-id={id1}")))
-            .send()
-            .status,
-        204
-    );
+    s.req("DELETE", &v1(&format!("c/o?version-id={id1}")))
+        .send_expect(204);
     assert_eq!(s.get("c/o").status, 404);
-    assert_eq!(s.req("DELETE", &v1("c")).send().status, 409);
+    s.req("DELETE", &v1("c")).send_expect(409);
     for (_, id, _, _) in versions(&s, "c") {
-        let r = s.req("DELETE", &v1(&format!("c/o?version-id={id}"))).send();
-        assert_eq!(r.status, 204);
+        s.req("DELETE", &v1(&format!("c/o?version-id={id}")))
+            .send_expect(204);
     }
-    assert_eq!(s.req("DELETE", &v1("c")).send().status, 204);
+    s.req("DELETE", &v1("c")).send_expect(204);
     assert!(!s.device().join("AUTH_test/.sofgate-versions/c").exists());
 }
 
@@ -325,11 +296,9 @@ fn null_versions_are_kept_once_versioning_is_on() {
     let s = Server::start();
     s.put_container("c");
     s.put_object("c/o", b"plain");
-    let r = s
-        .req("POST", &v1("c"))
+    s.req("POST", &v1("c"))
         .header("X-Versions-Enabled", "true")
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     assert_eq!(versions(&s, "c")[0].1, "null");
     s.put_object("c/o", b"new");
     let v = versions(&s, "c");
@@ -337,18 +306,13 @@ fn null_versions_are_kept_once_versioning_is_on() {
     assert!(v.iter().all(|r| r.1 != "null"));
     assert_eq!(s.get(&format!("c/o?version-id={}", v[1].1)).text(), "plain");
     // Both kinds of versioning at once are refused.
-    let r = s
-        .req("POST", &v1("c"))
+    s.req("POST", &v1("c"))
         .header("X-Versions-Location", "v")
-        .send();
-    assert_eq!(r.status, 400);
+        .send_expect(400);
     // Version reads are for owners; bad ids are 400.
-    let r = s.req("GET", &v1("c/o?version-id=junk")).send();
-    assert_eq!(r.status, 400);
-    let r = s
-        .req("POST", &v1(&format!("c/o?version-id={}", v[0].1)))
-        .send();
-    assert_eq!(r.status, 400);
+    s.req("GET", &v1("c/o?version-id=junk")).send_expect(400);
+    s.req("POST", &v1(&format!("c/o?version-id={}", v[0].1)))
+        .send_expect(400);
 }
 
 #[test]
@@ -361,8 +325,7 @@ fn copy_of_an_old_version_restores_it_as_a_new_version() {
     let r = s
         .req("COPY", &v1(&format!("c/o?version-id={id1}")))
         .header("Destination", "c/o")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     let id3 = r.header("x-object-version-id").unwrap().to_string();
     assert_ne!(id3, id1);
     assert_eq!(s.get("c/o").text(), "one");
@@ -370,19 +333,16 @@ fn copy_of_an_old_version_restores_it_as_a_new_version() {
     assert_eq!(v.len(), 3);
     assert_eq!((v[0].1.as_str(), v[0].2), (id3.as_str(), true));
     // Another account's user may not read versions, even with read access.
-    let r = s
-        .req("POST", &v1("c"))
+    s.req("POST", &v1("c"))
         .header("X-Container-Read", "test2:tester2")
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     let t2 = s.token("test2:tester2", "testing2");
-    let r = s
-        .anon("GET", &v1(&format!("c/o?version-id={id1}")))
+    s.anon("GET", &v1(&format!("c/o?version-id={id1}")))
         .header("X-Auth-Token", &t2)
-        .send();
-    assert_eq!(r.status, 403);
-    let r = s.anon("GET", &v1("c/o")).header("X-Auth-Token", &t2).send();
-    assert_eq!(r.status, 200);
+        .send_expect(403);
+    s.anon("GET", &v1("c/o"))
+        .header("X-Auth-Token", &t2)
+        .send_expect(200);
 }
 
 #[test]
@@ -391,12 +351,10 @@ fn a_symlink_written_over_an_object_keeps_the_object_as_a_version() {
     versioned(&s, "X-Versions-Location");
     s.put_object("c/t", b"target");
     s.put_object("c/o", b"plain");
-    let r = s
-        .req("PUT", &v1("c/o"))
+    s.req("PUT", &v1("c/o"))
         .header("X-Symlink-Target", "c/t")
         .body(b"")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     assert_eq!(s.get("c/o").text(), "target");
     let kept = names(&s, "v");
     assert_eq!(kept.len(), 1, "{kept:?}");
@@ -411,8 +369,7 @@ fn an_expired_object_keeps_its_version_readable() {
         .req("PUT", &v1("c/o"))
         .header("X-Delete-After", "1")
         .body(b"short-lived")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     let id = r.header("x-object-version-id").unwrap().to_string();
     assert!(wait_until(std::time::Duration::from_secs(5), || s
         .get("c/o")
@@ -432,11 +389,9 @@ fn listing_rows_of_versioned_objects_name_their_version() {
         .unwrap()
         .to_string();
     // Written while versioning is off: a null version, a plain row.
-    let r = s
-        .req("POST", &v1("c"))
+    s.req("POST", &v1("c"))
         .header("X-Versions-Enabled", "false")
-        .send();
-    assert_eq!(r.status, 204);
+        .send_expect(204);
     s.put_object("c/plain", b"two");
     let rows = listing(&s, "c");
     assert_eq!(rows.len(), 2, "{rows:?}");
@@ -467,8 +422,7 @@ fn manifest_delete_of_a_version_removes_its_segments_and_the_version() {
         let r = s
             .req("PUT", &format!("{}?multipart-manifest=put", v1("c/m")))
             .body(m.as_bytes())
-            .send();
-        assert_eq!(r.status, 201, "{r:?}");
+            .send_expect(201);
         r.header("x-object-version-id").unwrap().to_string()
     };
     let id1 = put("a");
@@ -479,8 +433,7 @@ fn manifest_delete_of_a_version_removes_its_segments_and_the_version() {
             &v1(&format!("c/m?multipart-manifest=delete&version-id={id1}")),
         )
         .header("Accept", "application/json")
-        .send();
-    assert_eq!(r.status, 200, "{r:?}");
+        .send_expect(200);
     let j = r.json();
     assert_eq!(j["Response Status"], "200 OK", "{j}");
     assert_eq!(j["Number Deleted"], 2, "{j}");
@@ -537,11 +490,9 @@ fn an_expired_objects_version_can_be_copied_back() {
         .get(&format!("c/o?version-id={id}"))
         .status
         == 200));
-    let r = s
-        .req("COPY", &format!("{}?version-id={id}", v1("c/o")))
+    s.req("COPY", &format!("{}?version-id={id}", v1("c/o")))
         .header("Destination", "c/restored")
-        .send();
-    assert_eq!(r.status, 201, "{r:?}");
+        .send_expect(201);
     assert_eq!(s.get("c/restored").text(), "old");
 }
 
@@ -554,12 +505,11 @@ fn a_name_that_clashes_with_a_kept_version_is_refused_before_writing() {
         .header("x-object-version-id")
         .unwrap()
         .to_string();
-    assert_eq!(s.req("DELETE", &v1("c/f")).send().status, 204);
+    s.req("DELETE", &v1("c/f")).send_expect(204);
     let r = s
         .req("PUT", &v1(&format!("c/f/{id}")))
         .body(b"clash")
-        .send();
-    assert_eq!(r.status, 409, "{r:?}");
+        .send_expect(409);
     assert!(!r.text().contains(".sofgate"), "{}", r.text());
     assert_eq!(
         s.get(&format!("c/f/{id}")).status,
