@@ -146,7 +146,7 @@ started=1
 # One worker, one thread: requests are served one at a time. SQLite lets one
 # writer in, and a login writes (last-active, failed-auth bookkeeping), so two
 # at once sometimes failed with "database is locked" (a 500 to the client;
-# tests/keystone.rs saw it about one run in three with 8 threads).
+# tests/it/keystone.rs saw it about one run in three with 8 threads).
 OS_KEYSTONE_CONFIG_FILES="$S/keystone.conf" nice -n 10 "$VENV/bin/gunicorn" \
   --chdir "$S" --bind "127.0.0.1:$port" --workers 1 --threads 1 --timeout 60 \
   --pid "$S/pids/keystone.pid" --daemon --no-control-socket \

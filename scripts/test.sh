@@ -48,10 +48,10 @@ export SOFGATE_SWIFT_CLI="$PWD/$venv/bin/swift"
 cargo build --quiet --all-targets
 # contrib/sofgate.service, by systemd-analyze verify (SKIPPED without it).
 scripts/check-service.sh
-# tests/keystone.rs starts a real Keystone (scripts/keystone-up.sh installs it
+# tests/it/keystone.rs starts a real Keystone (scripts/keystone-up.sh installs it
 # from PyPI on first use): here a Keystone that cannot start is a failure.
 export SOFGATE_REQUIRE_KEYSTONE=${SOFGATE_REQUIRE_KEYSTONE:-1}
-# tests/metrics.rs has a real Prometheus scrape sofgate (Debian's package,
+# tests/it/metrics.rs has a real Prometheus scrape sofgate (Debian's package,
 # installed by scripts/prometheus-up.sh when missing): here one that cannot
 # be installed is a failure, not a skip.
 export SOFGATE_REQUIRE_PROMETHEUS=${SOFGATE_REQUIRE_PROMETHEUS:-1}

@@ -438,6 +438,17 @@ impl Req {
         let head = self.method == "HEAD";
         raw(self.addr, &self.to_bytes(), head)
     }
+
+    /// Sends and asserts the response's status; on a mismatch the message
+    /// names the request and shows the response (headers, start of the
+    /// body), and the panic points at the caller's line.
+    #[track_caller]
+    pub fn send_expect(self, status: u16) -> Resp {
+        let what = format!("{} {}", self.method, self.path);
+        let r = self.send();
+        assert_eq!(r.status, status, "{what}: {r:?}");
+        r
+    }
 }
 
 /// Connects with every read and write bounded by [`IO_TIMEOUT`].
