@@ -299,7 +299,7 @@ pub(crate) fn dates_as_swift_reads_them(h: &mut HeaderMap) {
         let t = h
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .and_then(time::parse_http);
+            .and_then(time::parse_rfc2822);
         if let Some(v) = t.and_then(|t| HeaderValue::from_str(&http_date(t.max(0) as f64)).ok()) {
             h.insert(name, v);
         }
@@ -559,7 +559,16 @@ pub(crate) async fn delete_key(
     match core(app, req, method, headers, query, (bucket, key), body).await {
         Ok(r) => {
             if version_id.is_some() && super::restore::left_none(r.headers()) {
-                super::restore::newest(app, req, bucket, key).await?;
+                // The version is gone whatever happens here: a client told
+                // of an error would retry, get NoSuchKey, and never restore.
+                if let Err(e) = super::restore::newest(app, req, bucket, key).await {
+                    tracing::warn!(
+                        bucket,
+                        key,
+                        code = e.code,
+                        "no version made current after a version delete"
+                    );
+                }
             }
             Ok(r.headers()
                 .get("x-object-version-id")
@@ -582,6 +591,17 @@ pub(crate) async fn delete_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_dates_pythons_parsedate_reads_are_rewritten() {
+        let mut m = h(&[
+            ("if-modified-since", "Sun, 06 Dec 2026 06:31:38 -0000"),
+            ("if-unmodified-since", "2026-12-06T06:31:38"),
+        ]);
+        dates_as_swift_reads_them(&mut m);
+        assert_eq!(m["if-modified-since"], "Sun, 06 Dec 2026 06:31:38 GMT");
+        assert_eq!(m["if-unmodified-since"], "2026-12-06T06:31:38");
+    }
 
     fn h(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut m = HeaderMap::new();

@@ -24,7 +24,9 @@ fn epoch(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<i64> {
         && (0..60).contains(&mi)
         && (0..=60).contains(&s)
         && (0..=9999).contains(&y);
-    ok.then(|| days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s)
+    // 31 Feb is refused, not read as 3 March.
+    let days = days_from_civil(y, mo, d);
+    (ok && civil_from_days(days) == (y, mo, d)).then(|| days * 86400 + h * 3600 + mi * 60 + s)
 }
 
 fn num(s: &str) -> Option<i64> {
@@ -84,7 +86,8 @@ pub fn parse_http(s: &str) -> Option<i64> {
     parse_rfc2822(s).or_else(|| parse_iso(s))
 }
 
-fn parse_rfc2822(s: &str) -> Option<i64> {
+/// The RFC 1123/2822 form alone (what Python's `parsedate` reads).
+pub fn parse_rfc2822(s: &str) -> Option<i64> {
     let s = s.trim();
     // The weekday is optional and not checked (as parsedate_tz).
     let s = s.split_once(',').map_or(s, |(_, rest)| rest);
@@ -94,7 +97,8 @@ fn parse_rfc2822(s: &str) -> Option<i64> {
     let mo = MONTHS.iter().position(|m| mon.starts_with(m))? as i64 + 1;
     let mut year = num(it.next()?)?;
     if year < 100 {
-        year += if year < 50 { 2000 } else { 1900 };
+        // Python's cutoff: 00-68 are 20xx, 69-99 19xx.
+        year += if year <= 68 { 2000 } else { 1900 };
     }
     let hms: Vec<_> = it.next()?.split(':').collect();
     let (h, mi) = (num(hms.first()?)?, num(hms.get(1)?)?);
@@ -160,9 +164,19 @@ mod tests {
             "yesterday",
             "Tue, 32 Mar 2007 19:36:42 GMT",
             "Tue, 27 Foo 2007 1:2:3",
+            "Sat, 31 Feb 2026 10:00:00 GMT",
+            "2026-04-31T10:00:00Z",
         ] {
             assert_eq!(parse_http(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn two_digit_years_as_python_reads_them() {
+        let y = |s| parse_rfc2822(s).map(|t| civil_from_days(t / 86400).0);
+        assert_eq!(y("01 Jan 68 00:00:00 GMT"), Some(2068));
+        assert_eq!(y("01 Jan 69 00:00:00 GMT"), Some(1969));
+        assert_eq!(y("01 Jan 05 00:00:00 GMT"), Some(2005));
     }
 
     #[test]
