@@ -54,6 +54,19 @@ pub struct Config {
     /// Prometheus metrics.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Which of the Swift API's features are on.
+    #[serde(default)]
+    pub features: FeaturesConfig,
+}
+
+/// `[features]`: every feature is on unless named in `off` (by the names
+/// of Swift's middleware and `/info`: tempurl, formpost, bulk, staticweb,
+/// symlink, slo, dlo, versioned_writes, object_versioning,
+/// container_quotas, account_quotas, etag_quoter).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeaturesConfig {
+    pub off: Vec<String>,
 }
 
 /// The S3 door (src/s3): requests that carry AWS authentication.
@@ -465,6 +478,7 @@ impl Config {
             s3: S3Config::default(),
             server: ServerConfig::default(),
             scrub: ScrubConfig::default(),
+            features: FeaturesConfig::default(),
             log: LogConfig::default(),
             health: HealthConfig::default(),
             metrics: MetricsConfig::default(),

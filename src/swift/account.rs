@@ -45,8 +45,7 @@ async fn post(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
             ))
         })?;
     }
-    m.extend(super::quota::account_updates(&app, &ctx)?);
-    super::etag_quoter::request_meta(&ctx, "account", &mut m)?;
+    app.features.account_request(&app, &ctx, &mut m)?;
     blocking(&app, move |app| {
         let mut merged = scont::account_meta(&app.store, &ctx.account).unwrap_or_default();
         scont::apply_user_meta(&mut merged, m.clone());
@@ -117,11 +116,10 @@ async fn get(app: Arc<App>, ctx: Ctx) -> ApiResult<Response<Body>> {
                 b = b.header(account_acl::HEADER, v);
             }
         }
-        b = super::quota::account_headers(b, app, &m);
+        b = app.features.account_headers(app, b, &m);
         if let Some(d) = m.get(super::keystone_auth::DOMAIN_SYSMETA) {
             b = b.header("X-Account-Project-Domain-Id", d); // as keystoneauth shows it
         }
-        b = super::etag_quoter::response_header(b, "account", &m);
         for (k, v) in &m {
             if k.starts_with("X-Account-Meta-") && (owner || !is_owner_only(k)) {
                 if let Ok(v) = http::HeaderValue::from_bytes(v.as_bytes()) {

@@ -497,7 +497,7 @@ fn delete_one(app: &App, ctx: &Ctx, name: &str) -> ApiResult<()> {
     let Some(obj) = obj else {
         ctx.authorize(Some(container), false, true, None)?;
         let loc = app.store.find_container(&ctx.account, container)?;
-        super::versioning::before_container_delete(app, &loc)?;
+        app.features.container_delete(app, &loc)?;
         scont::delete(&loc)?;
         app.store.usage.forget(&loc);
         app.info.forget_container(&ctx.account, container);
@@ -505,13 +505,8 @@ fn delete_one(app: &App, ctx: &Ctx, name: &str) -> ApiResult<()> {
     };
     let arrived = crate::store::meta::now_secs();
     let loc = object_core::authorize(app, ctx, container, true)?;
-    // Either kind of versioning may answer the delete (object versioning's
-    // marker first), as on the object path.
-    let versioned = match super::versioning::delete(app, &loc, &obj)? {
-        Some(r) => Some(r),
-        None => super::versioned_writes::delete(app, ctx, &loc, &obj)?,
-    };
-    if let Some(r) = versioned {
+    // Either kind of versioning may answer the delete, as on the object path.
+    if let Some(r) = app.features.object_delete(app, ctx, &loc, &obj)? {
         return match r.status() {
             st if st.is_success() => Ok(()),
             StatusCode::NOT_FOUND => Err(ApiError::NotFound),

@@ -29,10 +29,8 @@ pub async fn handle(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Res
 /// key and tempurl keys are changed by owners only; others' are ignored, as
 /// Swift does.
 fn request_meta(app: &App, ctx: &Ctx, owner: bool) -> ApiResult<Meta> {
-    super::quota::check_container_headers(ctx)?;
     let mut m = collect_meta(&ctx.headers, "container", &app.cfg.limits)?;
-    super::versioned_writes::container_headers(ctx, owner, &mut m)?;
-    super::versioning::container_headers(ctx, owner, &mut m)?;
+    app.features.container_request(ctx, owner, &mut m)?;
     if !owner {
         m.retain(|k, _| !is_owner_only(k));
         return Ok(m);
@@ -55,7 +53,6 @@ fn request_meta(app: &App, ctx: &Ctx, owner: bool) -> ApiResult<Meta> {
             m.insert(key.into(), String::new());
         }
     }
-    super::etag_quoter::request_meta(ctx, "container", &mut m)?;
     Ok(m)
 }
 
@@ -93,7 +90,7 @@ async fn put(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
                 let mut merged = scont::container_meta(&loc)?;
                 scont::apply_user_meta(&mut merged, m.clone());
                 check_totals(&merged, "container", &app.cfg.limits)?;
-                super::versioning::check_merged(&merged, &m)?;
+                app.features.container_merged(&merged, &m)?;
                 &store.policies[loc.policy]
             }
             None => policy,
@@ -145,7 +142,7 @@ pub fn update_meta(app: &App, account: &str, container: &str, m: Meta) -> ApiRes
     let mut merged = scont::container_meta(&loc)?;
     scont::apply_user_meta(&mut merged, m.clone());
     check_totals(&merged, "container", &app.cfg.limits)?;
-    super::versioning::check_merged(&merged, &m)?;
+    app.features.container_merged(&merged, &m)?;
     scont::update_container_meta(&app.store, &loc, m)?;
     app.info.forget_container(account, container);
     Ok(loc.policy)
@@ -156,7 +153,7 @@ async fn delete(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Respons
     blocking(&app, move |app| {
         let loc = app.store.find_container(&ctx.account, &container)?;
         ctx.note.policy(loc.policy);
-        super::versioning::before_container_delete(app, &loc)?;
+        app.features.container_delete(app, &loc)?;
         scont::delete(&loc)?;
         app.store.usage.forget(&loc);
         app.info.forget_container(&ctx.account, &container);
@@ -191,7 +188,7 @@ async fn get(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
             m.get("X-Container-Read").map(String::as_str),
         )?;
         let mut usage: Usage = app.store.usage.get(&loc)?;
-        usage.bytes += super::versioning::version_bytes(app, &loc);
+        usage.bytes += app.features.container_bytes(app, &loc);
         let mut b = Response::builder()
             .header("X-Container-Object-Count", usage.objects)
             .header("X-Container-Bytes-Used", usage.bytes)
@@ -218,16 +215,14 @@ async fn get(app: Arc<App>, ctx: Ctx, container: String) -> ApiResult<Response<B
                 }
             }
         }
-        b = super::versioned_writes::container_response(b, &m);
-        b = super::versioning::container_response(b, &m);
-        b = super::etag_quoter::response_header(b, "container", &m);
+        b = app.features.container_headers(b, &m);
         if head {
             return b
                 .status(StatusCode::NO_CONTENT)
                 .header("Content-Length", "0")
                 .finish(body::empty());
         }
-        let (status, text) = match super::versioning::listing(app, &ctx, &loc)? {
+        let (status, text) = match app.features.container_listing(app, &ctx, &loc)? {
             Some(v) => {
                 if let Some(h) = b.headers_mut() {
                     let json = http::HeaderValue::from_static("application/json; charset=utf-8");

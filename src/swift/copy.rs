@@ -8,6 +8,7 @@ use std::sync::Arc;
 use http::{Method, Response, StatusCode};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
+use super::feature::Name;
 use super::headers::{collect_meta, http_date};
 use super::object_core::{authorize, delete_at, expired, is_user_key, user_headers};
 use super::range::{resolve, Ranges};
@@ -114,8 +115,10 @@ pub(super) async fn do_copy(
         if !super::versioning::is_hidden(&src_container) && expired(&src.info) {
             return Err(ApiError::NotFound);
         }
-        let copies_link = symlink::is_link(&src.info);
-        let (src_ctx, mut src) = if symlink::follows(&ctx) {
+        let links = app.features.on(Name::Symlink);
+        let follows = links && symlink::follows(&ctx);
+        let copies_link = links && symlink::is_link(&src.info);
+        let (src_ctx, mut src) = if follows {
             let (end_ctx, obj) = symlink::open_followed(app, &src_ctx, src)?;
             (end_ctx.unwrap_or(src_ctx), obj)
         } else {
@@ -132,7 +135,7 @@ pub(super) async fn do_copy(
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         };
-        if copies_link && !symlink::follows(&ctx) {
+        if copies_link && !follows {
             symlink::copy_meta(&ctx, &src.info, &mut m)?;
         }
         scont::apply_user_meta(&mut m, req_meta);
@@ -148,14 +151,14 @@ pub(super) async fn do_copy(
         let src_ts = src.info.timestamp();
         // A large object copies as its content, unless the manifest itself
         // is asked for (`multipart-manifest=get`), which copies as it is.
-        let manifest = dlo::manifest(&ctx, &src.info);
+        let manifest = dlo::manifest(&ctx, &src.info).filter(|_| app.features.on(Name::Dlo));
         if manifest.is_none() {
             if let Some(v) = src.info.meta.get(dlo::MANIFEST_KEY) {
                 m.insert(dlo::MANIFEST_KEY.into(), v.clone());
             }
         }
         let dest = ctx.write_dest(dst_loc, &container, &object);
-        let info = if slo::is_slo(&src.info) {
+        let info = if app.features.on(Name::Slo) && slo::is_slo(&src.info) {
             if let Some(ct) = m.get_mut(keys::CONTENT_TYPE) {
                 *ct = slo::strip_swift_bytes(ct).to_string();
             }

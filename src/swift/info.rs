@@ -50,24 +50,10 @@ pub fn get(app: &App, method: &Method) -> ApiResult<Response<Body>> {
             "policies": policies,
         },
         "tempauth": { "account_acls": true },
-        "dlo": { "max_segments": super::dlo::MAX_SEGMENTS },
-        "slo": super::slo::info(),
-        "tempurl": super::tempurl::info(),
-        "staticweb": {},
-        "formpost": {
-            "allowed_digests": super::tempurl::DIGESTS,
-            "deprecated_digests": ["sha1"],
-        },
-        "symlink": { "symloop_max": super::symlink::SYMLOOP_MAX, "static_links": true },
     });
-    for (k, f) in super::bulk::info() {
+    for (k, f) in app.features.info(app) {
         v[k] = f;
     }
-    v["container_quotas"] = json!({});
-    v["account_quotas"] = json!({});
-    v["versioned_writes"] = super::versioned_writes::info();
-    v["object_versioning"] = json!({});
-    v["etag_quoter"] = super::etag_quoter::info(app);
     if app.keystone.is_some() {
         v["keystoneauth"] = json!({});
     }

@@ -167,12 +167,15 @@ pub struct RowHooks {
     /// The size and (quoted) ETag a row shows of an object that stands for
     /// others (a large object's manifest): its `bytes`, and its ETag as the
     /// JSON row's `slo_etag`.
-    pub size_etag: fn(&ObjectInfo) -> Option<(u64, String)>,
+    pub size_etag: SizeEtag,
     /// Extra members of a JSON row (`,"name":value…`) from the row's
     /// object, account, container and name: the first hook that has some
     /// adds them.
     pub fields: Vec<RowFields>,
 }
+
+/// [`RowHooks::size_etag`].
+pub type SizeEtag = fn(&ObjectInfo) -> Option<(u64, String)>;
 
 /// One of [`RowHooks::fields`].
 pub type RowFields = fn(&ObjectInfo, &str, &str, &str) -> Option<String>;

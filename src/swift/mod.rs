@@ -13,6 +13,7 @@ pub mod dlo;
 pub mod domain_remap;
 pub mod etag_quoter;
 pub mod expirer;
+pub mod feature;
 mod features;
 pub mod formpost;
 pub mod headers;
@@ -63,6 +64,8 @@ pub struct App {
     pub keystone: Option<keystone::Keystone>,
     /// Device probes of `/healthcheck?deep` still running.
     pub health: health::Probes,
+    /// The features that are on, in order (`features.rs`).
+    pub features: feature::Pipeline,
     /// What features do on the write path (`features.rs`).
     pub hooks: write::Hooks,
     /// What features add to object listings' rows (`features.rs`).
@@ -141,14 +144,30 @@ impl App {
         cfg.validate()?;
         let store = cfg.store()?;
         let info = info_cache::InfoCache::new(store.opts.usage_ttl);
+        let off = cfg
+            .features
+            .off
+            .iter()
+            .map(|n| {
+                feature::Name::parse(n.trim()).ok_or_else(|| {
+                    let known: Vec<_> = feature::Name::ALL.iter().map(|n| n.as_str()).collect();
+                    format!(
+                        "[features] off: no feature {n:?} (known: {})",
+                        known.join(", ")
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let features = features::pipeline(&off);
         Ok(App {
             auth: Auth::new(cfg.auth.clone()),
             store,
             info,
             keystone: cfg.keystone.clone().map(keystone::Keystone::new),
             health: health::Probes::new(cfg.policies.len()),
-            hooks: features::write_hooks(),
-            listing: features::listing_hooks(),
+            hooks: features::write_hooks(&features),
+            listing: features::listing_hooks(&features),
+            features,
             cfg,
         })
     }
@@ -265,7 +284,8 @@ impl App {
             .map(|v| v.to_str().unwrap_or(""));
         let query = parse_query(req.uri().query())?;
         // A temp URL stands in for a token (Swift's tempurl runs before auth).
-        let temp_url = tempurl::requested(req.method(), &query);
+        let temp_url =
+            self.features.on(feature::Name::Tempurl) && tempurl::requested(req.method(), &query);
         let mut id = match token {
             Some(t) if !temp_url => {
                 let service = req.headers().get("x-service-token");
@@ -332,10 +352,14 @@ impl App {
             g.restrict(&mut ctx);
         }
         // A browser form upload carries its own signature (Swift's formpost).
-        if temp.is_none() && formpost::applies(&ctx) {
+        if temp.is_none() && self.features.on(feature::Name::Formpost) && formpost::applies(&ctx) {
             return formpost::handle(self, ctx, parts.uri.path(), body).await;
         }
-        if let Some(op) = bulk::operation(&ctx)? {
+        let bulk_op = match self.features.on(feature::Name::Bulk) {
+            true => bulk::operation(&ctx)?,
+            false => None,
+        };
+        if let Some(op) = bulk_op {
             let (c, o) = match target {
                 Target::Container { container, .. } => (Some(container), None),
                 Target::Object {
@@ -345,7 +369,7 @@ impl App {
             };
             return bulk::handle(self, ctx, op, c, o, body).await;
         }
-        let web = staticweb::applies(&ctx);
+        let web = self.features.on(feature::Name::Staticweb) && staticweb::applies(&ctx);
         let resp = match target {
             Target::Account { .. } => account::handle(self, ctx).await,
             Target::Container { container, .. } => {

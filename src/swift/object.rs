@@ -10,15 +10,15 @@ use std::sync::Arc;
 use crate::http::incoming::Incoming;
 use http::{Method, Response, StatusCode};
 
+use super::feature::{Name, Read};
 use super::headers::collect_meta;
 use super::object_core::{
     authorize, created, delete_at, expired, get_response, head_response, is_user_key, request_meta,
     user_headers,
 };
-use super::symlink;
 use super::write::{self, Put};
 use super::{blocking, copy, empty_response, receive, App, Ctx};
-use super::{dlo, slo};
+use super::{dlo, slo, symlink};
 use crate::http::body::{self, Body};
 use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::store::meta::{self, keys, Meta};
@@ -32,6 +32,9 @@ pub async fn handle(
     object: ObjPath,
     body: Incoming,
 ) -> ApiResult<Response<Body>> {
+    if !app.features.on(Name::EtagQuoter) {
+        return dispatch(app, ctx, container, object, body).await;
+    }
     let (a, c, arc) = (ctx.account.clone(), container.clone(), app.clone());
     let r = dispatch(app, ctx, container, object, body).await?;
     Ok(super::etag_quoter::apply(&arc, a, c, r).await)
@@ -44,10 +47,15 @@ async fn dispatch(
     object: ObjPath,
     body: Incoming,
 ) -> ApiResult<Response<Body>> {
-    if let Some(r) = super::versioning::object_request(&app, &ctx, &container, &object).await? {
-        return Ok(r);
+    let versions = app.features.on(Name::ObjectVersioning);
+    if versions {
+        let r = super::versioning::object_request(&app, &ctx, &container, &object).await?;
+        if let Some(r) = r {
+            return Ok(r);
+        }
     }
     match ctx.method {
+        _ if !app.features.on(Name::Slo) => {}
         Method::PUT if slo::is_manifest_put(&ctx) => {
             return slo::put(app, ctx, container, object, body).await
         }
@@ -58,16 +66,20 @@ async fn dispatch(
         _ => slo::check_reserved(&ctx)?,
     }
     match ctx.method {
-        Method::GET | Method::HEAD => {
+        Method::GET | Method::HEAD if versions => {
             let (c, o, x) = (container.clone(), object.clone(), ctx.clone());
             let r = get(app, ctx, container, object).await?;
             Ok(super::versioning::decorate(r, &x, &c, &o))
         }
+        Method::GET | Method::HEAD => get(app, ctx, container, object).await,
         Method::PUT => put(app, ctx, container, object, body).await,
         Method::POST => post(app, ctx, container, object).await,
         Method::DELETE => delete(app, ctx, container, object).await,
         ref m if m.as_str() == "COPY" => {
-            let (c, o) = super::versioning::copy_source(&ctx, container, object.to_string());
+            let (c, o) = match versions {
+                true => super::versioning::copy_source(&ctx, container, object.to_string()),
+                false => (container, object.to_string()),
+            };
             copy::copy(app, ctx, c, o).await
         }
         _ => Err(ApiError::MethodNotAllowed),
@@ -95,12 +107,12 @@ pub(super) async fn get(
         let loc = authorize(&app, &ctx, &container, false)?;
         if head {
             if let Some(info) = sobj::head_quick(&app.store, &loc, &object)? {
-                if is_plain(&ctx, &info) {
+                if is_plain(&app, &ctx, &info) {
                     return head_response(&ctx, info, expires);
                 }
             }
         } else if let Some(obj) = sobj::open_quick(&app.store, &loc, &object)? {
-            if is_plain(&ctx, &obj.info) {
+            if is_plain(&app, &ctx, &obj.info) {
                 return get_response(&ctx, obj, expires);
             }
             opened = Some(obj);
@@ -119,14 +131,15 @@ pub(super) async fn get(
             if expired(&info) {
                 return Err(ApiError::NotFound);
             }
-            if symlink::follows(&ctx) && symlink::is_link(&info) {
-                return Ok(symlink::get(app, &ctx, &info, true));
-            }
-            if let Some(r) = slo::get(&arc, &ctx, &info, None, &loc, &object, true)? {
+            let read = Read {
+                info: &info,
+                file: None,
+                loc: &loc,
+                object: &object,
+                head,
+            };
+            if let Some(r) = app.features.read(&arc, &ctx, &read)? {
                 return Ok(r);
-            }
-            if let Some(m) = dlo::manifest(&ctx, &info) {
-                return dlo::respond(app, &ctx, &info, &m, true);
             }
             return head_response(&ctx, info, expires);
         }
@@ -138,14 +151,15 @@ pub(super) async fn get(
         if expired(info) {
             return Err(ApiError::NotFound);
         }
-        if symlink::follows(&ctx) && symlink::is_link(info) {
-            return Ok(symlink::get(app, &ctx, info, false));
-        }
-        if let Some(r) = slo::get(&arc, &ctx, info, Some(&obj.file), &loc, &object, false)? {
+        let read = Read {
+            info,
+            file: Some(&obj.file),
+            loc: &loc,
+            object: &object,
+            head,
+        };
+        if let Some(r) = app.features.read(&arc, &ctx, &read)? {
             return Ok(r);
-        }
-        if let Some(m) = dlo::manifest(&ctx, info) {
-            return dlo::respond(app, &ctx, info, &m, false);
         }
         get_response(&ctx, obj, expires)
     })
@@ -153,10 +167,10 @@ pub(super) async fn get(
     symlink::finish(app, res).await
 }
 
-/// Can the quick path answer: no link to follow, no large-object manifest?
-fn is_plain(ctx: &Ctx, info: &ObjectInfo) -> bool {
-    let link = symlink::follows(ctx) && symlink::is_link(info);
-    !link && !slo::is_slo(info) && dlo::manifest(ctx, info).is_none()
+/// Can the quick path answer: no feature (a link to follow, a large
+/// object) answers this read?
+fn is_plain(app: &App, ctx: &Ctx, info: &ObjectInfo) -> bool {
+    !app.features.reads(ctx, info)
 }
 
 async fn put(
@@ -178,7 +192,7 @@ async fn put(
         let src_account = ctx.header("x-copy-from-account")?.map(str::to_string);
         return copy::do_copy(app, ctx, src_account, sc, so, container, object.to_string()).await;
     }
-    if ctx.headers.contains_key("x-symlink-target") {
+    if app.features.on(Name::Symlink) && ctx.headers.contains_key("x-symlink-target") {
         return symlink::put(app, ctx, container, object, body).await;
     }
     let te = ctx
@@ -257,13 +271,17 @@ async fn post(
     container: String,
     object: ObjPath,
 ) -> ApiResult<Response<Body>> {
-    symlink::check_post(&ctx)?;
+    let links = app.features.on(Name::Symlink);
+    if links {
+        symlink::check_post(&ctx)?;
+    }
     let mut new = collect_meta(&ctx.headers, "object", &app.cfg.limits)?;
     new.retain(|_, v| !v.is_empty());
     let ct = ctx.header("content-type")?.map(str::to_string);
     let mut extra = user_headers(&ctx)?;
     // Like user metadata, a manifest is replaced by POST: set, or gone.
-    if let Some(v) = ctx.header("x-object-manifest")? {
+    let manifest = ctx.header("x-object-manifest")?;
+    if let Some(v) = manifest.filter(|_| app.features.on(Name::Dlo)) {
         dlo::check_manifest_header(v)?;
         extra.insert(dlo::MANIFEST_KEY.into(), v.to_string());
     }
@@ -307,7 +325,7 @@ async fn post(
             return Err(ApiError::NotFound);
         }
         super::expirer::note(app, &loc, &ctx.account, &container, &object, &info.meta);
-        if let Some(r) = symlink::post_redirect(&ctx.account, &info) {
+        if let Some(r) = symlink::post_redirect(&ctx.account, &info).filter(|_| links) {
             return Ok(r);
         }
         empty_response(StatusCode::ACCEPTED).finish(body::empty())
@@ -345,12 +363,9 @@ async fn delete(
                 ));
             }
         }
-        // Object versioning leaves a delete marker; else legacy versioned
+        // Object versioning leaves a delete marker; legacy versioned
         // writes may archive or restore.
-        if let Some(r) = super::versioning::delete(app, &loc, &object)? {
-            return Ok(r);
-        }
-        if let Some(r) = super::versioned_writes::delete(app, &ctx, &loc, &object)? {
+        if let Some(r) = app.features.object_delete(app, &ctx, &loc, &object)? {
             return Ok(r);
         }
         sobj::delete_as_of(&app.store, &loc, &object, arrived)?;

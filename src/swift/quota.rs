@@ -134,16 +134,9 @@ fn exceeded(msg: &str) -> ApiError {
     ApiError::TooLarge(msg.into())
 }
 
-/// Refuses (413) a write of one object of `size` bytes into `loc` (of
-/// `account`) that would go over the container's or the account's quota;
-/// `exempt` (a reseller admin) is not held to account quotas.
-pub fn check(
-    app: &App,
-    account: &str,
-    exempt: bool,
-    loc: &ContainerLoc,
-    size: u64,
-) -> ApiResult<()> {
+/// Refuses (413) a write of one object of `size` bytes into `loc` that
+/// would go over the container's quota (versions count, as in Swift).
+pub fn check_container(app: &App, loc: &ContainerLoc, size: u64) -> ApiResult<()> {
     let cm = app.info.container(loc)?;
     let (cb, cc) = (
         quota(&cm, "X-Container-Meta-Quota-Bytes"),
@@ -151,11 +144,24 @@ pub fn check(
     );
     if cb.is_some() || cc.is_some() {
         let mut u = app.store.usage.get(loc)?;
-        u.bytes += super::versioning::version_bytes(app, loc);
+        u.bytes += app.features.container_bytes(app, loc);
         if cb.is_some_and(|q| u.bytes + size > q) || cc.is_some_and(|q| u.objects + 1 > q) {
             return Err(exceeded("Upload exceeds quota."));
         }
     }
+    Ok(())
+}
+
+/// Refuses (413) a write of one object of `size` bytes into `loc` (of
+/// `account`) that would go over the account's quota; `exempt` (a reseller
+/// admin) is not held to it.
+pub fn check_account(
+    app: &App,
+    account: &str,
+    exempt: bool,
+    loc: &ContainerLoc,
+    size: u64,
+) -> ApiResult<()> {
     if exempt {
         return Ok(());
     }

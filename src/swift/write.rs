@@ -28,9 +28,9 @@ use crate::store::{ContainerLoc, ObjPath};
 
 /// What features do on the write path, given to it by the [`App`].
 pub struct Hooks {
-    /// The first step: 413 when one more object of `size` bytes at the
+    /// The first steps: 413 when one more object of `size` bytes at the
     /// destination would exceed a quota.
-    pub quota: fn(&App, &Dest, u64) -> ApiResult<()>,
+    pub quota: Vec<QuotaHook>,
     /// Steps around the rename, in order: each runs before it (and may edit
     /// the metadata), and what it returns is finished after it, or undone
     /// when dropped (the commit failed).
@@ -39,6 +39,9 @@ pub struct Hooks {
     /// restore): the usage is refreshed, then this runs (the expiry queue).
     pub placed: fn(&App, &Dest, &ObjectInfo),
 }
+
+/// One quota check (see [`Hooks::quota`]).
+pub type QuotaHook = fn(&App, &Dest, u64) -> ApiResult<()>;
 
 /// One step around the rename (see [`Hooks::commit`]).
 pub type CommitHook = fn(&App, &Dest, &mut Meta) -> ApiResult<Option<Box<dyn Pending>>>;
@@ -128,8 +131,7 @@ impl Put {
         if declared.is_none() {
             check_quota(app, &dest, w.size())?;
         }
-        let info = commit_hooked(app, &dest, w, meta, etag)?;
-        Ok(done(app, &dest, info))
+        commit_hooked(app, &dest, w, meta, etag)
     }
 }
 
@@ -151,7 +153,7 @@ pub fn put_dir_marker(app: &App, dest: Dest, meta: Meta) -> ApiResult<ObjectInfo
 /// make between the quota and the data (a symlink's target): 413 when one
 /// more object of `size` bytes would exceed a quota.
 pub fn check_quota(app: &App, d: &Dest, size: u64) -> ApiResult<()> {
-    (app.hooks.quota)(app, d, size)
+    app.hooks.quota.iter().try_for_each(|q| q(app, d, size))
 }
 
 /// The commit with its hooks (for instance: the object replaced is kept
@@ -170,10 +172,14 @@ fn commit_hooked(
         pending.extend(hook(app, d, &mut meta)?);
     }
     let info = w.commit(meta, etag)?;
+    let mut failed = None;
     for p in pending {
-        p.committed(app, d)?;
+        if let Err(e) = p.committed(app, d) {
+            failed.get_or_insert(e);
+        }
     }
-    Ok(info)
+    let info = done(app, d, info);
+    failed.map_or(Ok(info), Err)
 }
 
 /// A kept version linked back into place (a restore) went around the
@@ -188,4 +194,61 @@ pub fn linked(app: &App, d: &Dest, info: &ObjectInfo) {
 fn done(app: &App, d: &Dest, info: ObjectInfo) -> ObjectInfo {
     linked(app, d, &info);
     info
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static LATER_RAN: AtomicBool = AtomicBool::new(false);
+
+    struct Fails;
+    impl Pending for Fails {
+        fn committed(self: Box<Self>, _: &App, _: &Dest) -> ApiResult<()> {
+            Err(ApiError::Internal("hook failed".into()))
+        }
+    }
+
+    struct Records;
+    impl Pending for Records {
+        fn committed(self: Box<Self>, _: &App, _: &Dest) -> ApiResult<()> {
+            LATER_RAN.store(true, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failing_hook_after_the_rename_skips_no_later_hook() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config::embedded();
+        cfg.auth.secret = "s".repeat(32);
+        cfg.policies[0].device = dir.path().to_path_buf();
+        let mut app = App::new(cfg).unwrap();
+        app.hooks.commit = vec![
+            |_, _, _| Ok(Some(Box::new(Fails) as Box<dyn Pending>)),
+            |_, _, _| Ok(Some(Box::new(Records) as Box<dyn Pending>)),
+        ];
+        let policy = app.store.default_policy();
+        crate::store::container::create(&app.store, "AUTH_t", "c", policy, Meta::new()).unwrap();
+        let dest = Dest {
+            loc: app.locate("AUTH_t", "c").unwrap(),
+            account: "AUTH_t".into(),
+            container: "c".into(),
+            object: ObjPath::new("o", &app.store.opts.limits).unwrap(),
+            quota_exempt: false,
+            create_only: false,
+        };
+        let r = put_bytes(&app, dest, b"data", Meta::new());
+        assert!(matches!(r, Err(ApiError::Internal(_))), "{r:?}");
+        assert!(
+            LATER_RAN.load(Ordering::SeqCst),
+            "the hook after the failing one ran"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("AUTH_t/c/o")).unwrap(),
+            b"data"
+        );
+    }
 }

@@ -25,6 +25,7 @@ mod cors;
 mod domain_remap;
 mod etag_quoter;
 mod expiry;
+mod features;
 mod formpost;
 mod health;
 mod hostile_headers;

@@ -18,7 +18,7 @@ fn sig256(key: &str, method: &str, expires: u64, path: &str) -> String {
 }
 
 /// `path?temp_url_sig=..&temp_url_expires=..` signed with `key`.
-fn url(key: &str, method: &str, expires: u64, path: &str) -> String {
+pub(crate) fn url(key: &str, method: &str, expires: u64, path: &str) -> String {
     let sig = sig256(key, method, expires, path);
     format!("{path}?temp_url_sig={sig}&temp_url_expires={expires}")
 }
