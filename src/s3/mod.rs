@@ -34,6 +34,7 @@ pub mod bucket;
 pub mod chunked;
 pub mod copy;
 pub mod cors;
+pub mod delete;
 pub mod error;
 pub mod integrity;
 pub mod multi_delete;

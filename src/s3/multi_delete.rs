@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use http::{Method, Response, StatusCode};
 
+use super::delete::delete_key;
 use super::error::S3Error;
-use super::object::{delete_key, s3_error};
+use super::object::s3_error;
 use super::{bridge, upload, xml, S3Request};
 use crate::http::body::{self, Body};
 use crate::swift::{blocking, App};
@@ -98,10 +99,15 @@ pub async fn handle(app: Arc<App>, mut req: S3Request) -> Result<Response<Body>,
     for (key, version) in &delete.objects {
         match delete_key(&app, &req, &bucket, key, version.as_deref()).await {
             Ok(_) if delete.quiet => {}
-            Ok(_) => {
+            Ok(d) => {
                 w.open("Deleted").elem("Key", key);
                 if let Some(v) = version {
                     w.elem("VersionId", v);
+                }
+                // A delete marker made (no version named) or deleted.
+                if let Some(m) = d.version_id.as_deref().filter(|_| d.marker) {
+                    w.elem("DeleteMarker", "true")
+                        .elem("DeleteMarkerVersionId", m);
                 }
                 w.close();
             }

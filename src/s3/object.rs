@@ -3,8 +3,9 @@
 //! headers translated ([`swift_headers`]), the core's object handler called
 //! ([`core`]), its answer translated back ([`s3_headers`]), so symlinks,
 //! large objects, versions and expiry behave as through Swift. PutObject is
-//! in [`super::put`], CopyObject in [`super::copy`], DeleteObjects in
-//! [`super::multi_delete`], the object ACL in [`super::object_acl`].
+//! in [`super::put`], CopyObject in [`super::copy`], DeleteObject in
+//! [`super::delete`], DeleteObjects in [`super::multi_delete`], the object
+//! ACL in [`super::object_acl`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,8 +14,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 
 use super::error::S3Error;
 use super::router::Op;
-use super::{bridge, copy, multi_delete, object_acl, put, time, S3Request};
-use crate::http::body::{self, Body};
+use super::{bridge, copy, delete, multi_delete, object_acl, put, time, S3Request};
+use crate::http::body::Body;
 use crate::http::error::ApiError;
 use crate::http::incoming::Incoming;
 use crate::swift::headers::http_date;
@@ -34,7 +35,7 @@ pub async fn handle(app: Arc<App>, req: S3Request) -> Result<Response<Body>, S3E
             version_id,
             part_number,
         } => get(app, req, version_id, part_number).await,
-        Op::DeleteObject { version_id } => delete(app, req, version_id).await,
+        Op::DeleteObject { version_id } => delete::handle(app, req, version_id).await,
         Op::DeleteObjects => multi_delete::handle(app, req).await,
         Op::GetObjectAcl => object_acl::get(app, req).await,
         Op::PutObjectAcl => object_acl::put(app, req).await,
@@ -216,11 +217,37 @@ pub(crate) async fn core(
     (bucket, key): (&str, &str),
     body: Incoming,
 ) -> Result<Response<Body>, S3Error> {
+    let (account, res) = core_answer(app, req, method, headers, query, (bucket, key), body).await?;
+    as_s3(app, &account, (bucket, key), res).await
+}
+
+/// [`core`]'s call alone: the core's answer, whatever its status, and the
+/// caller's account (for [`as_s3`]).
+pub(crate) async fn core_answer(
+    app: &Arc<App>,
+    req: &S3Request,
+    method: Method,
+    headers: HeaderMap,
+    query: HashMap<String, String>,
+    (bucket, key): (&str, &str),
+    body: Incoming,
+) -> Result<(String, Result<Response<Body>, ApiError>), S3Error> {
     let ctx = bridge::ctx(app, req, method, headers, query).await?;
     let account = ctx.account.clone();
     let path = crate::store::ObjPath::new(key, &app.store.opts.limits)
         .map_err(|e| S3Error::from_api(e.into(), Some(bucket), Some(key)))?;
     let res = crate::swift::object::handle(app.clone(), ctx, bucket.to_string(), path, body).await;
+    Ok((account, res))
+}
+
+/// A core's answer as [`core`] gives it: a success as it is, anything else
+/// as its S3 error.
+pub(crate) async fn as_s3(
+    app: &Arc<App>,
+    account: &str,
+    (bucket, key): (&str, &str),
+    res: Result<Response<Body>, ApiError>,
+) -> Result<Response<Body>, S3Error> {
     let status = match &res {
         Ok(r) if r.status().is_success() || r.status() == StatusCode::NOT_MODIFIED => {
             return res.map_err(S3Error::from)
@@ -229,7 +256,7 @@ pub(crate) async fn core(
         Err(e) => e.status(),
     };
     if status == StatusCode::NOT_FOUND {
-        return Err(not_found(app, &account, bucket, key).await);
+        return Err(not_found(app, account, bucket, key).await);
     }
     Err(match res {
         Err(e) => S3Error::from_api(e, Some(bucket), Some(key)),
@@ -510,81 +537,6 @@ fn head_range(resp: &mut Response<Body>, range: Option<&str>) -> Result<(), S3Er
             Ok(())
         }
         _ => Ok(()),
-    }
-}
-
-/// DeleteObject: 204 whether or not the key existed, as S3 answers;
-/// `NoSuchBucket` when the bucket does not. With `versionId`, that version
-/// goes (sofgate's object versioning).
-async fn delete(
-    app: Arc<App>,
-    req: S3Request,
-    version_id: Option<String>,
-) -> Result<Response<Body>, S3Error> {
-    let (bucket, key) = names(&req)?;
-    let r = delete_key(&app, &req, &bucket, &key, version_id.as_deref()).await?;
-    let mut out = Response::new(body::empty());
-    *out.status_mut() = StatusCode::NO_CONTENT;
-    if let Some(v) = r.and_then(|v| HeaderValue::from_str(&v).ok()) {
-        out.headers_mut().insert("x-amz-version-id", v);
-    }
-    Ok(out)
-}
-
-/// Deletes one key (or one version of it) through the core: the version id
-/// the answer names, if any. A missing key is no error.
-pub(crate) async fn delete_key(
-    app: &Arc<App>,
-    req: &S3Request,
-    bucket: &str,
-    key: &str,
-    version_id: Option<&str>,
-) -> Result<Option<String>, S3Error> {
-    let mut headers = swift_headers(&req.headers);
-    for h in [
-        "content-type",
-        "content-length",
-        "transfer-encoding",
-        "range",
-    ] {
-        headers.remove(h);
-    }
-    let mut query = HashMap::new();
-    if let Some(v) = version_id {
-        query.insert("version-id".to_string(), v.to_string());
-        query.insert("symlink".to_string(), "get".to_string());
-    }
-    let method = Method::DELETE;
-    let body = Incoming::empty();
-    match core(app, req, method, headers, query, (bucket, key), body).await {
-        Ok(r) => {
-            if version_id.is_some() && super::restore::left_none(r.headers()) {
-                // The version is gone whatever happens here: a client told
-                // of an error would retry, get NoSuchKey, and never restore.
-                if let Err(e) = super::restore::newest(app, req, bucket, key).await {
-                    tracing::warn!(
-                        bucket,
-                        key,
-                        code = e.code,
-                        "no version made current after a version delete"
-                    );
-                }
-            }
-            Ok(r.headers()
-                .get("x-object-version-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-                .or_else(|| version_id.map(str::to_string)))
-        }
-        Err(e) if e.code == "NoSuchKey" => Ok(version_id.map(str::to_string)),
-        // A newer write of the key landed before this DELETE removed it:
-        // S3 orders the two so, and answers the DELETE 204 all the same.
-        Err(e) if e.code == "OperationAborted" => Ok(version_id.map(str::to_string)),
-        // A version of a bucket never versioned: nothing to delete.
-        Err(e) if e.code == "InvalidRequest" && version_id.is_some() => {
-            Ok(version_id.map(str::to_string))
-        }
-        Err(e) => Err(e),
     }
 }
 

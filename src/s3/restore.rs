@@ -8,15 +8,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use http_body_util::BodyExt;
-use serde_json::Value;
 
 use super::error::S3Error;
 use super::object::core;
 use super::{bridge, S3Request};
 use crate::http::incoming::Incoming;
-use crate::swift::versioned_writes::DELETE_MARKER;
-use crate::swift::App;
+use crate::store::ObjPath;
+use crate::swift::{blocking, versioning, App};
 
 /// Does the core's answer to a version DELETE leave no current version?
 pub fn left_none(h: &HeaderMap) -> bool {
@@ -25,8 +23,10 @@ pub fn left_none(h: &HeaderMap) -> bool {
 }
 
 /// Makes the newest version of `key` current, unless a delete marker is
-/// newer still; a version that cannot be made current (gone since the
-/// listing) gives way to the next.
+/// newer still; a version that cannot be made current (gone since it was
+/// read) gives way to the next. Each try is conditional (`If-None-Match:
+/// *`, atomic in the core): an object written meanwhile, by another
+/// request or another node, is current and stays so.
 pub async fn newest(
     app: &Arc<App>,
     req: &S3Request,
@@ -38,6 +38,7 @@ pub async fn newest(
         query.insert("version-id".to_string(), vid);
         let mut headers = HeaderMap::new();
         headers.insert("content-length", HeaderValue::from_static("0"));
+        headers.insert("if-none-match", HeaderValue::from_static("*"));
         let put = core(
             app,
             req,
@@ -49,11 +50,9 @@ pub async fn newest(
         );
         match put.await {
             Ok(_) => return Ok(()),
-            Err(e)
-                if matches!(
-                    e.status,
-                    StatusCode::NOT_FOUND | StatusCode::PRECONDITION_FAILED
-                ) => {}
+            Err(e) if e.status == StatusCode::NOT_FOUND => {}
+            // Something is current again: not ours to replace.
+            Err(e) if e.status == StatusCode::PRECONDITION_FAILED => return Ok(()),
             Err(e) => return Err(e),
         }
     }
@@ -67,26 +66,18 @@ async fn candidates(
     bucket: &str,
     key: &str,
 ) -> Result<Vec<String>, S3Error> {
-    let mut query = HashMap::new();
-    for (k, v) in [("format", "json"), ("versions", ""), ("prefix", key)] {
-        query.insert(k.to_string(), v.to_string());
-    }
-    let ctx = bridge::ctx(app, req, Method::GET, HeaderMap::new(), query).await?;
-    let resp = crate::swift::container::handle(app.clone(), ctx, bucket.to_string())
-        .await
-        .map_err(|e| S3Error::from_api(e, Some(bucket), None))?;
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|_| S3Error::internal_error())?
-        .to_bytes();
-    let rows: Vec<Value> = serde_json::from_slice(&body).map_err(|_| S3Error::internal_error())?;
-    let text = |row: &Value, k: &str| row.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    Ok(rows
-        .iter()
-        .take_while(|r| text(r, "name") == key && text(r, "content_type") != DELETE_MARKER)
-        .map(|r| text(r, "version_id"))
-        .take_while(|v| !v.is_empty() && v != "null")
+    let ctx = bridge::ctx(app, req, Method::GET, HeaderMap::new(), HashMap::new()).await?;
+    let object = ObjPath::new(key, &app.store.opts.limits)
+        .map_err(|e| S3Error::from_api(e.into(), Some(bucket), Some(key)))?;
+    let b = bucket.to_string();
+    let versions = blocking(app, move |app| {
+        versioning::versions_of(app, &ctx, &b, &object)
+    })
+    .await
+    .map_err(|e| S3Error::from_api(e, Some(bucket), None))?;
+    Ok(versions
+        .into_iter()
+        .take_while(|(_, marker)| !marker)
+        .map(|(vid, _)| vid)
         .collect())
 }

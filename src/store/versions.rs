@@ -91,29 +91,45 @@ fn dir_conflict(name: &str) -> Error {
     ))
 }
 
-/// Makes `dst_name` of `dst` another name of the file `src_name` of `src`,
-/// replacing what `dst_name` was (a link under a temp name, renamed over).
+/// Makes `dst_name` of `dst` another name of the file `src_name` of `src`.
+/// With `replace`, what `dst_name` was goes (a link under a temp name,
+/// renamed over); without, the link is made straight to `dst_name`, which
+/// link(2) refuses atomically when the name is taken: `Exists` then, even
+/// if an object appeared there a moment before (another node's write).
 pub fn link_over(
     store: &Store,
     src: &ContainerLoc,
     src_name: &ObjPath,
     dst: &ContainerLoc,
     dst_name: &ObjPath,
+    replace: bool,
 ) -> Result<()> {
     let (sd, sl) = source(src, src_name)?;
     let (dd, dl) = target(store, dst, dst_name)?;
-    let tmp = name::temp_name("lnk");
+    let tmp = if replace {
+        name::temp_name("lnk")
+    } else {
+        dl.clone()
+    };
     match sd.link(&sl, &dd, &tmp) {
         Ok(()) => {}
         Err(e) if is_not_found(&e) => return Err(Error::NotFound),
+        Err(e) if !replace && e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(match dd.stat_at(&dl) {
+                Ok(st) if st.is_dir() => dir_conflict(dst_name),
+                _ => Error::Exists,
+            });
+        }
         Err(e) => return Err(e.into()),
     }
-    if let Err(e) = dd.rename(&tmp, &dd, &dl) {
-        let _ = dd.unlink(&tmp);
-        return Err(match e.raw_os_error() {
-            Some(libc::EISDIR) | Some(libc::ENOTEMPTY) => dir_conflict(dst_name),
-            _ => e.into(),
-        });
+    if replace {
+        if let Err(e) = dd.rename(&tmp, &dd, &dl) {
+            let _ = dd.unlink(&tmp);
+            return Err(match e.raw_os_error() {
+                Some(libc::EISDIR) | Some(libc::ENOTEMPTY) => dir_conflict(dst_name),
+                _ => e.into(),
+            });
+        }
     }
     carry_sidecar(&sd, &sl, &dd, &dl, true)?;
     record_long_leaf(&dd, &dl, dst_name)
@@ -290,6 +306,34 @@ mod tests {
         assert_eq!(std::fs::read(cdir(&c).join("x/o")).unwrap(), b"old");
         // The version's empty directories went with it.
         assert!(!cdir(&v).join("003x").exists());
+    }
+
+    #[test]
+    fn a_link_that_may_not_replace_leaves_a_taken_name_alone() {
+        let dev = tempfile::tempdir().unwrap();
+        let s = testing::store(dev.path());
+        let c = testing::container(&s, "a", "c");
+        let v = testing::container(&s, "a", "v");
+        std::fs::create_dir_all(cdir(&v).join("o")).unwrap();
+        std::fs::write(cdir(&v).join("o/1"), b"old").unwrap();
+        std::fs::write(cdir(&c).join("o"), b"newer").unwrap();
+        assert!(matches!(
+            link_over(&s, &v, &obj("o/1"), &c, &obj("o"), false),
+            Err(Error::Exists)
+        ));
+        assert_eq!(std::fs::read(cdir(&c).join("o")).unwrap(), b"newer");
+        std::fs::create_dir(cdir(&c).join("d")).unwrap();
+        assert!(matches!(
+            link_over(&s, &v, &obj("o/1"), &c, &obj("d"), false),
+            Err(Error::Conflict(_))
+        ));
+        std::fs::remove_file(cdir(&c).join("o")).unwrap();
+        link_over(&s, &v, &obj("o/1"), &c, &obj("o"), false).unwrap();
+        assert_eq!(std::fs::read(cdir(&c).join("o")).unwrap(), b"old");
+        // Replacing, it goes over what is there.
+        std::fs::write(cdir(&v).join("o/2"), b"two").unwrap();
+        link_over(&s, &v, &obj("o/2"), &c, &obj("o"), true).unwrap();
+        assert_eq!(std::fs::read(cdir(&c).join("o")).unwrap(), b"two");
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //!   `application/x-deleted;swift_versions_deleted=1`) and removes the
 //!   current object (404 when there was none).
 //! - `?version-id=<id>` reads (GET, HEAD), deletes, or with an empty PUT
-//!   makes current, one version; owners only. `?versions` lists every
+//!   makes current, one version (with `If-None-Match: *`, only while no
+//!   object is current: 412 else); owners only. `?versions` lists every
 //!   version (JSON, with `version_id` and `is_latest`), paged by `marker`
 //!   and `version_marker`.
 //! - Disabling (`X-Versions-Enabled: false`) keeps the versions; new writes
@@ -443,10 +444,21 @@ pub async fn object_request(
                 None if !chunked => return Err(ApiError::LengthRequired),
                 _ => {}
             }
+            // `If-None-Match: *`: only while no object is current (the
+            // S3 door's restore, which must not undo a newer write).
+            let create_only = match ctx.header("if-none-match")? {
+                Some(v) if v.trim() == "*" => true,
+                Some(_) => {
+                    return Err(ApiError::BadRequest("If-None-Match only supports *".into()))
+                }
+                None => false,
+            };
             let (c, o) = (container.to_string(), object.clone());
-            blocking(app, move |app| make_current(app, &plain, &c, &o, &vid))
-                .await
-                .map(Some)
+            blocking(app, move |app| {
+                make_current(app, &plain, (&c, &o), &vid, create_only)
+            })
+            .await
+            .map(Some)
         }
         _ => Err(ApiError::MethodNotAllowed),
     }
@@ -493,6 +505,53 @@ pub fn open_version(
     Ok(sobj::open(&app.store, &h, &version_rel(object, vid)?)?)
 }
 
+/// The versions of `object` in `container`, newest first, each with
+/// whether it is a delete marker, for a caller who may read them
+/// (blocking). Only the files of the one directory that holds them are
+/// read (`<hidden>/<object>/<id>`): a listing by prefix would also walk
+/// the directories of every `<object>/...` name, which sit beside them.
+pub fn versions_of(
+    app: &App,
+    ctx: &Ctx,
+    container: &str,
+    object: &ObjPath,
+) -> ApiResult<Vec<(String, bool)>> {
+    let loc = super::object_core::authorize(app, ctx, container, false)?;
+    ctx.authorize(Some(&svers::hidden_name(container)), true, false, None)?;
+    // A directory marker has no versions (`d/`'s would be `d`'s).
+    if object.is_dir_name() {
+        return Ok(Vec::new());
+    }
+    let Some(h) = svers::hidden(&app.store, &loc)? else {
+        return Ok(Vec::new());
+    };
+    let prefix = format!("{}/", object.trimmed());
+    // Version ids are digits and dots, all below `:`.
+    let q = slist::Query {
+        end_marker: format!("{prefix}:"),
+        prefix,
+        path: true,
+        with_meta: true,
+        limit: usize::MAX,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    for e in slist::list(&app.store, &h, &q)? {
+        if let Entry::Object {
+            name,
+            info: Some(i),
+        } = e
+        {
+            match name.strip_prefix(q.prefix.as_str()) {
+                Some(v) if parse_vid(v).is_some() => out.push((v.to_string(), is_marker_info(&i))),
+                _ => {}
+            }
+        }
+    }
+    out.sort_by(|a, b| vid_cmp(&b.0, &a.0));
+    Ok(out)
+}
+
 /// DELETE `?version-id=`: that version goes; the current object too when
 /// it is that version.
 pub fn delete_version(
@@ -522,9 +581,12 @@ pub fn delete_version(
         app.store.usage.invalidate(&loc);
         now_current = "null".into();
     }
+    let mut was_marker = false;
     let status = match svers::hidden(&app.store, &loc)? {
         Some(h) => {
-            let s = match sobj::delete(&h, &version_rel(object, vid)?) {
+            let rel = version_rel(object, vid)?;
+            was_marker = sobj::head(&app.store, &h, &rel).is_ok_and(|i| is_marker_info(&i));
+            let s = match sobj::delete(&h, &rel) {
                 Ok(()) => StatusCode::NO_CONTENT,
                 Err(StoreError::NotFound) => StatusCode::NOT_FOUND,
                 Err(e) => return Err(e.into()),
@@ -534,19 +596,29 @@ pub fn delete_version(
         }
         None => StatusCode::NOT_FOUND,
     };
-    empty_response(status)
+    let mut r = empty_response(status)
         .header("X-Object-Version-Id", vid)
         .header("X-Object-Current-Version-Id", now_current)
-        .finish(body::empty())
+        .finish(body::empty())?;
+    // A delete marker deleted says so by its type, as its GET does (the
+    // S3 door answers `x-amz-delete-marker: true`).
+    if was_marker && status == StatusCode::NO_CONTENT {
+        let t = http::HeaderValue::from_static(DELETE_MARKER);
+        r.headers_mut().insert(http::header::CONTENT_TYPE, t);
+    }
+    Ok(r)
 }
 
 /// PUT `?version-id=` with no body: that version becomes the current object.
+/// With `create_only`, only if no object is current: the version is linked
+/// into place by a link(2) that fails on a taken name (412), so an object
+/// another request or node writes meanwhile is never replaced.
 fn make_current(
     app: &App,
     ctx: &Ctx,
-    container: &str,
-    object: &ObjPath,
+    (container, object): (&str, &ObjPath),
     vid: &str,
+    create_only: bool,
 ) -> ApiResult<Response<Body>> {
     let loc = super::object_core::authorize(app, ctx, container, true)?;
     let h = svers::hidden(&app.store, &loc)?.ok_or(ApiError::NotFound)?;
@@ -557,13 +629,21 @@ fn make_current(
         Err(e) => return Err(e.into()),
     };
     if is_marker_info(&info) {
-        sobj::delete(&loc, object).or_else(|e| match e {
-            StoreError::NotFound => Ok(()),
-            e => Err(e),
-        })?;
-        app.store.usage.invalidate(&loc);
+        // A marker made current means no current object: with
+        // `create_only` that is only true if there is none already.
+        if create_only {
+            if sobj::head(&app.store, &loc, object).is_ok() {
+                return Err(StoreError::Exists.into());
+            }
+        } else {
+            sobj::delete(&loc, object).or_else(|e| match e {
+                StoreError::NotFound => Ok(()),
+                e => Err(e),
+            })?;
+            app.store.usage.invalidate(&loc);
+        }
     } else {
-        svers::link_over(&app.store, &h, &rel, &loc, object)?;
+        svers::link_over(&app.store, &h, &rel, &loc, object, !create_only)?;
         super::write::linked(app, &ctx.write_dest(loc, container, object), &info);
     }
     empty_response(StatusCode::CREATED)

@@ -600,6 +600,108 @@ fn deleting_the_current_version_makes_the_newest_left_current_unless_a_marker() 
     assert_eq!(s3.get("/bkt/k").status, 404);
 }
 
+#[test]
+fn a_version_delete_never_replaces_an_object_that_is_current() {
+    // The restore after a version delete meets a current object: here a
+    // null version written while versioning was suspended, as it would
+    // meet one another node wrote between the delete and the restore.
+    let s = versioned();
+    let s3 = S3::new(&s, TESTER);
+    let one = version_of(&put(&s3, "/bkt/k", &[], b"one"));
+    put(&s3, "/bkt/k", &[], b"two");
+    s.req("POST", &v1("bkt"))
+        .header("X-Versions-Enabled", "false")
+        .send_expect(204);
+    put(&s3, "/bkt/k", &[], b"null");
+    let r = s3.send("DELETE", "/bkt/k", &[("versionId", &one)], &[], b"");
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(s3.get("/bkt/k").body, b"null");
+}
+
+#[test]
+fn a_version_delete_makes_current_the_keys_own_newest_version_only() {
+    let s = versioned();
+    let s3 = S3::new(&s, TESTER);
+    put(&s3, "/bkt/a", &[], b"a one");
+    let marker = version_of(&s3.send("DELETE", "/bkt/a", &[], &[], b""));
+    // Names that start with `a`, whose versions sort before, among or
+    // after `a`'s own (`a/1`'s are a directory among `a`'s version files);
+    // the `a/...` ones deleted again, so that `a` can come back.
+    for k in ["a!", "a/b", "a/1", "a0"] {
+        put(&s3, &format!("/bkt/{k}"), &[], b"other one");
+        put(&s3, &format!("/bkt/{k}"), &[], b"other two");
+    }
+    for k in ["a/b", "a/1"] {
+        let r = s3.send("DELETE", &format!("/bkt/{k}"), &[], &[], b"");
+        assert_eq!(r.status, 204, "{r:?}");
+    }
+    let r = s3.send("DELETE", "/bkt/a", &[("versionId", &marker)], &[], b"");
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(s3.get("/bkt/a").body, b"a one");
+    for k in ["a!", "a0"] {
+        assert_eq!(s3.get(&format!("/bkt/{k}")).body, b"other two");
+    }
+}
+
+fn post_delete(s3: &S3, doc: &str) -> Resp {
+    let md5 = b64_md5(doc.as_bytes());
+    let r = s3.send(
+        "POST",
+        "/bkt",
+        &[("delete", "")],
+        &[("content-md5", &md5)],
+        doc.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    r
+}
+
+#[test]
+fn deletes_in_a_versioned_bucket_tell_of_their_delete_markers() {
+    let s = versioned();
+    let s3 = S3::new(&s, TESTER);
+    let one = version_of(&put(&s3, "/bkt/k", &[], b"one"));
+    let r = s3.send("DELETE", "/bkt/k", &[], &[], b"");
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(r.header("x-amz-delete-marker"), Some("true"), "{r:?}");
+    let marker = version_of(&r);
+    assert_ne!(marker, one);
+    // A key that was not there gets its marker too.
+    let r = s3.send("DELETE", "/bkt/none", &[], &[], b"");
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(r.header("x-amz-delete-marker"), Some("true"), "{r:?}");
+    let none_marker = version_of(&r);
+    let r = s3.send("GET", "/bkt", &[("versions", "")], &[], b"");
+    let mut markers = elems(&r, "VersionId");
+    markers.retain(|v| *v == marker || *v == none_marker);
+    assert_eq!(markers.len(), 2, "{}", String::from_utf8_lossy(&r.body));
+    // A version that is no marker deleted: nothing said of markers.
+    let two = version_of(&put(&s3, "/bkt/k", &[], b"two"));
+    let r = s3.send("DELETE", "/bkt/k", &[("versionId", &two)], &[], b"");
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(r.header("x-amz-delete-marker"), None, "{r:?}");
+    assert_eq!(r.header("x-amz-version-id"), Some(two.as_str()));
+    // The marker deleted says it was one; the version under it is back.
+    let r = s3.send("DELETE", "/bkt/k", &[("versionId", &marker)], &[], b"");
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(r.header("x-amz-delete-marker"), Some("true"), "{r:?}");
+    assert_eq!(r.header("x-amz-version-id"), Some(marker.as_str()));
+    assert_eq!(s3.get("/bkt/k").body, b"one");
+    // DeleteObjects: a marker made, a marker deleted, a version deleted.
+    let doc = format!(
+        "<Delete><Object><Key>k</Key></Object>\
+         <Object><Key>none</Key><VersionId>{none_marker}</VersionId></Object>\
+         <Object><Key>k</Key><VersionId>{one}</VersionId></Object></Delete>"
+    );
+    let r = post_delete(&s3, &doc);
+    let made = elems(&r, "DeleteMarkerVersionId");
+    assert_eq!(made.len(), 2, "{}", String::from_utf8_lossy(&r.body));
+    assert_ne!(made[0], one);
+    assert_eq!(made[1], none_marker);
+    assert_eq!(elems(&r, "DeleteMarker"), ["true", "true"]);
+    assert_eq!(elems(&r, "VersionId"), [none_marker, one]);
+}
+
 /// The object's bytes, ETag (unquoted) and `color` metadata through S3.
 fn via_s3(s3: &S3, key: &str) -> (Vec<u8>, String, Option<String>) {
     let r = s3.get(&format!("/bkt/{key}"));

@@ -519,3 +519,31 @@ fn a_name_that_clashes_with_a_kept_version_is_refused_before_writing() {
         "nothing was stored"
     );
 }
+
+#[test]
+fn making_a_version_current_if_none_match_never_replaces_a_current_object() {
+    let s = Server::start();
+    versions_enabled(&s);
+    let id = |r: &Resp| r.header("x-object-version-id").unwrap().to_string();
+    let one = id(&s.put_object("c/o", b"one"));
+    s.put_object("c/o", b"two");
+    let restore = |vid: &str| {
+        s.req("PUT", &v1(&format!("c/o?version-id={vid}")))
+            .header("If-None-Match", "*")
+            .send()
+    };
+    let r = restore(&one);
+    assert_eq!(r.status, 412, "{r:?}");
+    assert_eq!(s.get("c/o").text(), "two");
+    // With no current object, the version becomes current.
+    let marker = id(&s.req("DELETE", &v1("c/o")).send_expect(204));
+    let r = restore(&one);
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(s.get("c/o").text(), "one");
+    // A marker made current with the condition removes nothing.
+    assert_eq!(restore(&marker).status, 412);
+    assert_eq!(s.get("c/o").text(), "one");
+    s.req("PUT", &v1(&format!("c/o?version-id={one}")))
+        .header("If-None-Match", "\"abc\"")
+        .send_expect(400);
+}
