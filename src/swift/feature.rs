@@ -74,6 +74,10 @@ impl Name {
     pub fn parse(s: &str) -> Option<Name> {
         Name::ALL.into_iter().find(|n| n.as_str() == s)
     }
+
+    fn bit(self) -> u32 {
+        1 << self as u32
+    }
 }
 
 /// A read of an object that a feature may answer instead of the plain file.
@@ -191,16 +195,20 @@ pub trait Feature: Send + Sync {
 /// The features that are on, in the order they run.
 pub struct Pipeline {
     list: Vec<Box<dyn Feature>>,
+    /// One bit per [`Name`] on the list: [`Pipeline::on`] is asked on
+    /// every object request.
+    on: u32,
 }
 
 impl Pipeline {
     pub fn new(list: Vec<Box<dyn Feature>>) -> Pipeline {
-        Pipeline { list }
+        let on = list.iter().fold(0, |on, f| on | f.name().bit());
+        Pipeline { list, on }
     }
 
     /// Is `name` on?
     pub fn on(&self, name: Name) -> bool {
-        self.list.iter().any(|f| f.name() == name)
+        self.on & name.bit() != 0
     }
 
     /// The names that are on, in order.

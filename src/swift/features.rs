@@ -23,10 +23,23 @@ use crate::store::meta::Meta;
 use crate::store::object::ObjectInfo;
 use crate::store::{ContainerLoc, ObjPath};
 
-/// Every feature, in order, but those named in `off`. Reads are answered
-/// by the first that claims them (a link before a large object), writes
-/// commit through versioned writes before object versioning.
-pub fn pipeline(off: &[Name]) -> Pipeline {
+/// Every feature, in order, but those named in `off` (`[features] off`;
+/// an unknown name is an error that lists the known ones). Reads are
+/// answered by the first that claims them (a link before a large object),
+/// writes commit through versioned writes before object versioning.
+pub fn pipeline(off: &[String]) -> Result<Pipeline, String> {
+    let off = off
+        .iter()
+        .map(|n| {
+            Name::parse(n.trim()).ok_or_else(|| {
+                let known: Vec<_> = Name::ALL.iter().map(|n| n.as_str()).collect();
+                format!(
+                    "[features] off: no feature {n:?} (known: {})",
+                    known.join(", ")
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let all: Vec<Box<dyn Feature>> = vec![
         Box::new(Tempurl),
         Box::new(Formpost),
@@ -41,11 +54,11 @@ pub fn pipeline(off: &[Name]) -> Pipeline {
         Box::new(AccountQuotas),
         Box::new(EtagQuoter),
     ];
-    Pipeline::new(
+    Ok(Pipeline::new(
         all.into_iter()
             .filter(|f| !off.contains(&f.name()))
             .collect(),
-    )
+    ))
 }
 
 /// The write path's hooks from the features that are on; the expiry queue

@@ -144,21 +144,7 @@ impl App {
         cfg.validate()?;
         let store = cfg.store()?;
         let info = info_cache::InfoCache::new(store.opts.usage_ttl);
-        let off = cfg
-            .features
-            .off
-            .iter()
-            .map(|n| {
-                feature::Name::parse(n.trim()).ok_or_else(|| {
-                    let known: Vec<_> = feature::Name::ALL.iter().map(|n| n.as_str()).collect();
-                    format!(
-                        "[features] off: no feature {n:?} (known: {})",
-                        known.join(", ")
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let features = features::pipeline(&off);
+        let features = features::pipeline(&cfg.features.off)?;
         Ok(App {
             auth: Auth::new(cfg.auth.clone()),
             store,

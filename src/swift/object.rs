@@ -280,8 +280,7 @@ async fn post(
     let ct = ctx.header("content-type")?.map(str::to_string);
     let mut extra = user_headers(&ctx)?;
     // Like user metadata, a manifest is replaced by POST: set, or gone.
-    let manifest = ctx.header("x-object-manifest")?;
-    if let Some(v) = manifest.filter(|_| app.features.on(Name::Dlo)) {
+    if let Some(v) = ctx.header("x-object-manifest")? {
         dlo::check_manifest_header(v)?;
         extra.insert(dlo::MANIFEST_KEY.into(), v.to_string());
     }
