@@ -3,9 +3,13 @@
 //! `[features] off`). The core asks the pipeline, never a feature by name:
 //! container and account requests and answers, `/info`, the write path's
 //! hooks, listing rows, the deletes that versioning turns into something
-//! else, and the reads that a link or a large object answers. Interceptions
-//! that come before an object's dispatch ask [`Pipeline::on`].
+//! else, the reads that a link or a large object answers, and the requests
+//! a feature takes whole (a form upload, a bulk operation, a manifest or a
+//! link PUT). What versioning and staticweb do around a request, and what
+//! a copy reads of its source, still ask [`Pipeline::on`].
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use http::response::Builder;
@@ -17,6 +21,7 @@ use super::write::{CommitHook, QuotaHook};
 use super::{App, Ctx};
 use crate::http::body::Body;
 use crate::http::error::ApiResult;
+use crate::http::incoming::Incoming;
 use crate::store::meta::Meta;
 use crate::store::object::ObjectInfo;
 use crate::store::{ContainerLoc, ObjPath};
@@ -93,6 +98,32 @@ pub struct Read<'a> {
 /// An answer a feature gives to a listing of a container (a versions list).
 pub type Listing = (StatusCode, String);
 
+/// The answer to a request a feature takes whole.
+pub type Answer = Pin<Box<dyn Future<Output = ApiResult<Response<Body>>> + Send>>;
+
+/// A request taken whole before any dispatch: its raw path, and the
+/// container and object it names (none for an account).
+pub struct Request {
+    pub app: Arc<App>,
+    pub ctx: Ctx,
+    pub path: String,
+    pub container: Option<String>,
+    pub object: Option<String>,
+    pub body: Incoming,
+}
+
+/// An object request taken whole in place of the plain one.
+pub struct ObjectRequest {
+    pub app: Arc<App>,
+    pub ctx: Ctx,
+    pub container: String,
+    pub object: ObjPath,
+    pub body: Incoming,
+}
+
+/// How a feature answers a request it takes.
+pub type Take<R> = Box<dyn FnOnce(R) -> Answer + Send>;
+
 /// What one feature adds. Every method has a default that adds nothing,
 /// so a feature implements only what it does.
 pub trait Feature: Send + Sync {
@@ -101,6 +132,23 @@ pub trait Feature: Send + Sync {
     /// Its entries in `/info`.
     fn info(&self, _app: &App) -> Vec<(&'static str, Value)> {
         Vec::new()
+    }
+
+    /// Does it take this request whole, before any dispatch? `signed`: a
+    /// temp URL stood in for the token.
+    fn takes_request(&self, _ctx: &Ctx, _signed: bool) -> ApiResult<Option<Take<Request>>> {
+        Ok(None)
+    }
+
+    /// Checks an object request before any feature takes it (every
+    /// feature's check runs, whoever takes it).
+    fn object_check(&self, _ctx: &Ctx) -> ApiResult<()> {
+        Ok(())
+    }
+
+    /// Does it take this object request whole, in place of the plain one?
+    fn takes_object(&self, _ctx: &Ctx) -> Option<Take<ObjectRequest>> {
+        None
     }
 
     /// Checks a container PUT or POST and adds the keys it stores.
@@ -218,6 +266,23 @@ impl Pipeline {
 
     pub fn info(&self, app: &App) -> Vec<(&'static str, Value)> {
         self.list.iter().flat_map(|f| f.info(app)).collect()
+    }
+
+    /// The first feature's taking of a request, before any dispatch.
+    pub fn takes_request(&self, ctx: &Ctx, signed: bool) -> ApiResult<Option<Take<Request>>> {
+        for f in &self.list {
+            if let Some(t) = f.takes_request(ctx, signed)? {
+                return Ok(Some(t));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every feature's check of an object request, then the first that
+    /// takes it.
+    pub fn takes_object(&self, ctx: &Ctx) -> ApiResult<Option<Take<ObjectRequest>>> {
+        self.list.iter().try_for_each(|f| f.object_check(ctx))?;
+        Ok(self.list.iter().find_map(|f| f.takes_object(ctx)))
     }
 
     pub fn container_request(&self, ctx: &Ctx, owner: bool, m: &mut Meta) -> ApiResult<()> {

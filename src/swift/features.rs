@@ -9,13 +9,13 @@
 use std::sync::Arc;
 
 use http::response::Builder;
-use http::Response;
+use http::{Method, Response};
 use serde_json::{json, Value};
 
-use super::feature::{Feature, Listing, Name, Pipeline, Read};
+use super::feature::{Feature, Listing, Name, ObjectRequest, Pipeline, Read, Request, Take};
 use super::listing::{RowFields, SizeEtag};
 use super::write::{CommitHook, Dest, Hooks, Pending, QuotaHook};
-use super::{bulk, dlo, etag_quoter, expirer, quota, slo, symlink, tempurl};
+use super::{bulk, dlo, etag_quoter, expirer, formpost, quota, slo, symlink, tempurl};
 use super::{versioned_writes, versioning, App, Ctx};
 use crate::http::body::Body;
 use crate::http::error::ApiResult;
@@ -102,6 +102,15 @@ impl Feature for Formpost {
         let v = json!({ "allowed_digests": tempurl::DIGESTS, "deprecated_digests": ["sha1"] });
         vec![("formpost", v)]
     }
+    /// A form upload carries its own signature, whatever the path.
+    fn takes_request(&self, ctx: &Ctx, signed: bool) -> ApiResult<Option<Take<Request>>> {
+        if signed || !formpost::applies(ctx) {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(|r: Request| {
+            Box::pin(async move { formpost::handle(r.app, r.ctx, &r.path, r.body).await })
+        })))
+    }
 }
 
 struct Bulk;
@@ -112,6 +121,21 @@ impl Feature for Bulk {
     }
     fn info(&self, _: &App) -> Vec<(&'static str, Value)> {
         bulk::info().into()
+    }
+    fn takes_request(&self, ctx: &Ctx, _: bool) -> ApiResult<Option<Take<Request>>> {
+        let Some(op) = bulk::operation(ctx)? else {
+            return Ok(None);
+        };
+        Ok(Some(Box::new(move |r: Request| {
+            Box::pin(bulk::handle(
+                r.app,
+                r.ctx,
+                op,
+                r.container,
+                r.object,
+                r.body,
+            ))
+        })))
     }
 }
 
@@ -136,6 +160,18 @@ impl Feature for Symlink {
         let v = json!({ "symloop_max": symlink::SYMLOOP_MAX, "static_links": true });
         vec![("symlink", v)]
     }
+    /// A PUT naming a target (a copy, X-Copy-From, is a copy still).
+    fn takes_object(&self, ctx: &Ctx) -> Option<Take<ObjectRequest>> {
+        let h = &ctx.headers;
+        let link = ctx.method == Method::PUT
+            && h.contains_key("x-symlink-target")
+            && !h.contains_key("x-copy-from");
+        link.then(|| -> Take<ObjectRequest> {
+            Box::new(|r: ObjectRequest| {
+                Box::pin(symlink::put(r.app, r.ctx, r.container, r.object, r.body))
+            })
+        })
+    }
     fn listing_fields(&self) -> Option<RowFields> {
         Some(|info, account, _, _| symlink::listing_fields(info, account))
     }
@@ -155,6 +191,27 @@ impl Feature for Slo {
     }
     fn info(&self, _: &App) -> Vec<(&'static str, Value)> {
         vec![("slo", slo::info())]
+    }
+    fn object_check(&self, ctx: &Ctx) -> ApiResult<()> {
+        match ctx.method {
+            Method::GET | Method::HEAD => Ok(()),
+            Method::PUT if slo::is_manifest_put(ctx) => Ok(()),
+            Method::DELETE if slo::is_manifest_delete(ctx) => Ok(()),
+            _ => slo::check_reserved(ctx),
+        }
+    }
+    fn takes_object(&self, ctx: &Ctx) -> Option<Take<ObjectRequest>> {
+        let put = ctx.method == Method::PUT && slo::is_manifest_put(ctx);
+        let delete = ctx.method == Method::DELETE && slo::is_manifest_delete(ctx);
+        match (put, delete) {
+            (true, _) => Some(Box::new(|r: ObjectRequest| {
+                Box::pin(slo::put(r.app, r.ctx, r.container, r.object, r.body))
+            })),
+            (_, true) => Some(Box::new(|r: ObjectRequest| {
+                Box::pin(slo::delete(r.app, r.ctx, r.container, r.object, None))
+            })),
+            _ => None,
+        }
     }
     fn listing_size_etag(&self) -> Option<SizeEtag> {
         Some(slo::listing_attrs)
@@ -388,6 +445,69 @@ mod tests {
             e.contains("\"versioning\"") && e.contains("object_versioning"),
             "{e}"
         );
+    }
+
+    fn ctx(method: Method, query: &str, headers: &[(&'static str, &str)]) -> Ctx {
+        let mut h = http::HeaderMap::new();
+        for (k, v) in headers {
+            h.insert(*k, http::HeaderValue::from_str(v).unwrap());
+        }
+        Ctx {
+            method,
+            headers: h,
+            query: crate::http::request::parse_query(Some(query)).unwrap(),
+            id: None,
+            account: "AUTH_a".into(),
+            grant: None,
+            note: Default::default(),
+            etag_is_at: None,
+        }
+    }
+
+    #[test]
+    fn takers_run_every_check_and_yield_to_a_copy_or_a_temp_url() {
+        let p = pipeline(&[]).unwrap();
+        let link = [("x-symlink-target", "c/t")];
+        assert!(p
+            .takes_object(&ctx(Method::PUT, "", &link))
+            .unwrap()
+            .is_some());
+        // SLO's reserved header is refused whoever takes the request.
+        let reserved = [("x-symlink-target", "c/t"), ("x-static-large-object", "1")];
+        assert!(p.takes_object(&ctx(Method::PUT, "", &reserved)).is_err());
+        // A link with X-Copy-From is a copy; a plain PUT is the core's.
+        let copy = [("x-symlink-target", "c/t"), ("x-copy-from", "c/o")];
+        assert!(p
+            .takes_object(&ctx(Method::PUT, "", &copy))
+            .unwrap()
+            .is_none());
+        assert!(p
+            .takes_object(&ctx(Method::PUT, "", &[]))
+            .unwrap()
+            .is_none());
+        let manifest = ctx(Method::PUT, "multipart-manifest=put", &[]);
+        assert!(p.takes_object(&manifest).unwrap().is_some());
+        assert!(pipeline(&["slo".into()])
+            .unwrap()
+            .takes_object(&manifest)
+            .unwrap()
+            .is_none());
+        // A form upload with a temp URL is not formpost's; a bulk delete is bulk's either way.
+        let form = [("content-type", "multipart/form-data; boundary=x")];
+        assert!(p
+            .takes_request(&ctx(Method::POST, "", &form), false)
+            .unwrap()
+            .is_some());
+        assert!(p
+            .takes_request(&ctx(Method::POST, "", &form), true)
+            .unwrap()
+            .is_none());
+        let bulk = ctx(Method::POST, "bulk-delete", &[]);
+        assert!(p.takes_request(&bulk, true).unwrap().is_some());
+        assert!(p
+            .takes_request(&ctx(Method::POST, "", &[]), false)
+            .unwrap()
+            .is_none());
     }
 
     #[test]

@@ -337,23 +337,24 @@ impl App {
         if let Some(g) = &temp {
             g.restrict(&mut ctx);
         }
-        // A browser form upload carries its own signature (Swift's formpost).
-        if temp.is_none() && self.features.on(feature::Name::Formpost) && formpost::applies(&ctx) {
-            return formpost::handle(self, ctx, parts.uri.path(), body).await;
-        }
-        let bulk_op = match self.features.on(feature::Name::Bulk) {
-            true => bulk::operation(&ctx)?,
-            false => None,
-        };
-        if let Some(op) = bulk_op {
-            let (c, o) = match target {
+        if let Some(take) = self.features.takes_request(&ctx, temp.is_some())? {
+            let (container, object) = match target {
                 Target::Container { container, .. } => (Some(container), None),
                 Target::Object {
                     container, object, ..
                 } => (Some(container), Some(object)),
                 _ => (None, None),
             };
-            return bulk::handle(self, ctx, op, c, o, body).await;
+            let path = parts.uri.path().to_string();
+            let r = feature::Request {
+                app: self,
+                ctx,
+                path,
+                container,
+                object,
+                body,
+            };
+            return take(r).await;
         }
         let web = self.features.on(feature::Name::Staticweb) && staticweb::applies(&ctx);
         let resp = match target {

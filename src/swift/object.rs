@@ -1,5 +1,5 @@
 //! The object dispatch: which feature, if any, answers an object request
-//! (a version, an SLO manifest, a link, a large object) and the plain
+//! (a version, one a feature takes whole, a link or a large object read) and the plain
 //! requests themselves on the object core (`object_core.rs`): GET/HEAD with
 //! the quick path, PUT (streamed into the write path), POST, DELETE; COPY
 //! and X-Copy-From are `copy.rs`'s. No feature names this file: one that reads another object
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::http::incoming::Incoming;
 use http::{Method, Response, StatusCode};
 
-use super::feature::{Name, Read};
+use super::feature::{Name, ObjectRequest, Read};
 use super::headers::collect_meta;
 use super::object_core::{
     authorize, created, delete_at, expired, get_response, head_response, is_user_key, request_meta,
@@ -18,7 +18,7 @@ use super::object_core::{
 };
 use super::write::{self, Put};
 use super::{blocking, copy, empty_response, receive, App, Ctx};
-use super::{dlo, slo, symlink};
+use super::{dlo, symlink};
 use crate::http::body::{self, Body};
 use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::store::meta::{self, keys, Meta};
@@ -54,16 +54,16 @@ async fn dispatch(
             return Ok(r);
         }
     }
-    match ctx.method {
-        _ if !app.features.on(Name::Slo) => {}
-        Method::PUT if slo::is_manifest_put(&ctx) => {
-            return slo::put(app, ctx, container, object, body).await
-        }
-        Method::DELETE if slo::is_manifest_delete(&ctx) => {
-            return slo::delete(app, ctx, container, object, None).await
-        }
-        Method::GET | Method::HEAD => {}
-        _ => slo::check_reserved(&ctx)?,
+    if let Some(take) = app.features.takes_object(&ctx)? {
+        let (a, c) = (app.clone(), container);
+        return take(ObjectRequest {
+            app: a,
+            ctx,
+            container: c,
+            object,
+            body,
+        })
+        .await;
     }
     match ctx.method {
         Method::GET | Method::HEAD if versions => {
@@ -191,9 +191,6 @@ async fn put(
         let (sc, so) = copy::split_copy_path(&src)?;
         let src_account = ctx.header("x-copy-from-account")?.map(str::to_string);
         return copy::do_copy(app, ctx, src_account, sc, so, container, object.to_string()).await;
-    }
-    if app.features.on(Name::Symlink) && ctx.headers.contains_key("x-symlink-target") {
-        return symlink::put(app, ctx, container, object, body).await;
     }
     let te = ctx
         .header("transfer-encoding")?
