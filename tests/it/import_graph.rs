@@ -189,7 +189,10 @@ fn no_import_circle_apart_from_mod_and_the_core_names_no_feature() {
         );
     }
     let g = graph("swift", true);
-    assert!(g["object"].contains("symlink"), "the graph reads the source");
+    assert!(
+        g["object"].contains("symlink"),
+        "the graph reads the source"
+    );
     // The core names no feature: the write path takes its hooks from the
     // App (`features.rs` lists them), and so do listing rows.
     let core = [

@@ -453,6 +453,31 @@ fn versioning_is_the_containers_object_versioning() {
 }
 
 #[test]
+fn versioning_cannot_be_set_with_object_versioning_off() {
+    let s = common::Builder::new()
+        .toml("[features]\noff = [\"object_versioning\"]\n")
+        .start();
+    let c = S3::new(&s, TESTER);
+    put_bucket(&c, "ver");
+    let r = c.send(
+        "PUT",
+        "/ver",
+        &[("versioning", "")],
+        &[],
+        versioning_body("Enabled").as_bytes(),
+    );
+    assert_s3_error(&r, 501, "NotImplemented");
+    assert_eq!(
+        s.req("HEAD", &v1("ver"))
+            .send()
+            .header("x-versions-enabled"),
+        None
+    );
+    let r = c.send("GET", "/ver", &[("versioning", "")], &[], b"");
+    assert_eq!((r.status, elem(&r, "Status")), (200, None), "{r:?}");
+}
+
+#[test]
 fn bucket_acl_reads_and_sets_the_container_acls() {
     let s = Server::start();
     let c = S3::new(&s, TESTER);

@@ -18,6 +18,7 @@ use super::{bucket, core, empty, header, read_xml, xml_ok};
 use crate::http::body::Body;
 use crate::swift::container::update_meta;
 use crate::swift::cors::container_meta;
+use crate::swift::feature::Name;
 use crate::swift::{blocking, App};
 
 /// The largest ACL body (Swift's s3api's).
@@ -232,6 +233,12 @@ pub async fn versioning(app: Arc<App>, mut req: S3Request) -> Result<Response<Bo
             w.elem("Status", s);
         }
         return xml_ok(w.finish());
+    }
+    // As Swift's s3api: no turning versioning on or off without the feature.
+    if !app.features.on(Name::ObjectVersioning) {
+        return Err(S3Error::not_implemented(
+            "The requested resource is not implemented",
+        ));
     }
     let body = read_xml(&mut req, MAX_CONF_BODY).await?;
     let on = versioning_status(&body)?;
