@@ -130,14 +130,14 @@ pub(crate) fn if_match(list: &str, found: Option<&Meta>) -> crate::store::Result
 }
 
 /// [`if_match`] as the commit's condition ([`Writer::only_if`]).
-pub(crate) fn if_match_condition(list: &str) -> Condition {
+fn if_match_condition(list: &str) -> Condition {
     let list = list.to_string();
     Box::new(move |found| if_match(&list, found))
 }
 
 /// Checks `If-Match` against the object now at `object` (blocking): the
 /// early check, before the data.
-pub(crate) fn check_if_match(
+fn check_if_match(
     app: &App,
     loc: &ContainerLoc,
     object: &ObjPath,

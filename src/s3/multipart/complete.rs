@@ -3,8 +3,9 @@
 //! then the parts assembled into ONE plain file through the one write path:
 //! its temp file takes them by `copy_file_range` (a reflink where the
 //! filesystem can), and the commit renames it into place as any PUT
-//! (quota, versioning, expiry; `If-None-Match: *` and `If-Match`
-//! atomically, the latter under the replaced object's lock).
+//! (quota, versioning, expiry; `If-None-Match: *` atomically). Every
+//! other condition, `If-Match` too, is `NotImplemented`, as Swift's s3api
+//! and its functional suite have it.
 //!
 //! The object's ETag, the one Swift shows and its clients check a
 //! download against, is the true MD5 of the whole, read while the kernel
@@ -19,7 +20,6 @@ use md5::{Digest, Md5};
 
 use super::{bucket, ctx_of, find_upload, names, run, s3err, store_err, xml_response, S3Error};
 use crate::http::body::Body;
-use crate::http::error::{ApiError, IF_MATCH_ABSENT};
 use crate::s3::integrity::Expect;
 use crate::s3::sigv4::header;
 use crate::s3::{upload, xml, S3Request};
@@ -160,56 +160,27 @@ fn multipart_etag<'a>(etags: impl Iterator<Item = &'a str>) -> String {
     format!("{}-{n}", hex::encode(h.finalize()))
 }
 
-/// What the request's conditions ask: create only (`If-None-Match: *`),
-/// or only over an object with one of these ETags (`If-Match`). Other
-/// conditions are not implemented, as in Swift's s3api.
+/// What the request's conditions ask: create only (`If-None-Match: *`).
+/// Other conditions (`If-Match` too) are not implemented, as in Swift's
+/// s3api, whose functional suite asks for 501 to each.
 struct Conditions {
     create_only: bool,
-    if_match: Option<String>,
 }
 
 fn conditions(h: &HeaderMap) -> Result<Conditions, S3Error> {
-    let not_impl = || {
-        S3Error::not_implemented(
-            "Conditional requests other than If-None-Match: * and If-Match are not implemented",
-        )
-    };
     let inm = header(h, "if-none-match");
     if inm.is_some_and(|v| v.trim() != "*")
+        || h.contains_key("if-match")
         || h.contains_key("if-modified-since")
         || h.contains_key("if-unmodified-since")
     {
-        return Err(not_impl());
+        return Err(S3Error::not_implemented(
+            "Conditional requests other than If-None-Match: * are not implemented",
+        ));
     }
     Ok(Conditions {
         create_only: inm.is_some(),
-        if_match: header(h, "if-match").map(str::to_string),
     })
-}
-
-/// `If-Match`: the object must be there showing one of the ETags listed
-/// (or `*`): checked before the copy, and again under the replaced
-/// object's lock at the rename ([`if_match_at_commit`]).
-fn check_if_match(app: &App, loc: &ContainerLoc, key: &ObjPath, list: &str) -> Result<(), S3Error> {
-    crate::s3::put::check_if_match(app, loc, key, list).map_err(|e| if_match_error(e, key))
-}
-
-/// `NoSuchKey` for an `If-Match` that found nothing, as S3 answers.
-fn if_match_error(e: ApiError, key: &ObjPath) -> S3Error {
-    match e {
-        ApiError::PreconditionFailed(m) if m == IF_MATCH_ABSENT => {
-            S3Error::no_such_key(key.as_str())
-        }
-        e => S3Error::from(e),
-    }
-}
-
-/// Has `put` replace only an object that still meets `If-Match`.
-fn if_match_at_commit(put: &mut Put, cond: &Conditions) {
-    if let Some(list) = &cond.if_match {
-        put.writer()
-            .only_if(crate::s3::put::if_match_condition(list));
-    }
 }
 
 /// A Complete of an upload no longer there (`gone`: its error): when an
@@ -259,9 +230,6 @@ fn assemble(app: &App, ctx: &Ctx, loc: ContainerLoc, job: &Completion) -> Result
     let stored = parts::parts(&app.store, &area, &id).map_err(store_err)?;
     let wanted = job.wanted.as_ref().map_err(Clone::clone)?;
     let chosen = choose(wanted, &stored, &id)?;
-    if let Some(list) = &cond.if_match {
-        check_if_match(app, &loc, key, list)?;
-    }
     let etag = multipart_etag(chosen.iter().map(|p| p.info.etag()));
     let sizes: Vec<u64> = chosen.iter().map(|p| p.info.size).collect();
     let mut meta = up.record.meta;
@@ -274,9 +242,7 @@ fn assemble(app: &App, ctx: &Ctx, loc: ContainerLoc, job: &Completion) -> Result
     for p in &chosen {
         copy_part(&area, &id, p, &mut put)?;
     }
-    if_match_at_commit(&mut put, cond);
-    put.commit(app, meta, None)
-        .map_err(|e| if_match_error(e, key))?;
+    put.commit(app, meta, None)?;
     if let Err(e) = parts::remove(&area, &id) {
         tracing::warn!("completed upload {}: parts not removed: {e}", id.as_str());
     }
