@@ -100,10 +100,14 @@ impl Claim {
         }
     }
 
-    /// Checks the signature with `secret`; the chain of a SigV4 request.
-    fn verify(&self, secret: &str) -> Result<Option<ChunkChain>, S3Error> {
+    /// Checks the signature with `secret`; the chain of a SigV4 request
+    /// when its body's chunks are signed (`chain`: only they need it).
+    fn verify(&self, secret: &str, chain: bool) -> Result<Option<ChunkChain>, S3Error> {
         match self {
-            Claim::V4(c) => Ok(Some(c.chain(c.verify(secret)?))),
+            Claim::V4(c) => {
+                let key = c.verify(secret)?;
+                Ok(chain.then(|| c.chain(key)))
+            }
             Claim::V2(c) => c.verify(secret).map(|()| None),
         }
     }
@@ -131,7 +135,8 @@ pub struct Caller {
     /// The access key: tempauth's `account:user` (as S3 shows the owner),
     /// or a Keystone EC2 key.
     pub access_key: String,
-    /// The chain of an aws-chunked body's signatures (SigV4 only).
+    /// The chain of an aws-chunked body's signatures (SigV4, signed
+    /// chunks only).
     pub chain: Option<ChunkChain>,
 }
 
@@ -154,7 +159,7 @@ pub async fn authenticate(app: &App, claim: &Claim, payload: &Payload) -> Result
             None => Err(S3Error::invalid_access_key_id(key)),
         };
     };
-    let chain = claim.verify(&u.key)?;
+    let chain = claim.verify(&u.key, signed_chunks(payload))?;
     // The same identity a tempauth login gives this user (its token is
     // not used).
     let identity = app
@@ -181,15 +186,15 @@ async fn keystone_caller(
         access_key: key.to_string(),
         chain,
     };
+    let signed_chunks = signed_chunks(payload);
     if let Some((info, secret)) = ks.ec2_cached(key) {
-        if let Ok(chain) = claim.verify(&secret) {
+        if let Ok(chain) = claim.verify(&secret, signed_chunks) {
             return Ok(caller(&info, chain));
         }
         // As s3token: Keystone has the last word (the secret may have
         // changed). The entry stays: a stranger's wrong signature must not
         // evict it.
     }
-    let signed_chunks = matches!(payload, Payload::Streaming { signed: true, .. });
     let answer = ks
         .ec2_check(
             key,
@@ -201,7 +206,7 @@ async fn keystone_caller(
     match answer {
         Ec2Checked::Valid { info, secret } => {
             let chain = match &secret {
-                Some(s) => claim.verify(s)?,
+                Some(s) => claim.verify(s, signed_chunks)?,
                 None if signed_chunks => return Err(S3Error::not_implemented(NO_SECRET)),
                 None => None,
             };
@@ -214,6 +219,12 @@ async fn keystone_caller(
             Err(S3Error::service_unavailable())
         }
     }
+}
+
+/// Are the body's chunks signed (aws-chunked with signatures, which the
+/// chain checks)?
+fn signed_chunks(payload: &Payload) -> bool {
+    matches!(payload, Payload::Streaming { signed: true, .. })
 }
 
 /// Why a signed aws-chunked body of a Keystone key is refused.

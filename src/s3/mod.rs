@@ -57,7 +57,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::http::incoming::Incoming;
-use http::{HeaderMap, HeaderValue, Method, Request, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
 use serde_json::{json, Value};
 
 use crate::config::Config;
@@ -169,17 +169,21 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     }
     if let Ok(v) = HeaderValue::from_str(&id) {
         let h = resp.headers_mut();
-        for name in [
-            "x-amz-request-id",
-            "x-amz-id-2",
-            "x-trans-id",
-            "x-openstack-request-id",
-        ] {
+        h.reserve(REQUEST_ID_HEADERS.len());
+        for name in REQUEST_ID_HEADERS {
             h.insert(name, v.clone());
         }
     }
     resp
 }
+
+/// The headers that carry a request's id (S3's and Swift's names).
+const REQUEST_ID_HEADERS: [HeaderName; 4] = [
+    HeaderName::from_static("x-amz-request-id"),
+    HeaderName::from_static("x-amz-id-2"),
+    HeaderName::from_static("x-trans-id"),
+    HeaderName::from_static("x-openstack-request-id"),
+];
 
 /// Serves an authenticated request; `scope` is set to its bucket once
 /// its caller is known (for the CORS headers of its answer).

@@ -143,7 +143,9 @@ pub(crate) fn quoted(etag: &str) -> String {
 /// headers, a quoted ETag (`-N` added for a Swift SLO, so clients do not
 /// take it for an MD5), the version id, the expiry; nothing else.
 pub(crate) fn s3_headers(swift: &HeaderMap) -> HeaderMap {
-    let mut out = HeaderMap::new();
+    // Room for the request ids and overrides added later, so that the map
+    // does not grow again (bounded: a capacity past the map's limit panics).
+    let mut out = HeaderMap::with_capacity(swift.len().min(256) + 8);
     let slo = swift
         .get("x-static-large-object")
         .and_then(|v| v.to_str().ok())
@@ -169,8 +171,19 @@ pub(crate) fn s3_headers(swift: &HeaderMap) -> HeaderMap {
                 | "expires" => Some((name.clone(), value.clone())),
                 "etag" => {
                     let e = value.to_str().unwrap_or("").trim().trim_matches('"');
-                    let e = if slo { format!("{e}-N") } else { e.to_string() };
-                    HeaderValue::from_str(&quoted(&e))
+                    // As `quoted` would write it (it trims again).
+                    let e = match slo {
+                        true => e.trim_start().trim_start_matches('"'),
+                        false => e.trim().trim_matches('"'),
+                    };
+                    let mut q = Vec::with_capacity(e.len() + 4);
+                    q.push(b'"');
+                    q.extend_from_slice(e.as_bytes());
+                    if slo {
+                        q.extend_from_slice(b"-N");
+                    }
+                    q.push(b'"');
+                    HeaderValue::from_maybe_shared(bytes::Bytes::from(q))
                         .ok()
                         .map(|v| (name.clone(), v))
                 }

@@ -1,9 +1,10 @@
 //! The cryptography of SigV4, apart from what it signs: the signing key of
-//! a scope, HMAC-SHA256 signatures compared in constant time, and the chain
-//! of an aws-chunked body's signatures (each chunk's signature signs its
-//! SHA-256 and the signature before it, the first the request's own).
+//! a scope (and a bounded memo of recent ones), HMAC-SHA256 signatures
+//! compared in constant time, and the chain of an aws-chunked body's
+//! signatures (each chunk's signature signs its SHA-256 and the signature
+//! before it, the first the request's own).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -32,6 +33,65 @@ pub fn signing_key(secret: &str, scope: &str) -> [u8; 32] {
         key = hmac(&key, piece.as_bytes()).to_vec();
     }
     key.try_into().unwrap_or([0; 32])
+}
+
+/// How many signing keys [`cached_signing_key`] keeps: a few keys a day
+/// each, and their last day's; a burst of strangers only turns them over.
+const KEY_CACHE_SIZE: usize = 64;
+
+/// Signing keys derived lately, by secret and scope, the oldest replaced
+/// when full: a pure memo of [`signing_key`], since a client signs every
+/// request of a day with the same key and deriving it is four HMACs.
+/// Keyed by the secret itself, so a changed secret never finds the old
+/// key; every signature is still computed and checked per request.
+struct KeyCache {
+    entries: Vec<CachedKey>,
+    /// The slot replaced next once the cache is full.
+    next: usize,
+}
+
+struct CachedKey {
+    secret: Box<str>,
+    scope: Box<str>,
+    key: [u8; 32],
+}
+
+static KEYS: Mutex<KeyCache> = Mutex::new(KeyCache {
+    entries: Vec::new(),
+    next: 0,
+});
+
+/// [`signing_key`], from the cache when it was derived lately.
+pub fn cached_signing_key(secret: &str, scope: &str) -> [u8; 32] {
+    // The scope is compared first (the client's, public); the secret in
+    // time that does not depend on where it differs.
+    let hit = |e: &CachedKey| *e.scope == *scope && same(&e.secret, secret);
+    {
+        // A poisoned lock only means a panic elsewhere while it was held;
+        // entries are written whole, so they are still good.
+        let cache = KEYS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = cache.entries.iter().find(|e| hit(e)) {
+            return e.key;
+        }
+    }
+    let key = signing_key(secret, scope);
+    let mut cache = KEYS.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.entries.iter().any(hit) {
+        return key;
+    }
+    let entry = CachedKey {
+        secret: secret.into(),
+        scope: scope.into(),
+        key,
+    };
+    if cache.entries.len() < KEY_CACHE_SIZE {
+        cache.entries.push(entry);
+    } else {
+        let i = cache.next % KEY_CACHE_SIZE;
+        cache.entries[i] = entry;
+        cache.next = (i + 1) % KEY_CACHE_SIZE;
+    }
+    key
 }
 
 /// `hex(hmac(key, sts))`.
@@ -132,6 +192,30 @@ mod tests {
             "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
         );
         assert_eq!(sha256_hex(b""), EMPTY_SHA256);
+    }
+
+    #[test]
+    fn cached_keys_are_the_derived_ones_and_the_cache_stays_bounded() {
+        let scope = "20120215/us-east-1/s3/aws4_request";
+        for round in 0..2 {
+            for i in 0..(KEY_CACHE_SIZE + 9) {
+                let secret = format!("secret-{i}");
+                assert_eq!(
+                    cached_signing_key(&secret, scope),
+                    signing_key(&secret, scope),
+                    "round {round}, secret {i}"
+                );
+            }
+        }
+        // A changed secret (or scope) is another key, never the cached one.
+        let a = cached_signing_key("old-secret", scope);
+        assert_ne!(cached_signing_key("old-secreT", scope), a);
+        assert_ne!(
+            cached_signing_key("old-secret", "20120216/us-east-1/s3/aws4_request"),
+            a
+        );
+        let len = KEYS.lock().map(|c| c.entries.len()).unwrap_or(0);
+        assert!(len <= KEY_CACHE_SIZE, "{len}");
     }
 
     #[test]

@@ -13,7 +13,9 @@ use http::HeaderMap;
 
 use super::auth::ReqView;
 use super::error::{hex_bytes, S3Error, NO_DATE};
-pub use super::signing::{same, sha256_hex, sign, signing_key, ChunkChain, EMPTY_SHA256};
+pub use super::signing::{
+    cached_signing_key, same, sha256_hex, sign, signing_key, ChunkChain, EMPTY_SHA256,
+};
 use super::time;
 
 /// Longest life of a presigned URL: a week.
@@ -40,15 +42,22 @@ pub struct Claim {
 
 /// AWS's URI encoding: all but `A-Za-z0-9-_.~` (and `/` when `path`).
 pub fn uri_encode(raw: &[u8], path: bool) -> String {
-    let mut out = String::with_capacity(raw.len());
+    let mut out = Vec::with_capacity(raw.len());
+    uri_encode_into(&mut out, raw, path);
+    // Only ASCII was written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`uri_encode`], appended to `out`.
+fn uri_encode_into(out: &mut Vec<u8>, raw: &[u8], path: bool) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in raw {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || (path && b == b'/') {
-            out.push(b as char);
+            out.push(b);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
         }
     }
-    out
 }
 
 /// The canonical query: every parameter but the signature, encoded and
@@ -69,50 +78,57 @@ pub fn canonical_query(query: &[(String, String)]) -> String {
     parts.join("&")
 }
 
-/// A header value as signed: outer whitespace and controls dropped, inner
-/// whitespace runs folded to one space.
-fn fold(v: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(v.len());
+/// A header value as signed, appended to `out`: outer whitespace and
+/// controls dropped, inner whitespace runs folded to one space.
+fn fold_into(out: &mut Vec<u8>, v: &[u8]) {
+    let mut first = true;
     for word in v
         .split(|b| b.is_ascii_whitespace() || *b < 0x20)
         .filter(|w| !w.is_empty())
     {
-        if !out.is_empty() {
+        if !first {
             out.push(b' ');
         }
+        first = false;
         out.extend_from_slice(word);
     }
-    out
 }
 
 /// The canonical request of `req` with `signed` headers (sorted, lower
 /// case). A signed header the request lacks makes the signature wrong.
-pub fn canonical_request(req: &ReqView<'_>, signed: &[String]) -> Result<Vec<u8>, S3Error> {
-    let path = percent_encoding::percent_decode_str(req.raw_path).collect::<Vec<u8>>();
-    let mut cr = Vec::new();
+pub fn canonical_request(req: &ReqView<'_>, signed: &[&str]) -> Result<Vec<u8>, S3Error> {
+    let path: std::borrow::Cow<'_, [u8]> =
+        percent_encoding::percent_decode_str(req.raw_path).into();
+    let mut cr = Vec::with_capacity(256 + req.raw_path.len());
     cr.extend_from_slice(req.method.as_bytes());
     cr.push(b'\n');
-    cr.extend_from_slice(uri_encode(&path, true).as_bytes());
+    uri_encode_into(&mut cr, &path, true);
     cr.push(b'\n');
-    cr.extend_from_slice(canonical_query(req.query).as_bytes());
+    if !req.query.is_empty() {
+        cr.extend_from_slice(canonical_query(req.query).as_bytes());
+    }
     cr.push(b'\n');
-    for name in signed {
-        let values: Vec<Vec<u8>> = req
-            .headers
-            .get_all(name.as_str())
-            .iter()
-            .map(|v| fold(v.as_bytes()))
-            .collect();
-        if values.is_empty() {
+    for &name in signed {
+        let mut values = req.headers.get_all(name).iter();
+        let Some(first) = values.next() else {
             return Err(S3Error::signature_does_not_match(Vec::new()));
-        }
+        };
         cr.extend_from_slice(name.as_bytes());
         cr.push(b':');
-        cr.extend_from_slice(&values.join(&b","[..]));
+        fold_into(&mut cr, first.as_bytes());
+        for v in values {
+            cr.push(b',');
+            fold_into(&mut cr, v.as_bytes());
+        }
         cr.push(b'\n');
     }
     cr.push(b'\n');
-    cr.extend_from_slice(signed.join(";").as_bytes());
+    for (i, name) in signed.iter().enumerate() {
+        if i > 0 {
+            cr.push(b';');
+        }
+        cr.extend_from_slice(name.as_bytes());
+    }
     cr.push(b'\n');
     let payload = header(req.headers, "x-amz-content-sha256").unwrap_or("UNSIGNED-PAYLOAD");
     cr.extend_from_slice(payload.as_bytes());
@@ -203,14 +219,15 @@ pub fn parse(req: &ReqView<'_>, region: &str, now: i64) -> Result<Claim, S3Error
         return Err(S3Error::access_denied());
     }
     let amz_date = time::format_amz(t);
-    let scope = check_scope(&parts, &amz_date[..8], region, src)?;
-    let signed: Vec<String> = signed.split(';').map(str::to_string).collect();
-    let mut sorted = signed.clone();
-    sorted.sort();
+    check_scope(&parts, &amz_date[..8], region, src)?;
+    // The credential less its access key: the four parts just checked.
+    let scope = cred[parts[0].len() + 1..].to_string();
+    let mut sorted: Vec<&str> = signed.split(';').collect();
+    sorted.sort_unstable();
     sorted.dedup();
     for (name, _) in req.headers.iter() {
         let n = name.as_str();
-        if MUST_SIGN.iter().any(|p| n.starts_with(p)) && !sorted.iter().any(|s| s == n) {
+        if MUST_SIGN.iter().any(|p| n.starts_with(p)) && !sorted.contains(&n) {
             return Err(S3Error::access_denied_msg(
                 "There were headers present in the request which were not signed",
             )
@@ -218,14 +235,20 @@ pub fn parse(req: &ReqView<'_>, region: &str, now: i64) -> Result<Claim, S3Error
         }
     }
     let canonical_request = canonical_request(req, &sorted)?;
-    let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        sha256_hex(&canonical_request)
-    )
-    .into_bytes();
+    let digest = sha256_hex(&canonical_request);
+    let mut string_to_sign = Vec::with_capacity(20 + amz_date.len() + scope.len() + digest.len());
+    for (i, piece) in ["AWS4-HMAC-SHA256", &amz_date, &scope, &digest]
+        .iter()
+        .enumerate()
+    {
+        if i > 0 {
+            string_to_sign.push(b'\n');
+        }
+        string_to_sign.extend_from_slice(piece.as_bytes());
+    }
     Ok(Claim {
         access_key: parts[0].to_string(),
-        signature,
+        signature: signature.to_string(),
         amz_date,
         scope,
         canonical_request,
@@ -234,7 +257,7 @@ pub fn parse(req: &ReqView<'_>, region: &str, now: i64) -> Result<Claim, S3Error
 }
 
 /// Credential, signature and signed headers of presigned query auth.
-fn query_fields(q: &[(String, String)]) -> Result<(String, String, String), S3Error> {
+fn query_fields(q: &[(String, String)]) -> Result<(&str, &str, &str), S3Error> {
     let algo = query(q, "X-Amz-Algorithm").unwrap_or("");
     if algo != "AWS4-HMAC-SHA256" {
         return Err(S3Error::invalid_argument(
@@ -247,16 +270,15 @@ fn query_fields(q: &[(String, String)]) -> Result<(String, String, String), S3Er
     let sig = query(q, "X-Amz-Signature").filter(|s| !s.is_empty());
     let sig = sig.ok_or_else(S3Error::access_denied)?;
     let signed = query(q, "X-Amz-SignedHeaders").ok_or_else(S3Error::header_needs_three_parts)?;
-    Ok((cred.to_string(), sig.to_string(), signed.to_string()))
+    Ok((cred, sig, signed))
 }
 
 /// Credential, signature and signed headers of an `Authorization` header
 /// (`AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`).
-fn header_fields(auth: &str) -> Result<(String, String, String), S3Error> {
+fn header_fields(auth: &str) -> Result<(&str, &str, &str), S3Error> {
     let field = |name: &str| {
         auth.split_once(name)
-            .map(|(_, rest)| rest.split(',').next().unwrap_or("").trim().to_string())
-            .unwrap_or_default()
+            .map_or("", |(_, rest)| rest.split(',').next().unwrap_or("").trim())
     };
     let (cred, sig, signed) = (
         field("Credential="),
@@ -272,9 +294,8 @@ fn header_fields(auth: &str) -> Result<(String, String, String), S3Error> {
     Ok((cred, sig, signed))
 }
 
-/// Checks the credential's date, region, service and terminal; returns
-/// the scope string.
-fn check_scope(parts: &[&str], date: &str, region: &str, src: Source) -> Result<String, S3Error> {
+/// Checks the credential's date, region, service and terminal.
+fn check_scope(parts: &[&str], date: &str, region: &str, src: Source) -> Result<(), S3Error> {
     let lead = match src {
         Source::Header => "The authorization header is malformed;",
         Source::Query => "Error parsing the X-Amz-Credential parameter;",
@@ -313,17 +334,14 @@ fn check_scope(parts: &[&str], date: &str, region: &str, src: Source) -> Result<
         );
         return Err(fail(m));
     }
-    Ok(format!(
-        "{}/{}/{}/{}",
-        parts[1], parts[2], parts[3], parts[4]
-    ))
+    Ok(())
 }
 
 impl Claim {
     /// Checks the signature with `secret`; on success, the signing key
     /// (for an aws-chunked body's chain).
     pub fn verify(&self, secret: &str) -> Result<[u8; 32], S3Error> {
-        let key = signing_key(secret, &self.scope);
+        let key = cached_signing_key(secret, &self.scope);
         if same(&sign(&key, &self.string_to_sign), &self.signature) {
             Ok(key)
         } else {
