@@ -171,21 +171,11 @@ pub(crate) fn s3_headers(swift: &HeaderMap) -> HeaderMap {
                 | "expires" => Some((name.clone(), value.clone())),
                 "etag" => {
                     let e = value.to_str().unwrap_or("").trim().trim_matches('"');
-                    // As `quoted` would write it (it trims again).
-                    let e = match slo {
-                        true => e.trim_start().trim_start_matches('"'),
-                        false => e.trim().trim_matches('"'),
+                    let q = match slo {
+                        true => quoted(&format!("{e}-N")),
+                        false => quoted(e),
                     };
-                    let mut q = Vec::with_capacity(e.len() + 4);
-                    q.push(b'"');
-                    q.extend_from_slice(e.as_bytes());
-                    if slo {
-                        q.extend_from_slice(b"-N");
-                    }
-                    q.push(b'"');
-                    HeaderValue::from_maybe_shared(bytes::Bytes::from(q))
-                        .ok()
-                        .map(|v| (name.clone(), v))
+                    HeaderValue::from_str(&q).ok().map(|v| (name.clone(), v))
                 }
                 "x-object-version-id" => {
                     Some((HeaderName::from_static("x-amz-version-id"), value.clone()))

@@ -236,16 +236,9 @@ pub fn parse(req: &ReqView<'_>, region: &str, now: i64) -> Result<Claim, S3Error
     }
     let canonical_request = canonical_request(req, &sorted)?;
     let digest = sha256_hex(&canonical_request);
-    let mut string_to_sign = Vec::with_capacity(20 + amz_date.len() + scope.len() + digest.len());
-    for (i, piece) in ["AWS4-HMAC-SHA256", &amz_date, &scope, &digest]
-        .iter()
-        .enumerate()
-    {
-        if i > 0 {
-            string_to_sign.push(b'\n');
-        }
-        string_to_sign.extend_from_slice(piece.as_bytes());
-    }
+    let string_to_sign = ["AWS4-HMAC-SHA256", &amz_date, &scope, &digest]
+        .join("\n")
+        .into_bytes();
     Ok(Claim {
         access_key: parts[0].to_string(),
         signature: signature.to_string(),

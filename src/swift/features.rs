@@ -193,25 +193,23 @@ impl Feature for Slo {
         vec![("slo", slo::info())]
     }
     fn object_check(&self, ctx: &Ctx) -> ApiResult<()> {
-        match ctx.method {
-            Method::GET | Method::HEAD => Ok(()),
-            Method::PUT if slo::is_manifest_put(ctx) => Ok(()),
-            Method::DELETE if slo::is_manifest_delete(ctx) => Ok(()),
-            _ => slo::check_reserved(ctx),
+        let reads = matches!(ctx.method, Method::GET | Method::HEAD);
+        if reads || slo::is_manifest_put(ctx) || slo::is_manifest_delete(ctx) {
+            return Ok(());
         }
+        slo::check_reserved(ctx)
     }
     fn takes_object(&self, ctx: &Ctx) -> Option<Take<ObjectRequest>> {
-        let put = ctx.method == Method::PUT && slo::is_manifest_put(ctx);
-        let delete = ctx.method == Method::DELETE && slo::is_manifest_delete(ctx);
-        match (put, delete) {
-            (true, _) => Some(Box::new(|r: ObjectRequest| {
+        if slo::is_manifest_put(ctx) {
+            return Some(Box::new(|r: ObjectRequest| {
                 Box::pin(slo::put(r.app, r.ctx, r.container, r.object, r.body))
-            })),
-            (_, true) => Some(Box::new(|r: ObjectRequest| {
-                Box::pin(slo::delete(r.app, r.ctx, r.container, r.object, None))
-            })),
-            _ => None,
+            }));
         }
+        slo::is_manifest_delete(ctx).then(|| -> Take<ObjectRequest> {
+            Box::new(|r: ObjectRequest| {
+                Box::pin(slo::delete(r.app, r.ctx, r.container, r.object, None))
+            })
+        })
     }
     fn listing_size_etag(&self) -> Option<SizeEtag> {
         Some(slo::listing_attrs)

@@ -55,15 +55,14 @@ async fn dispatch(
         }
     }
     if let Some(take) = app.features.takes_object(&ctx)? {
-        let (a, c) = (app.clone(), container);
-        return take(ObjectRequest {
-            app: a,
+        let r = ObjectRequest {
+            app,
             ctx,
-            container: c,
+            container,
             object,
             body,
-        })
-        .await;
+        };
+        return take(r).await;
     }
     match ctx.method {
         Method::GET | Method::HEAD if versions => {
