@@ -3,6 +3,7 @@ node, and two nodes (two mounts of one volume, one sofgate on each)."""
 
 import json
 import os
+import re
 import socket
 import stat
 import subprocess
@@ -369,18 +370,7 @@ def conditional_create_race(r, a, b, files, rounds=20, size=256 * 1024):
     for i in range(rounds):
         name = f"{c}/new-{i}"
         bodies = {a: os.urandom(size), b: os.urandom(size)}
-        got = {}
-        start = threading.Barrier(2)
-
-        def put(node):
-            start.wait(10)
-            got[node] = node.req("PUT", name, {"If-None-Match": "*"}, bodies[node])
-
-        threads = [threading.Thread(target=put, args=(n,)) for n in (a, b)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
+        got = at_once(a, b, lambda n: n.req("PUT", name, {"If-None-Match": "*"}, bodies[n]))
         statuses = sorted(got[n].status for n in got)
         winners = [n for n in got if got[n].status == 201]
         if statuses != [201, 412]:
@@ -398,6 +388,85 @@ def conditional_create_race(r, a, b, files, rounds=20, size=256 * 1024):
     for n in lst:
         a.req("DELETE", f"{c}/{n}")
     r.status("DELETE container", a.req("DELETE", c), 204)
+    r.check("no temp files left", temp_files(files) == [], temp_files(files))
+
+
+def at_once(a, b, fn):
+    """`fn(node)` for nodes A and B from two threads released together: {node: result}."""
+    got = {}
+    start = threading.Barrier(2)
+
+    def run(node):
+        start.wait(10)
+        got[node] = fn(node)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return got
+
+
+def s3_conditional_races(r, a, b, files, rounds=8, size=256 * 1024):
+    """The S3 door's conditional writes from nodes A and B at once, `rounds` times each:
+    PutObject with `If-None-Match: *` of a new key, PutObject with `If-Match` on the ETag
+    both read, and CompleteMultipartUpload with `If-None-Match: *` of two uploads of one
+    key, one begun on each node. Each time exactly one 200 and one 412, and both nodes then
+    serve the winner's bytes."""
+    bucket = "s3race"
+    r.status("CreateBucket on A", a.s3("PUT", bucket), 200)
+    bad = {"create": [], "replace": [], "complete": []}
+
+    def judge(kind, i, key, got, bodies):
+        statuses = sorted(g.status for g in got.values())
+        if statuses != [200, 412]:
+            bad[kind].append((i, statuses, [g.body[:120] for g in got.values()]))
+            return
+        won = bodies[next(n for n in got if got[n].status == 200)]
+        for node in (a, b):
+            g = node.s3("GET", key)
+            if g.status != 200 or g.body != won:
+                bad[kind].append((i, f"{node.name} serves", g.status, len(g.body)))
+
+    def upload(node, key, body):
+        begun = node.s3("POST", key, query=[("uploads", "")])
+        found = re.search(rb"<UploadId>([^<]+)</UploadId>", begun.body)
+        if begun.status != 200 or not found:
+            raise RuntimeError(f"CreateMultipartUpload on {node.name}: {begun}")
+        uid = found.group(1).decode()
+        part = node.s3("PUT", key, body=body, query=[("partNumber", "1"), ("uploadId", uid)])
+        xml = (f"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber>"
+               f"<ETag>{part.header('etag')}</ETag></Part></CompleteMultipartUpload>")
+        return uid, xml.encode()
+
+    for i in range(rounds):
+        key = f"{bucket}/k{i}"
+        bodies = {a: os.urandom(size), b: os.urandom(size)}
+        got = at_once(a, b, lambda n: n.s3("PUT", key, {"If-None-Match": "*"}, bodies[n]))
+        judge("create", i, key, got, bodies)
+        etag = a.s3("HEAD", key).header("etag")
+        bodies = {a: os.urandom(size), b: os.urandom(size)}
+        got = at_once(a, b, lambda n: n.s3("PUT", key, {"If-Match": etag}, bodies[n]))
+        judge("replace", i, key, got, bodies)
+        key = f"{bucket}/mpu{i}"
+        bodies = {a: os.urandom(size), b: os.urandom(size)}
+        ups = {n: upload(n, key, bodies[n]) for n in (a, b)}
+        got = at_once(a, b, lambda n: n.s3("POST", key, {"If-None-Match": "*"}, ups[n][1],
+                                           query=[("uploadId", ups[n][0])]))
+        judge("complete", i, key, got, bodies)
+        for n, (uid, _) in ups.items():
+            if got.get(n) is None or got[n].status != 200:
+                n.s3("DELETE", key, query=[("uploadId", uid)])
+    for kind, what in (("create", "PutObject If-None-Match: *"),
+                       ("replace", "PutObject If-Match on the ETag both read"),
+                       ("complete", "CompleteMultipartUpload If-None-Match: *")):
+        r.check(f"S3 {what} from two nodes at once, {rounds} times: one 200 and one 412 "
+                "each time, and the winner's bytes served by both", not bad[kind], bad[kind][:4])
+    for i in range(rounds):
+        for key in (f"{bucket}/k{i}", f"{bucket}/mpu{i}"):
+            a.s3("DELETE", key)
+    r.status("DeleteBucket", a.s3("DELETE", bucket), 204)
     r.check("no temp files left", temp_files(files) == [], temp_files(files))
 
 

@@ -77,6 +77,8 @@ def suite(r):
         checks.two_nodes(r, a, b, MOUNT_A, MOUNT_B, settle=2.0)
     with r.section("conditional create (If-None-Match: *) racing from node A and node B"):
         checks.conditional_create_race(r, a, b, MOUNT_A)
+    with r.section("S3 conditional writes racing from node A and node B"):
+        checks.s3_conditional_races(r, a, b, MOUNT_A)
     with r.section("newest write wins: an older upload on A finishing after a newer one on B"):
         checks.newest_wins_race(r, a, b)
     with r.section("DELETE vs PUT: an upload on A that began before a DELETE on B"):

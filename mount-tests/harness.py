@@ -8,7 +8,9 @@ process is killed; every mount point is under $MT_WORK.
 """
 
 import contextlib
+import datetime
 import hashlib
+import hmac
 import json
 import os
 import queue
@@ -19,9 +21,11 @@ import sys
 import threading
 import time
 import traceback
+import urllib.parse
 
 HTTP_TIMEOUT = 15.0
 SECRET = "mount-tests-secret-0123456789abcdef"
+S3_REGION = "us-east-1"
 CONTROL = ".testfs-control"
 
 
@@ -357,6 +361,43 @@ class Sofgate:
         h = {"X-Auth-Token": token or self.token, **(headers or {})}
         full = "/v1/AUTH_test" + ("/" + path if path else "")
         return http(self.addr, method, full, h, body, **kw)
+
+    def s3(self, method, path, headers=None, body=b"", query=(), **kw):
+        """An S3 request, path style (`bucket/key`), SigV4-signed as test:tester; `query`
+        as (name, value) pairs."""
+        target = "/" + _s3_quote(path, "/-_.~")
+        q = "&".join(f"{_s3_quote(k, '-_.~')}={_s3_quote(v, '-_.~')}" for k, v in sorted(query))
+        host = f"{self.addr[0]}:{self.addr[1]}"
+        h = {**s3_sign(method, target, q, host, "test:tester", "testing"), **(headers or {})}
+        return http(self.addr, method, target + ("?" + q if q else ""), h, body, **kw)
+
+
+def _s3_quote(s, safe):
+    return urllib.parse.quote(s, safe=safe)
+
+
+def s3_sign(method, target, query, host, access, secret, now=None):
+    """SigV4 headers of a header-signed request with an unsigned payload: `target` the
+    encoded path, `query` the encoded, sorted query string as it is sent."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+    signed = {"host": host, "x-amz-content-sha256": "UNSIGNED-PAYLOAD", "x-amz-date": stamp}
+    names = ";".join(sorted(signed))
+    canonical = "\n".join([method, target, query, *(f"{k}:{signed[k]}" for k in sorted(signed)),
+                           "", names, "UNSIGNED-PAYLOAD"])
+    scope = f"{day}/{S3_REGION}/s3/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", stamp, scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    key = ("AWS4" + secret).encode()
+    for part in (day, S3_REGION, "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    sig = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    return {
+        "x-amz-date": stamp,
+        "x-amz-content-sha256": "UNSIGNED-PAYLOAD",
+        "Authorization": f"AWS4-HMAC-SHA256 Credential={access}/{scope}, "
+                         f"SignedHeaders={names}, Signature={sig}",
+    }
 
 
 # --- reporting ----------------------------------------------------------------------------------

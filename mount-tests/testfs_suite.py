@@ -4,13 +4,17 @@
 (symlinks, FIFO, socket, device node, hard link planted on the backing
 directory), `sofgate index` then a listing that reads nothing, faults injected
 through mount A's control file (ENOSPC, EIO, ESTALE, latency), the filesystem calls
-of one request, and mount_check after mount A is unmounted.
+of one request, byte-range locks seen through both mounts, and mount_check after
+mount A is unmounted.
 
 Usage: testfs_suite.py SOFGATE_BIN (with MT_WORK set; run.sh does both).
 """
 
+import errno
+import fcntl
 import json
 import os
+import struct
 import sys
 import time
 
@@ -32,6 +36,40 @@ def put_expecting_failure(r, node, fs, fault, path, data, want, desc, chunked=Fa
     finally:
         fs.control("clear")
     r.status(desc, resp, want)
+
+
+def ofd_lock(fd, typ):
+    """An open-file-description lock of the whole file (what sofgate takes): True when it
+    was granted, False when another holds a conflicting one."""
+    try:
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack("hh4xqqi4x", typ, os.SEEK_SET, 0, 0, 0))
+        return True
+    except OSError as e:
+        if e.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+
+
+def shared_locks(r, dev_a, dev_b):
+    """A lock taken through mount A holds against mount B, as a network filesystem's
+    locks hold for all its clients (newest-wins and S3's If-Match rely on them)."""
+    name = "lock-probe"
+    with open(os.path.join(dev_a, name), "wb") as f:
+        f.write(b"x")
+    fa = os.open(os.path.join(dev_a, name), os.O_RDWR)
+    fb = os.open(os.path.join(dev_b, name), os.O_RDWR)
+    try:
+        r.check("write lock through mount A", ofd_lock(fa, fcntl.F_WRLCK))
+        r.check("... refused through mount B", not ofd_lock(fb, fcntl.F_WRLCK))
+        r.check("... and a read lock too", not ofd_lock(fb, fcntl.F_RDLCK))
+        os.close(fa)
+        fa = None
+        r.check("closed on A: granted through mount B", ofd_lock(fb, fcntl.F_WRLCK))
+    finally:
+        for fd in (fa, fb):
+            if fd is not None:
+                os.close(fd)
+        os.unlink(os.path.join(dev_a, name))
 
 
 def enospc(r, a, fs, backing):
@@ -206,8 +244,12 @@ def suite(r):
         checks.ordinary_api(r, a, backing)
     with r.section("node A and node B on two mounts of one backing directory"):
         checks.two_nodes(r, a, b, dev_a, dev_b)
+    with r.section("byte-range locks across the two mounts"):
+        shared_locks(r, dev_a, dev_b)
     with r.section("conditional create (If-None-Match: *) racing from node A and node B"):
         checks.conditional_create_race(r, a, b, dev_a)
+    with r.section("S3 conditional writes racing from node A and node B"):
+        checks.s3_conditional_races(r, a, b, dev_a)
     with r.section("newest write wins: an older upload on A finishing after a newer one on B"):
         checks.newest_wins_race(r, a, b)
     with r.section("DELETE vs PUT: an upload on A that began before a DELETE on B"):

@@ -8,20 +8,24 @@ use std::time::SystemTime;
 use fuser::{
     AccessFlags, BsdFileFlags, Errno, FileHandle, Filesystem, FopenFlags, INodeNo, InitFlags,
     KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
-    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr,
-    Request, TimeOrNow, WriteFlags,
+    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyLock, ReplyOpen, ReplyStatfs, ReplyWrite,
+    ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
 use crate::testfs::faults::Op;
 use crate::testfs::gate::{
     attr, caller, created, empty, entry, gated, opened, statfs, written, TestFs, CTL, GEN, TTL,
 };
+use crate::testfs::locks;
 use crate::testfs::state::{Core, SetAttr};
 
 impl Filesystem for TestFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
-        // Parallel lookups in one directory, and O_TRUNC handled by open instead of a setattr.
-        let wanted = InitFlags::FUSE_PARALLEL_DIROPS | InitFlags::FUSE_ATOMIC_O_TRUNC;
+        // Parallel lookups in one directory, O_TRUNC handled by open instead of a setattr, and
+        // byte-range locks that every mount of the backing directory sees (see `locks`).
+        let wanted = InitFlags::FUSE_PARALLEL_DIROPS
+            | InitFlags::FUSE_ATOMIC_O_TRUNC
+            | InitFlags::FUSE_POSIX_LOCKS;
         let _ = config.add_capabilities(wanted & config.capabilities());
         Ok(())
     }
@@ -237,6 +241,43 @@ impl Filesystem for TestFs {
             c.release(ino.0, fh.0);
             reply.ok()
         });
+    }
+
+    fn getlk(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _lock_owner: LockOwner,
+        start: u64,
+        end: u64,
+        typ: i32,
+        _pid: u32,
+        reply: ReplyLock,
+    ) {
+        if ino == CTL {
+            return reply.error(Errno::EINVAL);
+        }
+        gated!(self, Op::Getlk, []; |_c| locks::getlk(fh.0, start, end, typ, reply));
+    }
+
+    fn setlk(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _lock_owner: LockOwner,
+        start: u64,
+        end: u64,
+        typ: i32,
+        _pid: u32,
+        sleep: bool,
+        reply: ReplyEmpty,
+    ) {
+        if ino == CTL {
+            return reply.error(Errno::EINVAL);
+        }
+        gated!(self, Op::Setlk, []; |_c| locks::setlk(fh.0, start, end, typ, sleep, reply));
     }
 
     fn fsync(

@@ -55,6 +55,8 @@ ops! {
     Setxattr => "setxattr",
     Listxattr => "listxattr",
     Removexattr => "removexattr",
+    Getlk => "getlk",
+    Setlk => "setlk",
     ReadBytes => "read_bytes",
     WriteBytes => "write_bytes",
 }

@@ -10,7 +10,8 @@
 //! truncate — through the open file when the kernel passes one — and utimens), mkdir, unlink,
 //! rmdir, rename (also over an existing file; `RENAME_NOREPLACE` and `RENAME_EXCHANGE` are passed
 //! to `renameat2`), create, open, read, write, flush, fsync, fsyncdir, release, fallocate,
-//! opendir/readdir/releasedir, statfs, access, symlink/readlink and the four xattr calls.
+//! opendir/readdir/releasedir, statfs, access, symlink/readlink, the four xattr calls, and
+//! byte-range locks (getlk/setlk; see [`locks`]).
 //!
 //! * Open files are real descriptors on the backing files (the FUSE file handle is the fd), read
 //!   and written with `pread`/`pwrite`, synced with `fsync`/`fdatasync`.
@@ -29,7 +30,9 @@
 //! Entry and attribute TTLs are 0 and nothing is cached between opens, so several testfs mounts
 //! of the same backing directory behave like nodes sharing one volume: a rename, write, unlink or
 //! xattr change made through one mount is seen by the next system call on any other mount. The
-//! price is a lookup/getattr round trip on every path walk; that is intended.
+//! price is a lookup/getattr round trip on every path walk; that is intended. A byte-range lock
+//! taken through one mount holds against every other, as a network filesystem's locks hold for
+//! all its clients.
 //!
 //! # xattr room
 //!
@@ -97,6 +100,7 @@ mod faults;
 mod files;
 mod gate;
 mod inodes;
+mod locks;
 mod state;
 mod sys;
 mod xattr;
