@@ -84,6 +84,11 @@ pub struct S3Config {
     /// Seconds a multipart upload may go without a part stored before the
     /// temp sweep removes it with its parts (S3's abandoned uploads).
     pub upload_reap_after_secs: u64,
+    /// Seconds a CompleteMultipartUpload may take before its answer starts:
+    /// past them it is a 200 whose body keeps the connection alive with a
+    /// space every as many seconds (at least 1) until the result's XML or
+    /// the error's, as S3 does (0: from the start).
+    pub complete_heartbeat_secs: u64,
 }
 
 impl Default for S3Config {
@@ -93,6 +98,7 @@ impl Default for S3Config {
             region: "us-east-1".into(),
             domain: Vec::new(),
             upload_reap_after_secs: 7 * 24 * 3600,
+            complete_heartbeat_secs: 10,
         }
     }
 }

@@ -18,6 +18,7 @@ use std::task::{ready, Context, Poll};
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// The most one request body frame holds: the server's read buffer, which
@@ -33,6 +34,38 @@ pub fn full(b: impl Into<Bytes>) -> Body {
 
 pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()
+}
+
+/// A body fed from a channel by a task that makes it (`len`: its exact
+/// length, when known); it ends when the sender is dropped.
+pub fn channel(rx: mpsc::Receiver<io::Result<Bytes>>, len: Option<u64>) -> Body {
+    ChannelBody { rx, left: len }.boxed()
+}
+
+/// See [`channel`].
+struct ChannelBody {
+    rx: mpsc::Receiver<io::Result<Bytes>>,
+    left: Option<u64>,
+}
+
+impl HttpBody for ChannelBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let got = ready!(self.rx.poll_recv(cx));
+        if let (Some(Ok(b)), Some(left)) = (&got, self.left.as_mut()) {
+            *left = left.saturating_sub(b.len() as u64);
+        }
+        Poll::Ready(got.map(|r| r.map(Frame::data)))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.left.map(SizeHint::with_exact).unwrap_or_default()
+    }
 }
 
 /// An empty body that keeps a response's `Content-Length: 0`, even on a

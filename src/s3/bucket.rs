@@ -117,15 +117,6 @@ async fn read_xml(req: &mut S3Request, max: usize) -> Result<Bytes, S3Error> {
     Ok(bytes)
 }
 
-/// A 200 with `text` as its XML body.
-fn xml_ok(text: String) -> Result<Response<Body>, S3Error> {
-    Response::builder()
-        .header("Content-Type", "application/xml")
-        .header("Content-Length", text.len())
-        .finish(body::full(text))
-        .map_err(S3Error::from)
-}
-
 /// An empty answer with `status`.
 fn empty(status: StatusCode) -> Result<Response<Body>, S3Error> {
     Response::builder()
@@ -249,7 +240,7 @@ async fn location(app: Arc<App>, req: S3Request) -> Result<Response<Body>, S3Err
             xml::escape(r)
         ),
     };
-    xml_ok(text)
+    xml::ok(text)
 }
 
 /// GetObjectLockConfiguration: sofgate has no object lock, so an existing

@@ -227,9 +227,8 @@ impl S3Error {
         )
     }
 
-    /// The error as a response: XML body (none for HEAD, as S3), the
-    /// request id in the body and in `x-amz-request-id`/`x-amz-id-2`.
-    pub fn into_response(self, request_id: &str, head: bool) -> Response<Body> {
+    /// The error's XML document (logged when it is the server's fault).
+    pub fn xml(&self, request_id: &str) -> String {
         if self.status.is_server_error() {
             tracing::warn!("S3 {} {}: {}", self.status, self.code, self.message);
         }
@@ -239,7 +238,13 @@ impl S3Error {
             w.elem(k, v);
         }
         w.elem("RequestId", request_id).elem("HostId", request_id);
-        let text = w.finish();
+        w.finish()
+    }
+
+    /// The error as a response: XML body (none for HEAD, as S3), the
+    /// request id in the body and in `x-amz-request-id`/`x-amz-id-2`.
+    pub fn into_response(self, request_id: &str, head: bool) -> Response<Body> {
+        let text = self.xml(request_id);
         // A HEAD answer says 0, as Swift's s3api (its suites check it).
         let len = if head { 0 } else { text.len() };
         let mut r = Response::new(if head {

@@ -37,6 +37,7 @@ pub mod cors;
 pub mod delete;
 pub mod error;
 pub mod integrity;
+pub mod keepalive;
 pub mod multi_delete;
 pub mod multipart;
 pub mod object;
@@ -61,8 +62,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
 use serde_json::{json, Value};
 
 use crate::config::Config;
-use crate::http::body::{self, Body};
-use crate::http::error::Finish;
+use crate::http::body::Body;
 use crate::store::container as scont;
 use crate::store::meta::{self, keys};
 use crate::swift::{blocking, App};
@@ -135,6 +135,8 @@ pub struct S3Request {
     /// The body checks of a PUT or POST.
     pub expect: Option<integrity::Expect>,
     pub body: Incoming,
+    /// Its id, for an error written into an answer already begun.
+    pub request_id: String,
 }
 
 /// Handles one S3 request; never fails (errors become S3 XML).
@@ -151,7 +153,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     let mut scope = None;
     let result = match method {
         Method::OPTIONS => cors::preflight(&app, &req).await,
-        _ => serve(app.clone(), req, &mut scope).await,
+        _ => serve(app.clone(), req, &id, &mut scope).await,
     };
     let mut resp = match result {
         Ok(r) => r,
@@ -190,6 +192,7 @@ const REQUEST_ID_HEADERS: [HeaderName; 4] = [
 async fn serve(
     app: Arc<App>,
     req: Request<Incoming>,
+    id: &str,
     scope: &mut Option<cors::Scope>,
 ) -> Result<Response<Body>, S3Error> {
     let (parts, body) = req.into_parts();
@@ -242,6 +245,7 @@ async fn serve(
         payload,
         expect,
         body,
+        request_id: id.to_string(),
     };
     use Op::*;
     match req.op {
@@ -338,10 +342,5 @@ async fn list_buckets(app: Arc<App>, req: S3Request) -> Result<Response<Body>, S
             .elem("CreationDate", &time::format_iso(*created))
             .close();
     }
-    let text = w.finish();
-    Response::builder()
-        .header("Content-Type", "application/xml")
-        .header("Content-Length", text.len())
-        .finish(body::full(text))
-        .map_err(|e| S3Error::from_api(e, None, None))
+    xml::ok(w.finish())
 }

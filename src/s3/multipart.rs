@@ -147,14 +147,6 @@ fn find_upload(
     Ok((area, parsed, up))
 }
 
-fn xml_response(text: String) -> Result<Response<Body>, S3Error> {
-    Response::builder()
-        .header("Content-Type", "application/xml")
-        .header("Content-Length", text.len())
-        .finish(body::full(text))
-        .map_err(S3Error::from)
-}
-
 /// CreateMultipartUpload: the record of a new upload, with the metadata
 /// the object will get (as a Swift PUT with the same headers would).
 async fn create(app: Arc<App>, req: S3Request) -> Result<Response<Body>, S3Error> {
@@ -181,7 +173,7 @@ async fn create(app: Arc<App>, req: S3Request) -> Result<Response<Body>, S3Error
     w.elem("Bucket", req.target.bucket.as_deref().unwrap_or(""))
         .elem("Key", req.target.key.as_deref().unwrap_or(""))
         .elem("UploadId", id.as_str());
-    xml_response(w.finish())
+    xml::ok(w.finish())
 }
 
 /// Runs blocking filesystem work off the async threads, as

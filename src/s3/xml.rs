@@ -12,11 +12,24 @@ use http_body::Body;
 use http_body_util::BodyExt;
 
 use super::error::S3Error;
+use crate::http::body::{self, Body as ResponseBody};
+use crate::http::error::Finish;
 
 /// The namespace of S3's documents.
 pub const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+/// What every response document begins with.
+pub const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 /// The largest XML request body read.
 pub const MAX_BODY: usize = 2 << 20;
+
+/// A 200 with `text` as its XML body.
+pub fn ok(text: String) -> Result<http::Response<ResponseBody>, S3Error> {
+    http::Response::builder()
+        .header("Content-Type", "application/xml")
+        .header("Content-Length", text.len())
+        .finish(body::full(text))
+        .map_err(S3Error::from)
+}
 
 /// Escapes text for an attribute. Newlines and tabs stay as they are
 /// (clients compare `StringToSign` text verbatim); a carriage return
@@ -66,7 +79,7 @@ impl Writer {
     /// A document whose root has the namespace `ns` (none: error bodies,
     /// which S3 sends without one).
     pub fn with_ns(root: &'static str, ns: Option<&str>) -> Writer {
-        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<");
+        let mut out = format!("{DECLARATION}<");
         out.push_str(root);
         if let Some(ns) = ns {
             out.push_str(" xmlns=\"");

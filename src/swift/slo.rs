@@ -12,14 +12,11 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use crate::http::incoming::Incoming;
 use bytes::Bytes;
 use http::{Method, Response, StatusCode};
-use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 use md5::{Digest, Md5};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -660,11 +657,7 @@ pub fn get(
         tokio::task::spawn_blocking(move || {
             send_pieces(&app, &ctx, seen, pieces, first, &tx);
         });
-        ChanBody {
-            rx,
-            left: Some(len),
-        }
-        .boxed()
+        body::channel(rx, Some(len))
     };
     Ok(Some(b.finish(body)?))
 }
@@ -736,41 +729,6 @@ fn send_pieces(
                     at += n as u64;
                 }
             }
-        }
-    }
-}
-
-/// A body fed from a channel; `left` is its exact length when known.
-struct ChanBody {
-    rx: mpsc::Receiver<std::io::Result<Bytes>>,
-    left: Option<u64>,
-}
-
-impl http_body::Body for ChanBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-        match self.rx.poll_recv(cx) {
-            Poll::Ready(Some(Ok(b))) => {
-                if let Some(l) = self.left.as_mut() {
-                    *l = l.saturating_sub(b.len() as u64);
-                }
-                Poll::Ready(Some(Ok(Frame::data(b))))
-            }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self.left {
-            Some(l) => SizeHint::with_exact(l),
-            None => SizeHint::default(),
         }
     }
 }
@@ -1373,7 +1331,7 @@ pub async fn put(
     Response::builder()
         .status(StatusCode::ACCEPTED)
         .header("Content-Type", format_ct(fmt))
-        .finish(ChanBody { rx, left: None }.boxed())
+        .finish(body::channel(rx, None))
 }
 
 // --- COPY ---------------------------------------------------------------------

@@ -363,6 +363,33 @@ fn complete_checks_its_document_against_md5_and_sha256_not_a_checksum_header() {
 }
 
 #[test]
+fn a_complete_past_its_grace_period_is_a_200_kept_alive_with_the_result_last() {
+    // complete_heartbeat_secs = 0: every assembly is past its grace period.
+    let s = Builder::new()
+        .toml("[s3]\ncomplete_heartbeat_secs = 0")
+        .start();
+    s.put_container("bkt");
+    let c = S3::new(&s, TESTER);
+    let id = create(&c, "/bkt/o", &[]);
+    let e = put_part(&c, "/bkt/o", &id, 1, b"the data");
+    // The part list's own errors come before the answer starts: their status.
+    let r = complete(&c, "/bkt/o", &id, &[(2, &e)], &[]);
+    assert_s3_error(&r, 400, "InvalidPart");
+    let r = complete(&c, "/bkt/o", &id, &[(1, &e)], &[]);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.header("content-length").is_none(), "streamed: {r:?}");
+    let body = String::from_utf8(r.body.clone()).unwrap();
+    assert!(
+        body.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
+            && body.matches("<?xml").count() == 1,
+        "{body}"
+    );
+    let etag = format!("\"{}\"", mpu_etag(&[b"the data"]));
+    assert_eq!(elem(&r, "ETag").as_deref(), Some(etag.as_str()));
+    assert_eq!(s.get("bkt/o").body, b"the data");
+}
+
+#[test]
 fn abandoned_uploads_are_reaped_past_their_age() {
     let s = Builder::new()
         .storage("reap_temp_after_secs = 1")

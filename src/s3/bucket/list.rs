@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::super::error::S3Error;
 use super::super::router::Op;
 use super::super::{time, xml, S3Request};
-use super::{core, core_body, xml_ok};
+use super::{core, core_body};
 use crate::http::body::Body;
 use crate::swift::versioned_writes::DELETE_MARKER;
 use crate::swift::App;
@@ -58,7 +58,7 @@ pub async fn handle(app: Arc<App>, req: S3Request) -> Result<Response<Body>, S3E
     let rows: Vec<Value> = serde_json::from_slice(&body).map_err(|_| S3Error::internal_error())?;
     let truncated = page > 0 && rows.len() as u64 > page;
     let rows = &rows[..rows.len().min(page as usize)];
-    xml_ok(document(&req, &p, rows, truncated))
+    xml::ok(document(&req, &p, rows, truncated))
 }
 
 fn page_size(p: &Params, core_max: u64) -> u64 {

@@ -14,7 +14,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use super::super::error::S3Error;
 use super::super::router::Op;
 use super::super::{bridge, xml, S3Request};
-use super::{bucket, core, empty, header, read_xml, xml_ok};
+use super::{bucket, core, empty, header, read_xml};
 use crate::http::body::Body;
 use crate::swift::container::update_meta;
 use crate::swift::cors::container_meta;
@@ -97,7 +97,7 @@ async fn owner_head(app: &Arc<App>, req: &S3Request) -> Result<Response<Body>, S
 pub async fn acl(app: Arc<App>, mut req: S3Request) -> Result<Response<Body>, S3Error> {
     let head = owner_head(&app, &req).await?;
     if req.op == Op::GetBucketAcl {
-        return xml_ok(acl_document(&req.caller.access_key, &head));
+        return xml::ok(acl_document(&req.caller.access_key, &head));
     }
     let body = read_xml(&mut req, MAX_ACL_BODY).await?;
     let canned = req
@@ -232,7 +232,7 @@ pub async fn versioning(app: Arc<App>, mut req: S3Request) -> Result<Response<Bo
         if let Some(s) = status {
             w.elem("Status", s);
         }
-        return xml_ok(w.finish());
+        return xml::ok(w.finish());
     }
     // As Swift's s3api: no turning versioning on or off without the feature.
     if !app.features.on(Name::ObjectVersioning) {
@@ -282,7 +282,7 @@ pub async fn cors(app: Arc<App>, mut req: S3Request) -> Result<Response<Body>, S
         Op::GetBucketCors => {
             let m = blocking(&app, move |app| Ok(container_meta(app, &account, &b))).await?;
             return match super::cors::rules(&m.unwrap_or_default(), &[]) {
-                Some(rules) => xml_ok(super::cors::document(&rules)),
+                Some(rules) => xml::ok(super::cors::document(&rules)),
                 None => Err(no_cors(bucket(&req))),
             };
         }

@@ -14,15 +14,16 @@
 //! for the S3 door to show.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{HeaderMap, Response, StatusCode};
 use md5::{Digest, Md5};
 
-use super::{bucket, ctx_of, find_upload, names, run, s3err, store_err, xml_response, S3Error};
+use super::{bucket, ctx_of, find_upload, names, run, s3err, store_err, S3Error};
 use crate::http::body::Body;
 use crate::s3::integrity::Expect;
 use crate::s3::sigv4::header;
-use crate::s3::{upload, xml, S3Request};
+use crate::s3::{keepalive, upload, xml, S3Request};
 use crate::store::meta::Meta;
 use crate::store::object as sobj;
 use crate::store::parts::{self, Part, UploadId};
@@ -38,6 +39,8 @@ pub const UPLOAD_ID_KEY: &str = "X-Object-Sysmeta-S3api-Upload-Id";
 /// Sysmeta: the part sizes, as runs `<size>*<count>` joined by `,`
 /// (`5242880*99,1234`: short even for 10,000 parts of one size).
 pub const S3_PARTS_KEY: &str = "X-Object-Sysmeta-S3api-Parts";
+/// The shortest interval between two spaces of a kept-alive answer.
+const MIN_BEAT: Duration = Duration::from_secs(1);
 /// The smallest part but the last (`min_segment_size` in `/info`).
 pub const MIN_PART: u64 = 5 << 20;
 
@@ -218,28 +221,69 @@ struct Completion {
     cond: Conditions,
 }
 
-/// Assembles the chosen parts into the object and removes the upload:
-/// the object's S3 ETag.
-fn assemble(app: &App, ctx: &Ctx, loc: ContainerLoc, job: &Completion) -> Result<String, S3Error> {
+/// What a Complete does once its part list has passed the checks.
+enum Ready {
+    /// An earlier Complete of the upload made the object: its S3 ETag.
+    Done(String),
+    /// The parts to copy into the object.
+    Copy(Box<Assembly>),
+}
+
+/// A checked Complete: the parts, in order, and the write they go to.
+struct Assembly {
+    area: ContainerLoc,
+    id: UploadId,
+    parts: Vec<Part>,
+    put: Put,
+    meta: Meta,
+    etag: String,
+}
+
+/// Checks the upload and the part list (the errors S3 answers with their
+/// own status) and begins the object's write.
+fn prepare(app: &App, ctx: &Ctx, loc: ContainerLoc, job: &Completion) -> Result<Ready, S3Error> {
     let (key, cond) = (&job.key, &job.cond);
     let (area, id, up) = match find_upload(app, &loc, &job.id, key) {
         Ok(f) => f,
-        Err(e) if e.code == "NoSuchUpload" => return completed_before(app, &loc, job, e),
+        Err(e) if e.code == "NoSuchUpload" => {
+            return completed_before(app, &loc, job, e).map(Ready::Done)
+        }
         Err(e) => return Err(e),
     };
     let stored = parts::parts(&app.store, &area, &id).map_err(store_err)?;
     let wanted = job.wanted.as_ref().map_err(Clone::clone)?;
-    let chosen = choose(wanted, &stored, &id)?;
-    let etag = multipart_etag(chosen.iter().map(|p| p.info.etag()));
-    let sizes: Vec<u64> = chosen.iter().map(|p| p.info.size).collect();
+    let parts: Vec<Part> = choose(wanted, &stored, &id)?.into_iter().cloned().collect();
+    let etag = multipart_etag(parts.iter().map(|p| p.info.etag()));
+    let sizes: Vec<u64> = parts.iter().map(|p| p.info.size).collect();
     let mut meta = up.record.meta;
     meta.insert(S3_ETAG_KEY.into(), etag.clone());
     meta.insert(UPLOAD_ID_KEY.into(), id.as_str().to_string());
     meta.insert(S3_PARTS_KEY.into(), encode_sizes(&sizes));
     let mut dest = ctx.write_dest(loc, &job.bucket, key);
     dest.create_only = cond.create_only;
-    let mut put = Put::begin(app, dest, Some(sizes.iter().sum()))?;
-    for p in &chosen {
+    let put = Put::begin(app, dest, Some(sizes.iter().sum()))?;
+    Ok(Ready::Copy(Box::new(Assembly {
+        area,
+        id,
+        parts,
+        put,
+        meta,
+        etag,
+    })))
+}
+
+/// Copies the parts into the object, puts it in place and removes the
+/// upload: the object's S3 ETag.
+fn assemble(app: &App, a: Assembly) -> Result<String, S3Error> {
+    let Assembly {
+        area,
+        id,
+        parts,
+        mut put,
+        meta,
+        etag,
+    } = a;
+    for p in &parts {
         copy_part(&area, &id, p, &mut put)?;
     }
     put.commit(app, meta, None)?;
@@ -282,7 +326,10 @@ pub async fn handle(
         Err(e) => Err(e),
     };
     let S3Request {
-        target, headers, ..
+        target,
+        headers,
+        request_id: req_id,
+        ..
     } = req;
     let job = Completion {
         bucket: n.bucket.clone(),
@@ -291,24 +338,33 @@ pub async fn handle(
         wanted,
         cond,
     };
-    let bucket_name = n.bucket;
-    let etag = run(&app, move |app| {
+    let ready = run(&app, move |app| {
         let loc = bucket(app, &ctx, &job.bucket, true)?;
-        assemble(app, &ctx, loc, &job)
+        prepare(app, &ctx, loc, &job)
     })
     .await?;
-    let host = header(&headers, "host").unwrap_or("localhost");
-    let key_shown = target.key.unwrap_or_default();
+    let host = header(&headers, "host").unwrap_or("localhost").to_string();
+    let (bucket_name, key_shown) = (n.bucket, target.key.unwrap_or_default());
+    let doc = move |etag: String| result_document(&host, &bucket_name, &key_shown, &etag);
+    let a = match ready {
+        Ready::Done(etag) => return xml::ok(doc(etag)),
+        Ready::Copy(a) => a,
+    };
+    let grace = Duration::from_secs(app.cfg.s3.complete_heartbeat_secs);
+    let patience = (grace, grace.max(MIN_BEAT));
+    let job = async move { run(&app, move |app| assemble(app, *a)).await };
+    keepalive::answer(job, patience, req_id, doc).await
+}
+
+/// CompleteMultipartUploadResult.
+fn result_document(host: &str, bucket: &str, key: &str, etag: &str) -> String {
     let mut w = xml::Writer::new("CompleteMultipartUploadResult");
     w.elem(
         "Location",
-        &format!(
-            "http://{host}/{bucket_name}/{}",
-            super::list::url_encode(&key_shown)
-        ),
+        &format!("http://{host}/{bucket}/{}", super::list::url_encode(key)),
     )
-    .elem("Bucket", &bucket_name)
-    .elem("Key", &key_shown)
+    .elem("Bucket", bucket)
+    .elem("Key", key)
     .elem("ETag", &format!("\"{etag}\""));
-    xml_response(w.finish())
+    w.finish()
 }

@@ -6,10 +6,7 @@ use std::sync::Arc;
 
 use http::{HeaderMap, Response};
 
-use super::{
-    bucket, ctx_of, find_upload, names, part_dest, part_number, run, s3_etag, store_err,
-    xml_response,
-};
+use super::{bucket, ctx_of, find_upload, names, part_dest, part_number, run, s3_etag, store_err};
 use crate::http::body::Body;
 use crate::s3::error::S3Error;
 use crate::s3::sigv4::header;
@@ -145,5 +142,5 @@ pub async fn copy_part(
         &time::format_iso(info.timestamp().ceil() as i64),
     )
     .elem("ETag", &format!("\"{}\"", info.etag()));
-    xml_response(w.finish())
+    xml::ok(w.finish())
 }

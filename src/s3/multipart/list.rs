@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use http::{HeaderMap, Response};
 
-use super::{bucket, ctx_of, find_upload, names, run, store_err, xml_response};
+use super::{bucket, ctx_of, find_upload, names, run, store_err};
 use crate::http::body::Body;
 use crate::s3::error::S3Error;
 use crate::s3::{time, xml, S3Request};
@@ -123,7 +123,7 @@ pub async fn parts(app: Arc<App>, req: S3Request, id: &str) -> Result<Response<B
             .elem("Size", &p.info.size.to_string())
             .close();
     }
-    xml_response(w.finish())
+    xml::ok(w.finish())
 }
 
 /// One row of ListMultipartUploads.
@@ -225,5 +225,5 @@ pub async fn uploads(app: Arc<App>, req: S3Request) -> Result<Response<Body>, S3
                 .close();
         }
     }
-    xml_response(w.finish())
+    xml::ok(w.finish())
 }
