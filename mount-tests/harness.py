@@ -366,7 +366,7 @@ class Sofgate:
         """An S3 request, path style (`bucket/key`), SigV4-signed as test:tester; `query`
         as (name, value) pairs."""
         target = "/" + _s3_quote(path, "/-_.~")
-        q = "&".join(f"{_s3_quote(k, '-_.~')}={_s3_quote(v, '-_.~')}" for k, v in sorted(query))
+        q = "&".join(sorted(f"{_s3_quote(k, '-_.~')}={_s3_quote(v, '-_.~')}" for k, v in query))
         host = f"{self.addr[0]}:{self.addr[1]}"
         h = {**s3_sign(method, target, q, host, "test:tester", "testing"), **(headers or {})}
         return http(self.addr, method, target + ("?" + q if q else ""), h, body, **kw)

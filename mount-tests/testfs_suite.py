@@ -64,6 +64,10 @@ def shared_locks(r, dev_a, dev_b):
         r.check("... and a read lock too", not ofd_lock(fb, fcntl.F_RDLCK))
         os.close(fa)
         fa = None
+        # The kernel sends the release after close() returns: the lock goes a moment later.
+        end = time.monotonic() + 5
+        while not ofd_lock(fb, fcntl.F_WRLCK) and time.monotonic() < end:
+            time.sleep(0.01)
         r.check("closed on A: granted through mount B", ofd_lock(fb, fcntl.F_WRLCK))
     finally:
         for fd in (fa, fb):

@@ -14,6 +14,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
@@ -40,6 +41,43 @@ pub fn empty() -> Body {
 /// length, when known); it ends when the sender is dropped.
 pub fn channel(rx: mpsc::Receiver<io::Result<Bytes>>, len: Option<u64>) -> Body {
     ChannelBody { rx, left: len }.boxed()
+}
+
+/// The body of an answer that must start before its outcome is known:
+/// `first`, then a space every `every` while `job` runs (so that neither
+/// the client nor a proxy gives up on a silent connection), then what
+/// `last` makes of the outcome. The job is spawned: it runs to its end
+/// even when the client has gone.
+pub fn heartbeat<T, F>(
+    first: &'static [u8],
+    every: Duration,
+    job: F,
+    last: impl FnOnce(T) -> Bytes + Send + 'static,
+) -> Body
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(2);
+    let mut job = tokio::spawn(job);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        let mut listening = tx.send(Ok(Bytes::from_static(first))).await.is_ok();
+        let outcome = loop {
+            tokio::select! {
+                done = &mut job => break done,
+                _ = tick.tick(), if listening => {
+                    listening = tx.send(Ok(Bytes::from_static(b" "))).await.is_ok();
+                }
+            }
+        };
+        let end = match outcome {
+            Ok(t) => Ok(last(t)),
+            Err(e) => Err(io::Error::other(format!("the answer's job failed: {e}"))),
+        };
+        let _ = tx.send(end).await;
+    });
+    channel(rx, None)
 }
 
 /// See [`channel`].

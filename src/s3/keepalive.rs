@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Response;
-use tokio::sync::mpsc;
 
 use super::error::S3Error;
 use super::xml::{self, DECLARATION};
@@ -19,7 +18,7 @@ use crate::http::body::{self, Body};
 
 /// Waits `grace` for `job`, whose success `doc` writes as an XML document;
 /// then answers with it, or starts the kept-alive 200 (a space every
-/// `beat`) and finishes it when `job` is done. The job runs to its end
+/// `beat`) and finishes it when `job` is done, which then runs to its end
 /// even when the client has gone.
 pub async fn answer<T, F>(
     job: F,
@@ -35,29 +34,18 @@ where
     if let Ok(done) = tokio::time::timeout(grace, &mut job).await {
         return xml::ok(doc(done?));
     }
-    let (tx, rx) = mpsc::channel(2);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
-        let mut listening = tx
-            .send(Ok(Bytes::from_static(DECLARATION.as_bytes())))
-            .await
-            .is_ok();
-        let done = loop {
-            tokio::select! {
-                done = &mut job => break done,
-                _ = tick.tick(), if listening => {
-                    listening = tx.send(Ok(Bytes::from_static(b" "))).await.is_ok();
-                }
-            }
-        };
+    let last = move |done: Result<T, S3Error>| {
         let text = match done {
             Ok(v) => doc(v),
-            Err(e) => e.xml(&request_id),
+            Err(e) => {
+                tracing::info!("S3 error {} written into a kept-alive 200", e.code);
+                e.xml(&request_id)
+            }
         };
-        let rest = text.strip_prefix(DECLARATION).unwrap_or(&text).to_string();
-        let _ = tx.send(Ok(Bytes::from(rest))).await;
-    });
-    let mut r = Response::new(body::channel(rx, None));
+        Bytes::from(text.strip_prefix(DECLARATION).unwrap_or(&text).to_string())
+    };
+    let body = body::heartbeat(DECLARATION.as_bytes(), beat, job, last);
+    let mut r = Response::new(body);
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/xml"),
@@ -105,7 +93,7 @@ mod tests {
         assert_eq!(failed.await.unwrap_err().code, "NoSuchKey");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_late_answer_is_a_200_kept_alive_with_its_result_or_error_last() {
         let slow = |out: Result<u32, S3Error>| async move {
             tokio::time::sleep(Duration::from_millis(80)).await;

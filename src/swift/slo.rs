@@ -1309,29 +1309,13 @@ pub async fn put(
         let o = blocking(&app, work).await?;
         return outcome_response(fmt, o);
     }
-    let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(async move {
-        let _ = tx.send(Ok(Bytes::from_static(b" "))).await;
-        let job = blocking(&app, work);
-        tokio::pin!(job);
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(YIELD_FREQUENCY));
-        tick.tick().await;
-        let o = loop {
-            tokio::select! {
-                r = &mut job => break r,
-                _ = tick.tick() => {
-                    let _ = tx.send(Ok(Bytes::from_static(b" "))).await;
-                }
-            }
-        };
-        let o = o.unwrap_or_else(Outcome::Failed);
-        let text = format!("\r\n\r\n{}", outcome_report(fmt, &o));
-        let _ = tx.send(Ok(Bytes::from(text))).await;
-    });
+    let job = async move { blocking(&app, work).await.unwrap_or_else(Outcome::Failed) };
+    let last = move |o: Outcome| Bytes::from(format!("\r\n\r\n{}", outcome_report(fmt, &o)));
+    let every = std::time::Duration::from_secs(YIELD_FREQUENCY);
     Response::builder()
         .status(StatusCode::ACCEPTED)
         .header("Content-Type", format_ct(fmt))
-        .finish(body::channel(rx, None))
+        .finish(body::heartbeat(b" ", every, job, last))
 }
 
 // --- COPY ---------------------------------------------------------------------

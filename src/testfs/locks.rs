@@ -3,9 +3,15 @@
 //! through the FUSE handle is an open-file-description lock on the handle's
 //! backing fd, so two handles (through one mount or two) conflict exactly
 //! as two opens of one file do, and a lock goes when its handle is released.
-//! Owners within one handle are not told apart (two processes sharing one
-//! open file through `fork` share its locks here), which sofgate, locking
-//! its own opens, never relies on.
+//!
+//! sofgate takes open-file-description locks, which this is exact for.
+//! Classic POSIX locks are approximated: they are owned by the handle, not
+//! the process (one process locking one file through two opens conflicts
+//! with itself, and two processes sharing an open through `fork` share its
+//! locks), they last until the handle's release rather than the owner's
+//! first close, and the holder's pid reads 0. A waiting lock (`F_SETLKW`)
+//! cannot be interrupted by a signal (fuser answers FUSE_INTERRUPT with
+//! ENOSYS).
 
 use fuser::{Errno, ReplyEmpty, ReplyLock};
 
@@ -49,7 +55,14 @@ pub(crate) fn setlk(fh: u64, start: u64, end: u64, typ: i32, sleep: bool, reply:
     if !sleep {
         return empty(reply, fcntl_lock(fh, libc::F_OFD_SETLK, &mut fl));
     }
-    std::thread::spawn(move || empty(reply, fcntl_lock(fh, libc::F_OFD_SETLKW, &mut fl)));
+    let spawned = std::thread::Builder::new()
+        .name("testfs-setlkw".into())
+        .stack_size(64 * 1024)
+        .spawn(move || empty(reply, fcntl_lock(fh, libc::F_OFD_SETLKW, &mut fl)));
+    if let Err(err) = spawned {
+        // The reply, dropped with the closure, answers EIO.
+        tracing::error!(%err, "testfs: no thread for a waiting lock; it fails with EIO");
+    }
 }
 
 /// The lock that would stop handle `fh` from taking this one (type

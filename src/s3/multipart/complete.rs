@@ -19,7 +19,7 @@ use std::time::Duration;
 use http::{HeaderMap, Response, StatusCode};
 use md5::{Digest, Md5};
 
-use super::{bucket, ctx_of, find_upload, names, run, s3err, store_err, S3Error};
+use super::{bucket, ctx_of, find_upload, names, no_such_upload, run, s3err, store_err, S3Error};
 use crate::http::body::Body;
 use crate::s3::integrity::Expect;
 use crate::s3::sigv4::header;
@@ -294,7 +294,11 @@ fn assemble(app: &App, a: Assembly) -> Result<String, S3Error> {
 }
 
 fn copy_part(area: &ContainerLoc, id: &UploadId, p: &Part, put: &mut Put) -> Result<(), S3Error> {
-    let file = sobj::open_data(area, &parts::part_name(id, p.number)).map_err(store_err)?;
+    // Gone since the list was checked: aborted, or reaped meanwhile.
+    let file = match sobj::open_data(area, &parts::part_name(id, p.number)) {
+        Err(crate::store::Error::NotFound) => return Err(no_such_upload(id.as_str())),
+        other => other.map_err(store_err)?,
+    };
     put.writer()
         .copy_range(&file, 0, p.info.size)
         .map_err(store_err)
