@@ -549,3 +549,26 @@ def newest_wins_race(r, a, b, rounds=5):
     a.req("DELETE", f"{c}/obj")
     r.status("DELETE container", a.req("DELETE", c), 204)
 
+
+
+def s3_newest_wins(r, a, b, rounds=3):
+    """An S3 PutObject begins on node A; a later Swift PUT of the key on node B completes
+    first; then A's completes. S3 answers both writes of such a race with 200 and keeps the
+    newer (Swift's s3api passes its proxy's 202 on as 200): A gets 200, both nodes serve B's
+    data."""
+    bucket = "s3newest"
+    r.status("CreateBucket on A", a.s3("PUT", bucket), 200)
+    key, bad = f"{bucket}/obj", []
+    for i in range(rounds):
+        old, new = os.urandom(256 * 1024), os.urandom(1000 + i)
+        sock = a.s3_begin_put(key, old[:1024], len(old))
+        time.sleep(0.05)
+        put_b = b.req("PUT", key, body=new)
+        status_a = slow_put_end(sock, old[1024:])
+        served = [node.s3("GET", key).body == new for node in (a, b)]
+        if put_b.status != 201 or status_a != 200 or not all(served):
+            bad.append((i, put_b.status, status_a, served))
+    r.check(f"an older S3 upload on A finishing after a newer PUT on B, {rounds} times: "
+            "A gets 200 and both nodes serve B's data", not bad, bad)
+    a.s3("DELETE", key)
+    r.status("DeleteBucket", a.s3("DELETE", bucket), 204)

@@ -362,6 +362,19 @@ class Sofgate:
         full = "/v1/AUTH_test" + ("/" + path if path else "")
         return http(self.addr, method, full, h, body, **kw)
 
+    def s3_begin_put(self, path, first, total):
+        """Begins an S3 PutObject of `total` bytes to `bucket/key` with only `first` of them
+        sent; the socket."""
+        target = "/" + _s3_quote(path, "/-_.~")
+        host = f"{self.addr[0]}:{self.addr[1]}"
+        head = [f"PUT {target} HTTP/1.1", f"Host: {host}", f"Content-Length: {total}",
+                "Connection: close"]
+        head += [f"{k}: {v}" for k, v in s3_sign("PUT", target, "", host, "test:tester",
+                                                 "testing").items()]
+        sock = socket.create_connection(self.addr, timeout=30)
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + first)
+        return sock
+
     def s3(self, method, path, headers=None, body=b"", query=(), **kw):
         """An S3 request, path style (`bucket/key`), SigV4-signed as test:tester; `query`
         as (name, value) pairs."""

@@ -268,9 +268,9 @@ impl S3Error {
     pub fn from_api(e: ApiError, bucket: Option<&str>, key: Option<&str>) -> S3Error {
         use ApiError as A;
         match e {
-            // A PUT that a newer PUT of the key overtook (S3 keeps the
-            // newer too, but answers both with 200: the S3 writers turn
-            // this into their success before it gets here).
+            // A write that a newer one of the key overtook: PutObject and
+            // CompleteMultipartUpload turn it into their success (S3
+            // answers both writes of a race with 200) before it gets here.
             A::Superseded => err(409, "OperationAborted", "A newer write of this key was made meanwhile."),
             // DeleteObject turns this into its 204 before it gets here.
             A::Newer => err(409, "OperationAborted", "A newer write of this key was made meanwhile."),

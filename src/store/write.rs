@@ -312,6 +312,8 @@ pub struct Writer {
     /// The last component of the object's name.
     name: String,
     hasher: Hasher,
+    /// The MD5 of the data once [`Writer::etag`] has finished the hash.
+    etag: Option<String>,
     size: u64,
     /// Data up to here is on its way to the disk already.
     flushed: u64,
@@ -357,6 +359,7 @@ impl Writer {
             name: name.leaf().to_string(),
             leaf: disk_leaf,
             hasher: Hasher::Inline(Md5::new()),
+            etag: None,
             size: 0,
             flushed: 0,
             committed: false,
@@ -464,12 +467,23 @@ impl Writer {
         Ok(())
     }
 
+    /// The MD5 of the data written, in hex: the hash is finished, so all
+    /// data must be written first.
+    pub fn etag(&mut self) -> String {
+        if let Some(e) = &self.etag {
+            return e.clone();
+        }
+        let hasher = std::mem::replace(&mut self.hasher, Hasher::Inline(Md5::new()));
+        let e = hex::encode(hasher.finish().finalize());
+        self.etag = Some(e.clone());
+        e
+    }
+
     /// Verifies the ETag, stores metadata on the fd, fsyncs, renames into
     /// place and (with `fsync_dir`) fsyncs the directory. `meta` gets ETag,
     /// length, type and timestamps filled in.
     pub fn commit(mut self, mut meta: Meta, expected_etag: Option<&str>) -> Result<ObjectInfo> {
-        let hasher = std::mem::replace(&mut self.hasher, Hasher::Inline(Md5::new()));
-        let etag = hex::encode(hasher.finish().finalize());
+        let etag = self.etag();
         if let Some(want) = expected_etag {
             if !want.eq_ignore_ascii_case(&etag) {
                 return Err(Error::EtagMismatch);

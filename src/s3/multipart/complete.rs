@@ -21,6 +21,7 @@ use md5::{Digest, Md5};
 
 use super::{bucket, ctx_of, find_upload, names, no_such_upload, run, s3err, store_err, S3Error};
 use crate::http::body::Body;
+use crate::http::error::ApiError;
 use crate::s3::integrity::Expect;
 use crate::s3::sigv4::header;
 use crate::s3::{keepalive, upload, xml, S3Request};
@@ -286,7 +287,11 @@ fn assemble(app: &App, a: Assembly) -> Result<String, S3Error> {
     for p in &parts {
         copy_part(&area, &id, p, &mut put)?;
     }
-    put.commit(app, meta, None)?;
+    match put.commit(app, meta, None) {
+        // Overtaken by a newer write of the key: done, as S3 answers it.
+        Ok(_) | Err(ApiError::Superseded) => {}
+        Err(e) => return Err(e.into()),
+    }
     if let Err(e) = parts::remove(&area, &id) {
         tracing::warn!("completed upload {}: parts not removed: {e}", id.as_str());
     }
