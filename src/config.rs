@@ -566,6 +566,7 @@ impl Config {
                 device: p.device.clone(),
                 mount_check: p.mount_check,
                 default: p.default || (!any_default && i == 0),
+                no_rename_noreplace: Default::default(),
             });
         }
         let s = &self.storage;

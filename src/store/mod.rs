@@ -106,6 +106,10 @@ pub struct Policy {
     pub device: PathBuf,
     pub mount_check: bool,
     pub default: bool,
+    /// Set once the device has refused `renameat2(RENAME_NOREPLACE)`
+    /// (GlusterFS's FUSE client): create-only renames then go by `link(2)`
+    /// at once instead of asking again, one round trip less per new object.
+    pub no_rename_noreplace: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Tunables of the on-disk layout.
@@ -474,6 +478,7 @@ pub(crate) mod testing {
                 device: dev.to_path_buf(),
                 mount_check: false,
                 default: true,
+                no_rename_noreplace: Default::default(),
             }],
             Options {
                 file_mode: 0o644,

@@ -328,6 +328,8 @@ pub struct Writer {
     tomb: Option<super::tombstone::Tomb>,
     /// `commit` replaces only an object that meets this.
     only_if: Option<Condition>,
+    /// The device's [`super::Policy::no_rename_noreplace`].
+    no_rename_noreplace: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Writer {
@@ -368,6 +370,7 @@ impl Writer {
             newest_wins: store.opts.newest_wins,
             tomb: super::tombstone::Tomb::of(store, c, name),
             only_if: None,
+            no_rename_noreplace: store.policies[c.policy].no_rename_noreplace.clone(),
         };
         if store.opts.fsync_dir {
             w.sync = Some(w.dir.open_read()?);
@@ -583,21 +586,25 @@ impl Writer {
     /// 10's FUSE client answers `EINVAL`), `link(2)` to the name then unlink
     /// of the temp name: both fail with `EEXIST` when the name is taken.
     fn rename_noreplace(&self) -> std::io::Result<()> {
-        match self.dir.rename_noreplace(&self.tmp, &self.dir, &self.leaf) {
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP)
-                ) =>
-            {
-                self.dir.link(&self.tmp, &self.dir, &self.leaf)?;
-                // The object is in place; a temp name left behind is only a
-                // second link, which the temp sweep removes.
-                let _ = self.dir.unlink(&self.tmp);
-                Ok(())
+        use std::sync::atomic::Ordering::Relaxed;
+        if !self.no_rename_noreplace.load(Relaxed) {
+            match self.dir.rename_noreplace(&self.tmp, &self.dir, &self.leaf) {
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP)
+                    ) =>
+                {
+                    self.no_rename_noreplace.store(true, Relaxed);
+                }
+                r => return r,
             }
-            r => r,
         }
+        self.dir.link(&self.tmp, &self.dir, &self.leaf)?;
+        // The object is in place; a temp name left behind is only a second
+        // link, which the temp sweep removes.
+        let _ = self.dir.unlink(&self.tmp);
+        Ok(())
     }
 }
 

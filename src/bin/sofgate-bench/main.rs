@@ -71,6 +71,10 @@ struct Small {
     /// testfs control file: counters are reset before and read after each phase.
     #[arg(long)]
     control: Option<PathBuf>,
+    /// NAME=PID (repeatable): CPU time of process PID per request of each
+    /// phase, as `cpu_us_per_op.NAME` (this load generator's own is `load`).
+    #[arg(long = "cpu")]
+    cpu: Vec<String>,
     #[command(flatten)]
     bounds: Bounds,
 }
@@ -370,6 +374,42 @@ impl Control<'_> {
     }
 }
 
+/// CPU time (user + system) used so far by the processes named in `--cpu`,
+/// and by this one, in microseconds; a process that is gone reads 0.
+fn cpu_times(named: &[String]) -> Result<Vec<(String, f64)>, String> {
+    let tick = 1e6 / clock_ticks_per_sec();
+    let mut out = vec![("load".to_string(), proc_cpu_ticks("self") * tick)];
+    for spec in named {
+        let (name, pid) = spec
+            .split_once('=')
+            .filter(|(_, p)| p.split(',').all(|p| p.parse::<u32>().is_ok()))
+            .ok_or_else(|| format!("--cpu {spec:?}: want NAME=PID[,PID...]"))?;
+        let ticks: f64 = pid.split(',').map(proc_cpu_ticks).sum();
+        out.push((name.to_string(), ticks * tick));
+    }
+    Ok(out)
+}
+
+fn clock_ticks_per_sec() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        t if t > 0 => t as f64,
+        _ => 100.0,
+    }
+}
+
+/// utime + stime of /proc/PID/stat, in clock ticks (every thread).
+fn proc_cpu_ticks(pid: &str) -> f64 {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // The fields after the command name (which may hold spaces) in parentheses.
+    let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    field(11) + field(12)
+}
+
 /// Runs the small-object phases with `op(state, phase, k)`; `created` tracks
 /// how many objects exist (PREFIX00000000..).
 fn small_phases<S: Send>(
@@ -395,13 +435,22 @@ fn small_phases<S: Send>(
         };
         control.reset()?;
         let n_objects = created;
+        let cpu_before = cpu_times(&small.cpu)?;
         let done = phase::run(states, small.bounds.secs, limit, |s, k| {
             op(s, ph, k, n_objects)
         });
+        let cpu_after = cpu_times(&small.cpu)?;
         let mut summary = done.summary;
         if let Some(c) = control.read()? {
             summary["counters"] = c;
         }
+        let ops = done.attempted.max(1) as f64;
+        let per_op: Map<String, Value> = cpu_before
+            .iter()
+            .zip(&cpu_after)
+            .map(|((name, a), (_, b))| (name.clone(), json!(((b - a) / ops * 10.0).round() / 10.0)))
+            .collect();
+        summary["cpu_us_per_op"] = Value::Object(per_op);
         match ph.as_str() {
             "put" => created = created.max(done.attempted),
             "delete" => deleted = done.attempted,
