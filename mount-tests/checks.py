@@ -1,6 +1,7 @@
 """Checks shared by the testfs and GlusterFS suites: ordinary API use on one
 node, and two nodes (two mounts of one volume, one sofgate on each)."""
 
+import functools
 import json
 import os
 import re
@@ -527,48 +528,27 @@ def delete_put_race(r, a, b, rounds=5):
     r.status("DELETE container", a.req("DELETE", c), 204)
 
 
-def newest_wins_race(r, a, b, rounds=5):
-    """An upload begins on node A; a later one of the same name on node B completes first;
-    then A's completes: A's is dropped with a 202 (Swift's answer) and both nodes serve B's
-    data, every round."""
-    c = "newest"
+
+def newest_wins_race(r, a, b, rounds=5, s3=False):
+    """An upload begins on node A (through S3 with `s3`); a later PUT of the same name on node
+    B completes first; then A's completes. A's is dropped and both nodes serve B's data, every
+    round; A is told 202 through Swift (Swift's answer) and 200 through S3 (S3 answers both
+    writes of such a race with 200 and keeps the newer; Swift's s3api passes its proxy's 202
+    on as 200)."""
+    c = "s3newest" if s3 else "newest"
     r.status("PUT container", a.req("PUT", c), 201)
-    bad = []
+    name, bad, want = f"{c}/obj", [], 200 if s3 else 202
     for i in range(rounds):
-        name = f"{c}/obj"
         old, new = os.urandom(256 * 1024), os.urandom(1000 + i)
-        sock = slow_put_begin(a, name, old[:1024], len(old))
+        begin = a.s3_begin_put if s3 else functools.partial(slow_put_begin, a)
+        sock = begin(name, old[:1024], len(old))
         time.sleep(0.05)
         put_b = b.req("PUT", name, body=new)
         status_a = slow_put_end(sock, old[1024:])
         served = [node.req("GET", name).body == new for node in (a, b)]
-        if put_b.status != 201 or status_a != 202 or not all(served):
+        if put_b.status != 201 or status_a != want or not all(served):
             bad.append((i, put_b.status, status_a, served))
-    r.check(f"an older upload on A finishing after a newer one on B, {rounds} times: "
-            "A gets 202 and both nodes serve B's data", not bad, bad)
-    a.req("DELETE", f"{c}/obj")
+    r.check(f"an older upload on A{' through S3' if s3 else ''} finishing after a newer one on "
+            f"B, {rounds} times: A gets {want} and both nodes serve B's data", not bad, bad)
+    a.req("DELETE", name)
     r.status("DELETE container", a.req("DELETE", c), 204)
-
-
-
-def s3_newest_wins(r, a, b, rounds=3):
-    """An S3 PutObject begins on node A; a later Swift PUT of the key on node B completes
-    first; then A's completes. S3 answers both writes of such a race with 200 and keeps the
-    newer (Swift's s3api passes its proxy's 202 on as 200): A gets 200, both nodes serve B's
-    data."""
-    bucket = "s3newest"
-    r.status("CreateBucket on A", a.s3("PUT", bucket), 200)
-    key, bad = f"{bucket}/obj", []
-    for i in range(rounds):
-        old, new = os.urandom(256 * 1024), os.urandom(1000 + i)
-        sock = a.s3_begin_put(key, old[:1024], len(old))
-        time.sleep(0.05)
-        put_b = b.req("PUT", key, body=new)
-        status_a = slow_put_end(sock, old[1024:])
-        served = [node.s3("GET", key).body == new for node in (a, b)]
-        if put_b.status != 201 or status_a != 200 or not all(served):
-            bad.append((i, put_b.status, status_a, served))
-    r.check(f"an older S3 upload on A finishing after a newer PUT on B, {rounds} times: "
-            "A gets 200 and both nodes serve B's data", not bad, bad)
-    a.s3("DELETE", key)
-    r.status("DeleteBucket", a.s3("DELETE", bucket), 204)

@@ -9,15 +9,12 @@
 
 use std::collections::HashSet;
 use std::io::{self, Read};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::http::incoming::Incoming;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
-use http_body::{Body as HttpBody, Frame};
 use http_body_util::BodyExt;
 use percent_encoding::{percent_decode, percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
@@ -28,7 +25,7 @@ use super::listing::Format;
 use super::report::{report, status_line};
 use super::write::Put;
 use super::{object_core, App, Ctx};
-use crate::http::body::Body;
+use crate::http::body::{self, Body};
 use crate::http::error::{ApiError, ApiResult, Finish};
 use crate::http::request::normalize_object;
 use crate::store::container as scont;
@@ -166,7 +163,7 @@ pub async fn handle(
     });
     Response::builder()
         .header("Content-Type", fmt.unwrap_or("text/html; charset=UTF-8"))
-        .finish(ChannelBody { rx: out_rx }.boxed())
+        .finish(body::channel(out_rx, None))
 }
 
 /// Swift's `Accept` matching: the best-rated pattern (exact types before
@@ -244,26 +241,9 @@ impl Read for BodyReader {
     }
 }
 
-/// The streamed response body.
-struct ChannelBody {
-    rx: mpsc::Receiver<Bytes>,
-}
-
-impl HttpBody for ChannelBody {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        self.rx.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
-    }
-}
-
 /// Writes the response: keep-alive whitespace, then the summary.
 struct Reply {
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::Sender<io::Result<Bytes>>,
     fmt: Option<&'static str>,
     last: Instant,
     beat: &'static [u8],
@@ -271,7 +251,7 @@ struct Reply {
 }
 
 impl Reply {
-    fn new(tx: mpsc::Sender<Bytes>, fmt: Option<&'static str>) -> Reply {
+    fn new(tx: mpsc::Sender<io::Result<Bytes>>, fmt: Option<&'static str>) -> Reply {
         let xml = fmt.is_some_and(|f| f.ends_with("/xml"));
         Reply {
             tx,
@@ -290,7 +270,7 @@ impl Reply {
     fn tick(&mut self) {
         if self.last.elapsed() >= YIELD_EVERY {
             self.last = Instant::now();
-            let _ = self.tx.blocking_send(Bytes::from_static(self.beat));
+            let _ = self.tx.blocking_send(Ok(Bytes::from_static(self.beat)));
             self.beat = b" ";
             self.separator = b"\r\n\r\n";
         }
@@ -299,7 +279,7 @@ impl Reply {
     fn finish(self, s: Summary) {
         let mut out = self.separator.to_vec();
         out.extend_from_slice(s.render(self.fmt).as_bytes());
-        let _ = self.tx.blocking_send(Bytes::from(out));
+        let _ = self.tx.blocking_send(Ok(Bytes::from(out)));
     }
 }
 
