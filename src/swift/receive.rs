@@ -67,10 +67,8 @@ impl Disk {
             return Err(ApiError::Internal("upload writer busy or lost".into()));
         };
         self.busy = Some(tokio::task::spawn_blocking(move || {
-            for b in batch.data {
-                // A failure drops `put` here, which removes the temp file.
-                put.writer().write_bytes(b)?;
-            }
+            // A failure drops `put` here, which removes the temp file.
+            put.writer().write_batch(batch.data)?;
             // The MD5 thread may still hash the last frame: one frame per
             // upload outside the budget, for a moment.
             drop(batch.share);
