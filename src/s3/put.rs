@@ -317,7 +317,7 @@ fn commit(
 /// What a write that a newer write of its key overtook answers through S3:
 /// success with its own ETag, as S3 answers both writes of a race (the
 /// newer one stays) and Swift's s3api passes its proxy's 202 on as a 200.
-pub(crate) fn overtaken(etag: String, size: u64) -> crate::store::object::ObjectInfo {
+fn overtaken(etag: String, size: u64) -> crate::store::object::ObjectInfo {
     let mut meta = crate::store::meta::Meta::new();
     meta.insert(keys::ETAG.into(), etag);
     crate::store::object::ObjectInfo { size, meta }

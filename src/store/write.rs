@@ -458,25 +458,24 @@ impl Writer {
                 len = 0;
             }
         }
-        match group.is_empty() {
-            true => Ok(()),
-            false => self.write_group(group),
-        }
+        self.write_group(group)
     }
 
-    fn write_group(&mut self, mut group: Vec<bytes::Bytes>) -> Result<()> {
-        let Some(last) = group.pop() else {
+    fn write_group(&mut self, group: Vec<bytes::Bytes>) -> Result<()> {
+        debug_assert!(
+            self.etag.is_none(),
+            "data written after the hash was finished"
+        );
+        let Some((last, before)) = group.split_last() else {
             return Ok(());
         };
-        for data in &group {
+        for data in before {
             self.size += data.len() as u64;
             self.hasher.update(data.clone(), self.size);
         }
-        group.push(last);
         write_all_vectored(&self.file, &group)?;
-        let last = group.pop().unwrap_or_default();
         self.size += last.len() as u64;
-        self.hasher.update(last, self.size);
+        self.hasher.update(last.clone(), self.size);
         if self.size - self.flushed >= WRITEBACK_EVERY {
             // Only a hint: where the filesystem has no such call, the final
             // fsync writes everything as before.
