@@ -157,9 +157,10 @@ pub enum Part {
 /// Opens the file of a [`Part::Open`] when the body reaches it.
 pub type Opener = Box<dyn FnOnce() -> io::Result<File> + Send + Sync>;
 
-/// Bytes read per step. A chunk is read only when hyper asks for one, which
-/// it does once its queue holds less than its buffer size (64 KiB): a client
-/// that stops reading holds about two chunks and a spare, and no thread.
+/// Bytes read per step. A chunk is read when hyper asks for one, which it
+/// does once its queue holds less than its buffer size (64 KiB), and after
+/// a chunk that took a blocking read the next is read at once: a client
+/// that stops reading holds about three chunks and a spare, and no thread.
 const CHUNK: usize = 128 * 1024;
 /// How far ahead of the reader the kernel is asked to fetch a file's pages
 /// (`POSIX_FADV_WILLNEED`): the disk works while the chunks in hand go out,
@@ -333,6 +334,16 @@ impl FileBody {
                 Err(_) => self.inline = false,
             }
         }
+        self.start_read(want, hint, buf);
+        Ok(None)
+    }
+
+    /// Reads the current slice's next chunk into `buf` in a blocking call:
+    /// `want` bytes, after hinting `hint`.
+    fn start_read(&mut self, want: usize, hint: Option<(u64, u64)>, mut buf: Vec<u8>) {
+        let Some(s) = self.current.as_ref() else {
+            return;
+        };
         let (file, pos, pool) = (s.file.clone(), s.pos, self.pool.clone());
         self.step = Some(tokio::task::spawn_blocking(move || {
             if let Some((from, len)) = hint {
@@ -347,7 +358,20 @@ impl FileBody {
             file.read_exact_at(&mut buf[..want], pos)?;
             Ok(Step::Chunk(pool.chunk(buf, want)))
         }));
-        Ok(None)
+    }
+
+    /// After a chunk that took a blocking read: starts reading the next one
+    /// at once, so that the filesystem works while the socket takes this one.
+    fn read_ahead(&mut self) {
+        let Some(s) = self.current.as_mut() else {
+            return;
+        };
+        if s.pos >= s.end {
+            return;
+        }
+        let (want, hint) = (s.want(), s.hint_due());
+        let buf = self.pool.take();
+        self.start_read(want, hint, buf);
     }
 
     /// Moves to the next part; a literal part is the next frame.
@@ -384,7 +408,10 @@ impl HttpBody for FileBody {
         let this = &mut *self;
         loop {
             match ready!(this.poll_step(cx)) {
-                Ok(Some(b)) => return this.frame(b),
+                Ok(Some(b)) => {
+                    this.read_ahead();
+                    return this.frame(b);
+                }
                 Ok(None) => {}
                 Err(e) => {
                     this.parts.clear();
