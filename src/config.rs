@@ -567,6 +567,7 @@ impl Config {
                 mount_check: p.mount_check,
                 default: p.default || (!any_default && i == 0),
                 no_rename_noreplace: Default::default(),
+                tomb_area: Default::default(),
             });
         }
         let s = &self.storage;

@@ -282,6 +282,11 @@ impl Dir {
         self
     }
 
+    /// Its device, where a stat made it known ([`Dir::with_dev`]).
+    pub fn known_dev(&self) -> Option<u64> {
+        self.dev
+    }
+
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }

@@ -110,6 +110,8 @@ pub struct Policy {
     /// (GlusterFS's FUSE client): create-only renames then go by `link(2)`
     /// at once instead of asking again, one round trip less per new object.
     pub no_rename_noreplace: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The device's tombstone directory, kept open a short while.
+    pub tomb_area: std::sync::Arc<tombstone::Area>,
 }
 
 /// Tunables of the on-disk layout.
@@ -479,6 +481,7 @@ pub(crate) mod testing {
                 mount_check: false,
                 default: true,
                 no_rename_noreplace: Default::default(),
+                tomb_area: Default::default(),
             }],
             Options {
                 file_mode: 0o644,

@@ -59,8 +59,9 @@ const LOCK_WAIT: Duration = Duration::from_secs(10);
 enum Current {
     /// Nothing.
     Missing,
-    /// Not a regular file (a directory, a symlink, a special file), or a
-    /// lookup that failed otherwise.
+    /// A symlink or special file: never replaced.
+    Foreign,
+    /// A directory, or a lookup that failed otherwise.
     Special,
     /// A regular file sofgate may not open for writing: not locked.
     Unopenable,
@@ -80,6 +81,9 @@ fn current(dir: &Dir, leaf: &str, seen_file: bool) -> Result<Current> {
     if !seen_file {
         match dir.node(leaf, Follow::Never) {
             Ok(n) if n.kind() == Kind::File => {}
+            Ok(n) if matches!(n.kind(), Kind::Symlink | Kind::Other) => {
+                return Ok(Current::Foreign)
+            }
             Ok(_) => return Ok(Current::Special),
             Err(e) if is_not_found(&e) => return Ok(Current::Missing),
             Err(_) => return Ok(Current::Special),
@@ -117,10 +121,11 @@ fn current(dir: &Dir, leaf: &str, seen_file: bool) -> Result<Current> {
 /// only where nothing is) unless the object there began at or after `ts`
 /// (with `Some`), or, where nothing is, a DELETE recorded in `tomb`
 /// arrived at or after it; and only when what is there meets `only_if`
-/// (its error otherwise).
+/// (its error otherwise). A symlink or special file at the name (the
+/// object's last component: `name`) is left alone, a conflict.
 pub(super) fn put_in_place(
     dir: &Dir,
-    leaf: &str,
+    (leaf, name): (&str, &str),
     ts: Option<f64>,
     tomb: Option<&Tomb>,
     only_if: Option<&Condition>,
@@ -147,6 +152,7 @@ pub(super) fn put_in_place(
                 meets(None)?;
                 return rename(false);
             }
+            Current::Foreign => return Err(not_ours(name)),
             Current::Moved => continue,
             Current::Held(file, meta, began) => {
                 meets(Some(&meta))?;
@@ -190,7 +196,7 @@ pub(super) fn delete_in_place(
         // The caller found a regular file at the name; after a move, it
         // is looked up again.
         match current(dir, leaf, tries == 0)? {
-            Current::Missing | Current::Special => return Err(Error::NotFound),
+            Current::Missing | Current::Foreign | Current::Special => return Err(Error::NotFound),
             Current::Unopenable => {
                 record()?;
                 return remove();
@@ -206,6 +212,14 @@ pub(super) fn delete_in_place(
         }
     }
     Err(busy())
+}
+
+/// The conflict of a write that would go through, or over, something that
+/// is not sofgate's to replace (a POSIX symlink, a mount, a FIFO, ...).
+pub(super) fn not_ours(rel: &str) -> Error {
+    Error::Conflict(format!(
+        "{rel:?} is a symlink or special file on the filesystem: it is left as it is"
+    ))
 }
 
 fn busy() -> Error {

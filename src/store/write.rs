@@ -15,6 +15,7 @@ use nix::sys::time::TimeSpec;
 use super::beneath::{is_refused, Dir, Kind};
 use super::meta::{self, keys, Meta};
 use super::name::{self, temp_name, ObjPath};
+use super::newest::not_ours;
 pub use super::newest::Condition;
 use super::object::{exact_mtime, ObjectInfo};
 use super::sidecar::{self, Place};
@@ -41,14 +42,6 @@ impl Made {
 fn clash_file_in_path(rel: &str) -> Error {
     Error::Conflict(format!(
         "An object named {rel:?} exists where this name needs a directory"
-    ))
-}
-
-/// The conflict of a write that would go through, or over, something that
-/// is not sofgate's to replace (a POSIX symlink, a mount, a FIFO, ...).
-fn not_ours(rel: &str) -> Error {
-    Error::Conflict(format!(
-        "{rel:?} is a symlink or special file on the filesystem: it is left as it is"
     ))
 }
 
@@ -359,13 +352,18 @@ pub struct Writer {
 
 impl Writer {
     /// Creates a temp file in the object's directory (creating the
-    /// directories as needed). A symlink or special file at the name, or on
-    /// the way to it, is a conflict: it is left alone.
+    /// directories as needed). A symlink or special file on the way to the
+    /// name is a conflict, and one at the name too (here, or with
+    /// newest-wins at the commit): it is left alone.
     pub fn create(store: &Store, c: &ContainerLoc, name: &ObjPath) -> Result<Writer> {
         let (dir, mut made) = parent_dir(store, c, name)?;
         let disk_leaf = name.disk_leaf().into_owned();
         let res = (|| {
-            check_replaceable(&dir, &disk_leaf, name)?;
+            // With newest-wins the commit looks at the name under its lock
+            // anyway, and leaves such a file alone then: one lookup less.
+            if !store.opts.newest_wins {
+                check_replaceable(&dir, &disk_leaf, name)?;
+            }
             let tmp = temp_name(&disk_leaf);
             let file = dir.create_file(&tmp, store.opts.file_mode)?;
             Ok((tmp, file))
@@ -578,7 +576,7 @@ impl Writer {
         match locked {
             true => super::newest::put_in_place(
                 &self.dir,
-                &self.leaf,
+                (&self.leaf, &self.name),
                 self.newest_wins.then_some(ts),
                 tomb,
                 self.only_if.as_ref(),
