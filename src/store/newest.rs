@@ -86,6 +86,7 @@ fn current(dir: &Dir, leaf: &str, seen_file: bool) -> Result<Current> {
             }
             Ok(_) => return Ok(Current::Special),
             Err(e) if is_not_found(&e) => return Ok(Current::Missing),
+            Err(e) if is_stale(&e) => return Ok(stale(dir, leaf)),
             Err(_) => return Ok(Current::Special),
         }
     }
@@ -100,6 +101,7 @@ fn current(dir: &Dir, leaf: &str, seen_file: bool) -> Result<Current> {
         // (GlusterFS did, with entry-timeout 0), and a write must then
         // read the tombstone as for any missing name.
         Err(e) if is_not_found(&e) => return Ok(Current::Missing),
+        Err(e) if is_stale(&e) => return Ok(stale(dir, leaf)),
         Err(_) => return Ok(Current::Unopenable),
     };
     let file = File::from(fd);
@@ -115,6 +117,21 @@ fn current(dir: &Dir, leaf: &str, seen_file: bool) -> Result<Current> {
     let meta = stored_meta(&file, dir, leaf);
     let began = began(&meta, &st);
     Ok(Current::Held(file, meta, began))
+}
+
+/// A network filesystem's answer for a name whose cached entry another
+/// node has replaced or removed: the `O_PATH` lookup found the entry this
+/// client still held, and only the stat on it asked the server.
+fn is_stale(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ESTALE)
+}
+
+/// The name's entry went stale: it is looked up afresh and the caller
+/// starts again, never taking the name for free or for something special
+/// (that would replace a newer object unseen).
+fn stale(dir: &Dir, leaf: &str) -> Current {
+    dir.revalidate(leaf);
+    Current::Moved
 }
 
 /// Puts the temp file at `leaf` of `dir` through `rename` (with `true`:
