@@ -158,9 +158,9 @@ pub enum Part {
 pub type Opener = Box<dyn FnOnce() -> io::Result<File> + Send + Sync>;
 
 /// Bytes read per step. A chunk is read when hyper asks for one, which it
-/// does once its queue holds less than its buffer size (64 KiB), and after
-/// a chunk that took a blocking read the next is read at once: a client
-/// that stops reading holds about three chunks and a spare, and no thread.
+/// does once its queue holds less than its buffer size (64 KiB), and where
+/// no chunk is read inline the next is read at once: a client that stops
+/// reading holds about two chunks and a spare (three there), and no thread.
 const CHUNK: usize = 128 * 1024;
 /// How far ahead of the reader the kernel is asked to fetch a file's pages
 /// (`POSIX_FADV_WILLNEED`): the disk works while the chunks in hand go out,
@@ -360,9 +360,14 @@ impl FileBody {
         }));
     }
 
-    /// After a chunk that took a blocking read: starts reading the next one
-    /// at once, so that the filesystem works while the socket takes this one.
+    /// Where chunks cannot come from the page cache inline (FUSE has no
+    /// `RWF_NOWAIT`; `quick_reads` off), after a chunk: starts reading the
+    /// next one at once, so that the filesystem works while the socket
+    /// takes this one. Elsewhere the next chunk tries the cache first.
     fn read_ahead(&mut self) {
+        if self.inline {
+            return;
+        }
         let Some(s) = self.current.as_mut() else {
             return;
         };

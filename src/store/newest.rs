@@ -38,7 +38,7 @@ use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
-use super::beneath::{fstat, Dir, Follow, Kind, Stat};
+use super::beneath::{fstat, is_refused, Dir, Follow, Kind, Stat};
 use super::meta::{self, keys, Meta};
 use super::sidecar::{self, Place};
 use super::tombstone::Tomb;
@@ -61,7 +61,7 @@ enum Current {
     Missing,
     /// A symlink or special file: never replaced.
     Foreign,
-    /// A directory, or a lookup that failed otherwise.
+    /// A directory.
     Special,
     /// A regular file sofgate may not open for writing: not locked.
     Unopenable,
@@ -87,7 +87,10 @@ fn current(dir: &Dir, leaf: &str, seen_file: bool) -> Result<Current> {
             Ok(_) => return Ok(Current::Special),
             Err(e) if is_not_found(&e) => return Ok(Current::Missing),
             Err(e) if is_stale(&e) => return Ok(stale(dir, leaf)),
-            Err(_) => return Ok(Current::Special),
+            // A mount point or a symlink the lookup refused to cross.
+            Err(e) if is_refused(&e) => return Ok(Current::Foreign),
+            // Nothing known about the name: no blind replace.
+            Err(e) => return Err(Error::Io(e)),
         }
     }
     // Opened by its name, not through /proc: GlusterFS's FUSE client
@@ -102,13 +105,19 @@ fn current(dir: &Dir, leaf: &str, seen_file: bool) -> Result<Current> {
         // read the tombstone as for any missing name.
         Err(e) if is_not_found(&e) => return Ok(Current::Missing),
         Err(e) if is_stale(&e) => return Ok(stale(dir, leaf)),
+        // Swapped for a symlink (or a mount) since the lookup.
+        Err(e) if is_refused(&e) => return Ok(Current::Foreign),
         Err(_) => return Ok(Current::Unopenable),
     };
     let file = File::from(fd);
     lock(&file)?;
     let st = fstat(file.as_fd())?;
-    if !st.is_file() {
-        return Ok(Current::Special);
+    match st.kind() {
+        Kind::File => {}
+        Kind::Dir => return Ok(Current::Special),
+        // Swapped for a FIFO or device since the lookup (opened without
+        // blocking, never read): left alone.
+        _ => return Ok(Current::Foreign),
     }
     match dir.stat_at(leaf) {
         Ok(now) if (now.dev(), now.ino()) == (st.dev(), st.ino()) => {}
@@ -131,6 +140,8 @@ fn is_stale(e: &std::io::Error) -> bool {
 /// (that would replace a newer object unseen).
 fn stale(dir: &Dir, leaf: &str) -> Current {
     dir.revalidate(leaf);
+    // Where the revalidation cannot help, the tries are not spent at once.
+    std::thread::sleep(Duration::from_millis(2));
     Current::Moved
 }
 

@@ -37,7 +37,7 @@ use md5::{Digest, Md5};
 use super::beneath::{is_refused, Dir, Follow, Kind};
 use super::meta;
 use super::name::STATE_DIR;
-use super::{is_not_found, ContainerLoc, Error, ObjPath, Result, Store};
+use super::{is_gone, is_not_found, ContainerLoc, Error, ObjPath, Result, Store};
 use crate::sync::lock;
 
 /// The directory of tombstones in [`STATE_DIR`].
@@ -149,23 +149,20 @@ impl Tomb {
     /// When the last recorded DELETE of the object arrived; `None` when
     /// there is no tombstone (or something other than a file is there).
     pub fn time(&self) -> Result<Option<f64>> {
-        let dir = match self.area.cached(&self.root) {
-            Some(d) => d,
-            None => match self.root.open_dir(&format!("{STATE_DIR}/{AREA}")) {
-                Ok(d) => {
-                    self.area.keep(&self.root, &d);
-                    d
-                }
-                Err(e) if is_not_found(&e) || is_refused(&e) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            },
-        };
-        match dir.node(&self.key, Follow::Never) {
-            Ok(n) if n.st.is_file() => Ok(Some(n.st.mtime_secs())),
-            Ok(_) => Ok(None),
-            Err(e) if is_not_found(&e) || is_refused(&e) => Ok(None),
-            Err(e) => Err(e.into()),
+        if let Some(dir) = self.area.cached(&self.root) {
+            match time_in(&dir, &self.key) {
+                // The directory kept open went away on another node.
+                Err(e) if is_gone(&e) => self.area.forget(),
+                done => return Ok(done?),
+            }
         }
+        let dir = match self.root.open_dir(&format!("{STATE_DIR}/{AREA}")) {
+            Ok(d) => d,
+            Err(e) if is_not_found(&e) || is_refused(&e) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        self.area.keep(&self.root, &dir);
+        Ok(time_in(&dir, &self.key)?)
     }
 
     /// Records a DELETE that arrived at `ts`; a later one recorded already
@@ -174,13 +171,24 @@ impl Tomb {
         if let Some(dir) = self.area.cached(&self.root) {
             match record_in(&dir, &self.key, store, ts) {
                 // The directory kept open is gone: looked up again.
-                Err(Error::Io(e)) if is_not_found(&e) => self.area.forget(),
+                Err(Error::Io(e)) if is_gone(&e) => self.area.forget(),
                 done => return done,
             }
         }
         let dir = open_area(store, &self.root)?;
         self.area.keep(&self.root, &dir);
         record_in(&dir, &self.key, store, ts)
+    }
+}
+
+/// The time of the tombstone `key` in `dir`; ESTALE (`dir` removed on
+/// another node) is the caller's.
+fn time_in(dir: &Dir, key: &str) -> std::io::Result<Option<f64>> {
+    match dir.node(key, Follow::Never) {
+        Ok(n) if n.st.is_file() => Ok(Some(n.st.mtime_secs())),
+        Ok(_) => Ok(None),
+        Err(e) if is_not_found(&e) || is_refused(&e) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
