@@ -528,7 +528,6 @@ def delete_put_race(r, a, b, rounds=5):
     r.status("DELETE container", a.req("DELETE", c), 204)
 
 
-
 def newest_wins_race(r, a, b, rounds=5, s3=False):
     """An upload begins on node A (through S3 with `s3`); a later PUT of the same name on node
     B completes first; then A's completes. A's is dropped and both nodes serve B's data, every

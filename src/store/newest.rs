@@ -81,10 +81,7 @@ fn current(dir: &Dir, leaf: &str, seen_file: bool) -> Result<Current> {
     if !seen_file {
         match dir.node(leaf, Follow::Never) {
             Ok(n) if n.kind() == Kind::File => {}
-            Ok(n) if matches!(n.kind(), Kind::Symlink | Kind::Other) => {
-                return Ok(Current::Foreign)
-            }
-            Ok(_) => return Ok(Current::Special),
+            Ok(n) => return Ok(not_a_file(n.kind())),
             Err(e) if is_not_found(&e) => return Ok(Current::Missing),
             Err(e) if is_stale(&e) => return Ok(stale(dir, leaf)),
             // A mount point or a symlink the lookup refused to cross.
@@ -112,12 +109,10 @@ fn current(dir: &Dir, leaf: &str, seen_file: bool) -> Result<Current> {
     let file = File::from(fd);
     lock(&file)?;
     let st = fstat(file.as_fd())?;
-    match st.kind() {
-        Kind::File => {}
-        Kind::Dir => return Ok(Current::Special),
-        // Swapped for a FIFO or device since the lookup (opened without
-        // blocking, never read): left alone.
-        _ => return Ok(Current::Foreign),
+    if !st.is_file() {
+        // Swapped since the lookup (a FIFO or device is opened without
+        // blocking, never read).
+        return Ok(not_a_file(st.kind()));
     }
     match dir.stat_at(leaf) {
         Ok(now) if (now.dev(), now.ino()) == (st.dev(), st.ino()) => {}
@@ -126,6 +121,15 @@ fn current(dir: &Dir, leaf: &str, seen_file: bool) -> Result<Current> {
     let meta = stored_meta(&file, dir, leaf);
     let began = began(&meta, &st);
     Ok(Current::Held(file, meta, began))
+}
+
+/// What is at a name that holds no regular file: a directory, or something
+/// never replaced.
+fn not_a_file(kind: Kind) -> Current {
+    match kind {
+        Kind::Dir => Current::Special,
+        _ => Current::Foreign,
+    }
 }
 
 /// A network filesystem's answer for a name whose cached entry another

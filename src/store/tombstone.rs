@@ -15,13 +15,13 @@
 //! the periodic sweep of every node (nodes sweeping at once only repeat each
 //! other's work). A write that began longer ago than that and finds its
 //! tombstone gone creates the object, as Swift does past its
-//! `reclaim_age`.
+//! `reclaim_age`. A sweep that removes a tombstone just as a DELETE of the
+//! same name renews it loses that DELETE's record: a write that began before
+//! it and completes later would then create the object.
 //!
 //! The tombstone directory of each device stays open a short while
 //! ([`Area`]), so a tombstone costs one lookup instead of three: on a
-//! network mount each is a round trip. A sweep that removes a tombstone just as a DELETE of the
-//! same name renews it loses that DELETE's record: a write that began before
-//! it and completes later would then create the object.
+//! network mount each is a round trip.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -149,35 +149,42 @@ impl Tomb {
     /// When the last recorded DELETE of the object arrived; `None` when
     /// there is no tombstone (or something other than a file is there).
     pub fn time(&self) -> Result<Option<f64>> {
-        if let Some(dir) = self.area.cached(&self.root) {
-            match time_in(&dir, &self.key) {
-                // The directory kept open went away on another node.
-                Err(e) if is_gone(&e) => self.area.forget(),
-                done => return Ok(done?),
-            }
-        }
-        let dir = match self.root.open_dir(&format!("{STATE_DIR}/{AREA}")) {
-            Ok(d) => d,
-            Err(e) if is_not_found(&e) || is_refused(&e) => return Ok(None),
-            Err(e) => return Err(e.into()),
+        let open = || match self.root.open_dir(&format!("{STATE_DIR}/{AREA}")) {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if is_not_found(&e) || is_refused(&e) => Ok(None),
+            Err(e) => Err(e.into()),
         };
-        self.area.keep(&self.root, &dir);
-        Ok(time_in(&dir, &self.key)?)
+        let found = self.in_area(open, |dir| Ok(time_in(dir, &self.key)?))?;
+        Ok(found.flatten())
     }
 
     /// Records a DELETE that arrived at `ts`; a later one recorded already
     /// is kept.
     pub fn record(&self, store: &Store, ts: f64) -> Result<()> {
+        let open = || open_area(store, &self.root).map(Some);
+        self.in_area(open, |dir| record_in(dir, &self.key, store, ts))?;
+        Ok(())
+    }
+
+    /// Runs `f` in the directory kept open, or, when none is or it went
+    /// away (ENOENT, ESTALE), in the one `open` gives (`None`: no area),
+    /// kept from then on.
+    fn in_area<T>(
+        &self,
+        open: impl FnOnce() -> Result<Option<Dir>>,
+        f: impl Fn(&Dir) -> Result<T>,
+    ) -> Result<Option<T>> {
         if let Some(dir) = self.area.cached(&self.root) {
-            match record_in(&dir, &self.key, store, ts) {
-                // The directory kept open is gone: looked up again.
+            match f(&dir) {
                 Err(Error::Io(e)) if is_gone(&e) => self.area.forget(),
-                done => return done,
+                done => return done.map(Some),
             }
         }
-        let dir = open_area(store, &self.root)?;
+        let Some(dir) = open()? else {
+            return Ok(None);
+        };
         self.area.keep(&self.root, &dir);
-        record_in(&dir, &self.key, store, ts)
+        f(&dir).map(Some)
     }
 }
 

@@ -226,10 +226,7 @@ pub fn rename(
     let (dd, dl) = target(store, dst, dst_name)?;
     if let Ok(st) = dd.stat_at(&dl) {
         if matches!(st.kind(), Kind::Symlink | Kind::Other) {
-            return Err(Error::Conflict(format!(
-                "{:?} is a symlink or special file on the filesystem: it is left as it is",
-                dst_name.as_str()
-            )));
+            return Err(super::newest::not_ours(dst_name.as_str()));
         }
     }
     match sd.rename(&sl, &dd, &dl) {
