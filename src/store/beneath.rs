@@ -607,37 +607,6 @@ impl Dir {
         })
     }
 
-    /// `symlinkat(target, name)`: a symlink as a small record, its value
-    /// the target (never followed by sofgate).
-    pub fn symlink(&self, target: &str, name: &str) -> io::Result<()> {
-        let (t, n) = (CString::new(target).map_err(|_| einval())?, one_name(name)?);
-        // SAFETY: both strings are NUL-terminated.
-        check(unsafe { libc::symlinkat(t.as_ptr(), self.fd.as_raw_fd(), n.as_ptr()) })
-    }
-
-    /// `readlinkat(name)`: the target of the symlink `name` if it has at
-    /// most `max` bytes (longer: `ENAMETOOLONG`; no symlink: `EINVAL`).
-    pub fn read_link(&self, name: &str, max: usize) -> io::Result<Vec<u8>> {
-        let n = one_name(name)?;
-        let mut buf = vec![0u8; max + 1];
-        // SAFETY: `n` is NUL-terminated; the kernel writes at most
-        // `buf.len()` bytes into `buf`.
-        let got = unsafe {
-            libc::readlinkat(
-                self.fd.as_raw_fd(),
-                n.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        let got = usize::try_from(got).map_err(|_| io::Error::last_os_error())?;
-        if got > max {
-            return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
-        }
-        buf.truncate(got);
-        Ok(buf)
-    }
-
     /// The names in this directory, with their kind when the filesystem
     /// says (`d_type`; `None`: ask [`Dir::stat_at`]). `.` and `..` are left
     /// out; names that are not UTF-8 are too (no object can have them).

@@ -2,21 +2,14 @@
 //! before it and finishes after it does not bring the object back
 //! ([`super::newest`]; Swift's object servers keep a `.ts` file for this).
 //!
-//! A tombstone is a symlink `<device>/.sofgate/tombstones/<md5>`, the MD5
-//! (hex) of `<account>/<container>/<object>`, whose target is the time the
-//! DELETE arrived as a Swift timestamp. It is never followed: a symlink is
-//! a record made in one call and read in one, where an empty file takes a
-//! create, a time set and a close, each a round trip on a network mount.
-//! Where the filesystem has no symlinks, and in trees written by earlier
-//! versions, a tombstone is an empty file whose mtime is that time; both
-//! are read, and replaced by a later DELETE.
-//!
-//! `.sofgate` is no account (a reserved name) and is never listed or
-//! counted, so a tombstone is never an object; its name is made here from
-//! checked names alone, and it is reached beneath the device root like
-//! everything else. Its value is read as untrusted input: anything but a
-//! timestamp is no tombstone. Only a write that finds no file at its name
-//! reads it: one lookup that usually finds nothing.
+//! A tombstone is an empty file `<device>/.sofgate/tombstones/<md5>` on the
+//! container's device, the MD5 (hex) of `<account>/<container>/<object>`,
+//! whose mtime is the time the DELETE arrived. `.sofgate` is no account
+//! (a reserved name) and is never listed or counted, so a tombstone is
+//! never an object; its name is made here from checked names alone, and it
+//! is reached beneath the device root like everything else, never through
+//! a symlink. Only a write that finds no file at its name reads it: one
+//! lookup (three names) that usually finds nothing.
 //!
 //! Tombstones are kept for `[storage] tombstone_secs` and then removed by
 //! the periodic sweep of every node (nodes sweeping at once only repeat each
@@ -27,19 +20,21 @@
 //! it and completes later would then create the object.
 //!
 //! The tombstone directory of each device stays open a short while
-//! ([`Area`]), so a tombstone costs one lookup instead of three.
+//! ([`Area`]), so a tombstone costs one lookup instead of three: on a
+//! network mount each is a round trip.
 
+use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use nix::sys::stat::futimens;
+use nix::sys::stat::{futimens, utimensat, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use std::time::Duration;
 
 use md5::{Digest, Md5};
 
-use super::beneath::{is_refused, Dir, Kind};
+use super::beneath::{is_refused, Dir, Follow, Kind};
 use super::meta;
 use super::name::STATE_DIR;
 use super::{is_gone, is_not_found, ContainerLoc, Error, ObjPath, Result, Store};
@@ -152,7 +147,7 @@ impl Tomb {
     }
 
     /// When the last recorded DELETE of the object arrived; `None` when
-    /// there is no tombstone (or no time is there).
+    /// there is no tombstone (or something other than a file is there).
     pub fn time(&self) -> Result<Option<f64>> {
         let open = || match self.root.open_dir(&format!("{STATE_DIR}/{AREA}")) {
             Ok(d) => Ok(Some(d)),
@@ -193,22 +188,13 @@ impl Tomb {
     }
 }
 
-/// The longest tombstone value read: a timestamp has 16 bytes.
-const MAX_VALUE: usize = 32;
-
 /// The time of the tombstone `key` in `dir`; ESTALE (`dir` removed on
 /// another node) is the caller's.
 fn time_in(dir: &Dir, key: &str) -> std::io::Result<Option<f64>> {
-    match dir.read_link(key, MAX_VALUE) {
-        Ok(v) => Ok(std::str::from_utf8(&v).ok().and_then(meta::parse_timestamp)),
-        // No symlink: a tombstone kept as a file, or something else.
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => match dir.stat_at(key) {
-            Ok(st) if st.is_file() => Ok(Some(st.mtime_secs())),
-            Ok(_) => Ok(None),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(e),
-        },
-        Err(e) if is_not_found(&e) || e.raw_os_error() == Some(libc::ENAMETOOLONG) => Ok(None),
+    match dir.node(key, Follow::Never) {
+        Ok(n) if n.st.is_file() => Ok(Some(n.st.mtime_secs())),
+        Ok(_) => Ok(None),
+        Err(e) if is_not_found(&e) || is_refused(&e) => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -216,50 +202,28 @@ fn time_in(dir: &Dir, key: &str) -> std::io::Result<Option<f64>> {
 /// Records in `dir` a DELETE of the object whose tombstone is `key`,
 /// arrived at `ts`.
 fn record_in(dir: &Dir, key: &str, store: &Store, ts: f64) -> Result<()> {
-    let value = meta::normalize_timestamp(ts);
     // Tries: the name may come and go between the calls (another DELETE,
     // the sweep).
     for _ in 0..4 {
-        let made = match dir.symlink(&value, key) {
-            Err(e) if no_symlinks(&e) => file_tombstone(dir, key, store.opts.file_mode, ts),
-            made => made,
+        let e = match dir.create_file(key, store.opts.file_mode) {
+            Ok(file) => return set_mtime(&file, ts),
+            Err(e) => e,
         };
-        match made {
-            Ok(()) => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+        if e.raw_os_error() != Some(libc::EEXIST) {
+            return Err(e.into());
+        }
+        match dir.stat_at(key) {
+            Ok(st) if st.is_file() && st.mtime_secs() >= ts => return Ok(()),
+            Ok(st) if st.is_file() => return Ok(set_mtime_at(dir, key, ts)?),
+            // Something planted at the name is no tombstone: replaced.
+            Ok(_) => dir.unlink(key)?,
+            Err(e) if is_not_found(&e) => {}
             Err(e) => return Err(e.into()),
-        }
-        if time_in(dir, key)?.is_some_and(|t| t >= ts) {
-            return Ok(());
-        }
-        // An earlier DELETE's, or something planted at the name: replaced.
-        // Another DELETE of the object waits for the object's lock, so
-        // none comes between.
-        match dir.unlink(key) {
-            Err(e) if !is_not_found(&e) => return Err(e.into()),
-            _ => {}
         }
     }
     Err(Error::Conflict(
         "Other requests keep changing this object; try again.".into(),
     ))
-}
-
-/// A filesystem that makes no symlinks (vfat, CIFS without its unix
-/// extensions).
-fn no_symlinks(e: &std::io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EPERM) | Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS)
-    )
-}
-
-/// A tombstone kept as an empty file whose mtime is `ts`.
-fn file_tombstone(dir: &Dir, key: &str, mode: u32, ts: f64) -> std::io::Result<()> {
-    let file = dir.create_file(key, mode)?;
-    let t = timespec(ts);
-    futimens(file.as_raw_fd(), &t, &t)?;
-    Ok(())
 }
 
 /// The tombstone directory of the device `root`, made when missing.
@@ -274,6 +238,26 @@ fn open_area(store: &Store, root: &Dir) -> Result<Dir> {
 fn timespec(ts: f64) -> TimeSpec {
     let (secs, nanos) = meta::timestamp_parts(ts);
     TimeSpec::new(secs, nanos)
+}
+
+fn set_mtime(file: &File, ts: f64) -> Result<()> {
+    let t = timespec(ts);
+    futimens(file.as_raw_fd(), &t, &t).map_err(std::io::Error::from)?;
+    Ok(())
+}
+
+/// Sets the times of the name `key` (32 hex digits) of `dir`, never
+/// following a symlink.
+fn set_mtime_at(dir: &Dir, key: &str, ts: f64) -> std::io::Result<()> {
+    let t = timespec(ts);
+    utimensat(
+        Some(dir.fd().as_raw_fd()),
+        key,
+        &t,
+        &t,
+        UtimensatFlags::NoFollowSymlink,
+    )?;
+    Ok(())
 }
 
 /// True for a tombstone's name: 32 lowercase hex digits.
@@ -298,13 +282,14 @@ fn reap_device(root: &Dir, life: Duration) -> usize {
     let now = meta::now_secs();
     let mut n = 0;
     for (name, kind) in dir.entries().unwrap_or_default() {
-        if !is_key(&name) || !matches!(kind, Some(Kind::Symlink) | Some(Kind::File) | None) {
+        if !is_key(&name) || !matches!(kind, Some(Kind::File) | None) {
             continue;
         }
-        let stale = time_in(&dir, &name)
+        let stale = dir
+            .stat_at(&name)
             .ok()
-            .flatten()
-            .is_some_and(|t| (now - t).abs() > life.as_secs_f64());
+            .filter(|st| st.is_file())
+            .is_some_and(|st| (now - st.mtime_secs()).abs() > life.as_secs_f64());
         if stale && dir.unlink(&name).is_ok() {
             n += 1;
         }
@@ -346,44 +331,6 @@ mod tests {
         // Off: no tombstones at all.
         s.opts.tombstone_life = Duration::ZERO;
         assert!(Tomb::of(&s, &c, &testing::obj("d/o")).is_none());
-    }
-
-    #[test]
-    fn a_tombstone_is_a_symlink_and_a_file_of_before_is_read_and_replaced() {
-        let dev = tempfile::tempdir().unwrap();
-        let s = testing::store(dev.path());
-        let c = testing::container(&s, "AUTH_a", "c");
-        let area = dev.path().join(STATE_DIR).join(AREA);
-        let t = Tomb::of(&s, &c, &testing::obj("o")).unwrap();
-        t.record(&s, 1_000.5).unwrap();
-        let link = std::fs::read_link(area.join(&t.key)).unwrap();
-        assert_eq!(link.to_str(), Some("0000001000.50000"));
-        // A tombstone an earlier version left: an empty file, its mtime
-        // the time; a later DELETE turns it into a symlink.
-        let u = Tomb::of(&s, &c, &testing::obj("p")).unwrap();
-        let f = std::fs::File::create(area.join(&u.key)).unwrap();
-        let at = std::time::UNIX_EPOCH + Duration::from_secs(2_000);
-        f.set_modified(at).unwrap();
-        assert_eq!(u.time().unwrap(), Some(2_000.0));
-        u.record(&s, 1_500.0).unwrap();
-        assert!(
-            area.join(&u.key).is_file(),
-            "an older DELETE changes nothing"
-        );
-        u.record(&s, 3_000.0).unwrap();
-        assert_eq!(u.time().unwrap(), Some(3_000.0));
-        assert!(std::fs::read_link(area.join(&u.key)).is_ok());
-        // Something planted at the name is no time (never followed), and
-        // is replaced; a directory there fails the DELETE.
-        let v = Tomb::of(&s, &c, &testing::obj("q")).unwrap();
-        std::os::unix::fs::symlink("/etc/hostname", area.join(&v.key)).unwrap();
-        assert_eq!(v.time().unwrap(), None);
-        v.record(&s, 10.0).unwrap();
-        assert_eq!(v.time().unwrap(), Some(10.0));
-        let w = Tomb::of(&s, &c, &testing::obj("r")).unwrap();
-        std::fs::create_dir(area.join(&w.key)).unwrap();
-        assert_eq!(w.time().unwrap(), None);
-        assert!(w.record(&s, 10.0).is_err());
     }
 
     #[test]
