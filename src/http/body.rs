@@ -162,6 +162,11 @@ pub type Opener = Box<dyn FnOnce() -> io::Result<File> + Send + Sync>;
 /// no chunk is read inline the next is read at once: a client that stops
 /// reading holds about two chunks and a spare (three there), and no thread.
 const CHUNK: usize = 128 * 1024;
+/// Bytes read per step of a slice longer than [`PREFETCH`] where no chunk
+/// is read inline: each chunk costs two thread hops and a wake-up, and on
+/// a FUSE mount the socket side, not the filesystem, is what a large GET
+/// waits for. A client that stops reading such a body holds 1.5 MiB.
+const BIG_CHUNK: usize = 512 * 1024;
 /// How far ahead of the reader the kernel is asked to fetch a file's pages
 /// (`POSIX_FADV_WILLNEED`): the disk works while the chunks in hand go out,
 /// and the next reads find their pages in the cache.
@@ -185,13 +190,14 @@ pub fn set_inline_reads(on: bool) {
 struct Pool(Arc<Mutex<Vec<Vec<u8>>>>);
 
 impl Pool {
-    /// A buffer of `CHUNK` bytes, reused when one is back.
-    fn take(&self) -> Vec<u8> {
-        self.0
-            .lock()
-            .ok()
-            .and_then(|mut p| p.pop())
-            .unwrap_or_else(|| vec![0u8; CHUNK])
+    /// A buffer of at least `len` bytes ([`CHUNK`] or [`BIG_CHUNK`]),
+    /// reused when one is back.
+    fn take(&self, len: usize) -> Vec<u8> {
+        let spare = self.0.lock().ok().and_then(|mut p| p.pop());
+        match spare {
+            Some(b) if b.len() >= len => b,
+            _ => vec![0u8; if len > CHUNK { BIG_CHUNK } else { CHUNK }],
+        }
     }
 
     /// `len` bytes of `buf` as a chunk that returns `buf` when dropped.
@@ -251,9 +257,14 @@ impl Slice {
         }
     }
 
-    /// The next chunk's length.
-    fn want(&self) -> usize {
-        (self.end - self.pos).min(CHUNK as u64) as usize
+    /// The next chunk's length; `blocking`: no chunk is read inline.
+    fn want(&self, blocking: bool) -> usize {
+        let chunk = if blocking && self.hint {
+            BIG_CHUNK
+        } else {
+            CHUNK
+        };
+        (self.end - self.pos).min(chunk as u64) as usize
     }
 
     /// The range to hint now, when the reader is within `PREFETCH` of the
@@ -319,9 +330,9 @@ impl FileBody {
         let Some(s) = self.current.as_mut() else {
             return Ok(None);
         };
-        let want = s.want();
+        let want = s.want(!self.inline);
         let hint = s.hint_due();
-        let mut buf = self.pool.take();
+        let mut buf = self.pool.take(want);
         if self.inline && hint.is_none() {
             match read_cached(&s.file, &mut buf[..want], s.pos) {
                 Ok(n) if n > 0 => {
@@ -374,8 +385,8 @@ impl FileBody {
         if s.pos >= s.end {
             return;
         }
-        let (want, hint) = (s.want(), s.hint_due());
-        let buf = self.pool.take();
+        let (want, hint) = (s.want(true), s.hint_due());
+        let buf = self.pool.take(want);
         self.start_read(want, hint, buf);
     }
 
@@ -553,6 +564,31 @@ mod tests {
             let body = body_of(file, parts, want.len() as u64, inline);
             let got = body.collect().await.unwrap().to_bytes();
             assert!(got == want, "inline {inline}: the body differs");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_large_slice_read_blocking_goes_in_big_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let len = PREFETCH as usize + 3 * BIG_CHUNK + 11;
+        let a: Vec<u8> = (0..len + 7).map(|i| (i % 251) as u8).collect();
+        std::fs::write(dir.path().join("a"), &a).unwrap();
+        for inline in [true, false] {
+            let file = File::open(dir.path().join("a")).unwrap();
+            let parts = vec![Part::File {
+                offset: 7,
+                len: len as u64,
+            }];
+            let mut body = body_of(file, parts, len as u64, inline);
+            let (mut got, mut largest) = (Vec::new(), 0);
+            while let Some(f) = BodyExt::frame(&mut body).await {
+                let b = f.unwrap().into_data().unwrap();
+                largest = largest.max(b.len());
+                got.extend_from_slice(&b);
+            }
+            assert!(got == a[7..], "inline {inline}: the body differs");
+            let want = if inline { CHUNK } else { BIG_CHUNK };
+            assert_eq!(largest, want, "inline {inline}");
         }
     }
 
