@@ -22,9 +22,10 @@ use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// The most one request body frame holds: the server's read buffer, which
-/// also bounds a request's head.
-pub const MAX_FRAME: usize = 64 * 1024;
+/// The most one request body frame holds: the largest read buffer
+/// `[server] read_buffer_kib` allows (the buffer also bounds a request's
+/// head).
+pub const MAX_FRAME: usize = 1024 * 1024;
 
 /// The body type of every response.
 pub type Body = BoxBody<Bytes, io::Error>;

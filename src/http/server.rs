@@ -136,6 +136,7 @@ pub async fn serve<H: Handler>(
                     app: app.clone(),
                     log: log.clone(),
                     deadlines,
+                    read_buffer: cfg.read_buffer_kib * 1024,
                     stopping: stopping.clone(),
                 };
                 conns.spawn(conn.run(stream, peer, slot));
@@ -187,6 +188,8 @@ struct Conn<H> {
     app: Arc<H>,
     log: AccessLog,
     deadlines: Deadlines,
+    /// Bytes of each connection's read buffer (`[server] read_buffer_kib`).
+    read_buffer: usize,
     stopping: watch::Receiver<bool>,
 }
 
@@ -210,7 +213,8 @@ impl<H: Handler> Conn<H> {
                 Ok::<_, Infallible>(resp.map(|b| Guarded::new(b, running)))
             }
         });
-        let conn = builder(&self.deadlines).serve_connection(TokioIo::new(io), svc);
+        let conn =
+            builder(&self.deadlines, self.read_buffer).serve_connection(TokioIo::new(io), svc);
         tokio::pin!(conn);
         let done = tokio::select! {
             r = conn.as_mut() => r,
@@ -254,12 +258,13 @@ async fn stopped(stopping: &mut watch::Receiver<bool>) {
     let _ = stopping.wait_for(|s| *s).await;
 }
 
-fn builder(d: &Deadlines) -> http1::Builder {
+fn builder(d: &Deadlines, read_buffer: usize) -> http1::Builder {
     let mut b = http1::Builder::new();
     // The read buffer bounds both a request's head (Swift's own limits
-    // keep heads far smaller) and each frame of an upload's body: a larger
-    // one made 100 concurrent uploads hold 2-3x the memory.
-    b.max_buf_size(MAX_FRAME)
+    // keep heads far smaller) and each frame of an upload's body: at
+    // 256 KiB a large upload went 28% faster on GlusterFS, and 500 stalled
+    // uploads held 3.7x the memory.
+    b.max_buf_size(read_buffer.clamp(8 * 1024, MAX_FRAME))
         .max_headers(512)
         .title_case_headers(true)
         // Hyper then reads a request's socket only for its body, so a read

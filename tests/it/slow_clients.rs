@@ -321,3 +321,20 @@ fn sigterm_past_the_grace_drops_the_upload_and_its_temp_file() {
     );
     assert_eq!(std::fs::read(s.cont_dir("c").join("o")).unwrap(), b"old");
 }
+
+/// The read buffer (`[server] read_buffer_kib`) bounds a request's head:
+/// one of ~150 KiB is refused by default and served with 256 KiB.
+#[test]
+fn the_read_buffer_bounds_a_head_and_can_be_raised() {
+    let mut head = String::from("GET /healthcheck HTTP/1.1\r\nHost: x\r\n");
+    for i in 0..150 {
+        head.push_str(&format!("X-Filler-{i}: {}\r\n", "f".repeat(1000)));
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    let default = Server::start();
+    let r = common::raw(default.addr(), head.as_bytes(), false);
+    assert_eq!(r.status, 431, "default buffer");
+    let big = server(5, "read_buffer_kib = 256");
+    let r = common::raw(big.addr(), head.as_bytes(), false);
+    assert_eq!(r.status, 200, "256 KiB buffer");
+}
