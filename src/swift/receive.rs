@@ -58,6 +58,15 @@ impl Disk {
         Ok(())
     }
 
+    /// Gives the upload up: waits for the batch being written, then drops
+    /// the writer (which removes the temp file) in the blocking pool.
+    async fn discard(&mut self) {
+        let _ = self.settle().await;
+        if let Some(put) = self.put.take() {
+            let _ = tokio::task::spawn_blocking(move || drop(put)).await;
+        }
+    }
+
     /// Starts writing `batch` (the disk must be free: see [`Disk::settle`]).
     fn start(&mut self, batch: Batch) -> ApiResult<()> {
         if batch.data.is_empty() {
@@ -101,7 +110,7 @@ impl Drop for Disk {
 /// holds none of the shared budget. A body that pauses for
 /// `client_timeout` fails in the socket (`http::idle`).
 pub async fn body<B, E>(
-    mut body: B,
+    body: B,
     put: Put,
     max: u64,
     failed: impl Fn(B::Error) -> E,
@@ -114,6 +123,28 @@ where
         put: Some(put),
         busy: None,
     };
+    if let Err(e) = fill(&mut disk, body, max, failed).await {
+        // The temp file is gone before the error is answered.
+        disk.discard().await;
+        return Err(e);
+    }
+    disk.put
+        .take()
+        .ok_or_else(|| ApiError::Internal("upload writer lost".into()).into())
+}
+
+/// Streams the body through `disk`, everything written when it returns
+/// `Ok`.
+async fn fill<B, E>(
+    disk: &mut Disk,
+    mut body: B,
+    max: u64,
+    failed: impl Fn(B::Error) -> E,
+) -> Result<(), E>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    E: From<ApiError>,
+{
     let mut batch = Batch::default();
     let mut received = 0u64;
     loop {
@@ -163,9 +194,7 @@ where
     disk.settle().await?;
     disk.start(batch)?;
     disk.settle().await?;
-    disk.put
-        .take()
-        .ok_or_else(|| ApiError::Internal("upload writer lost".into()).into())
+    Ok(())
 }
 
 /// The Swift answer to a request body that broke off: 408 when it stalled

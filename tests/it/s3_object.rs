@@ -191,6 +191,22 @@ fn a_body_that_fails_a_check_commits_nothing() {
     assert_eq!(s3.get("/bkt/k").body, b"new");
 }
 
+/// A body that fails its checksum is answered only once its temp file is
+/// gone (the check fails in the body stream, after the last write).
+#[test]
+fn a_failed_checksum_is_answered_after_its_temp_file_is_gone() {
+    let s = server();
+    let s3 = S3::new(&s, TESTER);
+    assert_eq!(put(&s3, "/bkt/k", &[], b"old").status, 200);
+    let crc = sofgate::s3::integrity::checksum_b64(sofgate::s3::integrity::Algo::Crc32, b"other");
+    let body = vec![7u8; 300_000];
+    for i in 0..40 {
+        let r = put(&s3, "/bkt/k", &[("x-amz-checksum-crc32", &crc)], &body);
+        assert_s3_error(&r, 400, "BadDigest");
+        assert!(temp_files(s.device()).is_empty(), "a temp file at answer {i}");
+    }
+}
+
 #[test]
 fn conditional_puts_create_once_or_replace_a_known_etag() {
     let s = server();
