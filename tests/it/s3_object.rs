@@ -203,7 +203,10 @@ fn a_failed_checksum_is_answered_after_its_temp_file_is_gone() {
     for i in 0..40 {
         let r = put(&s3, "/bkt/k", &[("x-amz-checksum-crc32", &crc)], &body);
         assert_s3_error(&r, 400, "BadDigest");
-        assert!(temp_files(s.device()).is_empty(), "a temp file at answer {i}");
+        assert!(
+            temp_files(s.device()).is_empty(),
+            "a temp file at answer {i}"
+        );
     }
 }
 
